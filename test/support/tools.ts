@@ -1,0 +1,61 @@
+/**
+ * Where tests find kind, helm, skaffold, kubectl (and the rig's tilt, act, actionlint).
+ * The rig (test/rig) builds them into a directory laid out like @actions/tool-cache:
+ *   $JETSCALE_TOOL_CACHE/<tool>/<version without v>/x64/<tool>   plus   <tool>/<version>/x64.complete
+ * Default: ~/.cache/jetscale-stack/toolcache. Falls back to PATH.
+ */
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
+
+export const repoRoot = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+
+export function toolCacheDir(): string {
+  return process.env.JETSCALE_TOOL_CACHE ?? join(homedir(), '.cache', 'jetscale-stack', 'toolcache');
+}
+
+interface PinsFile {
+  tools: Record<string, { version: string }>;
+  rigTools?: Record<string, { version: string }>;
+}
+
+export function pinnedVersion(tool: string): string | undefined {
+  const pins = JSON.parse(readFileSync(join(repoRoot, 'src', 'pins.json'), 'utf8')) as PinsFile;
+  return pins.tools[tool]?.version ?? pins.rigTools?.[tool]?.version;
+}
+
+/** Absolute path of a tool binary, or undefined when neither the rig cache nor PATH has it. */
+export function findTool(tool: string): string | undefined {
+  const version = pinnedVersion(tool);
+  if (version) {
+    const candidate = join(toolCacheDir(), tool, version.replace(/^v/, ''), 'x64', tool);
+    if (isExecutable(candidate)) return candidate;
+  }
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const candidate = join(dir, tool);
+    if (dir && isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/**
+ * For tests that need a tool: returns its path, or a reason to skip. In CI (CI=true) a missing tool is
+ * an error, never a skip.
+ */
+export function requireTool(tool: string): { path: string; skip?: undefined } | { path?: undefined; skip: string } {
+  const path = findTool(tool);
+  if (path) return { path };
+  const reason = `${tool} ${pinnedVersion(tool) ?? ''} not found in ${toolCacheDir()} or on PATH; build it with: npm run rig:tools`;
+  if (process.env.CI === 'true') throw new Error(reason);
+  return { skip: reason };
+}
+
+function isExecutable(path: string): boolean {
+  if (!existsSync(path)) return false;
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
