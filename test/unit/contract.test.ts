@@ -1,0 +1,486 @@
+import { createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import {
+  assertContract,
+  CHECK_NAMES,
+  type CheckName,
+  type CheckResult,
+  ContractError,
+  ContractHttpClient,
+  type ContractOptions,
+  formatReport,
+  runContractChecks,
+  SmokeModeWriteError,
+} from '../../src/contract.js';
+import { type ContractServer, startContractServer, startContractStack } from '../support/contract-server.js';
+
+type Stack = Awaited<ReturnType<typeof startContractStack>>;
+
+/** Short deadlines: every failing case below retries a few times and then gives up. */
+const FAST = { deadlineMs: 600, intervalMs: 100 } as const;
+
+function byName(results: CheckResult[]): Record<string, CheckResult> {
+  return Object.fromEntries(results.map((r) => [r.name, r]));
+}
+
+/** A port nothing listens on (bound, then released). */
+async function freePort(): Promise<number> {
+  const server = await startContractServer();
+  const port = server.port;
+  await server.close();
+  return port;
+}
+
+describe('runContractChecks against a healthy stack', () => {
+  let stack: Stack;
+  beforeEach(async () => {
+    stack = await startContractStack({ sha: 'abc123' });
+  });
+  afterEach(async () => {
+    await stack.close();
+  });
+
+  test.each([
+    { topology: 'backend reached through the frontend URL (ingress-like)', separateBackend: false },
+    { topology: 'backend at its own URL', separateBackend: true },
+  ])('all checks pass: $topology', async ({ separateBackend }) => {
+    const results = await runContractChecks({
+      frontendUrl: stack.frontend.url,
+      backendUrl: separateBackend ? stack.backend.url : undefined,
+      mode: 'full',
+      expectedSha: 'abc123',
+      ...FAST,
+    });
+    expect(results.map((r) => r.name)).toEqual([...CHECK_NAMES]);
+    for (const r of results) {
+      expect(r, r.detail).toMatchObject({ ok: true, attempts: 1 });
+      expect(r.durationMs).toBeGreaterThanOrEqual(0);
+    }
+    const checks = byName(results);
+    const apiBase = separateBackend ? stack.backend.url : stack.frontend.url;
+    expect(checks['backend-health']?.url).toBe(`${apiBase}/api/healthz`);
+    expect(checks['frontend-page']?.url).toBe(`${stack.frontend.url}/`);
+    expect(checks['frontend-api']?.detail).toContain('abc123');
+    expect(() => assertContract(results)).not.toThrow();
+
+    // The round trip really wrote one item, and read it back under the same id.
+    expect(stack.backend.items).toHaveLength(1);
+    expect(checks['api-round-trip']?.detail).toContain(`id ${stack.backend.items[0]?.id}`);
+    // Without a separate backend URL every request went through the frontend.
+    const frontendApiRequests = stack.frontend.requests.filter((r) => r.path.startsWith('/api/'));
+    expect(frontendApiRequests.length).toBe(separateBackend ? 1 : 5);
+  });
+
+  test('keeps a path prefix of the base URL', async () => {
+    const results = await runContractChecks({
+      frontendUrl: `${stack.frontend.url}/`,
+      mode: 'smoke',
+      ...FAST,
+    });
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(stack.frontend.requests.map((r) => r.path)).toEqual([
+      '/api/healthz',
+      '/api/readyz',
+      '/',
+      '/api/version',
+    ]);
+  });
+
+  test('sends the extra headers with every request', async () => {
+    await runContractChecks({
+      frontendUrl: stack.frontend.url,
+      mode: 'full',
+      headers: { 'x-preview-token': 't0ken' },
+      ...FAST,
+    });
+    expect(stack.frontend.requests.length).toBeGreaterThan(0);
+    for (const r of stack.frontend.requests) expect(r.headers['x-preview-token']).toBe('t0ken');
+  });
+});
+
+describe('a single failure fails exactly that check', () => {
+  let stack: Stack;
+  beforeEach(async () => {
+    stack = await startContractStack({ sha: 'old-sha' });
+  });
+  afterEach(async () => {
+    await stack.close();
+  });
+
+  const cases: Array<{
+    broken: string;
+    check: CheckName;
+    breakIt: (s: Stack) => void;
+    urlPath: string;
+    shows: string[];
+    expectedSha?: string;
+  }> = [
+    {
+      broken: 'not ready: redis down',
+      check: 'backend-ready',
+      breakIt: (s) => {
+        s.backend.state.redis = 'down';
+      },
+      urlPath: '/api/readyz',
+      shows: ['503', '"redis":"down"'],
+    },
+    {
+      broken: 'round trip: created item missing from the list',
+      check: 'api-round-trip',
+      breakIt: (s) => {
+        s.backend.state.listsItems = false;
+      },
+      urlPath: '/api/items',
+      shows: ['GET', 'is not in the list', '{"items":[]}'],
+    },
+    {
+      broken: 'page lacks id="app"',
+      check: 'frontend-page',
+      breakIt: (s) => {
+        s.frontend.state.html = '<!doctype html><html><title>JetScale</title><body>maintenance</body></html>';
+      },
+      urlPath: '/',
+      shows: ['200', 'text/html', 'maintenance'],
+    },
+    {
+      broken: 'wrong sha (old version still live)',
+      check: 'frontend-api',
+      breakIt: () => {},
+      expectedSha: 'new-sha',
+      urlPath: '/api/version',
+      shows: ['expected sha new-sha, got sha old-sha', '"sha":"old-sha"'],
+    },
+  ];
+
+  test.each(cases)('$broken → $check fails', async ({ check, breakIt, urlPath, shows, expectedSha }) => {
+    breakIt(stack);
+    const results = await runContractChecks({
+      frontendUrl: stack.frontend.url,
+      mode: 'full',
+      expectedSha,
+      ...FAST,
+    });
+    expect(results.map((r) => r.name)).toEqual([...CHECK_NAMES]);
+    const failed = results.filter((r) => !r.ok);
+    expect(failed.map((r) => r.name)).toEqual([check]);
+
+    const result = failed[0] as CheckResult;
+    const url = `${stack.frontend.url}${urlPath}`;
+    expect(result.url).toBe(url);
+    expect(result.detail).toContain(check);
+    expect(result.detail).toContain(url);
+    for (const text of shows) expect(result.detail).toContain(text);
+    // It retried until the deadline, not just once.
+    expect(result.attempts).toBeGreaterThan(1);
+    expect(result.durationMs).toBeGreaterThanOrEqual(FAST.deadlineMs - 5);
+
+    let thrown: unknown;
+    try {
+      assertContract(results);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(ContractError);
+    expect((thrown as ContractError).failed.map((r) => r.name)).toEqual([check]);
+    expect((thrown as Error).message).toContain(check);
+    expect((thrown as Error).message).toContain(url);
+
+    const report = formatReport(results);
+    expect(report).toMatch(
+      new RegExp(`^${check}\\s+FAIL\\s+\\d+\\s+[\\d.]+s\\s+${url.replace(/[.]/g, '\\.')}$`, 'm'),
+    );
+    expect(report).toContain('5 check(s): 4 passed, 1 failed');
+  });
+
+  test('round trip: a POST the backend rejects is reported with its status and body', async () => {
+    stack.backend.failNext(100, { status: 400, pathPrefix: '/api/items' });
+    const results = await runContractChecks({ frontendUrl: stack.frontend.url, mode: 'full', ...FAST });
+    const result = byName(results)['api-round-trip'];
+    expect(result?.ok).toBe(false);
+    expect(result?.detail).toContain(`POST ${stack.frontend.url}/api/items → 400`);
+    expect(result?.detail).toContain('failing on purpose');
+  });
+});
+
+describe('retries', () => {
+  let stack: Stack;
+  beforeEach(async () => {
+    stack = await startContractStack();
+  });
+  afterEach(async () => {
+    await stack.close();
+  });
+
+  test('503 twice then 200 → ok with attempts 3', async () => {
+    stack.backend.failNext(2, { pathPrefix: '/api/healthz' });
+    const results = await runContractChecks({
+      frontendUrl: stack.frontend.url,
+      mode: 'smoke',
+      deadlineMs: 5000,
+      intervalMs: 50,
+    });
+    const health = byName(results)['backend-health'];
+    expect(health).toMatchObject({ ok: true, attempts: 3 });
+    expect(stack.backend.requests.filter((r) => r.path === '/api/healthz').map((r) => r.status)).toEqual([
+      503, 503, 200,
+    ]);
+    expect(results.filter((r) => r.name !== 'backend-health').every((r) => r.ok && r.attempts === 1)).toBe(
+      true,
+    );
+  });
+
+  test('503 for a while (every path) → each check waits it out within its deadline', async () => {
+    stack.frontend.unavailableFor(400);
+    const results = await runContractChecks({
+      frontendUrl: stack.frontend.url,
+      mode: 'full',
+      deadlineMs: 5000,
+      intervalMs: 100,
+    });
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(byName(results)['backend-health']?.attempts).toBeGreaterThan(1);
+    expect(byName(results)['backend-health']?.durationMs).toBeGreaterThanOrEqual(300);
+  });
+
+  test('connection refused until the deadline → every check fails with ECONNREFUSED', async () => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const results = await runContractChecks({
+      frontendUrl: base,
+      mode: 'full',
+      deadlineMs: 500,
+      intervalMs: 100,
+    });
+    expect(results.map((r) => r.name)).toEqual([...CHECK_NAMES]);
+    for (const r of results) {
+      expect(r.ok).toBe(false);
+      expect(r.attempts).toBeGreaterThanOrEqual(3);
+      expect(r.durationMs).toBeGreaterThanOrEqual(495);
+      expect(r.detail).toContain(r.name);
+      expect(r.detail).toContain(`${base}/`);
+      expect(r.detail).toContain('ECONNREFUSED');
+    }
+    expect(() => assertContract(results)).toThrow(
+      /backend-health, backend-ready, api-round-trip, frontend-page/,
+    );
+  });
+
+  test('connection refused at first, then the server comes up → ok', async () => {
+    const backend = await startContractServer({ role: 'backend' });
+    const port = await freePort();
+    let late: ContractServer | undefined;
+    const timer = setTimeout(() => {
+      void startContractServer({ role: 'frontend', port, backendUrl: backend.url }).then((s) => {
+        late = s;
+      });
+    }, 300);
+    try {
+      const results = await runContractChecks({
+        frontendUrl: `http://127.0.0.1:${port}`,
+        mode: 'smoke',
+        deadlineMs: 5000,
+        intervalMs: 100,
+      });
+      for (const r of results) expect(r.ok, r.detail).toBe(true);
+      expect(byName(results)['backend-health']?.attempts).toBeGreaterThan(1);
+    } finally {
+      clearTimeout(timer);
+      await late?.close();
+      await backend.close();
+    }
+  });
+
+  test('a server that never answers → ETIMEDOUT', async () => {
+    const sockets: Socket[] = [];
+    const silent: Server = createNetServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as { port: number };
+    try {
+      const results = await runContractChecks({
+        frontendUrl: `http://127.0.0.1:${port}`,
+        mode: 'smoke',
+        deadlineMs: 0,
+      });
+      const health = byName(results)['backend-health'];
+      expect(health?.ok).toBe(false);
+      expect(health?.attempts).toBe(1);
+      expect(health?.detail).toContain('ETIMEDOUT');
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+});
+
+describe('smoke mode only reads', () => {
+  let stack: Stack;
+  beforeEach(async () => {
+    stack = await startContractStack({ sha: 'live-sha' });
+  });
+  afterEach(async () => {
+    await stack.close();
+  });
+
+  test.each([
+    { mode: 'smoke', writes: 0, checks: CHECK_NAMES.filter((n) => n !== 'api-round-trip') },
+    { mode: 'full', writes: 1, checks: [...CHECK_NAMES] },
+  ] as const)('$mode mode sends $writes POST request(s)', async ({ mode, writes, checks }) => {
+    const results = await runContractChecks({ frontendUrl: stack.frontend.url, mode, ...FAST });
+    expect(results.map((r) => r.name)).toEqual(checks);
+    expect(results.every((r) => r.ok)).toBe(true);
+    const methods = [...stack.frontend.requests, ...stack.backend.requests].map((r) => r.method);
+    expect(methods.filter((m) => m !== 'GET')).toHaveLength(writes * 2); // seen by the frontend and the backend
+    expect(stack.backend.items).toHaveLength(writes);
+  });
+
+  test('the HTTP client refuses to send a POST in smoke mode, before connecting', async () => {
+    const client = new ContractHttpClient({ mode: 'smoke' });
+    await expect(client.post(`${stack.frontend.url}/api/items`, { name: 'x' }, 1000)).rejects.toBeInstanceOf(
+      SmokeModeWriteError,
+    );
+    await expect(
+      client.request('POST', `${stack.frontend.url}/api/items`, { timeoutMs: 1000 }),
+    ).rejects.toThrow(/smoke mode sends GET requests only; refused POST/);
+    expect(stack.frontend.requests).toHaveLength(0);
+    const res = await client.get(`${stack.frontend.url}/api/version`, 1000);
+    expect(res.status).toBe(200);
+    expect(stack.frontend.requests.map((r) => r.method)).toEqual(['GET']);
+  });
+});
+
+describe('resolve (like curl --resolve)', () => {
+  const host = 'pr-101.app.jetscale.ai';
+
+  test.each([{ tls: false }, { tls: true }])(
+    `reaches ${host} at 127.0.0.1 keeping Host and SNI (tls: $tls)`,
+    async ({ tls }) => {
+      const stack = await startContractStack({ sha: 'abc', tls });
+      try {
+        const url = `${tls ? 'https' : 'http'}://${host}:${stack.frontend.port}`;
+        const results = await runContractChecks({
+          frontendUrl: url,
+          mode: 'full',
+          resolve: { [host]: '127.0.0.1' },
+          insecureTls: tls,
+          ...FAST,
+        });
+        for (const r of results) expect(r.ok, r.detail).toBe(true);
+        expect(results[0]?.url).toBe(`${url}/api/healthz`);
+        // health, ready, POST + GET items, page, version
+        expect(stack.frontend.requests.length).toBe(6);
+        for (const r of stack.frontend.requests) {
+          expect(r.host).toBe(`${host}:${stack.frontend.port}`);
+          expect(r.servername).toBe(tls ? host : undefined);
+        }
+      } finally {
+        await stack.close();
+      }
+    },
+  );
+
+  test('without insecureTls a self-signed certificate fails the check with the TLS error code', async () => {
+    const stack = await startContractStack({ tls: true });
+    try {
+      const results = await runContractChecks({
+        frontendUrl: `https://${host}:${stack.frontend.port}`,
+        mode: 'smoke',
+        resolve: { [host]: '127.0.0.1' },
+        deadlineMs: 200,
+        intervalMs: 100,
+      });
+      const health = byName(results)['backend-health'];
+      expect(health?.ok).toBe(false);
+      expect(health?.detail).toMatch(/SELF_SIGNED/);
+      expect(stack.frontend.requests).toHaveLength(0);
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
+describe('bad options are refused with the input, the value and the accepted form', () => {
+  const good: ContractOptions = { frontendUrl: 'http://127.0.0.1:1', mode: 'full', deadlineMs: 10 };
+  test.each([
+    {
+      input: 'frontendUrl',
+      options: { ...good, frontendUrl: 'ftp://example' },
+      message: /frontendUrl: got "ftp:\/\/example"; accepted: an absolute http/,
+    },
+    {
+      input: 'frontendUrl',
+      options: { ...good, frontendUrl: 'pr-101.app.jetscale.ai' },
+      message: /frontendUrl: got "pr-101/,
+    },
+    {
+      input: 'backendUrl',
+      options: { ...good, backendUrl: 'http://x/?q=1' },
+      message: /backendUrl: got "http:\/\/x\/\?q=1"/,
+    },
+    {
+      input: 'mode',
+      options: { ...good, mode: 'live' as 'full' },
+      message: /mode: got "live"; accepted: full or smoke/,
+    },
+    {
+      input: 'deadlineMs',
+      options: { ...good, deadlineMs: -1 },
+      message: /deadlineMs: got -1; accepted: a number/,
+    },
+    { input: 'intervalMs', options: { ...good, intervalMs: 0 }, message: /intervalMs: got 0; accepted/ },
+    { input: 'expectedSha', options: { ...good, expectedSha: ' ' }, message: /expectedSha: got " "/ },
+    {
+      input: 'resolve',
+      options: { ...good, resolve: { 'pr-1.app.jetscale.ai': 'localhost' } },
+      message: /pr-1\.app\.jetscale\.ai → "localhost" is not an IP address; accepted: an IPv4 or IPv6/,
+    },
+    {
+      input: 'resolve',
+      options: { ...good, resolve: { 'host:443': '127.0.0.1' } },
+      message: /host "host:443" is not a host name/,
+    },
+  ])('$input: $message', async ({ options, message }) => {
+    await expect(runContractChecks(options)).rejects.toThrow(message);
+  });
+});
+
+describe('reporting', () => {
+  const results: CheckResult[] = [
+    {
+      name: 'backend-health',
+      ok: true,
+      url: 'http://h/api/healthz',
+      durationMs: 12,
+      attempts: 1,
+      detail: '200 status ok',
+    },
+    {
+      name: 'backend-ready',
+      ok: false,
+      url: 'http://h/api/readyz',
+      durationMs: 30_000,
+      attempts: 15,
+      detail: 'backend-ready failed after 15 attempt(s) in 30.00s: GET http://h/api/readyz → 503: {}',
+    },
+  ];
+
+  test('formatReport is a table with a summary and one line per failure', () => {
+    expect(formatReport(results)).toBe(
+      [
+        'CHECK           RESULT  ATTEMPTS  TIME    URL',
+        'backend-health  ok      1         0.01s   http://h/api/healthz',
+        'backend-ready   FAIL    15        30.00s  http://h/api/readyz',
+        '2 check(s): 1 passed, 1 failed',
+        'FAIL backend-ready failed after 15 attempt(s) in 30.00s: GET http://h/api/readyz → 503: {}',
+      ].join('\n'),
+    );
+  });
+
+  test('assertContract throws ContractError naming each failed check; refuses an empty result', () => {
+    expect(() => assertContract(results)).toThrow(ContractError);
+    expect(() => assertContract(results)).toThrow(
+      /^contract checks failed: backend-ready\n- backend-ready failed/,
+    );
+    expect(() => assertContract([])).toThrow(/no check ran/);
+    expect(() => assertContract(results.slice(0, 1))).not.toThrow();
+  });
+});
