@@ -1,0 +1,79 @@
+{{/*
+Component names and the wiring between components. Everything here reads only .Release and
+.Values.global, so it gives the same answer from the umbrella chart and from any subchart.
+*/}}
+
+{{- define "app.backend.fullname" -}}
+{{- include "app.dependency.fullname" (dict "context" . "component" "backend") -}}
+{{- end -}}
+
+{{- define "app.frontend.fullname" -}}
+{{- include "app.dependency.fullname" (dict "context" . "component" "frontend") -}}
+{{- end -}}
+
+{{- define "app.postgres.fullname" -}}
+{{- include "app.dependency.fullname" (dict "context" . "component" "postgres") -}}
+{{- end -}}
+
+{{- define "app.redis.fullname" -}}
+{{- include "app.dependency.fullname" (dict "context" . "component" "redis") -}}
+{{- end -}}
+
+{{/*
+The Secret with the database connection: global.postgres.existingSecret, or the one the postgres
+subchart generates on first install ("<release>-postgres"). Keys: PGHOST, PGPORT, PGUSER, PGPASSWORD,
+PGDATABASE and DATABASE_URL (an existing Secret needs at least PGHOST, PGUSER, PGPASSWORD, PGDATABASE).
+*/}}
+{{- define "app.postgres.secretName" -}}
+{{- $existing := dig "postgres" "existingSecret" "" (.Values.global | default dict) -}}
+{{- if $existing -}}
+{{- $existing -}}
+{{- else -}}
+{{- include "app.postgres.fullname" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The Secret with the Redis connection: global.redis.existingSecret, or the generated "<release>-redis".
+Keys: REDIS_URL and REDIS_PASSWORD.
+*/}}
+{{- define "app.redis.secretName" -}}
+{{- $existing := dig "redis" "existingSecret" "" (.Values.global | default dict) -}}
+{{- if $existing -}}
+{{- $existing -}}
+{{- else -}}
+{{- include "app.redis.fullname" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Kubernetes Services every environment exposes: port 80 on the Service, 8080 in the container. */}}
+{{- define "app.httpPort" -}}8080{{- end -}}
+
+{{/*
+Settings a stage cannot run without. Each failure names the setting, the value and what is accepted.
+Called from templates/validate.yaml (umbrella context: it sees every subchart's values).
+*/}}
+{{- define "app.validate" -}}
+{{- $env := include "app.environment" . -}}
+{{- $g := .Values.global -}}
+{{- if and .Values.ingress.enabled (has $env (list "preview" "live")) -}}
+{{- $_ := required (printf "ingress.host is required when global.environment=%s: the DNS name the deployer gives this release (e.g. pr-42.preview.example.com)" $env) .Values.ingress.host -}}
+{{- end -}}
+{{- if and .Values.ingress.enabled .Values.ingress.tls.enabled -}}
+{{- $_ := required "ingress.host is required when ingress.tls.enabled=true: the certificate is issued for that DNS name" .Values.ingress.host -}}
+{{- $_ := required "ingress.tls.secretName is required when ingress.tls.enabled=true: the Secret that holds (or that cert-manager writes) the certificate, e.g. jetscale-tls" .Values.ingress.tls.secretName -}}
+{{- end -}}
+{{- if eq $env "live" -}}
+{{- $_ := required "global.postgres.existingSecret is required when global.environment=live: name an existing Secret with PGHOST, PGUSER, PGPASSWORD, PGDATABASE (optionally PGPORT, DATABASE_URL); live never generates database credentials" $g.postgres.existingSecret -}}
+{{- $_ := required "global.redis.existingSecret is required when global.environment=live: name an existing Secret with REDIS_URL (and REDIS_PASSWORD when redis.enabled=true); live never generates credentials" $g.redis.existingSecret -}}
+{{- end -}}
+{{- if not .Values.postgres.enabled -}}
+{{- $_ := required "global.postgres.existingSecret is required when postgres.enabled=false: the backend reads its database connection (PGHOST, PGUSER, PGPASSWORD, PGDATABASE) from that Secret" $g.postgres.existingSecret -}}
+{{- end -}}
+{{- if not .Values.redis.enabled -}}
+{{- $_ := required "global.redis.existingSecret is required when redis.enabled=false: the backend reads REDIS_URL from that Secret" $g.redis.existingSecret -}}
+{{- end -}}
+{{- if and .Values.gateway.enabled (not .Values.gateway.parentRefs) -}}
+{{- fail "gateway.parentRefs is required when gateway.enabled=true: list the Gateway(s) the HTTPRoute attaches to, e.g. [{name: shared, namespace: gateway}]" -}}
+{{- end -}}
+{{- end -}}
