@@ -1,0 +1,215 @@
+// Drift: the Tiltfile, skaffold.yaml and charts/app must agree on the services, their images and the
+// values file of each environment.
+//
+// The single source of truth is skaffold.yaml: the Tiltfile reads build.artifacts (service names, build
+// contexts) and deploy.helm.releases[0] (chart path, untemplated values files) from it with read_yaml
+// instead of repeating them. What this test checks, without any tool:
+//   - skaffold.yaml: artifacts are the contract's services, each profile's values files exist and end
+//     with the action's JETSCALE_VALUES_FILE, setValueTemplates map IMAGE_REPO_/IMAGE_TAG_<artifact> to
+//     <artifact>.image.repository/tag, the `siblings` profile maps examples/<x> to ../<x>;
+//   - charts/app: one component (subchart with a Deployment) per artifact with image.repository/tag,
+//     postgres and redis present, and the environment values files skaffold names;
+//   - Tiltfile: reads skaffold.yaml, names no chart path, values file or service image itself (regexes
+//     below run over its code with comments and the docstring removed), its release is skaffold's local
+//     default, its per-service tables only name artifacts, and it builds the Dockerfiles' `dev` stage.
+// With tilt and helm present it also evaluates the real Tiltfile (`tilt alpha tiltfile-result`) and
+// compares what Tilt would build and deploy with `skaffold render -p local-kind`.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { parse } from 'yaml';
+import { repoRoot } from '../support/tools.js';
+import {
+  type HelmRelease,
+  PROFILES,
+  type Profile,
+  type SkaffoldConfig,
+  skaffoldConfig,
+} from './stack-tools.js';
+
+/** The contract's services (common brief): image names, example contexts, chart components. */
+const SERVICES = ['backend', 'frontend'];
+const DATA = ['postgres', 'redis'];
+/**
+ * The values file of each environment. CI runs the chart's defaults (values.yaml) with global.environment=ci;
+ * the other stages have their own file on top of the defaults.
+ */
+const VALUES_OF: Record<Profile, string> = {
+  'local-kind': 'charts/app/values.local.yaml',
+  'ci-kind': 'charts/app/values.yaml',
+  preview: 'charts/app/values.preview.yaml',
+  live: 'charts/app/values.live.yaml',
+};
+
+/** skaffold's profile patches (JSON patch `add`/`replace` on JSON-pointer paths), enough for our file. */
+function applyProfile(base: SkaffoldConfig, profile: string): SkaffoldConfig {
+  const config = structuredClone(base);
+  const p = config.profiles.find((x) => x.name === profile);
+  if (!p)
+    throw new Error(
+      `skaffold.yaml has no profile '${profile}' (profiles: ${base.profiles.map((x) => x.name)})`,
+    );
+  for (const patch of p.patches ?? []) {
+    if (patch.op !== 'add' && patch.op !== 'replace') throw new Error(`unsupported patch op '${patch.op}'`);
+    const keys = patch.path
+      .split('/')
+      .slice(1)
+      .map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const last = keys.pop() as string;
+    // biome-ignore lint/suspicious/noExplicitAny: walking arbitrary YAML
+    let node: any = config;
+    for (const k of keys) {
+      if (node?.[k] === undefined)
+        throw new Error(`profile ${profile}: patch path ${patch.path} does not exist`);
+      node = node[k];
+    }
+    if (patch.op === 'replace' && node[last] === undefined) {
+      throw new Error(`profile ${profile}: replace of missing ${patch.path}`);
+    }
+    node[last] = structuredClone(patch.value);
+  }
+  return config;
+}
+
+const base = skaffoldConfig();
+const release = (c: SkaffoldConfig): HelmRelease => c.deploy.helm.releases[0];
+const chartDir = join(repoRoot, release(base).chartPath);
+
+/** The Tiltfile's code: comments, and the module docstring, removed. */
+function tiltCode(): string {
+  const text = readFileSync(join(repoRoot, 'Tiltfile'), 'utf8').replace(/^\s*"""[\s\S]*?"""/m, '');
+  return text
+    .split('\n')
+    .map((line) => line.replace(/(^|\s)#.*$/, ''))
+    .join('\n');
+}
+
+describe('skaffold.yaml is the source of truth', () => {
+  test('artifacts are the services, built from examples/<service>', () => {
+    expect(base.build.artifacts.map((a) => a.image)).toEqual(SERVICES);
+    for (const a of base.build.artifacts) expect(a.context).toBe(`examples/${a.image}`);
+  });
+
+  test('the siblings profile (JETSCALE_SOURCES=siblings) builds ../<service> instead', () => {
+    const siblings = applyProfile(base, 'siblings');
+    expect(siblings.build.artifacts.map((a) => a.context)).toEqual(SERVICES.map((s) => `../${s}`));
+    expect(base.profiles.find((p) => p.name === 'siblings')?.activation).toEqual([
+      { env: 'JETSCALE_SOURCES=siblings' },
+    ]);
+  });
+
+  test('setValueTemplates feed each artifact, and only artifacts, into <service>.image.*', () => {
+    for (const profile of PROFILES) {
+      const t = release(applyProfile(base, profile)).setValueTemplates ?? {};
+      for (const s of SERVICES) {
+        expect(t[`${s}.image.repository`], `${profile}: ${s}.image.repository`).toBe(`{{.IMAGE_REPO_${s}}}`);
+        expect(t[`${s}.image.tag`], `${profile}: ${s}.image.tag`).toBe(
+          `{{.IMAGE_TAG_${s}}}@{{.IMAGE_DIGEST_${s}}}`,
+        );
+      }
+      const named = Object.values(t).flatMap((v) =>
+        [...v.matchAll(/IMAGE_[A-Z_]+?_([a-z0-9]+)\}\}/g)].map((m) => m[1]),
+      );
+      expect(new Set(named), profile).toEqual(new Set(SERVICES));
+    }
+  });
+
+  test.each(PROFILES)(
+    'profile %s deploys charts/app with its environment values file, then JETSCALE_VALUES_FILE',
+    (profile) => {
+      const r = release(applyProfile(base, profile));
+      const own = VALUES_OF[profile];
+      expect(r.chartPath).toBe('charts/app');
+      // helm applies the chart's values.yaml by itself; any other environment file comes first
+      const files = own === 'charts/app/values.yaml' ? [] : [own];
+      // the last entry is the action's file; unset, it defaults to repeating the environment's file (a no-op)
+      files.push(`{{ env "JETSCALE_VALUES_FILE" | default "${own}" }}`);
+      expect(r.valuesFiles).toEqual(files);
+    },
+  );
+
+  test('profile ci-kind sets the stage to ci; the others take it from their values file', () => {
+    expect(release(applyProfile(base, 'ci-kind')).setValues).toEqual({ 'global.environment': 'ci' });
+    for (const profile of PROFILES.filter((p) => p !== 'ci-kind')) {
+      expect(release(applyProfile(base, profile)).setValues, profile).toBeUndefined();
+    }
+  });
+});
+
+describe('charts/app agrees with skaffold.yaml', () => {
+  const chart = parse(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8'));
+  const values = parse(readFileSync(join(chartDir, 'values.yaml'), 'utf8'));
+  const subchartDir = join(chartDir, 'charts');
+  const withDeployment = readdirSync(subchartDir).filter((d) =>
+    existsSync(join(subchartDir, d, 'templates', 'deployment.yaml')),
+  );
+
+  test('one chart component with a Deployment per artifact, plus postgres and redis', () => {
+    expect(withDeployment.sort()).toEqual([...SERVICES].sort());
+    const deps = (chart.dependencies ?? []).map((d: { name: string }) => d.name);
+    expect(deps.sort()).toEqual([...SERVICES, ...DATA].sort());
+  });
+
+  test('each artifact has <service>.image.repository/tag/pullPolicy in the chart values', () => {
+    for (const s of SERVICES) {
+      const own = parse(readFileSync(join(subchartDir, s, 'values.yaml'), 'utf8')) ?? {};
+      const image = { ...(own.image ?? {}), ...(values[s]?.image ?? {}) };
+      expect(Object.keys(image), s).toEqual(expect.arrayContaining(['repository', 'tag', 'pullPolicy']));
+    }
+  });
+
+  test.each(PROFILES)('the values file of %s exists, parses and names its stage', (profile) => {
+    const file = join(repoRoot, VALUES_OF[profile]);
+    expect(existsSync(file), file).toBe(true);
+    const stage = parse(readFileSync(file, 'utf8'))?.global?.environment;
+    const expected =
+      profile === 'ci-kind' ? 'local' : { 'local-kind': 'local', preview: 'preview', live: 'live' }[profile];
+    expect(stage, `${file}: global.environment`).toBe(expected);
+  });
+});
+
+describe('the Tiltfile reads skaffold.yaml instead of repeating it', () => {
+  const code = tiltCode();
+
+  test('it reads the artifacts and the helm release from skaffold.yaml', () => {
+    expect(code).toMatch(/read_yaml\('skaffold\.yaml'\)/);
+    expect(code).toMatch(/for \w+ in skaffold\['build'\]\['artifacts'\]/);
+    expect(code).toMatch(/skaffold\['deploy'\]\['helm'\]\['releases'\]\[0\]/);
+    expect(code).toMatch(/\['chartPath'\]/);
+    expect(code).toMatch(/\.get\('valuesFiles'/);
+  });
+
+  test('it names no chart path, values file, build context or image of its own', () => {
+    expect(code).not.toMatch(/charts\//);
+    expect(code).not.toMatch(/values[\w.-]*\.ya?ml/);
+    expect(code).not.toMatch(/examples\//);
+    expect(code).not.toMatch(/docker_build\(\s*'/);
+  });
+
+  test("its release is skaffold's local default release", () => {
+    const tiltRelease = /^RELEASE = '([a-z0-9-]+)'/m.exec(code)?.[1];
+    const skaffoldDefault = /\| default "([a-z0-9-]+)"/.exec(release(base).name)?.[1];
+    expect(tiltRelease).toBe('app');
+    expect(skaffoldDefault).toBe(tiltRelease);
+  });
+
+  test('its per-service tables name artifacts only, and the data services are the chart subcharts', () => {
+    for (const table of ['PORTS', 'DEPS']) {
+      const body = new RegExp(`^${table} = \\{([^}]*)\\}`, 'm').exec(code)?.[1];
+      expect(body, `${table} table in the Tiltfile`).toBeDefined();
+      const keys = [...(body as string).matchAll(/'([a-z0-9-]+)':/g)].map((m) => m[1]);
+      expect(keys.length).toBeGreaterThan(0);
+      for (const k of keys) expect(SERVICES, `${table} key ${k}`).toContain(k);
+    }
+    const data = [...code.matchAll(/k8s_resource\('%s-([a-z0-9-]+)' % RELEASE, new_name='([a-z0-9-]+)'/g)];
+    expect(data.map((m) => [m[1], m[2]])).toEqual(DATA.map((d) => [d, d]));
+  });
+
+  test("it builds the Dockerfiles' dev stage, which every service has", () => {
+    expect(code).toMatch(/target='dev'/);
+    for (const a of base.build.artifacts) {
+      const dockerfile = join(repoRoot, a.context, a.docker?.dockerfile ?? 'Dockerfile');
+      expect(readFileSync(dockerfile, 'utf8'), dockerfile).toMatch(/^FROM\s+\S+\s+AS\s+dev\s*$/im);
+    }
+  });
+});
