@@ -1,0 +1,548 @@
+/**
+ * A real HTTP server on loopback that speaks the slice of GitHub's REST API the action's reporting uses:
+ *
+ *   GET    /repos/{owner}/{repo}/issues/{n}/comments        (per_page, page; Link rel="next"/"last")
+ *   POST   /repos/{owner}/{repo}/issues/{n}/comments        201
+ *   PATCH  /repos/{owner}/{repo}/issues/comments/{id}
+ *   GET    /repos/{owner}/{repo}/pulls/{n}
+ *   POST   /repos/{owner}/{repo}/deployments                201
+ *   GET    /repos/{owner}/{repo}/deployments                (environment, sha, ref, task; paginated, newest first)
+ *   POST   /repos/{owner}/{repo}/deployments/{id}/statuses  201 (auto_inactive as GitHub documents it)
+ *
+ * State lives in memory; every request is logged (method, path, query, JSON body, Authorization header,
+ * response status). `setReadOnly(true)` answers every write with GitHub's 403 for a token without write
+ * access (what a pull request from a fork gets).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface GitHubServerOptions {
+  owner?: string;
+  repo?: string;
+  /** When set, any other token is answered with 401 Bad credentials. */
+  token?: string;
+  /** Pull requests that exist, with their state. Comments can only be made on these. */
+  pulls?: Record<number, 'open' | 'closed'>;
+  readOnly?: boolean;
+  /** Login of the user the token belongs to (author of comments, creator of deployments). */
+  login?: string;
+}
+
+export interface User {
+  login: string;
+  id: number;
+  type: 'Bot' | 'User';
+}
+
+export interface IssueComment {
+  id: number;
+  node_id: string;
+  url: string;
+  html_url: string;
+  issue_url: string;
+  body: string;
+  user: User;
+  created_at: string;
+  updated_at: string;
+  author_association: string;
+}
+
+export interface Deployment {
+  id: number;
+  node_id: string;
+  url: string;
+  sha: string;
+  ref: string;
+  task: string;
+  payload: unknown;
+  original_environment: string;
+  environment: string;
+  description: string | null;
+  creator: User;
+  created_at: string;
+  updated_at: string;
+  statuses_url: string;
+  repository_url: string;
+  transient_environment: boolean;
+  production_environment: boolean;
+  /** Not part of GitHub's response; kept so tests can assert what was asked for. */
+  requested: { auto_merge: unknown; required_contexts: unknown };
+}
+
+export interface DeploymentStatus {
+  id: number;
+  node_id: string;
+  url: string;
+  state: string;
+  description: string;
+  environment: string;
+  target_url: string;
+  log_url: string;
+  environment_url: string;
+  created_at: string;
+  updated_at: string;
+  deployment_url: string;
+  repository_url: string;
+  creator: User;
+  /** Not part of GitHub's response: the value of auto_inactive in the request that created it. */
+  auto_inactive: boolean;
+}
+
+export interface GitHubState {
+  pulls: Map<number, { state: 'open' | 'closed' }>;
+  comments: Map<number, IssueComment[]>;
+  deployments: Deployment[];
+  statuses: Map<number, DeploymentStatus[]>;
+}
+
+export interface LoggedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  body: unknown;
+  auth: string | undefined;
+  status: number;
+}
+
+export interface Failure {
+  method: string;
+  /** Matched against the request path (without query). */
+  path: RegExp;
+  status: number;
+  /** How many matching requests fail; then the rule is used up. */
+  times: number;
+  message?: string;
+}
+
+export interface GitHubServer {
+  /** Base URL to give Octokit as baseUrl. */
+  url: string;
+  state: GitHubState;
+  requests: LoggedRequest[];
+  setReadOnly(readOnly: boolean): void;
+  setPullState(n: number, state: 'open' | 'closed'): void;
+  /** Answer the next `times` matching requests with `status` (and GitHub's JSON error body). */
+  failNext(failure: Failure): void;
+  /** Seed an issue with comments, as if written earlier by `login` (not logged as requests). */
+  seedComments(issue: number, bodies: string[], login?: string): IssueComment[];
+  /** Requests rendered as "METHOD /path?query" lines, for sequence assertions. */
+  lines(): string[];
+  clearRequests(): void;
+  close(): Promise<void>;
+}
+
+const DOCS = 'https://docs.github.com/rest';
+const DEPLOYMENT_STATES = ['error', 'failure', 'inactive', 'in_progress', 'queued', 'pending', 'success'];
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly documentation = DOCS,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+    Object.setPrototypeOf(this, new.target.prototype);
+  }
+}
+
+export async function startGitHubServer(options: GitHubServerOptions = {}): Promise<GitHubServer> {
+  const owner = options.owner ?? 'jetscale';
+  const repo = options.repo ?? 'stack';
+  const login = options.login ?? 'github-actions[bot]';
+  let readOnly = options.readOnly ?? false;
+  const failures: Failure[] = [];
+  const requests: LoggedRequest[] = [];
+  const state: GitHubState = { pulls: new Map(), comments: new Map(), deployments: [], statuses: new Map() };
+  for (const [n, s] of Object.entries(options.pulls ?? {})) state.pulls.set(Number(n), { state: s });
+  let nextId = 1000;
+  const user = (name: string): User => ({
+    login: name,
+    id: name === login ? 41898282 : 1000 + name.length,
+    type: name.endsWith('[bot]') ? 'Bot' : 'User',
+  });
+  const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+  let base = '';
+  const repoApi = () => `${base}/repos/${owner}/${repo}`;
+  const webUrl = `https://github.example/${owner}/${repo}`;
+
+  function makeComment(issue: number, body: string, author: string): IssueComment {
+    const id = nextId++;
+    const at = now();
+    return {
+      id,
+      node_id: `IC_${id}`,
+      url: `${repoApi()}/issues/comments/${id}`,
+      html_url: `${webUrl}/pull/${issue}#issuecomment-${id}`,
+      issue_url: `${repoApi()}/issues/${issue}`,
+      body,
+      user: user(author),
+      created_at: at,
+      updated_at: at,
+      author_association: 'NONE',
+    };
+  }
+
+  function paginate<T>(req: URL, items: T[]): { page: T[]; link?: string } {
+    const perPage = Math.min(100, Math.max(1, intParam(req, 'per_page') ?? 30));
+    const pageNo = Math.max(1, intParam(req, 'page') ?? 1);
+    const last = Math.max(1, Math.ceil(items.length / perPage));
+    const page = items.slice((pageNo - 1) * perPage, pageNo * perPage);
+    const rel = (p: number, name: string) => {
+      const u = new URL(req.pathname + req.search, base);
+      u.searchParams.set('per_page', String(perPage));
+      u.searchParams.set('page', String(p));
+      return `<${u.toString()}>; rel="${name}"`;
+    };
+    const links: string[] = [];
+    if (pageNo > 1) links.push(rel(pageNo - 1, 'prev'));
+    if (pageNo < last) links.push(rel(pageNo + 1, 'next'), rel(last, 'last'));
+    if (pageNo > 1) links.push(rel(1, 'first'));
+    return { page, link: links.length ? links.join(', ') : undefined };
+  }
+
+  function requirePull(n: number): void {
+    if (!state.pulls.has(n)) throw new HttpError(404, 'Not Found', `${DOCS}/issues/comments`);
+  }
+
+  function requireWrite(docs: string): void {
+    if (readOnly) throw new HttpError(403, 'Resource not accessible by integration', docs);
+  }
+
+  type Handler = (
+    m: RegExpMatchArray,
+    url: URL,
+    body: unknown,
+  ) => { status: number; json: unknown; link?: string };
+  const routes: Array<{ method: string; pattern: RegExp; handler: Handler }> = [
+    {
+      method: 'GET',
+      pattern: /^\/issues\/(\d+)\/comments$/,
+      handler: (m, url) => {
+        const n = Number(m[1]);
+        requirePull(n);
+        const { page, link } = paginate(url, state.comments.get(n) ?? []);
+        return { status: 200, json: page, link };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/issues\/(\d+)\/comments$/,
+      handler: (m, _url, body) => {
+        const docs = `${DOCS}/issues/comments#create-an-issue-comment`;
+        requireWrite(docs);
+        const n = Number(m[1]);
+        requirePull(n);
+        const text = field(body, 'body', docs);
+        const comment = makeComment(n, text, login);
+        const list = state.comments.get(n) ?? [];
+        list.push(comment);
+        state.comments.set(n, list);
+        return { status: 201, json: comment };
+      },
+    },
+    {
+      method: 'PATCH',
+      pattern: /^\/issues\/comments\/(\d+)$/,
+      handler: (m, _url, body) => {
+        const docs = `${DOCS}/issues/comments#update-an-issue-comment`;
+        requireWrite(docs);
+        const id = Number(m[1]);
+        const comment = [...state.comments.values()].flat().find((c) => c.id === id);
+        if (!comment) throw new HttpError(404, 'Not Found', docs);
+        comment.body = field(body, 'body', docs);
+        comment.updated_at = now();
+        return { status: 200, json: comment };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/pulls\/(\d+)$/,
+      handler: (m) => {
+        const n = Number(m[1]);
+        const pull = state.pulls.get(n);
+        if (!pull) throw new HttpError(404, 'Not Found', `${DOCS}/pulls/pulls#get-a-pull-request`);
+        return {
+          status: 200,
+          json: {
+            id: 500000 + n,
+            number: n,
+            state: pull.state,
+            html_url: `${webUrl}/pull/${n}`,
+            url: `${repoApi()}/pulls/${n}`,
+            merged: false,
+            draft: false,
+          },
+        };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/deployments$/,
+      handler: (_m, _url, body) => {
+        const docs = `${DOCS}/deployments/deployments#create-a-deployment`;
+        requireWrite(docs);
+        const ref = field(body, 'ref', docs);
+        const b = body as Record<string, unknown>;
+        const environment = typeof b.environment === 'string' ? b.environment : 'production';
+        const id = nextId++;
+        const at = now();
+        const deployment: Deployment = {
+          id,
+          node_id: `DE_${id}`,
+          url: `${repoApi()}/deployments/${id}`,
+          sha: /^[0-9a-f]{40}$/.test(ref) ? ref : '0'.repeat(40),
+          ref,
+          task: typeof b.task === 'string' ? b.task : 'deploy',
+          payload: b.payload ?? {},
+          original_environment: environment,
+          environment,
+          description: typeof b.description === 'string' ? b.description : null,
+          creator: user(login),
+          created_at: at,
+          updated_at: at,
+          statuses_url: `${repoApi()}/deployments/${id}/statuses`,
+          repository_url: repoApi(),
+          transient_environment: b.transient_environment === true,
+          production_environment:
+            b.production_environment === undefined
+              ? environment === 'production'
+              : b.production_environment === true,
+          requested: { auto_merge: b.auto_merge, required_contexts: b.required_contexts },
+        };
+        state.deployments.push(deployment);
+        return { status: 201, json: publicDeployment(deployment) };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/deployments$/,
+      handler: (_m, url) => {
+        const filters = ['environment', 'sha', 'ref', 'task'] as const;
+        const list = state.deployments
+          .filter((d) => filters.every((f) => !url.searchParams.has(f) || d[f] === url.searchParams.get(f)))
+          .slice()
+          .reverse();
+        const { page, link } = paginate(url, list);
+        return { status: 200, json: page.map(publicDeployment), link };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/deployments\/(\d+)\/statuses$/,
+      handler: (m, _url, body) => {
+        const docs = `${DOCS}/deployments/statuses#create-a-deployment-status`;
+        requireWrite(docs);
+        const id = Number(m[1]);
+        const deployment = state.deployments.find((d) => d.id === id);
+        if (!deployment) throw new HttpError(404, 'Not Found', docs);
+        const stateName = field(body, 'state', docs);
+        if (!DEPLOYMENT_STATES.includes(stateName)) {
+          throw new HttpError(422, 'Validation Failed', docs, {
+            errors: [{ resource: 'DeploymentStatus', code: 'invalid', field: 'state' }],
+          });
+        }
+        const b = body as Record<string, unknown>;
+        const str = (k: string) => (typeof b[k] === 'string' ? (b[k] as string) : '');
+        if (typeof b.environment === 'string') deployment.environment = b.environment;
+        const autoInactive = b.auto_inactive !== false;
+        const status = addStatus(deployment, stateName, {
+          description: str('description'),
+          log_url: str('log_url') || str('target_url'),
+          environment_url: str('environment_url'),
+          auto_inactive: autoInactive,
+        });
+        // GitHub: "Adds a new inactive status to all prior non-transient, non-production environment
+        // deployments with the same repository and environment name as the created status's deployment.
+        // An inactive status is only added to deployments that had a success state."
+        if (stateName === 'success' && autoInactive) {
+          for (const prior of state.deployments) {
+            if (prior.id >= deployment.id || prior.environment !== deployment.environment) continue;
+            if (prior.transient_environment || prior.production_environment) continue;
+            if (state.statuses.get(prior.id)?.at(-1)?.state !== 'success') continue;
+            addStatus(prior, 'inactive', {
+              description: '',
+              log_url: '',
+              environment_url: '',
+              auto_inactive: false,
+            });
+          }
+        }
+        return { status: 201, json: status };
+      },
+    },
+  ];
+
+  function addStatus(
+    deployment: Deployment,
+    stateName: string,
+    fields: { description: string; log_url: string; environment_url: string; auto_inactive: boolean },
+  ): DeploymentStatus {
+    const id = nextId++;
+    const at = now();
+    const status: DeploymentStatus = {
+      id,
+      node_id: `DES_${id}`,
+      url: `${deployment.url}/statuses/${id}`,
+      state: stateName,
+      description: fields.description,
+      environment: deployment.environment,
+      target_url: fields.log_url,
+      log_url: fields.log_url,
+      environment_url: fields.environment_url,
+      created_at: at,
+      updated_at: at,
+      deployment_url: deployment.url,
+      repository_url: repoApi(),
+      creator: user(login),
+      auto_inactive: fields.auto_inactive,
+    };
+    const list = state.statuses.get(deployment.id) ?? [];
+    list.push(status);
+    state.statuses.set(deployment.id, list);
+    deployment.updated_at = at;
+    return status;
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', base);
+    const method = req.method ?? 'GET';
+    const raw = await readBody(req);
+    let body: unknown;
+    const entry: LoggedRequest = {
+      method,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      body: undefined,
+      auth: req.headers.authorization,
+      status: 0,
+    };
+    requests.push(entry);
+    let status: number;
+    let json: unknown;
+    let link: string | undefined;
+    try {
+      if (raw.length) {
+        try {
+          body = JSON.parse(raw);
+        } catch {
+          throw new HttpError(400, 'Problems parsing JSON');
+        }
+      }
+      entry.body = body;
+      const auth = req.headers.authorization ?? '';
+      const given = auth.replace(/^(token|bearer)\s+/i, '');
+      if (!auth || (options.token !== undefined && given !== options.token)) {
+        throw new HttpError(401, auth ? 'Bad credentials' : 'Requires authentication');
+      }
+      const failure = failures.find((f) => f.method === method && f.path.test(url.pathname));
+      if (failure) {
+        failure.times -= 1;
+        if (failure.times <= 0) failures.splice(failures.indexOf(failure), 1);
+        throw new HttpError(failure.status, failure.message ?? 'Server Error');
+      }
+      const prefix = `/repos/${owner}/${repo}`;
+      if (!url.pathname.startsWith(`${prefix}/`)) throw new HttpError(404, 'Not Found');
+      const rest = url.pathname.slice(prefix.length);
+      const route = routes
+        .map((r) => ({ r, m: r.method === method ? rest.match(r.pattern) : null }))
+        .find((x) => x.m);
+      if (!route?.m) throw new HttpError(404, 'Not Found');
+      ({ status, json, link } = route.r.handler(route.m, url, body));
+    } catch (error) {
+      const e = error instanceof HttpError ? error : new HttpError(500, String(error));
+      status = e.status;
+      json = { message: e.message, documentation_url: e.documentation, ...e.extra, status: String(e.status) };
+    }
+    entry.status = status;
+    const text = JSON.stringify(json);
+    const headers: Record<string, string | number> = {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+      'x-github-media-type': 'github.v3; format=json',
+      'x-github-api-version-selected': '2022-11-28',
+      'x-ratelimit-limit': 5000,
+      'x-ratelimit-remaining': 4999,
+      'x-github-request-id': `R${requests.length}`,
+    };
+    if (link) headers.link = link;
+    res.writeHead(status, headers);
+    res.end(text);
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ message: String(error) }));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    url: base,
+    state,
+    requests,
+    setReadOnly: (value) => {
+      readOnly = value;
+    },
+    setPullState: (n, s) => {
+      state.pulls.set(n, { state: s });
+    },
+    failNext: (failure) => {
+      failures.push({ ...failure });
+    },
+    seedComments: (issue, bodies, author = 'someone') => {
+      const list = state.comments.get(issue) ?? [];
+      const made = bodies.map((b) => makeComment(issue, b, author));
+      list.push(...made);
+      state.comments.set(issue, list);
+      return made;
+    },
+    lines: () =>
+      requests.map((r) => {
+        const q = new URLSearchParams(r.query).toString();
+        return `${r.method} ${r.path}${q ? `?${q}` : ''}`;
+      }),
+    clearRequests: () => {
+      requests.length = 0;
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((error) => (error ? reject(error) : resolve()));
+      }),
+  };
+}
+
+function publicDeployment(d: Deployment): Omit<Deployment, 'requested'> {
+  const { requested: _requested, ...rest } = d;
+  return rest;
+}
+
+function field(body: unknown, name: string, docs: string): string {
+  const value = (body as Record<string, unknown> | undefined)?.[name];
+  if (typeof value !== 'string') {
+    throw new HttpError(422, `Invalid request.\n\n"${name}" wasn't supplied.`, docs);
+  }
+  return value;
+}
+
+function intParam(url: URL, name: string): number | undefined {
+  const v = url.searchParams.get(name);
+  if (v === null || !/^\d+$/.test(v)) return undefined;
+  return Number(v);
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}

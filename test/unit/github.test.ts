@@ -1,0 +1,542 @@
+// GitHub reporting against a real HTTP server on loopback that speaks the REST API's shapes.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { COMMENT_MARKER, parseMeta, type ReportContext, Reporter } from '../../src/github.js';
+import {
+  escapeHtml,
+  formatDuration,
+  writeChecks,
+  writeDiagnostics,
+  writeLoopSummary,
+  writeNames,
+  writeSteps,
+} from '../../src/summary.js';
+import { type GitHubServer, startGitHubServer } from '../support/github-server.js';
+
+const OWNER = 'jetscale';
+const REPO = 'stack';
+const PR = 12;
+const TOKEN = 'ghs_test_token';
+const SHA_A = 'a'.repeat(40);
+const SHA_B = '0123456789abcdef0123456789abcdef01234567';
+const API = `/repos/${OWNER}/${REPO}`;
+const DEPLOY = {
+  url: 'https://pr-12.preview.example.com',
+  namespace: 'jetscale-pr-12',
+  host: 'pr-12.preview.example.com',
+};
+
+let summaryFile: string;
+let server: GitHubServer;
+
+beforeAll(() => {
+  // core.summary remembers the first path it sees, so one file per test file, emptied before each test.
+  summaryFile = join(mkdtempSync(join(tmpdir(), 'jetscale-summary-')), 'step-summary.md');
+  writeFileSync(summaryFile, '');
+  process.env.GITHUB_STEP_SUMMARY = summaryFile;
+});
+
+beforeEach(async () => {
+  writeFileSync(summaryFile, '');
+  server = await startGitHubServer({
+    owner: OWNER,
+    repo: REPO,
+    token: TOKEN,
+    pulls: { [PR]: 'open', 13: 'open' },
+  });
+});
+
+afterEach(async () => {
+  await server.close();
+});
+
+function reporter(overrides: Partial<ReportContext> = {}): Reporter {
+  return new Reporter(
+    {
+      owner: OWNER,
+      repo: REPO,
+      prNumber: PR,
+      sha: SHA_A,
+      runId: 100,
+      runAttempt: 1,
+      token: TOKEN,
+      apiUrl: server.url,
+      serverUrl: 'https://github.example',
+      comment: true,
+      ...overrides,
+    },
+    { retryDelayMs: 0, timeoutMs: 5_000 },
+  );
+}
+
+const summaryText = () => readFileSync(summaryFile, 'utf8');
+const comments = (n = PR) => server.state.comments.get(n) ?? [];
+const stickies = (n = PR) => comments(n).filter((c) => c.body.startsWith(COMMENT_MARKER));
+
+describe('reportDeploy', () => {
+  it('first deploy creates the comment, a deployment and its status', async () => {
+    const result = await reporter().reportDeploy({ ...DEPLOY, status: 'success' });
+
+    const deploymentId = server.state.deployments[0]?.id;
+    expect(server.lines()).toEqual([
+      `GET ${API}/issues/${PR}/comments?per_page=100`,
+      `POST ${API}/issues/${PR}/comments`,
+      `POST ${API}/deployments`,
+      `POST ${API}/deployments/${deploymentId}/statuses`,
+    ]);
+    expect(server.requests.every((r) => r.auth === `token ${TOKEN}`)).toBe(true);
+    expect(result).toMatchObject({ ok: true, warnings: [], deploymentId, comment: { action: 'created' } });
+
+    const body = stickies()[0]?.body ?? '';
+    expect(stickies()).toHaveLength(1);
+    expect(body).toContain(DEPLOY.url);
+    expect(body).toContain('`aaaaaaa`');
+    expect(body).toContain(SHA_A);
+    expect(body).toContain('`jetscale-pr-12`');
+    expect(body).toContain('✅ deployed');
+    expect(body).toContain('(https://github.example/jetscale/stack/actions/runs/100)');
+    expect(parseMeta(body)).toMatchObject({ sha: SHA_A, runId: 100, runAttempt: 1 });
+    expect(Number.isNaN(Date.parse(parseMeta(body)?.updatedAt ?? ''))).toBe(false);
+
+    expect(server.requests[2]?.body).toMatchObject({
+      ref: SHA_A,
+      environment: 'preview/pr-12',
+      transient_environment: true,
+      auto_merge: false,
+      required_contexts: [],
+      production_environment: false,
+      payload: { runId: 100, runAttempt: 1, namespace: DEPLOY.namespace, host: DEPLOY.host },
+    });
+    expect(server.requests[3]?.body).toMatchObject({
+      state: 'success',
+      environment_url: DEPLOY.url,
+      log_url: 'https://github.example/jetscale/stack/actions/runs/100',
+      auto_inactive: true,
+    });
+    expect(server.state.statuses.get(deploymentId ?? 0)?.map((s) => s.state)).toEqual(['success']);
+    expect(summaryText()).toBe('');
+  });
+
+  it('a newer run updates the same comment and never adds a second one', async () => {
+    await reporter().reportDeploy({ ...DEPLOY, status: 'success' });
+    const firstId = stickies()[0]?.id;
+    server.clearRequests();
+
+    const result = await reporter({ runId: 101, sha: SHA_B }).reportDeploy({ ...DEPLOY, status: 'success' });
+
+    const second = server.state.deployments[1]?.id;
+    expect(server.lines()).toEqual([
+      `GET ${API}/issues/${PR}/comments?per_page=100`,
+      `PATCH ${API}/issues/comments/${firstId}`,
+      `POST ${API}/deployments`,
+      `POST ${API}/deployments/${second}/statuses`,
+    ]);
+    expect(result.comment).toMatchObject({ id: firstId, action: 'updated' });
+    expect(comments()).toHaveLength(1);
+    expect(stickies()[0]?.body).toContain(SHA_B);
+    expect(stickies()[0]?.body).not.toContain(SHA_A);
+    expect(parseMeta(stickies()[0]?.body ?? '')).toMatchObject({ runId: 101, sha: SHA_B });
+  });
+
+  it.each([
+    { existing: [200, 1], ours: [199, 3], writes: false },
+    { existing: [200, 2], ours: [200, 1], writes: false },
+    { existing: [200, 1], ours: [200, 1], writes: true },
+    { existing: [200, 1], ours: [200, 2], writes: true },
+    { existing: [200, 3], ours: [201, 1], writes: true },
+  ])('comment of run $existing, this run $ours → writes: $writes', async ({ existing, ours, writes }) => {
+    await reporter({ runId: existing[0], runAttempt: existing[1] }).reportDeploy({
+      ...DEPLOY,
+      status: 'success',
+    });
+    const before = stickies()[0]?.body;
+    server.clearRequests();
+
+    const result = await reporter({ runId: ours[0], runAttempt: ours[1], sha: SHA_B }).reportDeploy({
+      ...DEPLOY,
+      status: 'failure',
+      details: 'helm upgrade failed',
+    });
+
+    const id = stickies()[0]?.id;
+    if (writes) {
+      expect(server.lines()).toEqual([
+        `GET ${API}/issues/${PR}/comments?per_page=100`,
+        `PATCH ${API}/issues/comments/${id}`,
+        `POST ${API}/deployments`,
+        `POST ${API}/deployments/${server.state.deployments[1]?.id}/statuses`,
+      ]);
+      expect(stickies()[0]?.body).toContain('❌ failed');
+      expect(stickies()[0]?.body).toContain('helm upgrade failed');
+      expect(result.skipped).toBeUndefined();
+    } else {
+      expect(server.lines()).toEqual([`GET ${API}/issues/${PR}/comments?per_page=100`]);
+      expect(stickies()[0]?.body).toBe(before);
+      expect(result).toMatchObject({ ok: true, warnings: [] });
+      expect(result.skipped).toContain(`run ${existing[0]} (attempt ${existing[1]}) already reported`);
+    }
+    expect(stickies()).toHaveLength(1);
+  });
+
+  it('finds the marker on page 3 of 250 comments, then patches it', async () => {
+    const plain = (i: number) => `comment ${i}`;
+    const before = Array.from({ length: 230 }, (_, i) =>
+      // A comment that quotes the marker is not ours.
+      i === 5 ? `> ${COMMENT_MARKER} quoted by a reviewer` : plain(i),
+    );
+    server.seedComments(PR, before);
+    const [sticky] = server.seedComments(
+      PR,
+      [`${COMMENT_MARKER}\nold\n<!-- jetscale-stack:meta {"sha":"${SHA_A}","runId":90,"runAttempt":1} -->`],
+      'github-actions[bot]',
+    );
+    server.seedComments(
+      PR,
+      Array.from({ length: 19 }, (_, i) => plain(231 + i)),
+    );
+    expect(comments()).toHaveLength(250);
+
+    const result = await reporter().reportDeploy({ ...DEPLOY, status: 'success' });
+
+    expect(server.lines().slice(0, 4)).toEqual([
+      `GET ${API}/issues/${PR}/comments?per_page=100`,
+      `GET ${API}/issues/${PR}/comments?per_page=100&page=2`,
+      `GET ${API}/issues/${PR}/comments?per_page=100&page=3`,
+      `PATCH ${API}/issues/comments/${sticky?.id}`,
+    ]);
+    expect(server.lines().filter((l) => l.startsWith(`POST ${API}/issues`))).toEqual([]);
+    expect(comments()).toHaveLength(250);
+    expect(comments()[5]?.body).toBe(`> ${COMMENT_MARKER} quoted by a reviewer`);
+    expect(result.comment).toMatchObject({ id: sticky?.id, action: 'updated' });
+    expect(parseMeta(comments()[230]?.body ?? '')).toMatchObject({ runId: 100 });
+  });
+
+  it('one reporter reporting in_progress then success makes one deployment with two statuses', async () => {
+    const r = reporter();
+    await r.reportDeploy({ ...DEPLOY, status: 'in_progress' });
+    expect(stickies()[0]?.body).toContain('⏳ in progress');
+    await r.reportDeploy({ ...DEPLOY, status: 'success' });
+
+    expect(server.state.deployments).toHaveLength(1);
+    const id = server.state.deployments[0]?.id ?? 0;
+    expect(server.state.statuses.get(id)?.map((s) => s.state)).toEqual(['in_progress', 'success']);
+    expect(
+      server
+        .lines()
+        .filter((l) => l.includes('/issues/'))
+        .map((l) => l.split(' ')[0]),
+    ).toEqual(['GET', 'POST', 'GET', 'PATCH']);
+    expect(stickies()).toHaveLength(1);
+    expect(stickies()[0]?.body).toContain('✅ deployed');
+  });
+
+  it('comment: false makes no comment requests but still records the deployment', async () => {
+    const result = await reporter({ comment: false }).reportDeploy({ ...DEPLOY, status: 'success' });
+
+    expect(server.lines()).toEqual([
+      `POST ${API}/deployments`,
+      `POST ${API}/deployments/${server.state.deployments[0]?.id}/statuses`,
+    ]);
+    expect(comments()).toHaveLength(0);
+    expect(result).toMatchObject({ ok: true, warnings: [] });
+    expect(result.comment).toBeUndefined();
+  });
+
+  it('read-only token (403): warnings, no throw, job summary written', async () => {
+    server.setReadOnly(true);
+
+    const result = await reporter().reportDeploy({ ...DEPLOY, status: 'success' });
+
+    expect(server.requests.map((r) => `${r.method} ${r.status}`)).toEqual([
+      'GET 200',
+      'POST 403',
+      'POST 403',
+    ]);
+    expect(result.ok).toBe(false);
+    expect(result.warnings).toHaveLength(2);
+    expect(result.warnings[0]).toContain('could not comment on pull request #12');
+    expect(result.warnings[1]).toContain('could not create a deployment for preview/pr-12');
+    for (const w of result.warnings) expect(w).toContain('403 Resource not accessible by integration');
+    const text = summaryText();
+    expect(text).toContain('GitHub reporting');
+    expect(text).toContain('Resource not accessible by integration');
+    expect(text.match(/<li>/g)).toHaveLength(2);
+    expect(comments()).toHaveLength(0);
+    expect(server.state.deployments).toHaveLength(0);
+  });
+
+  it.each([
+    {
+      name: 'unknown pull request (404)',
+      setup: (r: Partial<ReportContext>) => ({ ...r, prNumber: 999 }),
+      expectWarning: /could not list comments of pull request #999: 404 Not Found/,
+    },
+    {
+      name: 'bad token (401)',
+      setup: (r: Partial<ReportContext>) => ({ ...r, token: 'wrong' }),
+      expectWarning: /401 Bad credentials\. Check the github-token input/,
+    },
+  ])('$name → warnings, never a throw', async ({ setup, expectWarning }) => {
+    const result = await reporter(setup({})).reportDeploy({ ...DEPLOY, status: 'success' });
+    expect(result.ok).toBe(false);
+    expect(result.warnings.some((w) => expectWarning.test(w))).toBe(true);
+    expect(summaryText()).toContain('GitHub reporting');
+  });
+
+  it('retries a GET that failed with 5xx; does not retry a failed POST', async () => {
+    server.failNext({ method: 'GET', path: /\/comments$/, status: 502, times: 1 });
+    server.failNext({ method: 'POST', path: /\/deployments$/, status: 500, times: 1 });
+
+    const result = await reporter().reportDeploy({ ...DEPLOY, status: 'success' });
+
+    expect(server.requests.map((r) => `${r.method} ${r.path.replace(API, '')} ${r.status}`)).toEqual([
+      `GET /issues/${PR}/comments 502`,
+      `GET /issues/${PR}/comments 200`,
+      `POST /issues/${PR}/comments 201`,
+      'POST /deployments 500',
+    ]);
+    expect(result.warnings).toEqual([
+      expect.stringMatching(/could not create a deployment .*: 500 Server Error/),
+    ]);
+    expect(stickies()).toHaveLength(1);
+  });
+
+  it('an unreachable API gives warnings, not a throw', async () => {
+    const url = server.url;
+    await server.close();
+    server = await startGitHubServer();
+    const result = await new Reporter(
+      {
+        owner: OWNER,
+        repo: REPO,
+        prNumber: PR,
+        sha: SHA_A,
+        runId: 1,
+        token: TOKEN,
+        apiUrl: url,
+        comment: true,
+      },
+      { retries: 1, retryDelayMs: 0 },
+    ).reportDeploy({ ...DEPLOY, status: 'success' });
+    expect(result.ok).toBe(false);
+    expect(result.warnings).toHaveLength(2);
+    for (const w of result.warnings) expect(w).toContain('(no response from the API)');
+  });
+});
+
+describe('reportTeardown', () => {
+  it('updates the comment and marks every deployment of the environment inactive', async () => {
+    for (const [runId, sha] of [
+      [97, SHA_A],
+      [98, SHA_B],
+      [99, SHA_A],
+    ] as const) {
+      await reporter({ runId, sha }).reportDeploy({ ...DEPLOY, status: 'success' });
+    }
+    await reporter({ prNumber: 13, runId: 99 }).reportDeploy({ ...DEPLOY, status: 'success' });
+    const ours = server.state.deployments.filter((d) => d.environment === 'preview/pr-12').map((d) => d.id);
+    const other = server.state.deployments.find((d) => d.environment === 'preview/pr-13')?.id ?? 0;
+    const sticky = stickies()[0]?.id;
+    server.clearRequests();
+
+    const result = await reporter({ runId: 120, sha: SHA_B }).reportTeardown();
+
+    expect(server.lines()).toEqual([
+      `GET ${API}/issues/${PR}/comments?per_page=100`,
+      `PATCH ${API}/issues/comments/${sticky}`,
+      `GET ${API}/deployments?environment=preview%2Fpr-12&per_page=100`,
+      ...[...ours].reverse().map((id) => `POST ${API}/deployments/${id}/statuses`),
+    ]);
+    expect(result).toMatchObject({ ok: true, deactivated: [...ours].reverse() });
+    for (const id of ours) expect(server.state.statuses.get(id)?.at(-1)?.state).toBe('inactive');
+    expect(server.state.statuses.get(other)?.at(-1)?.state).toBe('success');
+    const body = stickies()[0]?.body ?? '';
+    expect(body).toContain('Preview environment removed');
+    expect(body).toContain('run [120](https://github.example/jetscale/stack/actions/runs/120)');
+    expect(body).toContain(SHA_B);
+    expect(body).toContain(`It last served commit [\`aaaaaaa\`]`);
+    expect(parseMeta(body)).toMatchObject({ runId: 120, sha: SHA_B, state: 'removed' });
+    expect(comments()).toHaveLength(1);
+  });
+
+  it('pages through more than 100 deployments', async () => {
+    for (let i = 0; i < 105; i++) {
+      await reporter({ comment: false, runId: 1 + i }).reportDeploy({ ...DEPLOY, status: 'success' });
+    }
+    server.clearRequests();
+
+    const result = await reporter({ comment: false, runId: 500 }).reportTeardown();
+
+    const gets = server.lines().filter((l) => l.startsWith('GET'));
+    expect(gets).toEqual([
+      `GET ${API}/deployments?environment=preview%2Fpr-12&per_page=100`,
+      `GET ${API}/deployments?environment=preview%2Fpr-12&per_page=100&page=2`,
+    ]);
+    expect(result.deactivated).toHaveLength(105);
+    expect(
+      server.state.deployments.every((d) => server.state.statuses.get(d.id)?.at(-1)?.state === 'inactive'),
+    ).toBe(true);
+    expect(result.warnings).toEqual([]);
+  });
+
+  it('leaves a short note when there was no comment', async () => {
+    const result = await reporter({ runId: 120 }).reportTeardown();
+    expect(server.lines()).toEqual([
+      `GET ${API}/issues/${PR}/comments?per_page=100`,
+      `POST ${API}/issues/${PR}/comments`,
+      `GET ${API}/deployments?environment=preview%2Fpr-12&per_page=100`,
+    ]);
+    expect(result).toMatchObject({ ok: true, deactivated: [], comment: { action: 'created' } });
+    expect(stickies()[0]?.body).toContain('Preview environment removed');
+    expect(stickies()[0]?.body).not.toContain('It last served');
+  });
+
+  it('an older teardown leaves a newer run’s comment and deployment alone', async () => {
+    await reporter({ runId: 130, sha: SHA_B }).reportDeploy({ ...DEPLOY, status: 'success' });
+    const before = stickies()[0]?.body;
+    server.clearRequests();
+
+    const result = await reporter({ runId: 120 }).reportTeardown();
+
+    expect(server.lines()).toEqual([`GET ${API}/issues/${PR}/comments?per_page=100`]);
+    expect(result.skipped).toContain('run 130');
+    expect(stickies()[0]?.body).toBe(before);
+  });
+
+  it('without a comment to go by, skips deployments a newer run made', async () => {
+    await reporter({ comment: false, runId: 110 }).reportDeploy({ ...DEPLOY, status: 'success' });
+    await reporter({ comment: false, runId: 130 }).reportDeploy({ ...DEPLOY, status: 'success' });
+    const [older, newer] = server.state.deployments.map((d) => d.id);
+
+    const result = await reporter({ comment: false, runId: 120 }).reportTeardown();
+
+    expect(result.deactivated).toEqual([older]);
+    expect(server.state.statuses.get(newer ?? 0)?.at(-1)?.state).toBe('success');
+  });
+
+  it('read-only token: warnings for every write, no throw', async () => {
+    await reporter({ comment: false }).reportDeploy({ ...DEPLOY, status: 'success' });
+    server.setReadOnly(true);
+    server.clearRequests();
+
+    const result = await reporter({ runId: 120 }).reportTeardown();
+
+    expect(server.requests.map((r) => `${r.method} ${r.status}`)).toEqual([
+      'GET 200',
+      'POST 403',
+      'GET 200',
+      'POST 403',
+    ]);
+    expect(result).toMatchObject({ ok: false, deactivated: [] });
+    expect(result.warnings).toHaveLength(2);
+    expect(summaryText()).toContain('could not set deployment');
+  });
+});
+
+describe('isPullRequestOpen', () => {
+  it.each([
+    { state: 'open' as const, pr: PR, expected: true, warned: false },
+    { state: 'closed' as const, pr: PR, expected: false, warned: false },
+    // Cannot tell: answer "open" so a failed lookup never tears a preview down.
+    { state: undefined, pr: 404, expected: true, warned: true },
+  ])('PR state $state (#$pr) → $expected', async ({ state, pr, expected, warned }) => {
+    if (state) server.setPullState(pr, state);
+    const r = reporter({ prNumber: pr });
+    expect(await r.isPullRequestOpen()).toBe(expected);
+    expect(server.lines()).toEqual([`GET ${API}/pulls/${pr}`]);
+    expect(r.warnings.length > 0).toBe(warned);
+  });
+});
+
+describe('Reporter input validation', () => {
+  it.each([
+    { field: { prNumber: 0 }, message: 'Invalid pr-number: 0; expected a positive integer' },
+    { field: { sha: 'main' }, message: 'Invalid git-sha: "main"; expected a hexadecimal commit SHA' },
+    { field: { runId: 1.5 }, message: 'Invalid run id: 1.5; expected a positive integer' },
+    { field: { owner: 'a b' }, message: 'Invalid owner: "a b"' },
+    { field: { token: '' }, message: 'Invalid github-token: empty' },
+  ])('$field → $message', ({ field, message }) => {
+    expect(() => reporter(field)).toThrow(message);
+  });
+});
+
+describe('job summary', () => {
+  it('writes names, steps, checks and diagnostics, escaped', async () => {
+    await writeLoopSummary({
+      title: 'JetScale Stack: preview',
+      names: {
+        namespace: 'jetscale-pr-12',
+        host: 'pr-12.example.com',
+        url: 'https://pr-12.example.com',
+        sha: SHA_A,
+      },
+      steps: [
+        { name: 'deploy', status: 'success', durationMs: 12_300 },
+        { name: 'checks', status: 'failure', durationMs: 850, detail: '<readyz> 503' },
+      ],
+      checks: [
+        { name: 'GET /api/healthz', ok: true, durationMs: 40 },
+        { name: 'GET /api/readyz', ok: false, durationMs: 125_000, detail: 'postgres "down" & redis ok' },
+      ],
+      diagnostics: { dir: '/tmp/diag', artifact: 'diagnostics-pr-12' },
+    });
+    const text = summaryText();
+    const order = [
+      '<h2>JetScale Stack: preview</h2>',
+      'jetscale-pr-12',
+      '<h3>Steps</h3>',
+      '<h3>Contract checks</h3>',
+    ];
+    const positions = order.map((s) => text.indexOf(s));
+    expect(positions.every((p) => p >= 0)).toBe(true);
+    expect(positions).toEqual([...positions].sort((a, b) => a - b));
+    expect(text).toContain('<a href="https://pr-12.example.com">https://pr-12.example.com</a>');
+    expect(text).toContain('<td>deploy</td><td>✅ success</td><td>12.3 s</td>');
+    expect(text).toContain('<td>&lt;readyz&gt; 503</td>');
+    expect(text).toContain('<td><b>Total</b></td><td> </td><td>13.2 s</td><td> </td></tr></table>');
+    expect(text).toContain('<p>1 of 2 passed</p>');
+    expect(text).toContain(
+      '<td>❌ failed</td><td>2 m 5 s</td><td>postgres &quot;down&quot; &amp; redis ok</td>',
+    );
+    expect(text).toContain(
+      'written to <code>/tmp/diag</code>; uploaded as artifact <code>diagnostics-pr-12</code>',
+    );
+    expect(text).not.toContain('<readyz>');
+    expect(text.split('<td>').length).toBe(text.split('</td>').length);
+  });
+
+  it.each([
+    [0, '0 ms'],
+    [999, '999 ms'],
+    [1000, '1.0 s'],
+    [59_949, '59.9 s'],
+    [60_000, '1 m 0 s'],
+    [-1, '–'],
+  ])('formatDuration(%d) = %s', (ms, text) => {
+    expect(formatDuration(ms)).toBe(text);
+  });
+
+  it('writes nothing without $GITHUB_STEP_SUMMARY', async () => {
+    delete process.env.GITHUB_STEP_SUMMARY;
+    try {
+      const wrote = await Promise.all([
+        writeNames({ namespace: 'x' }),
+        writeSteps([{ name: 's', status: 'success' }]),
+        writeChecks([{ name: 'c', ok: true, durationMs: 1 }]),
+        writeDiagnostics({ dir: '/d' }),
+      ]);
+      expect(wrote).toEqual([false, false, false, false]);
+    } finally {
+      process.env.GITHUB_STEP_SUMMARY = summaryFile;
+    }
+    expect(summaryText()).toBe('');
+    await writeNames({ namespace: 'x' });
+    expect(summaryText()).toContain('<code>x</code>');
+  });
+
+  it('escapes HTML', () => {
+    expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+  });
+});
