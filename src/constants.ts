@@ -32,7 +32,8 @@ export enum Inputs {
   TestCommand = 'test-command',
   Timeout = 'timeout',
   DryRun = 'dry-run',
-  WorkingDirectory = 'working-directory',
+  Resolve = 'resolve',
+  StackDir = 'stack-dir',
 }
 
 export enum Outputs {

@@ -2,6 +2,7 @@
  * The one place every external command goes through. A test observes it (every command is recorded),
  * and in dry-run mode it prints the plan instead of executing anything.
  */
+import { spawn } from 'node:child_process';
 import * as exec from '@actions/exec';
 
 export interface Command {
@@ -32,6 +33,15 @@ export interface Executor {
   /** Every command asked for, in order (executed or only planned). */
   readonly commands: readonly Command[];
   run(command: Command): Promise<ExecResult>;
+  /** Starts a long-running command (e.g. kubectl port-forward) in the background. */
+  start(command: Command): Background;
+}
+
+export interface Background {
+  /** Resolves with the first match of pattern in the process's output, or rejects on exit/timeout. */
+  waitFor(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
+  output(): string;
+  stop(): Promise<void>;
 }
 
 export class CommandError extends Error {
@@ -82,6 +92,77 @@ export class ExecExecutor implements Executor {
     if (result.exitCode !== 0 && !command.allowFailure) throw new CommandError(command, result);
     return result;
   }
+
+  start(command: Command): Background {
+    this.commands.push(command);
+    const child = spawn(command.cmd, command.args, {
+      cwd: command.cwd,
+      env: command.env ? mergeEnv(command.env) : process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let text = '';
+    let exited: string | undefined;
+    const listeners = new Set<() => void>();
+    const notify = () => {
+      for (const l of listeners) l();
+    };
+    child.stdout.on('data', (d: Buffer) => {
+      text += d.toString();
+      notify();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      text += d.toString();
+      notify();
+    });
+    child.on('error', (e) => {
+      exited = e.message;
+      notify();
+    });
+    child.on('exit', (code, signal) => {
+      exited = `exited with ${signal ?? code}`;
+      notify();
+    });
+    return {
+      output: () => text,
+      waitFor: (pattern, timeoutMs) =>
+        new Promise((resolve, reject) => {
+          const check = () => {
+            const m = pattern.exec(text);
+            if (m) return done(() => resolve(m));
+            if (exited)
+              return done(() =>
+                reject(
+                  new Error(`${formatCommand(command)} ${exited} before printing ${pattern}: ${text.trim()}`),
+                ),
+              );
+          };
+          const timer = setTimeout(
+            () =>
+              done(() =>
+                reject(
+                  new Error(
+                    `${formatCommand(command)} printed no ${pattern} within ${timeoutMs} ms: ${text.trim()}`,
+                  ),
+                ),
+              ),
+            timeoutMs,
+          );
+          const done = (f: () => void) => {
+            clearTimeout(timer);
+            listeners.delete(check);
+            f();
+          };
+          listeners.add(check);
+          check();
+        }),
+      stop: () =>
+        new Promise<void>((resolve) => {
+          if (exited || child.exitCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGTERM');
+        }),
+    };
+  }
 }
 
 /** Records and prints commands; runs nothing. Every command "succeeds" with empty output. */
@@ -93,8 +174,24 @@ export class DryRunExecutor implements Executor {
   async run(command: Command): Promise<ExecResult> {
     this.commands.push(command);
     const n = this.commands.length;
-    this.print(`${String(n).padStart(2)}. ${formatCommand(command)}${command.description ? `    # ${command.description}` : ''}`);
+    // The environment is printed once in the plan's header; each line shows the command itself.
+    const line = formatCommand({ cmd: command.cmd, args: command.args });
+    const stdin = command.input !== undefined ? ' <<stdin' : '';
+    this.print(
+      `${String(n).padStart(2)}. ${line}${stdin}${command.description ? `    # ${command.description}` : ''}`,
+    );
     return { exitCode: 0, stdout: '', stderr: '' };
+  }
+
+  start(command: Command): Background {
+    void this.run(command);
+    return {
+      output: () => '',
+      waitFor: async () => {
+        throw new Error('dry run: background commands are not started');
+      },
+      stop: async () => {},
+    };
   }
 }
 

@@ -1,0 +1,363 @@
+/**
+ * The local CLI: the same core as the action, with the task names teams already know.
+ *   npx stack <task> [flags]      npx stack -l      npx stack plan <loop> --pr N --json
+ */
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { bundledStackDir, type RunContext } from './context.js';
+import { runContractChecks } from './contract.js';
+import { collectDiagnostics } from './diagnostics.js';
+import { DryRunExecutor, ExecExecutor, type Executor } from './executor.js';
+import { CI_NAMESPACE, type LoopDeps, planCommands, planNames, runLoop, withPortForwards } from './loops.js';
+import { installTools, type ToolName } from './tools.js';
+import { type ActionInputs, InputError, parseInputs, type RawInputs } from './validate.js';
+
+export const LOCAL_CLUSTER = 'jetscale-local';
+
+export const TASKS: Array<{ name: string; description: string }> = [
+  {
+    name: 'dev',
+    description: 'Laptop loop: tilt up (creates or reuses the Kind cluster, builds, deploys, live-syncs)',
+  },
+  {
+    name: 'clean',
+    description: 'Stop the laptop loop and delete the local Kind cluster (tilt down, kind delete cluster)',
+  },
+  {
+    name: 'ci',
+    description: 'ci-kind loop: ephemeral Kind cluster, deploy CI images, contract checks, delete cluster',
+  },
+  { name: 'test:local', description: 'Contract checks against the laptop stack (default http://localhost)' },
+  { name: 'test:ci', description: 'Contract checks against the ci-kind stack in the current kube context' },
+  {
+    name: 'test:preview',
+    description: 'Contract checks against the preview of PR_NUMBER (https://pr-<N>.<base-domain>)',
+  },
+  { name: 'test:live', description: 'Read-only smoke checks (GET only) against the live URL' },
+  {
+    name: 'deploy preview',
+    description: 'preview loop: namespace jetscale-pr-<N>, deploy, wait, contract checks',
+  },
+  {
+    name: 'deploy live',
+    description:
+      'Deploy values.live.yaml; refuses unless the kube context is the live one and --confirm is given',
+  },
+  { name: 'teardown', description: 'Remove the preview of PR_NUMBER (only a namespace we created)' },
+  {
+    name: 'plan',
+    description: 'plan <loop> [--pr N] [--sha S] [--json]: print derived names and commands, execute nothing',
+  },
+];
+
+const HELP = `Usage: stack <task> [flags]
+
+Tasks:
+${TASKS.map((t) => `  ${t.name.padEnd(16)} ${t.description}`).join('\n')}
+
+Flags:
+  --pr N               pull request number (default: $PR_NUMBER)
+  --sha SHA            commit SHA (default: $GIT_SHA)
+  --image svc=ref      a prebuilt image (repeatable; default: $IMAGES, one per line or comma-separated)
+  --url URL            URL to check (test:local, test:live, deploy preview); $LIVE_URL for test:live
+  --values FILE        extra values file (repeatable)    --set key=value   extra chart value (repeatable)
+  --base-domain D      default app.jetscale.ai           --namespace-prefix P   default jetscale-pr-
+  --kubeconfig PATH    kubeconfig for preview/teardown   --resolve host=IP  reach a host without DNS
+  --timeout T          e.g. 10m (default)                --test-command CMD  extra test after the checks
+  --context NAME       the live kube context (deploy live; default $JETSCALE_LIVE_CONTEXT)
+  --confirm            required by deploy live
+  --dry-run            print the plan, execute nothing   --json   (plan) print JSON
+  -l, --list           list tasks                        -h, --help  this help
+`;
+
+export interface CliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+  /** Executor factory; tests pass a recording one. */
+  executor?: (dryRun: boolean) => Executor;
+  cwd?: string;
+}
+
+const defaultIo = (): CliIo => ({
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  env: process.env,
+});
+
+/** Runs one CLI invocation; returns the exit code (0 ok, 1 failure, 2 bad usage or input). */
+export async function cli(argv: string[], io: CliIo = defaultIo()): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    io.err(`stack: ${(error as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  const { values: flags, positionals } = parsed;
+  if (flags.help) {
+    io.out(HELP);
+    return 0;
+  }
+  if (flags.list) {
+    for (const t of TASKS) io.out(`${t.name.padEnd(16)} ${t.description}\n`);
+    return 0;
+  }
+  const [task, sub] = positionals;
+  if (!task) {
+    io.err(HELP);
+    return 2;
+  }
+  const cwd = io.cwd ?? process.cwd();
+  const ctx: RunContext = {
+    runId: io.env.GITHUB_RUN_ID ?? `local-${Date.now().toString(36)}`,
+    runAttempt: io.env.GITHUB_RUN_ATTEMPT ?? '1',
+    apiUrl: io.env.GITHUB_API_URL ?? 'https://api.github.com',
+    workspace: cwd,
+    stackDir: io.env.JETSCALE_STACK_DIR ?? bundledStackDir(),
+    tempDir: io.env.RUNNER_TEMP ?? resolve(io.env.TMPDIR ?? '/tmp'),
+    fromFork: false,
+  };
+  const raw = rawInputs(flags, io.env);
+  const parseFor = (loop: string, extra: RawInputs = {}): ActionInputs =>
+    parseInputs(
+      { ...raw, loop, ...extra },
+      { fileExists: (p) => existsSync(isAbsolute(p) ? p : resolve(cwd, p)) },
+    );
+  try {
+    switch (task) {
+      case 'plan': {
+        if (!sub) throw new UsageError('plan needs a loop: ci-kind, preview, teardown or live');
+        const inputs = parseFor(sub, { 'dry-run': 'true' });
+        const lines: string[] = [];
+        const exec = new DryRunExecutor((line) => lines.push(line));
+        await runLoop(
+          inputs,
+          ctx,
+          deps(inputs, exec, io, (line) => lines.push(line)),
+        );
+        if (flags.json)
+          io.out(
+            `${JSON.stringify({ names: planNames(inputs, ctx), commands: planCommands(exec) }, null, 2)}\n`,
+          );
+        else io.out(`${lines.join('\n')}\n`);
+        return 0;
+      }
+      case 'ci':
+        return await loop(parseFor('ci-kind'), ctx, io);
+      case 'deploy':
+        if (sub === 'preview') return await loop(parseFor('preview'), ctx, io);
+        if (sub === 'live') return await deployLive(flags, parseFor('ci-kind'), ctx, io);
+        throw new UsageError(`deploy needs a target: preview or live (got ${JSON.stringify(sub ?? '')})`);
+      case 'teardown':
+        return await loop(parseFor('teardown'), ctx, io);
+      case 'test:local':
+        return await checks(
+          parseFor('live', { url: raw.url ?? 'http://localhost' }),
+          io,
+          'full',
+          raw.url ?? 'http://localhost',
+        );
+      case 'test:live': {
+        const inputs = parseFor('live', { url: raw.url ?? io.env.LIVE_URL });
+        return await checks(inputs, io, 'smoke', inputs.url as string);
+      }
+      case 'test:preview': {
+        const inputs = parseFor('preview');
+        const names = planNames(inputs, ctx);
+        return await checks(inputs, io, 'full', raw.url ?? (names.url as string));
+      }
+      case 'test:ci': {
+        const inputs = parseFor('ci-kind');
+        const exec = executor(io, inputs.dryRun);
+        return await withPortForwards(
+          deps(inputs, exec, io),
+          inputs,
+          CI_NAMESPACE,
+          {},
+          (frontendUrl, backendUrl) => checks(inputs, io, 'full', frontendUrl, backendUrl),
+        );
+      }
+      case 'dev':
+        return await external(io, flags, [
+          { cmd: 'tilt', args: ['up', '--file', resolve(ctx.stackDir, 'Tiltfile')] },
+        ]);
+      case 'clean':
+        return await external(io, flags, [
+          { cmd: 'tilt', args: ['down', '--file', resolve(ctx.stackDir, 'Tiltfile')], allowFailure: true },
+          { cmd: 'kind', args: ['delete', 'cluster', '--name', LOCAL_CLUSTER] },
+        ]);
+      default:
+        throw new UsageError(`unknown task ${JSON.stringify(task)}; run stack -l for the list`);
+    }
+  } catch (error) {
+    if (error instanceof InputError || error instanceof UsageError) {
+      io.err(`stack: ${error.message}\n`);
+      return 2;
+    }
+    io.err(`stack: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
+class UsageError extends Error {}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      pr: { type: 'string' },
+      sha: { type: 'string' },
+      image: { type: 'string', multiple: true },
+      url: { type: 'string' },
+      values: { type: 'string', multiple: true },
+      set: { type: 'string', multiple: true },
+      'base-domain': { type: 'string' },
+      'namespace-prefix': { type: 'string' },
+      kubeconfig: { type: 'string' },
+      resolve: { type: 'string', multiple: true },
+      timeout: { type: 'string' },
+      'test-command': { type: 'string' },
+      'node-image': { type: 'string' },
+      context: { type: 'string' },
+      confirm: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      json: { type: 'boolean' },
+      list: { type: 'boolean', short: 'l' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+type Flags = ReturnType<typeof parse>['values'];
+
+/** Flags first, then the environment CI would set; values stay raw so validation is the action's. */
+function rawInputs(flags: Flags, env: NodeJS.ProcessEnv): RawInputs {
+  const raw: RawInputs = {};
+  const pr = flags.pr ?? env.PR_NUMBER;
+  if (pr !== undefined) raw['pr-number'] = pr;
+  const sha = flags.sha ?? env.GIT_SHA;
+  if (sha !== undefined) raw['git-sha'] = sha;
+  const images = flags.image ?? (env.IMAGES ? env.IMAGES.split(/[\n,]/) : undefined);
+  if (images) raw.images = images.join('\n');
+  if (flags.url) raw.url = flags.url;
+  if (flags.values) raw.values = flags.values.join('\n');
+  if (flags.set) raw.set = flags.set.join('\n');
+  if (flags['base-domain'] !== undefined) raw['base-domain'] = flags['base-domain'];
+  if (flags['namespace-prefix'] !== undefined) raw['namespace-prefix'] = flags['namespace-prefix'];
+  if (flags.kubeconfig) raw.kubeconfig = flags.kubeconfig;
+  if (flags.resolve) raw.resolve = flags.resolve.join('\n');
+  if (flags.timeout) raw.timeout = flags.timeout;
+  if (flags['test-command']) raw['test-command'] = flags['test-command'];
+  if (flags['node-image']) raw['node-image'] = flags['node-image'];
+  if (flags['dry-run']) raw['dry-run'] = 'true';
+  return raw;
+}
+
+function deps(
+  inputs: ActionInputs,
+  exec: Executor,
+  io: CliIo,
+  log = (line: string) => io.out(`${line}\n`),
+): LoopDeps {
+  return {
+    exec,
+    log,
+    installTools: async (tools) => {
+      await installTools(tools.map((name) => ({ name: name as ToolName, version: inputs.tools[name] })));
+    },
+    contract: (req) => runContractChecks(req),
+    saveState: () => {},
+    diagnostics: ({ namespace, kindCluster, env, dir }) =>
+      collectDiagnostics(exec, { namespace, kindCluster, env, dir }),
+  };
+}
+
+function executor(io: CliIo, dryRun: boolean): Executor {
+  if (io.executor) return io.executor(dryRun);
+  return dryRun ? new DryRunExecutor((line) => io.out(`${line}\n`)) : new ExecExecutor();
+}
+
+async function loop(inputs: ActionInputs, ctx: RunContext, io: CliIo): Promise<number> {
+  const exec = executor(io, inputs.dryRun);
+  const result = await runLoop(inputs, ctx, deps(inputs, exec, io));
+  io.out(
+    `${inputs.loop}: done (${result.steps.map((s) => `${s.name} ${(s.ms / 1000).toFixed(1)}s`).join(', ')})\n`,
+  );
+  return 0;
+}
+
+async function checks(
+  inputs: ActionInputs,
+  io: CliIo,
+  mode: 'full' | 'smoke',
+  url: string,
+  backendUrl?: string,
+): Promise<number> {
+  if (inputs.dryRun) {
+    io.out(`# contract checks (${mode}) against ${url}\n`);
+    return 0;
+  }
+  const results = await runContractChecks({
+    frontendUrl: url,
+    backendUrl,
+    mode,
+    deadlineMs: Math.min(inputs.timeoutSeconds, 120) * 1000,
+    expectedSha: inputs.sha,
+    resolve: inputs.resolve,
+  });
+  for (const r of results)
+    io.out(
+      `${r.ok ? 'ok  ' : 'FAIL'} ${r.name.padEnd(16)} ${r.url} ${r.durationMs} ms${r.ok ? '' : `: ${r.detail ?? ''}`}\n`,
+    );
+  const failed = results.filter((r) => !r.ok).length;
+  io.out(`${results.length - failed} passed, ${failed} failed\n`);
+  return failed === 0 ? 0 : 1;
+}
+
+async function external(
+  io: CliIo,
+  flags: Flags,
+  commands: Array<{ cmd: string; args: string[]; allowFailure?: boolean }>,
+): Promise<number> {
+  const exec = executor(io, Boolean(flags['dry-run']));
+  for (const c of commands) await exec.run(c);
+  return 0;
+}
+
+async function deployLive(flags: Flags, inputs: ActionInputs, ctx: RunContext, io: CliIo): Promise<number> {
+  const wanted = flags.context ?? io.env.JETSCALE_LIVE_CONTEXT;
+  if (!wanted)
+    throw new UsageError('deploy live needs the live kube context: --context NAME or $JETSCALE_LIVE_CONTEXT');
+  if (!flags.confirm)
+    throw new UsageError(`deploy live changes production: add --confirm to deploy to context ${wanted}`);
+  const exec = executor(io, inputs.dryRun);
+  const current = (
+    await exec.run({ cmd: 'kubectl', args: ['config', 'current-context'], silent: true })
+  ).stdout.trim();
+  if (!inputs.dryRun && current !== wanted)
+    throw new UsageError(
+      `deploy live refused: the current kube context is ${JSON.stringify(current)}, not the live context ${JSON.stringify(wanted)}`,
+    );
+  const images = inputs.images.flatMap((i) => ['--images', `${i.service}=${i.ref}`]);
+  await exec.run({
+    cmd: 'skaffold',
+    args: [
+      images.length ? 'deploy' : 'run',
+      '-p',
+      'live',
+      '--kube-context',
+      wanted,
+      '--namespace',
+      'jetscale',
+      ...images,
+      '--status-check=true',
+    ],
+    cwd: ctx.stackDir,
+    env: { JETSCALE_RELEASE: 'jetscale', JETSCALE_SHA: inputs.sha ?? 'unknown' },
+  });
+  return 0;
+}

@@ -1,0 +1,4 @@
+import { run } from './main.js';
+
+/* istanbul ignore next */
+run();

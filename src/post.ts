@@ -1,0 +1,4 @@
+import { runPost } from './post-impl.js';
+
+/* istanbul ignore next */
+runPost();
