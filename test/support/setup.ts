@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 for (const key of Object.keys(process.env)) {
-  if (key.startsWith('INPUT_') || key.startsWith('GITHUB_') || key.startsWith('STATE_')) delete process.env[key];
+  if (key.startsWith('INPUT_') || key.startsWith('GITHUB_') || key.startsWith('STATE_'))
+    delete process.env[key];
 }
 const root = mkdtempSync(join(tmpdir(), 'jetscale-test-'));
 process.env.RUNNER_TEMP = join(root, 'temp');

@@ -42,7 +42,9 @@ export function findTool(tool: string): string | undefined {
  * For tests that need a tool: returns its path, or a reason to skip. In CI (CI=true) a missing tool is
  * an error, never a skip.
  */
-export function requireTool(tool: string): { path: string; skip?: undefined } | { path?: undefined; skip: string } {
+export function requireTool(
+  tool: string,
+): { path: string; skip?: undefined } | { path?: undefined; skip: string } {
   const path = findTool(tool);
   if (path) return { path };
   const reason = `${tool} ${pinnedVersion(tool) ?? ''} not found in ${toolCacheDir()} or on PATH; build it with: npm run rig:tools`;
