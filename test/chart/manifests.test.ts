@@ -215,6 +215,23 @@ describe.skipIf(helm.skip)('every stage', () => {
   });
 });
 
+describe.skipIf(helm.skip)('image references', () => {
+  const digest = `sha256:${'ab'.repeat(32)}`;
+  test.each([
+    ['a tag', '1.2.3', 'ghcr.io/jetscale/backend:1.2.3'],
+    ["skaffold's tag@digest", `1.2.3@${digest}`, `ghcr.io/jetscale/backend:1.2.3@${digest}`],
+    ["skaffold's tag@ without a digest", 'abc123@', 'ghcr.io/jetscale/backend:abc123'],
+  ])('%s', async (_name, tag, image) => {
+    const manifests = await render({
+      name: `tag ${tag}`,
+      release: 'app',
+      files: [],
+      set: [`backend.image.tag=${tag}`],
+    });
+    expect(containersOf(find(manifests, 'Deployment', 'app-backend')).main[0]?.image).toBe(image);
+  });
+});
+
 describe.skipIf(helm.skip)('in-cluster Postgres and Redis', () => {
   test('generated Secrets hold the connection the backend reads, with matching Service names', async () => {
     const manifests = await render(stages.local);

@@ -54,7 +54,8 @@ environment runs a pinned image. Takes (dict "image" .Values.image "key" "backen
 {{- if .image.digest -}}
 {{- printf "%s@%s" $repo .image.digest -}}
 {{- else -}}
-{{- $tag := required (printf "%s.tag is required: pin an image tag (e.g. 0.1.0 or a git sha)" .key) (toString .image.tag) -}}
+{{- /* skaffold sets tag to "<tag>@<digest>", which leaves a bare "@" when it has no digest */ -}}
+{{- $tag := required (printf "%s.tag is required: pin an image tag (e.g. 0.1.0 or a git sha)" .key) (toString .image.tag | trimSuffix "@") -}}
 {{- if eq $tag "latest" -}}
 {{- fail (printf "%s.tag is \"latest\": pin an image tag (e.g. 0.1.0 or a git sha); \"latest\" is not allowed" .key) -}}
 {{- end -}}
