@@ -370,7 +370,9 @@ async function downloadOnce(
     allowRetries: false,
     allowRedirects: true,
     maxRedirects: 10,
-    socketTimeout: stallTimeoutMs,
+    // Backstop for a server that never answers; a body that stops mid-way is caught by the stall timer below,
+    // which must fire first so the error says what happened.
+    socketTimeout: stallTimeoutMs * 2,
   });
   let response: Awaited<ReturnType<HttpClient['get']>>;
   try {

@@ -14,6 +14,8 @@ export type Fault =
   | { type: 'reset' }
   /** Send headers with the full Content-Length, then half the body, then close the connection. */
   | { type: 'truncate' }
+  /** Send headers with the full Content-Length and half the body, then nothing more (connection kept open). */
+  | { type: 'stall' }
   /** Send these bytes instead of the asset (correct Content-Length for them). */
   | { type: 'body'; body: Buffer };
 
@@ -119,6 +121,11 @@ export class DownloadServer {
         // Give the bytes a moment to leave, then drop the connection with the body incomplete.
         setTimeout(() => req.socket.destroy(), 20);
       });
+      return;
+    }
+    if (fault?.type === 'stall') {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length });
+      res.write(body.subarray(0, Math.floor(body.length / 2)));
       return;
     }
     const payload = fault?.type === 'body' ? fault.body : body;

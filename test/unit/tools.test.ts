@@ -12,6 +12,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -173,6 +174,7 @@ let helmTarGz: Buffer;
 let savedPath: string | undefined;
 let cache: string;
 let temp: string;
+let root: string;
 
 function script(text: string): Buffer {
   return Buffer.from(`#!/bin/sh\necho "${text}"\n`);
@@ -193,11 +195,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server.close();
+  rmSync(build, { recursive: true, force: true });
 });
 
 beforeEach(() => {
   server.clear();
-  const root = mkdtempSync(join(tmpdir(), 'jetscale-tools-test-'));
+  root = mkdtempSync(join(tmpdir(), 'jetscale-tools-test-'));
   cache = join(root, 'cache');
   temp = join(root, 'temp');
   mkdirSync(temp);
@@ -208,6 +211,7 @@ beforeEach(() => {
 
 afterEach(() => {
   process.env.PATH = savedPath;
+  rmSync(root, { recursive: true, force: true });
 });
 
 function testPins(extra: Partial<Record<ToolName, { version: string; asset: Buffer }>> = {}): Pins {
@@ -376,6 +380,28 @@ describe.skipIf(!linuxX64)(
       const dirs = await installTools([{ name: 'kind', version: KIND_VERSION }], opts());
       expect(readFileSync(join(dirs.kind, 'kind'))).toEqual(kindBinary);
       expect(server.requestCount()).toBe(2);
+    });
+
+    test('a download that stops sending is abandoned after stallTimeoutMs and retried', async () => {
+      server.serve(kindPath(), kindBinary);
+      server.fail(kindPath(), { type: 'stall' }, 1);
+      const dirs = await installTools(
+        [{ name: 'kind', version: KIND_VERSION }],
+        opts({ stallTimeoutMs: 300 }),
+      );
+      expect(server.requestCount()).toBe(2);
+      expect(readFileSync(join(dirs.kind, 'kind'))).toEqual(kindBinary);
+    });
+
+    test('a download that always stalls fails naming the stall and caches nothing', async () => {
+      server.serve(kindPath(), kindBinary);
+      server.fail(kindPath(), { type: 'stall' });
+      await expect(
+        installTools([{ name: 'kind', version: KIND_VERSION }], opts({ stallTimeoutMs: 300 })),
+      ).rejects.toThrow(
+        /failed after 3 attempt\(s\): truncated: received \d+ of \d+ bytes \(no data for 300 ms\)/,
+      );
+      expectNothingCached('kind', KIND_VERSION);
     });
 
     test('HTTP 500 twice, then 200: retried and installed', async () => {
