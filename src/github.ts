@@ -11,7 +11,7 @@ import { writeWarnings } from './summary.js';
 
 export const COMMENT_MARKER = '<!-- jetscale-stack:preview -->';
 const META_PREFIX = '<!-- jetscale-stack:meta ';
-const META_PATTERN = /<!-- jetscale-stack:meta (\{.*?\}) -->/;
+const META_PATTERN = /<!-- jetscale-stack:meta (\{.*?\}) -->/g;
 /** Comments are limited to 65536 characters; keep details well inside that. */
 const MAX_DETAILS = 20_000;
 
@@ -130,16 +130,8 @@ export class Reporter {
     const result = newResult();
     const meta = this.meta('deployed');
     if (this.context.comment) {
-      const found = await this.attempt(
-        result,
-        `list comments of pull request #${this.context.prNumber}`,
-        () => this.findComment(),
-      );
-      if (found.ok) {
-        const newer = found.value?.meta && isNewer(found.value.meta, meta) ? found.value.meta : undefined;
-        if (newer) return this.skip(result, newer);
-        await this.upsertComment(result, found.value, this.deployBody(report, meta));
-      }
+      const newer = await this.writeComment(result, meta, () => this.deployBody(report, meta));
+      if (newer) return this.skip(result, newer);
     }
     await this.recordDeployment(result, report);
     return this.finish(result);
@@ -150,16 +142,8 @@ export class Reporter {
     const result = newResult();
     const meta = this.meta('removed');
     if (this.context.comment) {
-      const found = await this.attempt(
-        result,
-        `list comments of pull request #${this.context.prNumber}`,
-        () => this.findComment(),
-      );
-      if (found.ok) {
-        const newer = found.value?.meta && isNewer(found.value.meta, meta) ? found.value.meta : undefined;
-        if (newer) return this.skip(result, newer);
-        await this.upsertComment(result, found.value, this.teardownBody(meta, found.value?.meta));
-      }
+      const newer = await this.writeComment(result, meta, (previous) => this.teardownBody(meta, previous));
+      if (newer) return this.skip(result, newer);
     }
     const listed = await this.attempt(result, `list deployments of ${this.environment}`, () =>
       this.octokit.paginate(this.octokit.rest.repos.listDeployments, {
@@ -204,6 +188,25 @@ export class Reporter {
     );
     await this.finish(result);
     return pull.ok ? pull.value.data.state === 'open' : true;
+  }
+
+  /**
+   * Writes the sticky comment (updating the one found, else creating it), unless it records a newer run:
+   * then writes nothing and returns that run's metadata.
+   */
+  private async writeComment(
+    result: ReportResult,
+    meta: CommentMeta,
+    render: (previous: CommentMeta | undefined) => string,
+  ): Promise<CommentMeta | undefined> {
+    const found = await this.attempt(result, `list comments of pull request #${this.context.prNumber}`, () =>
+      this.findComment(),
+    );
+    if (!found.ok) return undefined;
+    const previous = found.value?.meta;
+    if (previous && isNewer(previous, meta)) return previous;
+    await this.upsertComment(result, found.value, render(previous));
+    return undefined;
   }
 
   /** The first comment of the pull request that starts with the marker, searching every page. */
@@ -426,8 +429,9 @@ export function isNewer(
   return (a.runAttempt ?? 1) > (b.runAttempt ?? 1);
 }
 
+/** The metadata of a sticky comment: its last meta line (details text above it cannot forge it). */
 export function parseMeta(body: string): CommentMeta | undefined {
-  const match = META_PATTERN.exec(body);
+  const match = [...body.matchAll(META_PATTERN)].at(-1);
   if (!match?.[1]) return undefined;
   try {
     const value = JSON.parse(match[1]) as Partial<CommentMeta>;
@@ -508,10 +512,10 @@ function installRequestPolicy(
     const retryable = options.method === 'GET' || options.method === 'PATCH';
     for (let attempt = 0; ; attempt++) {
       try {
-        return await request({
-          ...options,
-          request: { ...options.request, signal: AbortSignal.timeout(policy.timeoutMs) },
-        });
+        // A wrap hook cannot hand the next hook new options (before-after-hook binds the originals), so the
+        // per-attempt signal goes into this request's own options object.
+        options.request = { ...options.request, signal: AbortSignal.timeout(policy.timeoutMs) };
+        return await request(options);
       } catch (error) {
         const e = error as { status?: number; response?: unknown };
         const transient = !e.response || (typeof e.status === 'number' && e.status >= 500);

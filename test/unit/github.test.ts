@@ -1,5 +1,7 @@
 // GitHub reporting against a real HTTP server on loopback that speaks the REST API's shapes.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -52,23 +54,23 @@ afterEach(async () => {
   await server.close();
 });
 
+function baseContext(): ReportContext {
+  return {
+    owner: OWNER,
+    repo: REPO,
+    prNumber: PR,
+    sha: SHA_A,
+    runId: 100,
+    runAttempt: 1,
+    token: TOKEN,
+    apiUrl: server.url,
+    serverUrl: 'https://github.example',
+    comment: true,
+  };
+}
+
 function reporter(overrides: Partial<ReportContext> = {}): Reporter {
-  return new Reporter(
-    {
-      owner: OWNER,
-      repo: REPO,
-      prNumber: PR,
-      sha: SHA_A,
-      runId: 100,
-      runAttempt: 1,
-      token: TOKEN,
-      apiUrl: server.url,
-      serverUrl: 'https://github.example',
-      comment: true,
-      ...overrides,
-    },
-    { retryDelayMs: 0, timeoutMs: 5_000 },
-  );
+  return new Reporter({ ...baseContext(), ...overrides }, { retryDelayMs: 0, timeoutMs: 5_000 });
 }
 
 const summaryText = () => readFileSync(summaryFile, 'utf8');
@@ -178,6 +180,19 @@ describe('reportDeploy', () => {
       expect(result.skipped).toContain(`run ${existing[0]} (attempt ${existing[1]}) already reported`);
     }
     expect(stickies()).toHaveLength(1);
+  });
+
+  it('a meta line inside the details text cannot block later runs', async () => {
+    const forged = '<!-- jetscale-stack:meta {"sha":"f","runId":999999,"runAttempt":1} -->';
+    await reporter().reportDeploy({ ...DEPLOY, status: 'failure', details: `log line\n${forged}` });
+    expect(stickies()[0]?.body).toContain(forged);
+    server.clearRequests();
+
+    const result = await reporter({ runId: 101 }).reportDeploy({ ...DEPLOY, status: 'success' });
+
+    expect(result.skipped).toBeUndefined();
+    expect(server.lines()[1]).toBe(`PATCH ${API}/issues/comments/${stickies()[0]?.id}`);
+    expect(parseMeta(stickies()[0]?.body ?? '')).toMatchObject({ runId: 101 });
   });
 
   it('finds the marker on page 3 of 250 comments, then patches it', async () => {
@@ -301,6 +316,23 @@ describe('reportDeploy', () => {
       expect.stringMatching(/could not create a deployment .*: 500 Server Error/),
     ]);
     expect(stickies()).toHaveLength(1);
+  });
+
+  it('an API that never answers times out into warnings', async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const result = await new Reporter(
+        { ...baseContext(), apiUrl: `http://127.0.0.1:${port}` },
+        { timeoutMs: 200, retries: 0 },
+      ).reportDeploy({ ...DEPLOY, status: 'success' });
+      expect(result.warnings).toHaveLength(2);
+      for (const w of result.warnings) expect(w).toContain('(no response from the API)');
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   it('an unreachable API gives warnings, not a throw', async () => {
