@@ -70,6 +70,7 @@ main() {
       stand-ins) ensure_image "$BASE_IMAGE" "$(base_hash)" build_base && build_standins ;;
       examples) build_examples ;;
       node-images) source "$IMG/node-images.sh" && build_node_images ;;
+      kind-base) source "$IMG/node-images.sh" && ensure_image "$BASE_IMAGE" "$(base_hash)" build_base && ensure_image "$KIND_BASE_IMAGE" "$(kind_base_hash)" build_kind_base ;;
       kind-node) source "$IMG/node-images.sh" && build_kind_node ;;
       all)
         ensure_image "$BASE_IMAGE" "$(base_hash)" build_base
@@ -79,7 +80,7 @@ main() {
         build_node_images
         build_kind_node
         ;;
-      *) die "unknown image set '$w'; accepted: all, base, stand-ins, examples, node-images, kind-node" ;;
+      *) die "unknown image set '$w'; accepted: all, base, stand-ins, examples, node-images, kind-base, kind-node" ;;
     esac
   done
 }

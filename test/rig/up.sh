@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Rig only: a real Kind cluster on this machine, with no container registry.
+#   bash test/rig/up.sh [--nodes 1|4] [--name NAME]
+# Starts a Docker engine if none answers (docker.sh), builds the tools it lacks
+# (tools/build.sh), builds every image here (images/build.sh: stand-ins, examples, the kind node
+# image with everything preloaded), creates the cluster from kind/cluster.ci.yaml (one node) or
+# kind/cluster.multinode.yaml (--nodes 4), loads our images, and checks that a pod of each image gets
+# Ready, a Service resolves through CoreDNS from another pod and a PVC binds.
+# Idempotent: a second run reuses the cluster and every cached artefact ($JETSCALE_RIG_CACHE).
+# Kubeconfig: $JETSCALE_RIG_CACHE/kubeconfig.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+nodes=1
+name="${JETSCALE_RIG_NAME:-jetscale-rig}"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --nodes) nodes="${2:-}"; shift 2 ;;
+    --nodes=*) nodes="${1#--nodes=}"; shift ;;
+    --name) name="${2:-}"; shift 2 ;;
+    --name=*) name="${1#--name=}"; shift ;;
+    -h|--help) sed -n 2,11p "$0"; exit 0 ;;
+    *) die "unknown argument '$1'; accepted: --nodes 1|4, --name NAME" ;;
+  esac
+done
+case "$nodes" in
+  1) config="$REPO_ROOT/kind/cluster.ci.yaml" ;;
+  4) config="$REPO_ROOT/kind/cluster.multinode.yaml" ;;
+  *) die "--nodes is '$nodes'; accepted: 1 (kind/cluster.ci.yaml) or 4 (kind/cluster.multinode.yaml)" ;;
+esac
+[[ "$name" =~ ^[a-z0-9][a-z0-9-]{0,40}$ ]] || die "--name is '$name'; accepted: lower-case letters, digits and '-', at most 41 characters"
+[ -f "$config" ] || die "$config not found (the kind configs live in kind/)"
+
+mkdir -p "$RIG_CACHE"
+export RIG_TIMINGS="$RIG_CACHE/timings.$$"
+: >"$RIG_TIMINGS"
+trap 'rm -f "$RIG_TIMINGS"' EXIT
+t0=$(date +%s.%N)
+KUBECONFIG_PATH="$RIG_CACHE/kubeconfig"
+
+step docker
+bash "$RIG_DIR/docker.sh"
+
+step tools
+missing=()
+for t in kind kubectl; do tool "$t" >/dev/null || missing+=("$t"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "building ${missing[*]} (test/rig/tools/build.sh)"
+  bash "$RIG_DIR/tools/build.sh" "${missing[@]}" >&2
+fi
+KIND="$(tool kind)" || die "kind not found after test/rig/tools/build.sh kind"
+KUBECTL="$(tool kubectl)" || die "kubectl not found after test/rig/tools/build.sh kubectl"
+kc() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
+
+step images
+bash "$RIG_DIR/images/build.sh" all
+source "$RIG_DIR/images/build.sh"
+node_image="$NODE_IMAGE"
+node_recipe="$(image_recipe "$node_image")"
+
+step cluster
+want_workers=$((nodes - 1))
+reuse=0
+if "$KIND" get clusters 2>/dev/null | grep -qx "$name"; then
+  have_nodes="$("$KIND" get nodes --name "$name" 2>/dev/null | wc -l)"
+  have_recipe="$(docker inspect -f '{{index .Config.Labels "jetscale.rig.recipe"}}' "$name-control-plane" 2>/dev/null || true)"
+  if [ "$have_nodes" = "$nodes" ] && [ "$have_recipe" = "$node_recipe" ] &&
+    "$KIND" get kubeconfig --name "$name" >"$KUBECONFIG_PATH.tmp" 2>/dev/null &&
+    mv "$KUBECONFIG_PATH.tmp" "$KUBECONFIG_PATH" && kc get --raw /readyz >/dev/null 2>&1; then
+    reuse=1
+    log "cluster $name exists ($nodes node(s), node image recipe $node_recipe): reusing it"
+  else
+    log "cluster $name exists but differs (nodes $have_nodes, recipe ${have_recipe:-?}; want $nodes, $node_recipe): recreating"
+    "$KIND" delete cluster --name "$name" >&2
+  fi
+fi
+if [ $reuse = 0 ]; then
+  log "kind create cluster --name $name --image $node_image --config ${config#"$REPO_ROOT"/}"
+  "$KIND" create cluster --name "$name" --image "$node_image" --config "$config" \
+    --kubeconfig "$KUBECONFIG_PATH" --wait 0s >&2
+fi
+log "waiting for $nodes node(s) Ready"
+kc wait --for=condition=Ready nodes --all --timeout=300s >&2
+[ "$(kc get nodes --no-headers | wc -l)" = "$nodes" ] || die "expected $nodes nodes, found: $(kc get nodes --no-headers)"
+[ "$want_workers" -ge 0 ]
+
+step load
+LOAD_IMAGES=("${STANDIN_IMAGES[@]}")
+for ex in backend frontend; do
+  if [ -n "$(image_recipe "jetscale-rig/$ex:dev")" ]; then LOAD_IMAGES+=("jetscale-rig/$ex:dev"); fi
+done
+log "kind load docker-image ${LOAD_IMAGES[*]}"
+"$KIND" load docker-image --name "$name" "${LOAD_IMAGES[@]}" >&2
+
+step checks
+bash "$RIG_DIR/checks/run.sh" "$KUBECONFIG_PATH" "$KUBECTL" "${LOAD_IMAGES[@]}"
+
+step_end
+total=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')
+timings="$(paste -sd' ' "$RIG_TIMINGS")"
+printf 'rig: kubeconfig %s\n' "$KUBECONFIG_PATH"
+printf 'rig: cluster ready in %ss (step timings %s)\n' "$total" "$timings"
