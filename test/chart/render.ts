@@ -57,7 +57,7 @@ export interface Scenario {
 export const values = (file: string): string => join('charts', 'app', file);
 
 /** The stages (values.<env>.yaml plus what the deployer adds) and, chart-testing style, each ci/*-values.yaml. */
-export const stages = {
+export const stages: Record<'local' | 'preview' | 'live' | 'liveInCluster', Scenario> = {
   local: { name: 'local', release: 'app', files: [values('values.local.yaml')] },
   preview: {
     name: 'preview',
@@ -79,7 +79,7 @@ export const stages = {
       values('ci/live-incluster-values.yaml'),
     ],
   },
-} satisfies Record<string, Scenario>;
+};
 
 export function templateArgs(scenario: Scenario, extra: string[] = []): string[] {
   const args = ['template', scenario.release, chartDir, '--namespace', `ns-${scenario.release}`];
