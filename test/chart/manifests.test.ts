@@ -232,6 +232,34 @@ describe.skipIf(helm.skip)('image references', () => {
   });
 });
 
+describe.skipIf(helm.skip)('network policy settings', () => {
+  test('extra ingress-controller peers (e.g. a controller on hostNetwork) reach frontend and backend', async () => {
+    const manifests = await render({
+      name: 'extra peers',
+      release: 'app',
+      files: [],
+      set: ['networkPolicy.ingressController.extraPeers[0].ipBlock.cidr=172.18.0.0/16'],
+    });
+    for (const name of ['app-frontend', 'app-backend']) {
+      const from = find(manifests, 'NetworkPolicy', name).spec.ingress[0].from;
+      expect(from, name).toContainEqual({
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'traefik' } },
+      });
+      expect(from, name).toContainEqual({ ipBlock: { cidr: '172.18.0.0/16' } });
+    }
+  });
+
+  test('networkPolicy.enabled=false renders no NetworkPolicy', async () => {
+    const manifests = await render({
+      name: 'no netpol',
+      release: 'app',
+      files: [],
+      set: ['networkPolicy.enabled=false'],
+    });
+    expect(ofKind(manifests, 'NetworkPolicy')).toEqual([]);
+  });
+});
+
 describe.skipIf(helm.skip)('in-cluster Postgres and Redis', () => {
   test('generated Secrets hold the connection the backend reads, with matching Service names', async () => {
     const manifests = await render(stages.local);

@@ -8,6 +8,9 @@
   podSelector:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+{{- with .Values.networkPolicy.ingressController.extraPeers }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
 {{/* Egress to the cluster DNS (UDP and TCP 53). */}}
