@@ -2,7 +2,7 @@
  * Where tests find kind, helm, skaffold, kubectl (and the rig's tilt, act, actionlint).
  * The rig (test/rig) builds them into a directory laid out like @actions/tool-cache:
  *   $JETSCALE_TOOL_CACHE/<tool>/<version without v>/x64/<tool>   plus   <tool>/<version>/x64.complete
- * Default: ~/.cache/jetscale-stack/toolcache. Falls back to PATH.
+ * Default: ~/.cache/jetscale-stack/toolcache. Tools without a pin fall back to PATH.
  */
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -29,7 +29,9 @@ export function findTool(tool: string): string | undefined {
   const version = pinnedVersion(tool);
   if (version) {
     const candidate = join(toolCacheDir(), tool, version.replace(/^v/, ''), 'x64', tool);
-    if (isExecutable(candidate)) return candidate;
+    // A pinned tool comes from the rig's cache only: a binary of another version on PATH (this machine has
+    // an old kubectl in /usr/bin) would make tests pass or fail for the wrong reasons.
+    return isExecutable(candidate) ? candidate : undefined;
   }
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     const candidate = join(dir, tool);
