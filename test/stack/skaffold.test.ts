@@ -16,6 +16,7 @@ import {
   PROFILES,
   type Profile,
   run,
+  skaffoldConfig,
   toolEnv,
 } from './stack-tools.js';
 
@@ -29,26 +30,57 @@ const sk = (args: string[], extra: Record<string, string> = {}) =>
 const work = mkdtempSync(join(tmpdir(), 'jetscale-skaffold-'));
 // an extra values file like the one the action writes (JETSCALE_VALUES_FILE): applied last, it wins
 const extraValues = join(work, 'extra-values.yaml');
-writeFileSync(extraValues, 'backend:\n  replicaCount: 3\n');
+writeFileSync(extraValues, 'backend:\n  logLevel: warn\n');
+// live also needs the TLS Secret and the managed services' Secrets on top of values.live.yaml
+const liveValues = join(work, 'live-values.yaml');
+writeFileSync(
+  liveValues,
+  [
+    'global:',
+    '  postgres: { existingSecret: jetscale-postgres }',
+    '  redis: { existingSecret: jetscale-redis }',
+    'ingress:',
+    '  tls: { secretName: jetscale-tls }',
+    'backend:',
+    '  logLevel: warn',
+    '',
+  ].join('\n'),
+);
 
+const DIGEST = `sha256:${'ab12'.repeat(16)}`;
+
+interface Image {
+  repository: string;
+  /** what the chart's `<service>.image.tag` must be: the tag, or skaffold's `<tag>@<digest>` */
+  tag: string;
+}
 interface Case {
   profile: Profile;
   env: Record<string, string>;
   namespace: string;
-  images: { backend: string; frontend: string };
-  expect: { release: string; host: string; sha: string; valuesFile: string; extra: boolean };
+  images: { backend: Image; frontend: Image };
+  expect: {
+    release: string;
+    host: string;
+    sha: string;
+    valuesFile: string;
+    /** JETSCALE_VALUES_FILE is set (it sets backend.logLevel=warn) */
+    extra: boolean;
+    set?: string[];
+    /** false: postgres and redis are managed services, not in the cluster (live) */
+    inCluster?: false;
+  };
 }
 
-const ciImages = {
-  backend: 'localhost:5001/backend:ci-0a1b2c3',
-  frontend: 'localhost:5001/frontend:ci-0a1b2c3',
-};
 const CASES: Case[] = [
   {
     profile: 'local-kind',
     env: {},
     namespace: 'default',
-    images: { backend: 'backend:dev', frontend: 'frontend:dev' },
+    images: {
+      backend: { repository: 'backend', tag: 'dev' },
+      frontend: { repository: 'frontend', tag: 'dev' },
+    },
     expect: {
       release: 'app',
       host: 'localhost',
@@ -61,12 +93,16 @@ const CASES: Case[] = [
     profile: 'ci-kind',
     env: { JETSCALE_SHA: '0a1b2c3d4e5f', JETSCALE_VALUES_FILE: extraValues },
     namespace: 'default',
-    images: ciImages,
+    images: {
+      backend: { repository: 'localhost:5001/backend', tag: 'ci-0a1b2c3' },
+      frontend: { repository: 'localhost:5001/frontend', tag: 'ci-0a1b2c3' },
+    },
     expect: {
       release: 'app',
       host: 'localhost',
       sha: '0a1b2c3d4e5f',
-      valuesFile: 'values.ci.yaml',
+      valuesFile: 'values.yaml',
+      set: ['global.environment=ci'],
       extra: true,
     },
   },
@@ -80,8 +116,9 @@ const CASES: Case[] = [
     },
     namespace: 'jetscale-pr-42',
     images: {
-      backend: 'ghcr.io/acme/backend:pr-42-feedbeef',
-      frontend: 'ghcr.io/acme/frontend:pr-42-feedbeef',
+      // a pushed image pinned by digest as well as tag
+      backend: { repository: 'ghcr.io/acme/backend', tag: `pr-42-feedbeef@${DIGEST}` },
+      frontend: { repository: 'ghcr.io/acme/frontend', tag: 'pr-42-feedbeef' },
     },
     expect: {
       release: 'pr-42',
@@ -93,83 +130,89 @@ const CASES: Case[] = [
   },
   {
     profile: 'live',
-    env: { JETSCALE_HOST: 'app.example.test', JETSCALE_SHA: 'c0ffee', JETSCALE_VALUES_FILE: extraValues },
+    env: { JETSCALE_HOST: 'app.example.test', JETSCALE_SHA: 'c0ffee', JETSCALE_VALUES_FILE: liveValues },
     namespace: 'jetscale',
-    images: { backend: 'ghcr.io/acme/backend:1.2.3', frontend: 'ghcr.io/acme/frontend:1.2.3' },
+    images: {
+      backend: { repository: 'ghcr.io/acme/backend', tag: '1.2.3' },
+      frontend: { repository: 'ghcr.io/acme/frontend', tag: '1.2.3' },
+    },
     expect: {
       release: 'jetscale',
       host: 'app.example.test',
       sha: 'c0ffee',
       valuesFile: 'values.live.yaml',
       extra: true,
+      inCluster: false,
     },
   },
 ];
 
-function split(ref: string): [string, string] {
-  const i = ref.lastIndexOf(':');
-  return [ref.slice(0, i), ref.slice(i + 1)];
-}
+const ref = (i: Image) => `${i.repository}:${i.tag}`;
 
 function render(c: Case): K8sObject[] {
-  return objects(
-    sk(
-      [
-        'render',
-        '-p',
-        c.profile,
-        '--offline=true',
-        '--add-skaffold-labels=false',
-        '--namespace',
-        c.namespace,
-        '--images',
-        `backend=${c.images.backend}`,
-        '--images',
-        `frontend=${c.images.frontend}`,
-      ],
-      c.env,
-    ),
-  );
+  const args = [
+    'render',
+    '-p',
+    c.profile,
+    '--offline=true',
+    '--digest-source=tag',
+    '--namespace',
+    c.namespace,
+  ];
+  args.push('--images', `backend=${ref(c.images.backend)}`, '--images', `frontend=${ref(c.images.frontend)}`);
+  return objects(sk(args, c.env));
 }
 
 /** What the profile must amount to, straight from helm. */
 function helmTemplate(c: Case): K8sObject[] {
-  const [backendRepo, backendTag] = split(c.images.backend);
-  const [frontendRepo, frontendTag] = split(c.images.frontend);
   const args = ['template', c.expect.release, 'charts/app', '--namespace', c.namespace];
   args.push('-f', `charts/app/${c.expect.valuesFile}`);
-  if (c.expect.extra) args.push('-f', extraValues);
-  args.push(
-    '--set',
-    `backend.image.repository=${backendRepo}`,
-    '--set',
-    `backend.image.tag=${backendTag}`,
-    '--set',
-    `frontend.image.repository=${frontendRepo}`,
-    '--set',
-    `frontend.image.tag=${frontendTag}`,
-    '--set',
+  if (c.expect.extra) args.push('-f', c.env.JETSCALE_VALUES_FILE);
+  const sets = [
+    `backend.image.repository=${c.images.backend.repository}`,
+    `backend.image.tag=${c.images.backend.tag}`,
+    `frontend.image.repository=${c.images.frontend.repository}`,
+    `frontend.image.tag=${c.images.frontend.tag}`,
     `global.gitSha=${c.expect.sha}`,
-    '--set',
     `ingress.host=${c.expect.host}`,
-  );
+    ...(c.expect.set ?? []),
+  ];
+  for (const kv of sets) args.push('--set', kv);
   return objects(mustRun(helm.path as string, args, env()));
 }
 
 const key = (o: K8sObject) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
-const byKey = (objs: K8sObject[]) => new Map(objs.map((o) => [key(o), o]));
-
-function containerImage(o: K8sObject): string {
-  return o.spec.template.spec.containers[0].image;
+/** Objects by key; a generated Secret's values are random on every render, so only its keys compare. */
+function byKey(objs: K8sObject[]): Map<string, unknown> {
+  const mask = (d?: Record<string, string>) =>
+    d && Object.fromEntries(Object.keys(d).map((k) => [k, '<random>']));
+  return new Map(
+    objs.map((o) => {
+      if (o.kind !== 'Secret') return [key(o), o];
+      const secret = o as K8sObject & { data?: Record<string, string>; stringData?: Record<string, string> };
+      return [key(o), { ...secret, data: mask(secret.data), stringData: mask(secret.stringData) }];
+    }),
+  );
 }
+
+/** The same objects, field for field (generated Secrets: the same keys). */
+function expectSameObjects(rendered: K8sObject[], expected: K8sObject[]): void {
+  expect([...byKey(rendered).keys()].sort()).toEqual([...byKey(expected).keys()].sort());
+  const want = byKey(expected);
+  for (const [k, o] of byKey(rendered)) expect(o, k).toEqual(want.get(k));
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a rendered container
+const container = (o: K8sObject): any => o.spec.template.spec.containers[0];
+const envOf = (o: K8sObject): Record<string, string | undefined> =>
+  Object.fromEntries(container(o).env.map((e: { name: string; value?: string }) => [e.name, e.value]));
 
 describe.skipIf(skip !== undefined)(`skaffold.yaml${skip ? ` (skipped: ${skip})` : ''}`, () => {
   test('apiVersion is the newest schema skaffold v2.16.1 knows', () => {
     const versions = sk(['schema', 'list'])
       .split('\n')
       .filter((l) => l.startsWith('skaffold/'));
-    const apiVersion = parse(mustRun('cat', ['skaffold.yaml'], env())).apiVersion;
-    expect(versions.at(-1)).toBe(apiVersion);
+    expect(versions.at(-1)).toBe(skaffoldConfig().apiVersion);
   });
 
   test.each(PROFILES)('skaffold diagnose -p %s accepts the config', (profile) => {
@@ -186,44 +229,38 @@ describe.skipIf(skip !== undefined)(`skaffold.yaml${skip ? ` (skipped: ${skip})`
     'skaffold render -p $profile: release, namespace, values files, host, SHA and images',
     (c) => {
       const rendered = render(c);
-      const expected = helmTemplate(c);
-
       // the same objects, field for field, as helm with this environment's inputs
-      expect([...byKey(rendered).keys()].sort()).toEqual([...byKey(expected).keys()].sort());
-      const want = byKey(expected);
-      for (const [k, o] of byKey(rendered)) expect(o, k).toEqual(want.get(k));
+      expectSameObjects(rendered, helmTemplate(c));
 
       // and the contract-level facts, read directly
       const backend = find(rendered, 'Deployment', `${c.expect.release}-backend`);
       const frontend = find(rendered, 'Deployment', `${c.expect.release}-frontend`);
-      expect(containerImage(backend)).toBe(c.images.backend);
-      expect(containerImage(frontend)).toBe(c.images.frontend);
-      find(rendered, 'Service', `${c.expect.release}-postgres`);
-      find(rendered, 'Service', `${c.expect.release}-redis`);
+      expect(container(backend).image).toBe(ref(c.images.backend));
+      expect(container(frontend).image).toBe(ref(c.images.frontend));
+      const data = rendered.filter((o) => o.kind === 'Service' && /-(postgres|redis)$/.test(o.metadata.name));
+      expect(data.map((o) => o.metadata.name).sort()).toEqual(
+        c.expect.inCluster === false ? [] : [`${c.expect.release}-postgres`, `${c.expect.release}-redis`],
+      );
       for (const o of rendered)
         if (o.metadata.namespace) expect(o.metadata.namespace, key(o)).toBe(c.namespace);
-      const env = Object.fromEntries(
-        backend.spec.template.spec.containers[0].env.map((e: { name: string; value?: string }) => [
-          e.name,
-          e.value,
-        ]),
-      );
-      expect(env.GIT_SHA).toBe(c.expect.sha);
-      if (c.expect.extra) expect(backend.spec.replicas).toBe(3);
-      const ingresses = rendered.filter((o) => o.kind === 'Ingress');
-      for (const ing of ingresses) {
-        expect(ing.spec.rules.map((r: { host: string }) => r.host)).toEqual([c.expect.host]);
-      }
+      expect(envOf(backend).GIT_SHA).toBe(c.expect.sha);
+      expect(envOf(backend).LOG_LEVEL === 'warn').toBe(c.expect.extra);
+      const hosts = rendered
+        .filter((o) => o.kind === 'Ingress')
+        .flatMap((o) => o.spec.rules.map((r: { host: string }) => r.host));
+      expect(hosts).toEqual([c.expect.host]);
     },
   );
 
-  test('ci-kind without JETSCALE_VALUES_FILE (local use) renders the CI values alone', () => {
+  test('ci-kind without JETSCALE_VALUES_FILE (local use) renders the chart defaults for ci', () => {
     const c: Case = {
       ...CASES[1],
       env: { JETSCALE_SHA: '0a1b2c3d4e5f' },
       expect: { ...CASES[1].expect, extra: false },
     };
-    expect(render(c)).toEqual(helmTemplate(c));
+    const rendered = render(c);
+    expectSameObjects(rendered, helmTemplate(c));
+    expect(envOf(find(rendered, 'Deployment', 'app-backend')).LOG_LEVEL).toBe('info');
   });
 
   test.each([
@@ -237,7 +274,17 @@ describe.skipIf(skip !== undefined)(`skaffold.yaml${skip ? ` (skipped: ${skip})`
   ] as const)('skaffold render -p %s fails naming the missing variable (%o)', (profile, extra, message) => {
     const r = run(
       skaffold.path as string,
-      ['render', '-p', profile, '--offline=true', '--images', 'backend=b:1', '--images', 'frontend=f:1'],
+      [
+        'render',
+        '-p',
+        profile,
+        '--offline=true',
+        '--digest-source=tag',
+        '--images',
+        'backend=b:1',
+        '--images',
+        'frontend=f:1',
+      ],
       env(extra),
     );
     expect(r.status).not.toBe(0);
