@@ -14,17 +14,22 @@
 //     default, its per-service tables only name artifacts, and it builds the Dockerfiles' `dev` stage.
 // With tilt and helm present it also evaluates the real Tiltfile (`tilt alpha tiltfile-result`) and
 // compares what Tilt would build and deploy with `skaffold render -p local-kind`.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { repoRoot } from '../support/tools.js';
+import { repoRoot, requireTool } from '../support/tools.js';
 import {
   type HelmRelease,
+  type K8sObject,
+  mustRun,
+  objects,
   PROFILES,
   type Profile,
   type SkaffoldConfig,
   skaffoldConfig,
+  toolEnv,
 } from './stack-tools.js';
 
 /** The contract's services (common brief): image names, example contexts, chart components. */
@@ -213,3 +218,105 @@ describe('the Tiltfile reads skaffold.yaml instead of repeating it', () => {
     }
   });
 });
+
+// --- with the real tools: what Tilt would build and deploy equals skaffold's local-kind -----------------
+
+interface TiltManifest {
+  Name: string;
+  ImageTargets?: { selector: string; BuildDetails: { ref?: string; context?: string; target?: string } }[];
+  DeployTarget?: { yaml?: string };
+  ResourceDependencies?: string[];
+  Labels?: Record<string, string>;
+}
+
+const tilt = requireTool('tilt');
+const skaffoldTool = requireTool('skaffold');
+const helmTool = requireTool('helm');
+const dynamicSkip = tilt.skip ?? skaffoldTool.skip ?? helmTool.skip;
+
+/** For comparing Tilt's and skaffold's manifests: images by repository, GIT_SHA and Secrets masked. */
+function normalize(objs: K8sObject[]): Map<string, unknown> {
+  const text = JSON.stringify(objs, (k, v) => {
+    if (k === 'image' && typeof v === 'string') return v.replace(/:[^/:@]+(@sha256:[0-9a-f]+)?$/, ':<tag>');
+    if (v && typeof v === 'object' && v.name === 'GIT_SHA' && 'value' in v) return { ...v, value: '<sha>' };
+    return v;
+  });
+  const masked = (JSON.parse(text) as K8sObject[]).map((o) => {
+    if (o.kind !== 'Secret') return o;
+    const s = o as K8sObject & { data?: Record<string, string> };
+    return { ...s, data: Object.fromEntries(Object.keys(s.data ?? {}).map((k) => [k, '<random>'])) };
+  });
+  return new Map(masked.map((o) => [`${o.kind}/${o.metadata.name}`, o]));
+}
+
+describe.skipIf(dynamicSkip !== undefined)(
+  `the Tiltfile, evaluated by tilt${dynamicSkip ? ` (skipped: ${dynamicSkip})` : ''}`,
+  () => {
+    const work = mkdtempSync(join(tmpdir(), 'jetscale-tilt-'));
+    // a kubeconfig naming the kind context; nothing connects to it while the Tiltfile is evaluated
+    const kubeconfig = join(work, 'kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters: [{name: kind-jetscale, cluster: {server: "https://127.0.0.1:9"}}]',
+        'users: [{name: kind-jetscale, user: {}}]',
+        'contexts: [{name: kind-jetscale, context: {cluster: kind-jetscale, user: kind-jetscale}}]',
+        'current-context: kind-jetscale',
+        '',
+      ].join('\n'),
+    );
+    const env = toolEnv({ helm: helmTool.path }, { KUBECONFIG: kubeconfig, TILT_DISABLE_ANALYTICS: '1' });
+
+    test('Tilt builds the artifacts (dev stage) and deploys the objects skaffold -p local-kind deploys', () => {
+      const result = JSON.parse(
+        mustRun(
+          tilt.path as string,
+          ['alpha', 'tiltfile-result', '-f', 'Tiltfile', '--context', 'kind-jetscale'],
+          env,
+        ),
+      ) as { Manifests: TiltManifest[] };
+      const manifests = new Map(result.Manifests.map((m) => [m.Name, m]));
+
+      // images: one per artifact, from examples/<service> (no ../<service> here), dev target
+      for (const a of base.build.artifacts) {
+        const m = manifests.get(a.image);
+        expect(m, `Tilt resource ${a.image}`).toBeDefined();
+        const images = (m as TiltManifest).ImageTargets ?? [];
+        expect(images.map((i) => i.selector)).toEqual([a.image]);
+        expect(images[0].BuildDetails.context).toBe(join(repoRoot, a.context));
+        expect(images[0].BuildDetails.target).toBe('dev');
+      }
+      const built = result.Manifests.flatMap((m) => (m.ImageTargets ?? []).map((i) => i.selector));
+      expect(built.sort()).toEqual(SERVICES.slice().sort());
+      expect(manifests.get('backend')?.ResourceDependencies?.slice().sort()).toEqual(DATA);
+
+      // deploy: every object, field for field, as skaffold renders local-kind
+      const tiltObjects = result.Manifests.flatMap((m) =>
+        m.DeployTarget?.yaml ? objects(m.DeployTarget.yaml) : [],
+      );
+      const skaffoldObjects = objects(
+        mustRun(
+          skaffoldTool.path as string,
+          [
+            'render',
+            '-p',
+            'local-kind',
+            '--offline=true',
+            '--digest-source=tag',
+            '--images',
+            'backend=backend:x',
+            '--images',
+            'frontend=frontend:x',
+          ],
+          env,
+        ),
+      );
+      const fromTilt = normalize(tiltObjects);
+      const fromSkaffold = normalize(skaffoldObjects);
+      expect([...fromTilt.keys()].sort()).toEqual([...fromSkaffold.keys()].sort());
+      for (const [k, o] of fromTilt) expect(o, k).toEqual(fromSkaffold.get(k));
+    });
+  },
+);
