@@ -262,6 +262,21 @@ describe.skipIf(services.skip !== undefined)('backend with real Postgres and Red
     await Promise.all(replicas.map((r) => r.kill()));
   });
 
+  it('connects with PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE when DATABASE_URL is unset', async () => {
+    const pgEnv = await spawnBackend({
+      PGHOST: '127.0.0.1',
+      PGPORT: String(postgres.port),
+      PGUSER: postgres.user,
+      PGPASSWORD: postgres.password,
+      PGDATABASE: 'app',
+    });
+    await pgEnv.waitForStatus('/readyz', 200);
+    const listed = (await (await fetch(`${pgEnv.url}/api/items`)).json()) as { items: Item[] };
+    const direct = (await (await fetch(`${backend.url}/api/items`)).json()) as { items: Item[] };
+    expect(listed.items).toEqual(direct.items);
+    await pgEnv.kill();
+  });
+
   it('starts before Postgres exists, reports it unready, and migrates once it appears', async () => {
     const late = await spawnBackend({ DATABASE_URL: postgres.url('late') });
     const down = await late.waitForStatus('/readyz', 503);
