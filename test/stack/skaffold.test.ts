@@ -2,12 +2,12 @@
 // `skaffold render` of every profile, fed the environment the action sets, produces exactly what
 // `helm template` of charts/app gives with that environment's release, namespace, values files, host,
 // SHA and images.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { requireTool } from '../support/tools.js';
+import { repoRoot, requireTool } from '../support/tools.js';
 import {
   find,
   type K8sObject,
@@ -251,6 +251,35 @@ describe.skipIf(skip !== undefined)(`skaffold.yaml${skip ? ` (skipped: ${skip})`
       expect(hosts).toEqual([c.expect.host]);
     },
   );
+
+  test('JETSCALE_SOURCES=siblings builds ../backend and ../frontend; unset, examples/<service>', () => {
+    // a product checkout next to the stack repository: <dir>/stack, <dir>/backend, <dir>/frontend
+    const dir = mkdtempSync(join(tmpdir(), 'jetscale-siblings-'));
+    const stack = join(dir, 'stack');
+    mkdirSync(stack);
+    cpSync(join(repoRoot, 'skaffold.yaml'), join(stack, 'skaffold.yaml'));
+    cpSync(join(repoRoot, 'charts'), join(stack, 'charts'), { recursive: true });
+    for (const s of ['backend', 'frontend']) {
+      mkdirSync(join(dir, s));
+      writeFileSync(join(dir, s, 'Dockerfile'), 'FROM scratch AS dev\nFROM scratch\n');
+      mkdirSync(join(stack, 'examples', s), { recursive: true });
+    }
+    const contexts = (extra: Record<string, string>) =>
+      parse(
+        mustRun(skaffold.path as string, ['diagnose', '-p', 'local-kind', '--yaml-only'], env(extra), stack),
+      ).build.artifacts.map((a: { context: string }) => a.context);
+    expect(contexts({ JETSCALE_SOURCES: 'siblings' })).toEqual([join(dir, 'backend'), join(dir, 'frontend')]);
+    expect(contexts({})).toEqual([join(stack, 'examples', 'backend'), join(stack, 'examples', 'frontend')]);
+  });
+
+  test('skaffold render -p local-kind without --images tags with the build time (offline, never latest)', () => {
+    const rendered = objects(sk(['render', '-p', 'local-kind', '--offline=true', '--digest-source=tag']));
+    for (const s of ['backend', 'frontend']) {
+      expect(container(find(rendered, 'Deployment', `app-${s}`)).image).toMatch(
+        new RegExp(`^${s}:\\d{8}-\\d{6}$`),
+      );
+    }
+  });
 
   test('ci-kind without JETSCALE_VALUES_FILE (local use) renders the chart defaults for ci', () => {
     const c: Case = {
