@@ -8,7 +8,7 @@
 #   4. connect the registry to the `kind` docker network;
 #   5. apply kind/local-registry-hosting.yaml (KEP-1755 ConfigMap, read by Tilt and skaffold).
 #
-# Usage: kind/create.sh [--config kind/cluster.local.yaml] [--name jetscale] [--image kindest/node:v1.34.4]
+# Usage: kind/create.sh [--config kind/cluster.local.yaml] [--name jetscale-local] [--image kindest/node:v1.34.4]
 #                       [--no-registry]
 # Environment: JETSCALE_REGISTRY_IMAGE  image of the registry container (default registry:3)
 #              KIND, KUBECTL, DOCKER    binaries to use (default: from PATH)
@@ -16,7 +16,7 @@ set -eu
 
 here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 config="$here/cluster.local.yaml"
-name=jetscale
+name=jetscale-local
 image=
 registry=yes
 reg_name=jetscale-registry
@@ -34,7 +34,7 @@ usage() {
 while [ $# -gt 0 ]; do
   case "$1" in
     --config) config=${2:?--config needs a file, e.g. kind/cluster.local.yaml}; shift 2 ;;
-    --name) name=${2:?--name needs a cluster name, e.g. jetscale}; shift 2 ;;
+    --name) name=${2:?--name needs a cluster name, e.g. jetscale-local}; shift 2 ;;
     --image) image=${2:?--image needs a node image, e.g. kindest/node:v1.34.4}; shift 2 ;;
     --no-registry) registry=no; shift ;;
     -h | --help) usage ;;

@@ -260,10 +260,10 @@ describe.skipIf(dynamicSkip !== undefined)(
       [
         'apiVersion: v1',
         'kind: Config',
-        'clusters: [{name: kind-jetscale, cluster: {server: "https://127.0.0.1:9"}}]',
-        'users: [{name: kind-jetscale, user: {}}]',
-        'contexts: [{name: kind-jetscale, context: {cluster: kind-jetscale, user: kind-jetscale}}]',
-        'current-context: kind-jetscale',
+        'clusters: [{name: kind-jetscale-local, cluster: {server: "https://127.0.0.1:9"}}]',
+        'users: [{name: kind-jetscale-local, user: {}}]',
+        'contexts: [{name: kind-jetscale-local, context: {cluster: kind-jetscale-local, user: kind-jetscale-local}}]',
+        'current-context: kind-jetscale-local',
         '',
       ].join('\n'),
     );
@@ -273,7 +273,7 @@ describe.skipIf(dynamicSkip !== undefined)(
       const result = JSON.parse(
         mustRun(
           tilt.path as string,
-          ['alpha', 'tiltfile-result', '-f', 'Tiltfile', '--context', 'kind-jetscale'],
+          ['alpha', 'tiltfile-result', '-f', 'Tiltfile', '--context', 'kind-jetscale-local'],
           env,
         ),
       ) as { Manifests: TiltManifest[] };
