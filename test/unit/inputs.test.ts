@@ -12,23 +12,43 @@ const bad: Array<[string, RawInputs, string, string]> = [
   ['PR -1', { loop: 'preview', 'pr-number': '-1' }, 'pr-number', 'no sign'],
   ['PR 1e3', { loop: 'preview', 'pr-number': '1e3' }, 'pr-number', 'digits only'],
   ['PR with trailing space', { loop: 'preview', 'pr-number': '12 ' }, 'pr-number', 'no spaces'],
-  ['PR of 20 digits', { loop: 'preview', 'pr-number': '12345678901234567890' }, 'pr-number', '1 to 2147483647'],
+  [
+    'PR of 20 digits',
+    { loop: 'preview', 'pr-number': '12345678901234567890' },
+    'pr-number',
+    '1 to 2147483647',
+  ],
   ['PR 2^31', { loop: 'preview', 'pr-number': '2147483648' }, 'pr-number', '1 to 2147483647'],
   ['PR with leading zeros', { loop: 'preview', 'pr-number': '007' }, 'pr-number', 'no leading zeros'],
   ['SHA not hex', { 'git-sha': 'zzzzzzz' }, 'git-sha', '7 to 40 hexadecimal'],
   ['SHA too short', { 'git-sha': 'abc123' }, 'git-sha', '7 to 40 hexadecimal'],
   ['SHA too long', { 'git-sha': `${SHA}0` }, 'git-sha', '7 to 40 hexadecimal'],
   ['SHA with space', { 'git-sha': '4f2c9e1 ' }, 'git-sha', '7 to 40 hexadecimal'],
-  ['prefix too long', { loop: 'preview', 'pr-number': '101', 'namespace-prefix': `${'a'.repeat(60)}-` }, 'namespace-prefix', 'at most 63'],
+  [
+    'prefix too long',
+    { loop: 'preview', 'pr-number': '101', 'namespace-prefix': `${'a'.repeat(60)}-` },
+    'namespace-prefix',
+    'at most 63',
+  ],
   ['prefix upper case', { 'namespace-prefix': 'Jetscale-pr-' }, 'namespace-prefix', 'DNS-1123'],
   ['prefix underscore', { 'namespace-prefix': 'jet_scale-' }, 'namespace-prefix', 'DNS-1123'],
   ['prefix starting with -', { 'namespace-prefix': '-pr-' }, 'namespace-prefix', 'DNS-1123'],
   ['domain underscore', { 'base-domain': 'app_jetscale.ai' }, 'base-domain', 'DNS name'],
   ['domain single label', { 'base-domain': 'localhost' }, 'base-domain', 'at least two labels'],
   ['domain empty label', { 'base-domain': 'app..jetscale.ai' }, 'base-domain', 'DNS name'],
-  ['domain leading hyphen', { 'base-domain': '-app.jetscale.ai' }, 'base-domain', 'not starting or ending with -'],
+  [
+    'domain leading hyphen',
+    { 'base-domain': '-app.jetscale.ai' },
+    'base-domain',
+    'not starting or ending with -',
+  ],
   ['domain with path', { 'base-domain': 'app.jetscale.ai/x' }, 'base-domain', 'DNS name'],
-  ['image with ;', { images: 'backend=ghcr.io/acme/backend:1.0;rm -rf /' }, 'images', 'no spaces or shell characters'],
+  [
+    'image with ;',
+    { images: 'backend=ghcr.io/acme/backend:1.0;rm -rf /' },
+    'images',
+    'no spaces or shell characters',
+  ],
   ['image with space', { images: 'backend=ghcr.io/acme/back end:1' }, 'images', 'service=image'],
   ['image with $()', { images: 'backend=$(whoami)' }, 'images', 'service=image'],
   ['image with backtick', { images: 'frontend=ghcr.io/acme/`id`:1' }, 'images', 'service=image'],
@@ -69,9 +89,9 @@ describe('parseInputs rejects bad input naming the input, the value and the acce
   });
 
   test('all problems are reported at once', () => {
-    expect(() => parseInputs({ loop: 'preview', 'pr-number': 'abc', 'git-sha': 'xyz', timeout: 'soon' })).toThrow(
-      /pr-number[\s\S]*git-sha[\s\S]*timeout/,
-    );
+    expect(() =>
+      parseInputs({ loop: 'preview', 'pr-number': 'abc', 'git-sha': 'xyz', timeout: 'soon' }),
+    ).toThrow(/pr-number[\s\S]*git-sha[\s\S]*timeout/);
   });
 });
 
@@ -110,7 +130,7 @@ describe('parseInputs accepts and normalises good input', () => {
   test('lists: images, set, values, resolve; comments and blank lines ignored', () => {
     const inputs = parseInputs(
       {
-        images: 'backend=localhost:5001/backend:ci-1\n# a comment\n\nfrontend=ghcr.io/acme/frontend@sha256:' + 'a'.repeat(64),
+        images: `backend=localhost:5001/backend:ci-1\n# a comment\n\nfrontend=ghcr.io/acme/frontend@sha256:${'a'.repeat(64)}`,
         set: 'backend.replicaCount=2\ningress.host=x.example.com',
         values: 'a.yaml',
         resolve: 'pr-1.app.jetscale.ai=127.0.0.1',
@@ -148,7 +168,12 @@ const cliCases: Array<[string, string[], Record<string, string>, string]> = [
   ['pr 007 from env', ['deploy', 'preview'], { PR_NUMBER: '007' }, 'pr-number'],
   ['sha', ['ci', '--sha', 'not-a-sha'], {}, 'git-sha'],
   ['sha from env', ['ci'], { GIT_SHA: 'abc' }, 'git-sha'],
-  ['prefix', ['deploy', 'preview', '--pr', '1', '--namespace-prefix', `${'x'.repeat(62)}-`], {}, 'namespace-prefix'],
+  [
+    'prefix',
+    ['deploy', 'preview', '--pr', '1', '--namespace-prefix', `${'x'.repeat(62)}-`],
+    {},
+    'namespace-prefix',
+  ],
   ['domain', ['deploy', 'preview', '--pr', '1', '--base-domain', 'not a domain'], {}, 'base-domain'],
   ['image', ['ci', '--image', 'backend=repo/backend:1|sh'], {}, 'images'],
   ['image from env', ['ci'], { IMAGES: 'backend=repo/backend:1 && curl x' }, 'images'],

@@ -24,7 +24,14 @@ describe('previewNames', () => {
     [2147483647, 'p-', 'example.com', 'p-2147483647', 'pr-2147483647.example.com', 'pr-2147483647'],
     [42, 'team-a-', 'preview.acme.dev', 'team-a-42', 'pr-42.preview.acme.dev', 'pr-42'],
   ])('PR %i, prefix %s, domain %s', (pr, prefix, domain, namespace, host, release) => {
-    const names = previewNames({ prNumber: pr, sha: SHA, namespacePrefix: prefix, baseDomain: domain, createdAt: '2026-11-26T00:00:00.000Z', run: '123' });
+    const names = previewNames({
+      prNumber: pr,
+      sha: SHA,
+      namespacePrefix: prefix,
+      baseDomain: domain,
+      createdAt: '2026-11-26T00:00:00.000Z',
+      run: '123',
+    });
     expect(names).toEqual({
       namespace,
       host,
@@ -77,11 +84,22 @@ describe('properties over random inputs', () => {
       fc.property(prArb, prefixArb, domainArb, (pr, prefix, domain) => {
         let inputs: ReturnType<typeof parseInputs>;
         try {
-          inputs = parseInputs({ loop: 'preview', 'pr-number': String(pr), 'namespace-prefix': prefix, 'base-domain': domain, 'git-sha': SHA });
+          inputs = parseInputs({
+            loop: 'preview',
+            'pr-number': String(pr),
+            'namespace-prefix': prefix,
+            'base-domain': domain,
+            'git-sha': SHA,
+          });
         } catch {
           return true; // rejected input: the validator's job, tested elsewhere
         }
-        const n = previewNames({ prNumber: inputs.prNumber as number, sha: SHA, namespacePrefix: inputs.namespacePrefix, baseDomain: inputs.baseDomain });
+        const n = previewNames({
+          prNumber: inputs.prNumber as number,
+          sha: SHA,
+          namespacePrefix: inputs.namespacePrefix,
+          baseDomain: inputs.baseDomain,
+        });
         expect(isDnsLabel(n.namespace)).toBe(true);
         expect(n.namespace.length).toBeLessThanOrEqual(63);
         expect(isDnsName(n.host)).toBe(true);
@@ -100,7 +118,12 @@ describe('properties over random inputs', () => {
     fc.assert(
       fc.property(prArb, prefixArb, domainArb, (pr, prefix, domain) => {
         try {
-          parseInputs({ loop: 'preview', 'pr-number': String(pr), 'namespace-prefix': prefix, 'base-domain': domain });
+          parseInputs({
+            loop: 'preview',
+            'pr-number': String(pr),
+            'namespace-prefix': prefix,
+            'base-domain': domain,
+          });
           accepted++;
         } catch {}
       }),
