@@ -180,7 +180,7 @@ build_tilt() {
   local v date
   v="$(pin rigTools tilt)"
   date="$(module_date tilt github.com/tilt-dev/tilt | cut -c1-10)"
-  install_tool tilt "$v" tilt github.com/tilt-dev/tilt github.com/tilt-dev/tilt/cmd/tilt 0 osusergo \
+  install_tool tilt "$v" tilt github.com/tilt-dev/tilt github.com/tilt-dev/tilt/cmd/tilt 1 osusergo \
     "-s -w -buildid= -X main.version=${v#v} -X main.date=$date"
 }
 
