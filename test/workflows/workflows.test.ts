@@ -1,0 +1,493 @@
+/**
+ * The GitHub workflows under .github/workflows: actionlint (with shellcheck when installed) finds nothing,
+ * the security rules hold structurally (permissions, pinned actions, no untrusted expressions in scripts, no
+ * pull_request_target), and the reusable preview workflow behaves as promised when run by act (nektos/act)
+ * on this host: a fork's pull request never reaches the deploy job, a same-repository one deploys (dry run).
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { parse } from 'yaml';
+import { node24 } from '../support/node24.js';
+import { findTool, repoRoot, requireTool } from '../support/tools.js';
+
+const workflowsDir = join(repoRoot, '.github', 'workflows');
+const fixturesDir = join(repoRoot, 'test', 'workflows', 'fixtures');
+const workflowFiles = readdirSync(workflowsDir)
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort();
+const fixtureFiles = readdirSync(fixturesDir)
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort();
+
+/** The reusable workflows service repositories call, and the loop each runs. */
+const reusable: Record<string, string[]> = {
+  'preview.yml': ['preview', 'teardown'],
+  'ci-kind.yml': ['ci-kind'],
+  'live.yml': ['live'],
+};
+
+const PREVIEW_GROUP = `jetscale-preview-\${{ github.repository }}-\${{ github.event.pull_request.number }}`;
+const SAME_REPO = 'github.event.pull_request.head.repo.full_name == github.repository';
+const FORK = 'github.event.pull_request.head.repo.full_name != github.repository';
+
+type Step = {
+  name?: string;
+  id?: string;
+  uses?: string;
+  run?: string;
+  if?: string;
+  with?: Record<string, unknown>;
+};
+type Job = {
+  name?: string;
+  if?: string;
+  'runs-on'?: string;
+  uses?: string;
+  permissions?: Record<string, string>;
+  concurrency?: { group: string; 'cancel-in-progress': boolean };
+  steps?: Step[];
+};
+type Input = { type?: string; required?: boolean; default?: unknown; description?: string };
+type Workflow = {
+  on: unknown;
+  permissions?: Record<string, string>;
+  jobs: Record<string, Job>;
+};
+
+function load(file: string): Workflow {
+  // The YAML 1.1 reading GitHub uses would turn a bare `on` key into true; the yaml package (YAML 1.2) keeps "on".
+  return parse(readFileSync(join(workflowsDir, file), 'utf8')) as Workflow;
+}
+
+function triggers(wf: Workflow): string[] {
+  if (typeof wf.on === 'string') return [wf.on];
+  if (Array.isArray(wf.on)) return wf.on as string[];
+  return Object.keys(wf.on as Record<string, unknown>);
+}
+
+function workflowCall(wf: Workflow): {
+  inputs?: Record<string, Input>;
+  secrets?: Record<string, { required?: boolean; description?: string }>;
+} {
+  return (wf.on as Record<string, never>).workflow_call ?? {};
+}
+
+/**
+ * Expressions a pull request's author controls (GitHub's list of untrusted context fields): never to be
+ * expanded inside a `run:` script, where they become shell code.
+ */
+const UNTRUSTED =
+  /github\.head_ref|\.head\.ref\b|\.head\.label\b|default_branch|\.title\b|\.body\b|\.message\b|page_name|author\.(email|name)/;
+
+/** Every `${{ … }}` inside `run:` scripts, with what it matched: `untrusted` ones are injection holes. */
+function expressionsInRun(wf: Workflow): { job: string; step: string; expr: string; untrusted: boolean }[] {
+  const found: { job: string; step: string; expr: string; untrusted: boolean }[] = [];
+  for (const [jobId, job] of Object.entries(wf.jobs ?? {})) {
+    for (const [i, step] of (job.steps ?? []).entries()) {
+      if (typeof step.run !== 'string') continue;
+      for (const m of step.run.matchAll(/\$\{\{([\s\S]*?)\}\}/g)) {
+        const expr = (m[1] as string).trim();
+        found.push({ job: jobId, step: step.name ?? String(i), expr, untrusted: UNTRUSTED.test(expr) });
+      }
+    }
+  }
+  return found;
+}
+
+describe('expressionsInRun (the checker itself)', () => {
+  const wf = (run: string): Workflow => ({ on: 'push', jobs: { a: { steps: [{ name: 's', run }] } } });
+  test.each([
+    [`echo "\${{ github.event.pull_request.title }}"`, true],
+    [`git checkout \${{ github.head_ref }}`, true],
+    [`echo \${{ github.event.pull_request.head.ref }}`, true],
+    [`echo "\${{github.event.pull_request.body}}"`, true],
+    [`echo "\${{ github.event.head_commit.message }}"`, true],
+    [`echo \${{ github.event.pull_request.number }}`, false],
+  ])('%s → untrusted %s', (run, untrusted) => {
+    expect(expressionsInRun(wf(run))).toEqual([{ job: 'a', step: 's', expr: expect.any(String), untrusted }]);
+  });
+  test('a script passing values through env: has no expressions', () => {
+    expect(expressionsInRun(wf('echo "$TITLE"'))).toEqual([]);
+  });
+});
+
+describe('actionlint', () => {
+  const tool = requireTool('actionlint');
+  const shellcheck = findTool('shellcheck') !== undefined; // actionlint runs it over run: scripts when on PATH
+  const lint = (files: string[]) => {
+    const run = spawnSync(tool.path as string, ['-format', '{{json .}}', ...files], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    if (run.error) throw run.error;
+    if (run.stderr.trim()) throw new Error(`actionlint failed (exit ${run.status}): ${run.stderr}`);
+    return {
+      status: run.status,
+      findings: JSON.parse(run.stdout || '[]') as { message: string; kind: string }[],
+    };
+  };
+
+  test.skipIf(tool.skip !== undefined)(
+    `finds nothing in the workflows and fixtures (${tool.skip ?? `shellcheck ${shellcheck ? 'on' : 'not found: scripts unchecked'}`})`,
+    () => {
+      const files = [
+        ...workflowFiles.map((f) => join('.github', 'workflows', f)),
+        ...fixtureFiles.map((f) => join('test', 'workflows', 'fixtures', f)),
+      ];
+      expect(files.length).toBeGreaterThanOrEqual(5);
+      const { status, findings } = lint(files);
+      expect(findings).toEqual([]);
+      expect(status).toBe(0);
+    },
+  );
+
+  test.skipIf(tool.skip !== undefined)(
+    'reports an untrusted expression in a script (the linter is live)',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'actionlint-'));
+      try {
+        const file = join(dir, 'bad.yml');
+        writeFileSync(
+          file,
+          `on: pull_request\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo "\${{ github.event.pull_request.title }}"\n`,
+        );
+        const { status, findings } = lint([file]);
+        expect(status).toBe(1);
+        expect(findings).toEqual([
+          expect.objectContaining({
+            kind: 'expression',
+            message: expect.stringContaining('potentially untrusted'),
+          }),
+        ]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+});
+
+describe.each(workflowFiles)('%s', (file) => {
+  const wf = load(file);
+  const raw = readFileSync(join(workflowsDir, file), 'utf8');
+
+  test('top-level permissions are contents: read only', () => {
+    expect(wf.permissions).toEqual({ contents: 'read' });
+  });
+
+  test('every job states its permissions, and writes only what preview needs', () => {
+    for (const [id, job] of Object.entries(wf.jobs)) {
+      const writes = file === 'preview.yml' && (id === 'deploy' || id === 'teardown');
+      expect(job.permissions, `${file} job ${id}`).toEqual(
+        writes ? { contents: 'read', 'pull-requests': 'write', deployments: 'write' } : { contents: 'read' },
+      );
+    }
+  });
+
+  test('no pull_request_target trigger', () => {
+    expect(triggers(wf)).not.toContain('pull_request_target');
+  });
+
+  test('no expression inside a run: script (values go through env:), so none from the PR author', () => {
+    expect(expressionsInRun(wf)).toEqual([]);
+  });
+
+  test('third-party actions are pinned by full SHA with a # vX.Y.Z comment', () => {
+    const lines = raw.split('\n').filter((l) => /^\s*(-\s+)?uses:/.test(l));
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) {
+      const ref = (line.match(/uses:\s*(\S+)/) as RegExpMatchArray)[1] as string;
+      if (ref.startsWith('./') || /^jetscale\/stack(\/|@)/.test(ref)) continue;
+      expect(line, line.trim()).toMatch(/uses:\s*[\w.-]+\/[\w./-]+@[0-9a-f]{40}\s+#\s*v\d+\.\d+\.\d+\s*$/);
+    }
+  });
+
+  test('checkouts do not persist the token in .git/config', () => {
+    for (const job of Object.values(wf.jobs))
+      for (const step of job.steps ?? [])
+        if (step.uses?.startsWith('actions/checkout@'))
+          expect(step.with?.['persist-credentials'], `${file}: ${step.name}`).toBe(false);
+  });
+});
+
+test('each third-party action is pinned to the same SHA and version in every workflow', () => {
+  const pins = new Map<string, Set<string>>();
+  for (const file of workflowFiles) {
+    for (const m of readFileSync(join(workflowsDir, file), 'utf8').matchAll(
+      /uses:\s*([\w.-]+\/[\w./-]+)@([0-9a-f]{40})\s+#\s*(v\S+)/g,
+    )) {
+      const set = pins.get(m[1] as string) ?? new Set<string>();
+      set.add(`${m[2]} ${m[3]}`);
+      pins.set(m[1] as string, set);
+    }
+  }
+  expect(pins.size).toBeGreaterThanOrEqual(4);
+  for (const [action, refs] of pins) expect([...refs], action).toHaveLength(1);
+});
+
+describe.each(Object.entries(reusable))('reusable %s', (file, loops) => {
+  const wf = load(file);
+  const call = workflowCall(wf);
+
+  test('is triggered by workflow_call only', () => {
+    expect(triggers(wf)).toEqual(['workflow_call']);
+  });
+
+  test('declares every input with a type and description; defaults match the type', () => {
+    const inputs = Object.entries(call.inputs ?? {});
+    expect(inputs.length).toBeGreaterThan(0);
+    for (const [name, input] of inputs) {
+      expect(['string', 'boolean', 'number'], `${file} input ${name}`).toContain(input.type);
+      expect(input.description, `${file} input ${name}`).toBeTruthy();
+      if (input.default !== undefined) expect(typeof input.default, `${file} input ${name}`).toBe(input.type);
+    }
+  });
+
+  test('runs on the caller-chosen runner (default ubuntu-latest)', () => {
+    expect(call.inputs?.['runs-on']).toMatchObject({ type: 'string', default: 'ubuntu-latest' });
+    for (const job of Object.values(wf.jobs)) expect(job['runs-on']).toBe(`\${{ inputs.runs-on }}`);
+  });
+
+  test(`runs the action at jetscale/stack@v1 with loop ${loops.join(', ')}`, () => {
+    const used = Object.values(wf.jobs)
+      .flatMap((j) => j.steps ?? [])
+      .filter((s) => s.uses?.startsWith('jetscale/stack'));
+    expect(used.map((s) => s.uses)).toEqual(loops.map(() => 'jetscale/stack@v1'));
+    expect(used.map((s) => s.with?.loop)).toEqual(loops);
+  });
+});
+
+describe('preview.yml', () => {
+  const wf = load('preview.yml');
+  const { deploy, teardown, fork } = wf.jobs as Record<string, Job>;
+
+  test('kubeconfig is a required secret; github-token is optional', () => {
+    expect(workflowCall(wf).secrets).toMatchObject({
+      kubeconfig: { required: true },
+      'github-token': { required: false },
+    });
+  });
+
+  test.each([
+    ['deploy', deploy],
+    ['teardown', teardown],
+  ])('%s holds the per-PR concurrency group and is never cancelled by a newer run', (_id, job) => {
+    expect(job?.concurrency).toEqual({ group: PREVIEW_GROUP, 'cancel-in-progress': false });
+  });
+
+  test('deploy runs only for same-repository pull requests, on opened/synchronize/reopened', () => {
+    expect(deploy?.if).toContain("github.event_name == 'pull_request'");
+    expect(deploy?.if).toContain(SAME_REPO);
+    for (const action of ['opened', 'synchronize', 'reopened'])
+      expect(deploy?.if).toContain(`github.event.action == '${action}'`);
+    expect(deploy?.if).not.toContain('closed');
+  });
+
+  test('teardown runs on closed, for same-repository pull requests (the only ones deployed)', () => {
+    expect(teardown?.if).toContain("github.event.action == 'closed'");
+    expect(teardown?.if).toContain(SAME_REPO);
+  });
+
+  test('a fork gets a job that explains the skip and touches no secret', () => {
+    expect(fork?.if).toContain(FORK);
+    expect(JSON.stringify(fork)).not.toMatch(/secrets\./);
+    expect(fork?.steps?.map((s) => s.run ?? '').join('\n')).toMatch(
+      /::notice title=Preview skipped \(fork\)::/,
+    );
+  });
+});
+
+describe('ci.yml', () => {
+  const wf = load('ci.yml');
+  const runs = (job: string) => (wf.jobs[job]?.steps ?? []).map((s) => s.run ?? '').join('\n');
+
+  test('runs on push and pull_request', () => {
+    expect(triggers(wf)).toEqual(expect.arrayContaining(['push', 'pull_request']));
+  });
+
+  test('test job: npm ci, the pinned tools built from Go sources, lint, npm test', () => {
+    const script = runs('test');
+    for (const cmd of ['npm ci', 'bash test/rig/tools/build.sh', 'npm run lint', 'npm test'])
+      expect(script).toContain(cmd);
+    const uses = (wf.jobs.test?.steps ?? []).map((s) => s.uses?.split('@')[0]);
+    expect(uses).toEqual(expect.arrayContaining(['actions/setup-node', 'actions/setup-go']));
+  });
+
+  test('check-dist rebuilds dist/ from scratch, fails on any change (untracked files too), uploads on failure', () => {
+    const script = runs('check-dist');
+    expect(script).toMatch(/rm -rf dist\s+npm run build/);
+    expect(script).toContain('git status --porcelain dist');
+    const upload = (wf.jobs['check-dist']?.steps ?? []).find((s) =>
+      s.uses?.startsWith('actions/upload-artifact@'),
+    );
+    expect(upload?.if).toContain('failure()');
+    expect(upload?.with?.path).toBe('dist/');
+  });
+
+  test('the action itself (uses: ./) dry-runs every loop', () => {
+    const job = wf.jobs.action as Job & { strategy: { matrix: { include: { loop: string }[] } } };
+    expect(job.strategy.matrix.include.map((r) => r.loop).sort()).toEqual([
+      'ci-kind',
+      'live',
+      'preview',
+      'teardown',
+    ]);
+    expect(job.steps?.find((s) => s.uses === './')?.with).toMatchObject({ 'dry-run': true });
+  });
+});
+
+/**
+ * act runs the fixture caller in a throwaway "service repository" (git remote jetscale/demo) with the host
+ * as runner (-P ubuntu-latest=-self-hosted). jetscale/stack@v1 (the reusable workflow and the action) resolves
+ * to a copy of this working tree. actions/checkout of the repository itself is skipped by act. The only
+ * stand-in is for actions/upload-artifact, which cannot be downloaded here: it fails loudly if it ever runs
+ * (it runs only after a failed deploy).
+ */
+describe('preview.yml under act', () => {
+  const act = requireTool('act');
+  const UPLOAD_ARTIFACT = /uses:\s*(actions\/upload-artifact@[0-9a-f]{40})/.exec(
+    readFileSync(join(workflowsDir, 'preview.yml'), 'utf8'),
+  )?.[1];
+  let work = '';
+  let nodeDir = '';
+
+  beforeAll(() => {
+    if (act.skip) return;
+    nodeDir = dirname(node24()); // action.yml says node24; act runs the host's `node`
+    work = mkdtempSync(join(tmpdir(), 'jetscale-act-'));
+    const stage = join(work, 'stack');
+    for (const p of ['action.yml', 'dist', 'charts', 'kind', 'skaffold.yaml', '.github/workflows'])
+      cpSync(join(repoRoot, p), join(stage, p), { recursive: true });
+    const standIn = join(work, 'upload-artifact');
+    mkdirSync(standIn);
+    writeFileSync(join(standIn, 'action.yml'), 'name: stand-in\nruns:\n  using: node24\n  main: index.js\n');
+    writeFileSync(
+      join(standIn, 'index.js'),
+      'console.log("::error::stand-in for actions/upload-artifact ran: a step failed before it");\nprocess.exit(1);\n',
+    );
+    const svc = join(work, 'demo');
+    mkdirSync(join(svc, '.github', 'workflows'), { recursive: true });
+    cpSync(join(fixturesDir, 'preview-caller.yml'), join(svc, '.github', 'workflows', 'preview-caller.yml'));
+    const git = (...args: string[]) => {
+      const r = spawnSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.invalid', ...args], {
+        cwd: svc,
+        encoding: 'utf8',
+      });
+      if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
+    };
+    git('init', '-q', '-b', 'main');
+    git('remote', 'add', 'origin', 'https://github.com/jetscale/demo.git');
+    git('add', '.');
+    git('commit', '-q', '-m', 'caller');
+  });
+
+  afterAll(() => {
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  interface ActLine {
+    jobID?: string;
+    jobResult?: string;
+    msg?: string;
+    command?: string;
+    name?: string;
+    arg?: string;
+  }
+
+  function runAct(event: object, secrets: Record<string, string>): ActLine[] {
+    const eventFile = join(work, 'event.json');
+    writeFileSync(eventFile, JSON.stringify(event));
+    const args = [
+      'pull_request',
+      '--json',
+      '-e',
+      eventFile,
+      '-W',
+      '.github/workflows/preview-caller.yml',
+      '-P',
+      'ubuntu-latest=-self-hosted',
+      '--local-repository',
+      `jetscale/stack@v1=${join(work, 'stack')}`,
+      '--local-repository',
+      `${UPLOAD_ARTIFACT}=${join(work, 'upload-artifact')}`,
+      '--action-cache-path',
+      join(work, 'act-cache'),
+      '--no-cache-server',
+      ...Object.entries(secrets).flatMap(([k, v]) => ['-s', `${k}=${v}`]),
+    ];
+    const run = spawnSync(act.path as string, args, {
+      cwd: join(work, 'demo'),
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: {
+        PATH: `${nodeDir}${delimiter}${process.env.PATH}`,
+        HOME: process.env.HOME,
+        XDG_CACHE_HOME: join(work, 'xdg'),
+        TMPDIR: process.env.TMPDIR ?? tmpdir(),
+      },
+    });
+    if (run.error) throw run.error;
+    const lines = `${run.stdout}\n${run.stderr}`
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as ActLine);
+    if (run.status !== 0) {
+      const tail = lines
+        .map((l) => l.msg)
+        .slice(-30)
+        .join('\n');
+      throw new Error(`act exited ${run.status}:\n${tail}\n${run.stderr.slice(-2000)}`);
+    }
+    return lines;
+  }
+
+  const event = (action: string, head: string, number: number) => ({
+    action,
+    number,
+    pull_request: {
+      number,
+      state: action === 'closed' ? 'closed' : 'open',
+      title: 'a change',
+      head: { ref: 'feature', sha: '4f2c9e1aa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5', repo: { full_name: head } },
+      base: { ref: 'main', repo: { full_name: 'jetscale/demo' } },
+    },
+    repository: { full_name: 'jetscale/demo', name: 'demo', owner: { login: 'jetscale' } },
+  });
+  // A fork's pull_request run gets no secrets from GitHub: the fork rows pass none.
+  const KUBECONFIG = { PREVIEW_KUBECONFIG: 'apiVersion: v1' };
+
+  test.skipIf(act.skip !== undefined).each([
+    ['same-repository opened', 'deploy', 42, event('opened', 'jetscale/demo', 42), KUBECONFIG],
+    ['same-repository synchronize', 'deploy', 7, event('synchronize', 'jetscale/demo', 7), KUBECONFIG],
+    ['same-repository reopened', 'deploy', 8, event('reopened', 'jetscale/demo', 8), KUBECONFIG],
+    ['same-repository closed', 'teardown', 42, event('closed', 'jetscale/demo', 42), KUBECONFIG],
+    ['fork opened', 'fork', 43, event('opened', 'mallory/demo', 43), {}],
+    ['fork synchronize', 'fork', 43, event('synchronize', 'mallory/demo', 43), {}],
+    ['fork closed', 'fork', 43, event('closed', 'mallory/demo', 43), {}],
+  ])(`%s runs only the %s job, PR %i (${act.skip ?? 'act on the host'})`, (_name, only, pr, ev, secrets) => {
+    const lines = runAct(ev, secrets);
+    const results = Object.fromEntries(
+      lines.filter((l) => l.jobResult).map((l) => [l.jobID as string, l.jobResult as string]),
+    );
+    expect(results).toEqual({ [only]: 'success' });
+    const output = (name: string) =>
+      lines.find((l) => l.jobID === only && l.command === 'set-output' && l.name === name)?.arg;
+    const text = lines.map((l) => l.msg ?? '').join('\n');
+    if (only === 'fork') {
+      expect(text).toContain('::notice title=Preview skipped (fork)::');
+      expect(text).not.toContain('jetscale-pr-'); // no plan, no namespace: the action never ran
+      expect(output('namespace')).toBeUndefined();
+    } else {
+      expect(text).toContain(`# plan for loop ${only === 'deploy' ? 'preview' : 'teardown'} (dry run`);
+      expect(output('namespace')).toBe(`jetscale-pr-${pr}`);
+      expect(text).not.toContain('stand-in for actions/upload-artifact ran');
+    }
+    if (only === 'deploy')
+      expect(text).toContain(
+        `skaffold deploy -p preview --namespace jetscale-pr-${pr} --images backend=ghcr.io/jetscale/backend:sha-1234567 --images frontend=ghcr.io/jetscale/frontend:sha-1234567`,
+      );
+  });
+});
