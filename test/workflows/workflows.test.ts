@@ -4,12 +4,13 @@
  * pull_request_target), and the reusable preview workflow behaves as promised when run by act (nektos/act)
  * on this host: a fork's pull request never reaches the deploy job, a same-repository one deploys (dry run).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
+import { startContractStack } from '../support/contract-server.js';
 import { node24 } from '../support/node24.js';
 import { findTool, repoRoot, requireTool } from '../support/tools.js';
 
@@ -340,14 +341,16 @@ describe('ci.yml', () => {
 });
 
 /**
- * act runs the fixture caller in a throwaway "service repository" (git remote jetscale/demo) with the host
- * as runner (-P ubuntu-latest=-self-hosted). jetscale/stack@v1 (the reusable workflow and the action) resolves
- * to a copy of this working tree. actions/checkout of the repository itself is skipped by act. The only
- * stand-in is for actions/upload-artifact, which cannot be downloaded here: it fails loudly if it ever runs
- * (it runs only after a failed deploy).
+ * act runs the fixture callers in a throwaway "service repository" (git remote jetscale/demo) with the host as
+ * runner (-P ubuntu-latest=-self-hosted; no Docker: DOCKER_HOST points nowhere). jetscale/stack@v1 (the
+ * reusable workflows and the action) resolves to a copy of this working tree. act skips actions/checkout of
+ * the repository itself. The only stand-in is for actions/upload-artifact, which cannot be downloaded here:
+ * it fails loudly if it ever runs (it runs only after a failed step).
  */
-describe('preview.yml under act', () => {
+describe('reusable workflows under act', () => {
   const act = requireTool('act');
+  const skip = act.skip !== undefined;
+  const label = act.skip ?? 'act on the host';
   const UPLOAD_ARTIFACT = /uses:\s*(actions\/upload-artifact@[0-9a-f]{40})/.exec(
     readFileSync(join(workflowsDir, 'preview.yml'), 'utf8'),
   )?.[1];
@@ -355,7 +358,7 @@ describe('preview.yml under act', () => {
   let nodeDir = '';
 
   beforeAll(() => {
-    if (act.skip) return;
+    if (skip) return;
     nodeDir = dirname(node24()); // action.yml says node24; act runs the host's `node`
     work = mkdtempSync(join(tmpdir(), 'jetscale-act-'));
     const stage = join(work, 'stack');
@@ -370,7 +373,7 @@ describe('preview.yml under act', () => {
     );
     const svc = join(work, 'demo');
     mkdirSync(join(svc, '.github', 'workflows'), { recursive: true });
-    cpSync(join(fixturesDir, 'preview-caller.yml'), join(svc, '.github', 'workflows', 'preview-caller.yml'));
+    for (const f of fixtureFiles) cpSync(join(fixturesDir, f), join(svc, '.github', 'workflows', f));
     const git = (...args: string[]) => {
       const r = spawnSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.invalid', ...args], {
         cwd: svc,
@@ -381,7 +384,7 @@ describe('preview.yml under act', () => {
     git('init', '-q', '-b', 'main');
     git('remote', 'add', 'origin', 'https://github.com/jetscale/demo.git');
     git('add', '.');
-    git('commit', '-q', '-m', 'caller');
+    git('commit', '-q', '-m', 'callers');
   });
 
   afterAll(() => {
@@ -397,16 +400,21 @@ describe('preview.yml under act', () => {
     arg?: string;
   }
 
-  function runAct(event: object, secrets: Record<string, string>): ActLine[] {
-    const eventFile = join(work, 'event.json');
-    writeFileSync(eventFile, JSON.stringify(event));
-    const args = [
-      'pull_request',
-      '--json',
-      '-e',
-      eventFile,
-      '-W',
-      '.github/workflows/preview-caller.yml',
+  /** Runs act asynchronously (a loopback server in this process must keep answering), JSON log lines back. */
+  async function runAct(opts: {
+    eventName: string;
+    workflow: string;
+    event?: object;
+    secrets?: Record<string, string>;
+    vars?: Record<string, string>;
+  }): Promise<{ status: number | null; lines: ActLine[]; results: Record<string, string>; text: string }> {
+    const args = [opts.eventName, '--json', '-W', `.github/workflows/${opts.workflow}`];
+    if (opts.event) {
+      const eventFile = join(work, 'event.json');
+      writeFileSync(eventFile, JSON.stringify(opts.event));
+      args.push('-e', eventFile);
+    }
+    args.push(
       '-P',
       'ubuntu-latest=-self-hosted',
       '--local-repository',
@@ -416,32 +424,40 @@ describe('preview.yml under act', () => {
       '--action-cache-path',
       join(work, 'act-cache'),
       '--no-cache-server',
-      ...Object.entries(secrets).flatMap(([k, v]) => ['-s', `${k}=${v}`]),
-    ];
-    const run = spawnSync(act.path as string, args, {
+      ...Object.entries(opts.secrets ?? {}).flatMap(([k, v]) => ['-s', `${k}=${v}`]),
+      ...Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ['--var', `${k}=${v}`]),
+    );
+    const child = spawn(act.path as string, args, {
       cwd: join(work, 'demo'),
-      encoding: 'utf8',
-      timeout: 120_000,
       env: {
         PATH: `${nodeDir}${delimiter}${process.env.PATH}`,
         HOME: process.env.HOME,
         XDG_CACHE_HOME: join(work, 'xdg'),
         TMPDIR: process.env.TMPDIR ?? tmpdir(),
+        DOCKER_HOST: `unix://${join(work, 'no-docker.sock')}`,
       },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    if (run.error) throw run.error;
-    const lines = `${run.stdout}\n${run.stderr}`
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    const status = await new Promise<number | null>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', resolve);
+    }).finally(() => clearTimeout(timer));
+    const lines = out
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as ActLine);
-    if (run.status !== 0) {
-      const tail = lines
-        .map((l) => l.msg)
-        .slice(-30)
-        .join('\n');
-      throw new Error(`act exited ${run.status}:\n${tail}\n${run.stderr.slice(-2000)}`);
-    }
-    return lines;
+    const results = Object.fromEntries(
+      lines.filter((l) => l.jobResult).map((l) => [l.jobID as string, l.jobResult as string]),
+    );
+    return { status, lines, results, text: lines.map((l) => l.msg ?? '').join('\n') };
   }
 
   const event = (action: string, head: string, number: number) => ({
@@ -459,7 +475,7 @@ describe('preview.yml under act', () => {
   // A fork's pull_request run gets no secrets from GitHub: the fork rows pass none.
   const KUBECONFIG = { PREVIEW_KUBECONFIG: 'apiVersion: v1' };
 
-  test.skipIf(act.skip !== undefined).each([
+  test.skipIf(skip).each([
     ['same-repository opened', 'deploy', 42, event('opened', 'jetscale/demo', 42), KUBECONFIG],
     ['same-repository synchronize', 'deploy', 7, event('synchronize', 'jetscale/demo', 7), KUBECONFIG],
     ['same-repository reopened', 'deploy', 8, event('reopened', 'jetscale/demo', 8), KUBECONFIG],
@@ -467,27 +483,73 @@ describe('preview.yml under act', () => {
     ['fork opened', 'fork', 43, event('opened', 'mallory/demo', 43), {}],
     ['fork synchronize', 'fork', 43, event('synchronize', 'mallory/demo', 43), {}],
     ['fork closed', 'fork', 43, event('closed', 'mallory/demo', 43), {}],
-  ])(`%s runs only the %s job, PR %i (${act.skip ?? 'act on the host'})`, (_name, only, pr, ev, secrets) => {
-    const lines = runAct(ev, secrets);
-    const results = Object.fromEntries(
-      lines.filter((l) => l.jobResult).map((l) => [l.jobID as string, l.jobResult as string]),
-    );
-    expect(results).toEqual({ [only]: 'success' });
+  ])(`preview: %s runs only the %s job, PR %i (${label})`, async (_name, only, pr, ev, secrets) => {
+    const run = await runAct({
+      eventName: 'pull_request',
+      workflow: 'preview-caller.yml',
+      event: ev,
+      secrets,
+    });
+    expect(run.results, run.text.slice(-3000)).toEqual({ [only]: 'success' });
+    expect(run.status).toBe(0);
     const output = (name: string) =>
-      lines.find((l) => l.jobID === only && l.command === 'set-output' && l.name === name)?.arg;
-    const text = lines.map((l) => l.msg ?? '').join('\n');
+      run.lines.find((l) => l.jobID === only && l.command === 'set-output' && l.name === name)?.arg;
     if (only === 'fork') {
-      expect(text).toContain('::notice title=Preview skipped (fork)::');
-      expect(text).not.toContain('jetscale-pr-'); // no plan, no namespace: the action never ran
+      expect(run.text).toContain('::notice title=Preview skipped (fork)::');
+      expect(run.text).not.toContain('jetscale-pr-'); // no plan, no namespace: the action never ran
       expect(output('namespace')).toBeUndefined();
     } else {
-      expect(text).toContain(`# plan for loop ${only === 'deploy' ? 'preview' : 'teardown'} (dry run`);
+      expect(run.text).toContain(`# plan for loop ${only === 'deploy' ? 'preview' : 'teardown'} (dry run`);
       expect(output('namespace')).toBe(`jetscale-pr-${pr}`);
-      expect(text).not.toContain('stand-in for actions/upload-artifact ran');
+      expect(run.text).not.toContain('stand-in for actions/upload-artifact ran');
     }
     if (only === 'deploy')
-      expect(text).toContain(
+      expect(run.text).toContain(
         `skaffold deploy -p preview --namespace jetscale-pr-${pr} --images backend=ghcr.io/jetscale/backend:sha-1234567 --images frontend=ghcr.io/jetscale/frontend:sha-1234567`,
       );
+  });
+
+  describe('live.yml against a loopback stand-in of the stack', () => {
+    let stack: Awaited<ReturnType<typeof startContractStack>> | undefined;
+    beforeAll(async () => {
+      if (!skip) stack = await startContractStack({ sha: 'abc1234' });
+    });
+    afterAll(async () => {
+      await stack?.close();
+    });
+
+    test.skipIf(skip)(`passes the smoke checks and runs the test command (${label})`, async () => {
+      const url = (stack as NonNullable<typeof stack>).frontend.url;
+      const run = await runAct({
+        eventName: 'workflow_dispatch',
+        workflow: 'live-caller.yml',
+        vars: { LIVE_URL: url },
+      });
+      expect(run.results, run.text.slice(-3000)).toEqual({ live: 'success' });
+      expect(run.status).toBe(0);
+      expect(run.text).toContain(`live test-command saw ${url}`);
+      const seen = stack?.backend.requests.map((r) => `${r.method} ${r.path}`) ?? [];
+      expect(seen).toEqual(
+        expect.arrayContaining(['GET /api/healthz', 'GET /api/readyz', 'GET /api/version']),
+      );
+    });
+
+    test.skipIf(skip)(`fails the calling workflow when the backend is not ready (${label})`, async () => {
+      const s = stack as NonNullable<typeof stack>;
+      s.backend.state.redis = 'down';
+      try {
+        const run = await runAct({
+          eventName: 'workflow_dispatch',
+          workflow: 'live-caller.yml',
+          vars: { LIVE_URL: s.frontend.url, LIVE_TIMEOUT: '3s' },
+        });
+        expect(run.results, run.text.slice(-3000)).toEqual({ live: 'failure' });
+        expect(run.status).not.toBe(0);
+        expect(run.text).toContain('backend-ready');
+        expect(run.text).not.toContain('live test-command saw');
+      } finally {
+        s.backend.state.redis = 'ok';
+      }
+    });
   });
 });
