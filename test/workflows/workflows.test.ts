@@ -509,6 +509,23 @@ describe('reusable workflows under act', () => {
       );
   });
 
+  test.skipIf(skip)(
+    `preview: a real deploy without the kubeconfig secret fails before the action (${label})`,
+    async () => {
+      const run = await runAct({
+        eventName: 'pull_request',
+        workflow: 'preview-caller.yml',
+        event: event('opened', 'jetscale/demo', 44),
+        vars: { DRY_RUN: 'false' },
+      });
+      expect(run.results, run.text.slice(-3000)).toEqual({ deploy: 'failure' });
+      expect(run.status).not.toBe(0);
+      expect(run.text).toContain("secret 'kubeconfig' is empty");
+      expect(run.text).not.toContain('jetscale-pr-44'); // the action never started
+      expect(run.text).not.toContain('stand-in for actions/upload-artifact ran'); // no diagnostics to upload
+    },
+  );
+
   describe('live.yml against a loopback stand-in of the stack', () => {
     let stack: Awaited<ReturnType<typeof startContractStack>> | undefined;
     beforeAll(async () => {
