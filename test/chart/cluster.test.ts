@@ -157,6 +157,24 @@ describe.skipIf(helm.skip || binaries.skip)('charts/app on a real kube-apiserver
     expect(url).toBe(`postgres://jetscale:${pg}@app-postgres:5432/jetscale`);
   });
 
+  test('live: the first install starts at the HPA minimum; upgrades keep what the HPA chose', async () => {
+    const namespace = 'live-hpa';
+    await createNamespace(namespace);
+    await install(stages.live, namespace);
+    const path = `/apis/apps/v1/namespaces/${namespace}/deployments/jetscale-backend`;
+    expect((await plane.api('GET', path)).body.spec.replicas).toBe(3);
+    // what the HPA does when it scales: write spec.replicas through the scale subresource
+    const scaled = await plane.api('PUT', `${path}/scale`, {
+      apiVersion: 'autoscaling/v1',
+      kind: 'Scale',
+      metadata: { name: 'jetscale-backend', namespace },
+      spec: { replicas: 5 },
+    });
+    expect(scaled.status, JSON.stringify(scaled.body)).toBe(200);
+    await install(stages.live, namespace, 'upgrade');
+    expect((await plane.api('GET', path)).body.spec.replicas).toBe(5);
+  });
+
   test('preview: helm uninstall leaves nothing in the namespace', async () => {
     const namespace = 'jetscale-pr-7';
     await createNamespace(namespace);
