@@ -4,11 +4,6 @@ Helm parses every template of a chart and its subcharts into one set, so the sub
 Each helper that needs a component takes (dict "context" $ "component" "<name>").
 */}}
 
-{{/* The umbrella chart's name. */}}
-{{- define "app.name" -}}
-app
-{{- end -}}
-
 {{/*
 Full name of a component of this release: "<release>-<component>", at most 63 characters.
 This is also the dependency-fullname helper: a subchart wires another component's Service or Secret
