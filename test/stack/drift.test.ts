@@ -14,7 +14,15 @@
 //     default, its per-service tables only name artifacts, and it builds the Dockerfiles' `dev` stage.
 // With tilt and helm present it also evaluates the real Tiltfile (`tilt alpha tiltfile-result`) and
 // compares what Tilt would build and deploy with `skaffold render -p local-kind`.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -27,6 +35,7 @@ import {
   objects,
   PROFILES,
   type Profile,
+  run,
   type SkaffoldConfig,
   skaffoldConfig,
   toolEnv,
@@ -234,17 +243,35 @@ const skaffoldTool = requireTool('skaffold');
 const helmTool = requireTool('helm');
 const dynamicSkip = tilt.skip ?? skaffoldTool.skip ?? helmTool.skip;
 
-/** For comparing Tilt's and skaffold's manifests: images by repository, GIT_SHA and Secrets masked. */
+/** Drops nulls, empty objects and empty lists: Tilt re-serializes YAML through the API types, which adds them. */
+function prune(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(prune);
+  if (v === null || typeof v !== 'object') return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    const p = prune(x);
+    const empty = p === null || (typeof p === 'object' && Object.keys(p as object).length === 0);
+    if (!empty) out[k] = p;
+  }
+  return out;
+}
+
+/**
+ * For comparing Tilt's and skaffold's manifests: pruned, images by repository only (the tags differ by
+ * design), GIT_SHA masked (Tilt: the sources' commit; skaffold: JETSCALE_SHA), generated Secrets by key.
+ */
 function normalize(objs: K8sObject[]): Map<string, unknown> {
-  const text = JSON.stringify(objs, (k, v) => {
+  const text = JSON.stringify(prune(objs), (k, v) => {
     if (k === 'image' && typeof v === 'string') return v.replace(/:[^/:@]+(@sha256:[0-9a-f]+)?$/, ':<tag>');
     if (v && typeof v === 'object' && v.name === 'GIT_SHA' && 'value' in v) return { ...v, value: '<sha>' };
     return v;
   });
   const masked = (JSON.parse(text) as K8sObject[]).map((o) => {
     if (o.kind !== 'Secret') return o;
-    const s = o as K8sObject & { data?: Record<string, string> };
-    return { ...s, data: Object.fromEntries(Object.keys(s.data ?? {}).map((k) => [k, '<random>'])) };
+    const s = o as K8sObject & { data?: Record<string, string>; stringData?: Record<string, string> };
+    const mask = (d?: Record<string, string>) =>
+      Object.fromEntries(Object.keys(d ?? {}).map((k) => [k, '<random>']));
+    return { ...s, data: mask(s.data), stringData: mask(s.stringData) };
   });
   return new Map(masked.map((o) => [`${o.kind}/${o.metadata.name}`, o]));
 }
@@ -317,6 +344,44 @@ describe.skipIf(dynamicSkip !== undefined)(
       const fromSkaffold = normalize(skaffoldObjects);
       expect([...fromTilt.keys()].sort()).toEqual([...fromSkaffold.keys()].sort());
       for (const [k, o] of fromTilt) expect(o, k).toEqual(fromSkaffold.get(k));
+    });
+
+    test('Tilt builds ../<service> when it has a Dockerfile, else examples/<service>, and says which', () => {
+      // <dir>/stack is this repository's stack files; <dir>/backend is a product checkout, frontend is not
+      const dir = mkdtempSync(join(tmpdir(), 'jetscale-tilt-siblings-'));
+      const stack = join(dir, 'stack');
+      mkdirSync(stack);
+      for (const f of [
+        'Tiltfile',
+        'skaffold.yaml',
+        'charts',
+        'kind',
+        'examples/backend/Dockerfile',
+        'examples/frontend/Dockerfile',
+      ]) {
+        cpSync(join(repoRoot, f), join(stack, f), { recursive: true });
+      }
+      mkdirSync(join(dir, 'backend'));
+      writeFileSync(join(dir, 'backend', 'Dockerfile'), 'FROM scratch AS dev\n');
+      const r = run(
+        tilt.path as string,
+        ['alpha', 'tiltfile-result', '-v', '-f', join(stack, 'Tiltfile'), '--context', 'kind-jetscale-local'],
+        env,
+        stack,
+      );
+      expect(r.status, r.stderr.slice(-2000)).toBe(0);
+      const manifests = (JSON.parse(r.stdout) as { Manifests: TiltManifest[] }).Manifests;
+      const contexts = Object.fromEntries(
+        manifests.flatMap((m) => (m.ImageTargets ?? []).map((i) => [i.selector, i.BuildDetails.context])),
+      );
+      expect(contexts).toEqual({
+        backend: join(dir, 'backend'),
+        frontend: join(stack, 'examples', 'frontend'),
+      });
+      expect(r.stderr).toContain(`backend: building from ${join(dir, 'backend')}`);
+      expect(r.stderr).toContain(
+        `frontend: ${join(dir, 'frontend', 'Dockerfile')} not found, building the example service from examples/frontend`,
+      );
     });
   },
 );
