@@ -20,6 +20,12 @@ CRICTL_VERSION=v1.34.0
 LOCAL_PATH_VERSION=v0.0.30
 KIND_VERSION=v0.30.0
 
+# Images the rig builds (images/build.sh) and loads into the cluster (up.sh).
+BASE_IMAGE=jetscale-rig/debian:bookworm
+NODE_IMAGE="jetscale-rig/kind-node:$K8S_VERSION"
+STANDIN_IMAGES=(jetscale-rig/postgres:15 jetscale-rig/redis:7 jetscale-rig/node:24)
+EXAMPLE_IMAGES=(jetscale-rig/backend:rig jetscale-rig/frontend:rig)
+
 export DOCKER_BUILDKIT=0 # BuildKit/buildx is not installed here: legacy builder
 export GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-} -mod=mod"
 

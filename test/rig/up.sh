@@ -54,7 +54,6 @@ kc() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 
 step images
 bash "$RIG_DIR/images/build.sh" all
-source "$RIG_DIR/images/build.sh"
 node_image="$NODE_IMAGE"
 node_recipe="$(image_recipe "$node_image")"
 
@@ -86,8 +85,8 @@ kc wait --for=condition=Ready nodes --all --timeout=300s >&2
 
 step load
 LOAD_IMAGES=("${STANDIN_IMAGES[@]}")
-for ex in backend frontend; do
-  if [ -n "$(image_recipe "jetscale-rig/$ex:dev")" ]; then LOAD_IMAGES+=("jetscale-rig/$ex:dev"); fi
+for ex in "${EXAMPLE_IMAGES[@]}"; do
+  if [ -n "$(image_recipe "$ex")" ]; then LOAD_IMAGES+=("$ex"); fi
 done
 log "kind load docker-image ${LOAD_IMAGES[*]}"
 "$KIND" load docker-image --name "$name" "${LOAD_IMAGES[@]}" >&2

@@ -149,7 +149,7 @@ spec: {selector: {app: rig-node}, ports: [{port: 80, targetPort: 8080}]}
 YAML
   fi
   for ex in backend frontend; do
-    has "jetscale-rig/$ex:dev" || continue
+    has "jetscale-rig/$ex:rig" || continue
     cat <<YAML
 ---
 apiVersion: apps/v1
@@ -166,7 +166,7 @@ spec:
       securityContext: {runAsNonRoot: true}
       containers:
         - name: $ex
-          image: jetscale-rig/$ex:dev
+          image: jetscale-rig/$ex:rig
           imagePullPolicy: Never
           env:
             - {name: PORT, value: "8080"}

