@@ -44290,6 +44290,7 @@ var Inputs;
     Inputs["BaseDomain"] = "base-domain";
     Inputs["NamespacePrefix"] = "namespace-prefix";
     Inputs["Images"] = "images";
+    Inputs["KindImages"] = "kind-images";
     Inputs["Values"] = "values";
     Inputs["Set"] = "set";
     Inputs["KindVersion"] = "kind-version";
@@ -44517,6 +44518,13 @@ function parseInputs(raw, opts = {}) {
         else
             images.push({ service, ref });
     }
+    const kindImages = [];
+    for (const ref of lines(get(Inputs.KindImages))) {
+        if (!isImageRef(ref))
+            problems.push(problem(Inputs.KindImages, ref, 'container image references, one per line (e.g. postgres:16.10-bookworm)'));
+        else
+            kindImages.push(ref);
+    }
     const values = [];
     for (const file of lines(get(Inputs.Values))) {
         if (opts.fileExists && !opts.fileExists(file))
@@ -44613,6 +44621,7 @@ function parseInputs(raw, opts = {}) {
         baseDomain,
         namespacePrefix,
         images,
+        kindImages,
         values,
         set,
         tools,
@@ -51414,6 +51423,13 @@ async function ciKind(inputs, ctx, deps, names, runner, result, install) {
                         cmd: 'kind',
                         args: ['load', 'docker-image', image.ref, '--name', cluster],
                         description: `load the CI-built ${image.service} image into the cluster`,
+                    });
+                }
+                for (const ref of inputs.kindImages) {
+                    await deps.exec.run({
+                        cmd: 'kind',
+                        args: ['load', 'docker-image', ref, '--name', cluster],
+                        description: 'kind-images: preload into the cluster',
                     });
                 }
             });

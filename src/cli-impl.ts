@@ -60,6 +60,7 @@ Flags:
   --pr N               pull request number (default: $PR_NUMBER)
   --sha SHA            commit SHA (default: $GIT_SHA)
   --image svc=ref      a prebuilt image (repeatable; default: $IMAGES, one per line or comma-separated)
+  --kind-image ref     ci: an extra image to load into the Kind cluster (repeatable)
   --url URL            URL to check (test:local, test:live, deploy preview); $LIVE_URL for test:live
   --values FILE        extra values file (repeatable)    --set key=value   extra chart value (repeatable)
   --base-domain D      default app.jetscale.ai           --namespace-prefix P   default jetscale-pr-
@@ -212,6 +213,7 @@ function parse(argv: string[]) {
       pr: { type: 'string' },
       sha: { type: 'string' },
       image: { type: 'string', multiple: true },
+      'kind-image': { type: 'string', multiple: true },
       url: { type: 'string' },
       values: { type: 'string', multiple: true },
       set: { type: 'string', multiple: true },
@@ -243,6 +245,7 @@ function rawInputs(flags: Flags, env: NodeJS.ProcessEnv): RawInputs {
   if (sha !== undefined) raw['git-sha'] = sha;
   const images = flags.image ?? (env.IMAGES ? env.IMAGES.split(/[\n,]/) : undefined);
   if (images) raw.images = images.join('\n');
+  if (flags['kind-image']) raw['kind-images'] = flags['kind-image'].join('\n');
   if (flags.url) raw.url = flags.url;
   if (flags.values) raw.values = flags.values.join('\n');
   if (flags.set) raw.set = flags.set.join('\n');

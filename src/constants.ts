@@ -18,6 +18,7 @@ export enum Inputs {
   BaseDomain = 'base-domain',
   NamespacePrefix = 'namespace-prefix',
   Images = 'images',
+  KindImages = 'kind-images',
   Values = 'values',
   Set = 'set',
   KindVersion = 'kind-version',

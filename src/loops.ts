@@ -579,6 +579,13 @@ async function ciKind(
               description: `load the CI-built ${image.service} image into the cluster`,
             });
           }
+          for (const ref of inputs.kindImages) {
+            await deps.exec.run({
+              cmd: 'kind',
+              args: ['load', 'docker-image', ref, '--name', cluster],
+              description: 'kind-images: preload into the cluster',
+            });
+          }
         });
         await runner.step('namespace', async () => {
           await deps.exec.run({

@@ -42,6 +42,8 @@ export interface ActionInputs {
   baseDomain: string;
   namespacePrefix: string;
   images: ImageOverride[];
+  /** Extra images loaded into the ci-kind cluster (not deployed by Skaffold): databases, sidecars. */
+  kindImages: string[];
   values: string[];
   set: Array<{ key: string; value: string }>;
   tools: ToolVersions;
@@ -183,6 +185,13 @@ export function parseInputs(raw: RawInputs, opts: ParseOptions = {}): ActionInpu
     else images.push({ service, ref });
   }
 
+  const kindImages: string[] = [];
+  for (const ref of lines(get(I.KindImages))) {
+    if (!isImageRef(ref))
+      problems.push(problem(I.KindImages, ref, 'container image references, one per line (e.g. postgres:16.10-bookworm)'));
+    else kindImages.push(ref);
+  }
+
   const values: string[] = [];
   for (const file of lines(get(I.Values))) {
     if (opts.fileExists && !opts.fileExists(file))
@@ -303,6 +312,7 @@ export function parseInputs(raw: RawInputs, opts: ParseOptions = {}): ActionInpu
     baseDomain,
     namespacePrefix,
     images,
+    kindImages,
     values,
     set,
     tools,

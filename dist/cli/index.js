@@ -43458,6 +43458,7 @@ var Inputs;
     Inputs["BaseDomain"] = "base-domain";
     Inputs["NamespacePrefix"] = "namespace-prefix";
     Inputs["Images"] = "images";
+    Inputs["KindImages"] = "kind-images";
     Inputs["Values"] = "values";
     Inputs["Set"] = "set";
     Inputs["KindVersion"] = "kind-version";
@@ -43679,6 +43680,13 @@ function validate_parseInputs(raw, opts = {}) {
         else
             images.push({ service, ref });
     }
+    const kindImages = [];
+    for (const ref of lines(get(Inputs.KindImages))) {
+        if (!isImageRef(ref))
+            problems.push(problem(Inputs.KindImages, ref, 'container image references, one per line (e.g. postgres:16.10-bookworm)'));
+        else
+            kindImages.push(ref);
+    }
     const values = [];
     for (const file of lines(get(Inputs.Values))) {
         if (opts.fileExists && !opts.fileExists(file))
@@ -43775,6 +43783,7 @@ function validate_parseInputs(raw, opts = {}) {
         baseDomain,
         namespacePrefix,
         images,
+        kindImages,
         values,
         set,
         tools,
@@ -45014,6 +45023,13 @@ async function ciKind(inputs, ctx, deps, names, runner, result, install) {
                         cmd: 'kind',
                         args: ['load', 'docker-image', image.ref, '--name', cluster],
                         description: `load the CI-built ${image.service} image into the cluster`,
+                    });
+                }
+                for (const ref of inputs.kindImages) {
+                    await deps.exec.run({
+                        cmd: 'kind',
+                        args: ['load', 'docker-image', ref, '--name', cluster],
+                        description: 'kind-images: preload into the cluster',
                     });
                 }
             });
@@ -46417,6 +46433,7 @@ Flags:
   --pr N               pull request number (default: $PR_NUMBER)
   --sha SHA            commit SHA (default: $GIT_SHA)
   --image svc=ref      a prebuilt image (repeatable; default: $IMAGES, one per line or comma-separated)
+  --kind-image ref     ci: an extra image to load into the Kind cluster (repeatable)
   --url URL            URL to check (test:local, test:live, deploy preview); $LIVE_URL for test:live
   --values FILE        extra values file (repeatable)    --set key=value   extra chart value (repeatable)
   --base-domain D      default app.jetscale.ai           --namespace-prefix P   default jetscale-pr-
@@ -46543,6 +46560,7 @@ function parse(argv) {
             pr: { type: 'string' },
             sha: { type: 'string' },
             image: { type: 'string', multiple: true },
+            'kind-image': { type: 'string', multiple: true },
             url: { type: 'string' },
             values: { type: 'string', multiple: true },
             set: { type: 'string', multiple: true },
@@ -46574,6 +46592,8 @@ function rawInputs(flags, env) {
     const images = flags.image ?? (env.IMAGES ? env.IMAGES.split(/[\n,]/) : undefined);
     if (images)
         raw.images = images.join('\n');
+    if (flags['kind-image'])
+        raw['kind-images'] = flags['kind-image'].join('\n');
     if (flags.url)
         raw.url = flags.url;
     if (flags.values)

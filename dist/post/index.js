@@ -31570,6 +31570,7 @@ var Inputs;
     Inputs["BaseDomain"] = "base-domain";
     Inputs["NamespacePrefix"] = "namespace-prefix";
     Inputs["Images"] = "images";
+    Inputs["KindImages"] = "kind-images";
     Inputs["Values"] = "values";
     Inputs["Set"] = "set";
     Inputs["KindVersion"] = "kind-version";
