@@ -231,7 +231,7 @@ export function parseInputs(raw: RawInputs, opts: ParseOptions = {}): ActionInpu
   const nodeImage = trimmed(I.NodeImage) ?? pins.nodeImage;
   if (!isImageRef(nodeImage))
     problems.push(
-      problem(I.NodeImage, nodeImage, 'a container image reference such as kindest/node:v1.34.4'),
+      problem(I.NodeImage, nodeImage, 'a container image reference such as kindest/node:v1.34.0'),
     );
 
   let kubeconfig: ActionInputs['kubeconfig'];

@@ -90,7 +90,7 @@ describe('dry run prints the exact commands in order and executes nothing', () =
       'ci-kind',
       { loop: 'ci-kind', images: 'backend=r/backend:1\nfrontend=r/frontend:1', 'dry-run': 'true' },
       [
-        `kind create cluster --name jetscale-ci-777-2 --config /stack/kind/cluster.ci.yaml --image kindest/node:v1.34.4 --kubeconfig ${tmp}/jetscale-ci-777-2.kubeconfig --wait 300s`,
+        `kind create cluster --name jetscale-ci-777-2 --config /stack/kind/cluster.ci.yaml --image kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a --kubeconfig ${tmp}/jetscale-ci-777-2.kubeconfig --wait 300s`,
         'kind load docker-image r/backend:1 --name jetscale-ci-777-2',
         'kind load docker-image r/frontend:1 --name jetscale-ci-777-2',
         'kubectl apply -f -',
