@@ -340,6 +340,18 @@ describe.skipIf(dynamicSkip !== undefined)(
           env,
         ),
       );
+      // stable across Tiltfile loads (helm template has no `lookup`: no fresh random passwords per load)
+      const again = JSON.parse(
+        mustRun(
+          tilt.path as string,
+          ['alpha', 'tiltfile-result', '-f', 'Tiltfile', '--context', 'kind-jetscale-local'],
+          env,
+        ),
+      ) as { Manifests: TiltManifest[] };
+      expect(again.Manifests.map((m) => m.DeployTarget?.yaml)).toEqual(
+        result.Manifests.map((m) => m.DeployTarget?.yaml),
+      );
+
       const fromTilt = normalize(tiltObjects);
       const fromSkaffold = normalize(skaffoldObjects);
       expect([...fromTilt.keys()].sort()).toEqual([...fromSkaffold.keys()].sort());
