@@ -219,8 +219,19 @@ describe('the Tiltfile reads skaffold.yaml instead of repeating it', () => {
     expect(data.map((m) => [m[1], m[2]])).toEqual(DATA.map((d) => [d, d]));
   });
 
-  test("it builds the Dockerfiles' dev stage, which every service has", () => {
+  test("it builds the Dockerfiles' dev stage, which every service has, as skaffold's local-kind does", () => {
     expect(code).toMatch(/target='dev'/);
+    expect(applyProfile(base, 'local-kind').build.artifacts.map((a) => a.docker?.target)).toEqual([
+      'dev',
+      'dev',
+    ]);
+    for (const profile of PROFILES.filter((p) => p !== 'local-kind')) {
+      // the other stages deploy the last (production) stage
+      expect(
+        applyProfile(base, profile).build.artifacts.map((a) => a.docker?.target),
+        profile,
+      ).toEqual([undefined, undefined]);
+    }
     for (const a of base.build.artifacts) {
       const dockerfile = join(repoRoot, a.context, a.docker?.dockerfile ?? 'Dockerfile');
       expect(readFileSync(dockerfile, 'utf8'), dockerfile).toMatch(/^FROM\s+\S+\s+AS\s+dev\s*$/im);

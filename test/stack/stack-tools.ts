@@ -1,6 +1,7 @@
 // Helpers for test/stack: run the real skaffold, helm and tilt binaries against this repository.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { repoRoot } from '../support/tools.js';
@@ -38,11 +39,24 @@ export function find(objs: K8sObject[], kind: string, name: string): K8sObject {
   return found;
 }
 
-/** Environment for the tools: no JETSCALE_* from the caller, helm's directory first on PATH. */
+let emptyKubeconfig: string | undefined;
+
+/**
+ * Environment for the tools: no JETSCALE_* or SKAFFOLD_* from the caller, helm's directory first on PATH,
+ * and a kubeconfig without clusters, so the caller's current context never leaks in (skaffold, for one,
+ * rewrites image names to a kind cluster's advertised local registry).
+ */
 export function toolEnv(tools: { helm?: string }, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('JETSCALE_')) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith('JETSCALE_') && !k.startsWith('SKAFFOLD_')) env[k] = v;
+  }
   if (tools.helm) env.PATH = `${dirname(tools.helm)}${delimiter}${env.PATH ?? ''}`;
+  if (!emptyKubeconfig) {
+    emptyKubeconfig = join(mkdtempSync(join(tmpdir(), 'jetscale-kubeconfig-')), 'config');
+    writeFileSync(emptyKubeconfig, 'apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n');
+  }
+  env.KUBECONFIG = emptyKubeconfig;
   env.SKAFFOLD_UPDATE_CHECK = 'false';
   env.SKAFFOLD_INTERACTIVE = 'false';
   return { ...env, ...extra };
