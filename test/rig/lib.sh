@@ -25,6 +25,7 @@ BASE_IMAGE=jetscale-rig/debian:bookworm
 NODE_IMAGE="jetscale-rig/kind-node:$K8S_VERSION"
 STANDIN_IMAGES=(jetscale-rig/postgres:15 jetscale-rig/redis:7 jetscale-rig/node:24)
 EXAMPLE_IMAGES=(jetscale-rig/backend:rig jetscale-rig/frontend:rig)
+REGISTRY_IMAGE=jetscale-rig/registry:3
 
 export DOCKER_BUILDKIT=0 # BuildKit/buildx is not installed here: legacy builder
 export GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-} -mod=mod"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rig only: build every image the rig needs, here, without a registry.
-#   build.sh [all|base|stand-ins|examples|node-images|kind-node]...
+#   build.sh [all|base|stand-ins|examples|registry|node-images|kind-base|kind-node]...
 # Each image carries the label jetscale.rig.recipe=<hash of its recipe directory + its parents'
 # hashes>, and is saved under $JETSCALE_RIG_CACHE/images/, so a changed recipe rebuilds only the
 # images it affects. Images:
@@ -8,6 +8,7 @@
 #   jetscale-rig/postgres:15, redis:7, node:24 stand-ins for the chart's dependencies and runtime
 #   jetscale-rig/backend:rig, frontend:rig   examples/*/Dockerfile (default target), when present
 #   registry.k8s.io/... , docker.io/kindest/...  everything a kind node runs (preloaded into it)
+#   jetscale-rig/registry:3                 a local registry (registry/), for kind/create.sh
 #   jetscale-rig/kind-node:<k8s version>    the kind node image (kind-node/)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -74,6 +75,22 @@ build_examples() {
   done
 }
 
+# ---- local registry (for kind/create.sh: JETSCALE_REGISTRY_IMAGE=jetscale-rig/registry:3) -------
+REGISTRY_VERSION=v3.0.0
+registry_bin() {
+  bash "$IMG/gobin.sh" registry github.com/distribution/distribution/v3/cmd/registry \
+    "github.com/distribution/distribution/v3@$REGISTRY_VERSION" | tail -n1
+}
+build_registry() {
+  local ctx
+  ctx="$(mktemp -d "$RIG_CACHE/tmp/registry.XXXXXX")"
+  cp -r "$RIG_DIR/registry/." "$ctx/"
+  cp "$(registry_bin)" "$ctx/registry"
+  docker_build "$1" "$2" "$ctx"
+  rm -rf "$ctx"
+}
+ensure_registry_image() { ensure_image "$REGISTRY_IMAGE" "$(hash_of "$RIG_DIR/registry" "=$REGISTRY_VERSION")" build_registry; }
+
 main() {
   mkdir -p "$RIG_CACHE/tmp"
   local what=("$@")
@@ -83,6 +100,7 @@ main() {
       base) ensure_image "$BASE_IMAGE" "$(base_hash)" build_base ;;
       stand-ins) ensure_image "$BASE_IMAGE" "$(base_hash)" build_base && build_standins ;;
       examples) build_examples ;;
+      registry) ensure_registry_image ;;
       node-images) source "$IMG/node-images.sh" && build_node_images ;;
       kind-base) source "$IMG/node-images.sh" && ensure_image "$BASE_IMAGE" "$(base_hash)" build_base && ensure_image "$KIND_BASE_IMAGE" "$(kind_base_hash)" build_kind_base ;;
       kind-node) source "$IMG/node-images.sh" && build_kind_node ;;
@@ -90,10 +108,11 @@ main() {
         ensure_image "$BASE_IMAGE" "$(base_hash)" build_base
         build_standins
         build_examples
+        ensure_registry_image
         source "$IMG/node-images.sh"
         build_kind_node
         ;;
-      *) die "unknown image set '$w'; accepted: all, base, stand-ins, examples, node-images, kind-base, kind-node" ;;
+      *) die "unknown image set '$w'; accepted: all, base, stand-ins, examples, registry, node-images, kind-base, kind-node" ;;
     esac
   done
 }
