@@ -24,4 +24,8 @@ else
   log "no cluster named $name"
 fi
 rm -f "$RIG_CACHE/kubeconfig"
-docker rm -f jetscale-rig-registry >/dev/null 2>&1 || true
+# the local registry up.sh may have started: removed once no kind cluster is left to use it
+if [ -z "$("$KIND" get clusters 2>/dev/null)" ] && docker inspect jetscale-registry >/dev/null 2>&1; then
+  docker rm -f -v jetscale-registry >/dev/null
+  log "registry jetscale-registry removed"
+fi

@@ -105,7 +105,9 @@ describe.skipIf(!state.kubectl)(`rig cluster${state.reason ? ` (skipped: ${state
   test.each(STAND_INS)('a pod running %s is Ready', (image) => {
     const pods = kcJson<PodList>('-n', ns, 'get', 'pods', '-l', 'rig-check=true');
     const running = pods.items.filter((p) =>
-      p.spec.containers.some((c) => c.image === image || c.image === `docker.io/${image}`),
+      p.spec.containers.some((c) =>
+        [image, `docker.io/${image}`, `localhost:5001/${image}`].includes(c.image),
+      ),
     );
     expect(running.length, `pods of ${image} in ${ns}`).toBeGreaterThanOrEqual(1);
     expect(running.some((p) => ready(p.status.conditions))).toBe(true);

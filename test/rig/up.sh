@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Rig only: a real Kind cluster on this machine, with no container registry.
-#   bash test/rig/up.sh [--nodes 1|4] [--name NAME]
+#   bash test/rig/up.sh [--nodes 1|4] [--name NAME] [--load auto|kind|registry]
 # Starts a Docker engine if none answers (docker.sh), builds the tools it lacks
 # (tools/build.sh), builds every image here (images/build.sh: stand-ins, examples, the kind node
 # image with everything preloaded), creates the cluster from kind/cluster.ci.yaml (one node) or
 # kind/cluster.multinode.yaml (--nodes 4), loads our images, and checks that a pod of each image gets
 # Ready, a Service resolves through CoreDNS from another pod and a PVC binds.
+# Images reach the nodes by `kind load docker-image`, or through a local registry (jetscale-registry on
+# 127.0.0.1:5001, wired as kind/create.sh does); auto = kind load for one node, the registry for four,
+# the faster in test/rig/bench-load.sh's figures (see README.md).
 # Idempotent: a second run reuses the cluster and every cached artefact ($JETSCALE_RIG_CACHE).
 # Kubeconfig: $JETSCALE_RIG_CACHE/kubeconfig.
 set -euo pipefail
@@ -13,20 +16,28 @@ source "$(dirname "$0")/lib.sh"
 
 nodes=1
 name="${JETSCALE_RIG_NAME:-jetscale-rig}"
+load=auto
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) nodes="${2:-}"; shift 2 ;;
     --nodes=*) nodes="${1#--nodes=}"; shift ;;
     --name) name="${2:-}"; shift 2 ;;
     --name=*) name="${1#--name=}"; shift ;;
-    -h|--help) sed -n 2,11p "$0"; exit 0 ;;
-    *) die "unknown argument '$1'; accepted: --nodes 1|4, --name NAME" ;;
+    --load) load="${2:-}"; shift 2 ;;
+    --load=*) load="${1#--load=}"; shift ;;
+    -h|--help) sed -n 2,14p "$0"; exit 0 ;;
+    *) die "unknown argument '$1'; accepted: --nodes 1|4, --name NAME, --load auto|kind|registry" ;;
   esac
 done
 case "$nodes" in
   1) config="$REPO_ROOT/kind/cluster.ci.yaml" ;;
   4) config="$REPO_ROOT/kind/cluster.multinode.yaml" ;;
   *) die "--nodes is '$nodes'; accepted: 1 (kind/cluster.ci.yaml) or 4 (kind/cluster.multinode.yaml)" ;;
+esac
+case "$load" in
+  auto) if [ "$nodes" = 1 ]; then load=kind; else load=registry; fi ;;
+  kind|registry) ;;
+  *) die "--load is '$load'; accepted: auto, kind, registry" ;;
 esac
 [[ "$name" =~ ^[a-z0-9][a-z0-9-]{0,40}$ ]] || die "--name is '$name'; accepted: lower-case letters, digits and '-', at most 41 characters"
 [ -f "$config" ] || die "$config not found (the kind configs live in kind/)"
@@ -88,8 +99,31 @@ LOAD_IMAGES=("${STANDIN_IMAGES[@]}")
 for ex in "${EXAMPLE_IMAGES[@]}"; do
   if [ -n "$(image_recipe "$ex")" ]; then LOAD_IMAGES+=("$ex"); fi
 done
-log "kind load docker-image ${LOAD_IMAGES[*]}"
-"$KIND" load docker-image --name "$name" "${LOAD_IMAGES[@]}" >&2
+if [ "$load" = kind ]; then
+  log "kind load docker-image ${LOAD_IMAGES[*]}"
+  "$KIND" load docker-image --name "$name" "${LOAD_IMAGES[@]}" >&2
+  export RIG_IMAGE_PREFIX=""
+else
+  reg_name=jetscale-registry reg_port=5001
+  if [ "$(docker inspect -f '{{.State.Running}}' "$reg_name" 2>/dev/null || true)" != true ]; then
+    docker rm -f "$reg_name" >/dev/null 2>&1 || true
+    log "starting the local registry $reg_name (127.0.0.1:$reg_port, $REGISTRY_IMAGE)"
+    docker run -d --restart=always -p "127.0.0.1:$reg_port:5000" --name "$reg_name" "$REGISTRY_IMAGE" >/dev/null
+  fi
+  docker network connect kind "$reg_name" >/dev/null 2>&1 || true
+  for n in $("$KIND" get nodes --name "$name"); do
+    docker exec "$n" mkdir -p "/etc/containerd/certs.d/localhost:$reg_port"
+    docker exec -i "$n" cp /dev/stdin "/etc/containerd/certs.d/localhost:$reg_port/hosts.toml" <"$REPO_ROOT/kind/registry-hosts.toml"
+  done
+  kc apply -f "$REPO_ROOT/kind/local-registry-hosting.yaml" >/dev/null
+  for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$reg_port/v2/" >/dev/null && break; sleep 0.2; done
+  for i in "${LOAD_IMAGES[@]}"; do
+    log "docker push localhost:$reg_port/$i"
+    docker tag "$i" "localhost:$reg_port/$i"
+    docker push "localhost:$reg_port/$i" >/dev/null
+  done
+  export RIG_IMAGE_PREFIX="localhost:$reg_port/"
+fi
 
 step checks
 bash "$RIG_DIR/checks/run.sh" "$KUBECONFIG_PATH" "$KUBECTL" "${LOAD_IMAGES[@]}"
@@ -98,4 +132,4 @@ step_end
 total=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')
 timings="$(paste -sd' ' "$RIG_TIMINGS")"
 printf 'rig: kubeconfig %s\n' "$KUBECONFIG_PATH"
-printf 'rig: cluster ready in %ss (step timings %s)\n' "$total" "$timings"
+printf 'rig: cluster ready in %ss (%s node(s), images by %s; step timings %s)\n' "$total" "$nodes" "$load" "$timings"

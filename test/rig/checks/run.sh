@@ -10,6 +10,11 @@ kubeconfig="$1" kubectl="$2"
 shift 2
 kc() { "$kubectl" --kubeconfig "$kubeconfig" "$@"; }
 ns=rig-check
+# Images come either from `kind load` (their own names, never pulled) or from the local registry
+# (RIG_IMAGE_PREFIX=localhost:5001/, pulled by the nodes when missing).
+prefix="${RIG_IMAGE_PREFIX:-}"
+policy=Never
+[ -n "$prefix" ] && policy=IfNotPresent
 images=" $* "
 has() { [[ "$images" == *" $1 "* ]]; }
 
@@ -62,8 +67,8 @@ spec:
       securityContext: {runAsNonRoot: true}
       containers:
         - name: postgres
-          image: jetscale-rig/postgres:15
-          imagePullPolicy: Never
+          image: ${prefix}jetscale-rig/postgres:15
+          imagePullPolicy: $policy
           envFrom: [{secretRef: {name: rig-credentials}}]
           env: [{name: PGDATA, value: /var/lib/postgresql/data/pgdata}]
           ports: [{containerPort: 5432}]
@@ -96,8 +101,8 @@ spec:
       securityContext: {runAsNonRoot: true}
       containers:
         - name: redis
-          image: jetscale-rig/redis:7
-          imagePullPolicy: Never
+          image: ${prefix}jetscale-rig/redis:7
+          imagePullPolicy: $policy
           command: [redis-server]
           args: [--requirepass, \$(REDIS_PASSWORD)]
           env:
@@ -131,8 +136,8 @@ spec:
       securityContext: {runAsNonRoot: true, runAsUser: 1000}
       containers:
         - name: node
-          image: jetscale-rig/node:24
-          imagePullPolicy: Never
+          image: ${prefix}jetscale-rig/node:24
+          imagePullPolicy: $policy
           command: [node, -e]
           args:
             - |
@@ -166,8 +171,8 @@ spec:
       securityContext: {runAsNonRoot: true}
       containers:
         - name: $ex
-          image: jetscale-rig/$ex:rig
-          imagePullPolicy: Never
+          image: ${prefix}jetscale-rig/$ex:rig
+          imagePullPolicy: $policy
           env:
             - {name: PORT, value: "8080"}
             - {name: GIT_SHA, value: rig-check}
@@ -221,8 +226,8 @@ spec:
       securityContext: {runAsNonRoot: true, runAsUser: 1000}
       containers:
         - name: dns
-          image: jetscale-rig/node:24
-          imagePullPolicy: Never
+          image: ${prefix}jetscale-rig/node:24
+          imagePullPolicy: $policy
           command: [node, -e]
           args:
             - |
