@@ -48,6 +48,7 @@ die() {
 
 # pin <section> <tool>: the pinned version (with its leading v) or a clear error.
 pin() {
+  # shellcheck disable=SC2016 # JavaScript template literal, not shell
   node -e '
     const [file, section, tool] = process.argv.slice(1);
     const pins = JSON.parse(require("node:fs").readFileSync(file, "utf8"));
