@@ -99,11 +99,6 @@ describe('Go tools modules agree with src/pins.json', () => {
       expect(mod.tools).toContain(`k8s.io/kubernetes/cmd/${cmd}`);
     }
   });
-
-  test('the node image tag is the Kubernetes version the k8s-server binaries are built at', () => {
-    const pins = JSON.parse(readFileSync(join(repoRoot, 'src', 'pins.json'), 'utf8')) as PinsJson;
-    expect(pins.nodeImage.split(':').at(-1)).toBe(pin('kubectl'));
-  });
 });
 
 describe('build.sh', () => {
