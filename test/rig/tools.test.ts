@@ -50,7 +50,6 @@ function readGoMod(file: string): GoMod {
 interface PinsJson {
   tools: Record<string, { version: string }>;
   rigTools: Record<string, { version: string }>;
-  nodeImage: string;
 }
 
 function pin(tool: string): string {
