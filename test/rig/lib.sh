@@ -28,7 +28,6 @@ EXAMPLE_IMAGES=(jetscale-rig/backend:rig jetscale-rig/frontend:rig)
 REGISTRY_IMAGE=jetscale-rig/registry:3
 
 export DOCKER_BUILDKIT=0 # BuildKit/buildx is not installed here: legacy builder
-export GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-} -mod=mod"
 
 log() { printf 'rig: %s\n' "$*" >&2; }
 die() {

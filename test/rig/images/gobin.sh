@@ -7,6 +7,7 @@
 # nothing.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
+export GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-} -mod=mod"
 
 [ $# -ge 3 ] || die "usage: gobin.sh NAME PACKAGE MODULE@VERSION [MODULE@VERSION ...]"
 name="$1" pkg="$2"

@@ -60,6 +60,7 @@ build_in_ctx() {
 
 pause_c() {
   local zip
+  command -v unzip >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unzip >/dev/null
   zip="$(cd "$RIG_CACHE/tmp" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | jq -r '.Zip // empty')"
   unzip -p "$zip" "k8s.io/kubernetes@$K8S_VERSION/build/pause/linux/pause.c"
 }
