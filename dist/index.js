@@ -41323,6 +41323,8 @@ exports.visitAsync = visitAsync;
 /************************************************************************/
 var __webpack_exports__ = {};
 
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
@@ -44331,8 +44333,6 @@ const LOOPS = ['ci-kind', 'preview', 'teardown', 'live'];
 
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 // EXTERNAL MODULE: external "node:url"
 var external_node_url_ = __nccwpck_require__(3136);
 ;// CONCATENATED MODULE: ./build/src/naming.js
@@ -51255,7 +51255,11 @@ async function waitReady(exec, namespace, env, timeoutSeconds) {
     }
 }
 function skaffoldDeploy(profile, inputs, ctx, names, extra = []) {
+    // With prebuilt images, --default-repo= keeps Skaffold from renaming them after a cluster's advertised local
+    // registry (kind's local-registry-hosting ConfigMap), which would point the pods at images nobody pushed.
     const images = inputs.images.flatMap((i) => ['--images', `${i.service}=${i.ref}`]);
+    if (images.length > 0)
+        images.push('--default-repo=');
     const verb = images.length > 0 ? 'deploy' : 'run';
     return {
         cmd: 'skaffold',
@@ -52788,6 +52792,7 @@ function tools_describeNetworkError(error) {
 
 
 
+
 async function run() {
     let result;
     let inputs;
@@ -52826,7 +52831,10 @@ function loopDeps(inputs, exec, reporter) {
         exec,
         log: (line) => info(line),
         installTools: async (tools) => {
-            await installTools(tools.map((name) => ({ name: name, version: inputs.tools[name] })));
+            const dirs = await installTools(tools.map((name) => ({ name: name, version: inputs.tools[name] })));
+            // The post step may run without the main step's PATH additions: tell it where kind is.
+            if (dirs.kind)
+                saveState(State.KindPath, (0,external_node_path_namespaceObject.join)(dirs.kind, process.platform === 'win32' ? 'kind.exe' : 'kind'));
         },
         contract: (req) => runContractChecks(req),
         reporter,

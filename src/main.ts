@@ -1,8 +1,9 @@
 /**
  * The action's main step: validate every input, then run one loop through the executor.
  */
+import { join } from 'node:path';
 import * as core from '@actions/core';
-import { Outputs, type State } from './constants.js';
+import { Outputs, State } from './constants.js';
 import { getInputs, type RunContext, readEvent, runContext } from './context.js';
 import { runContractChecks } from './contract.js';
 import { collectDiagnostics } from './diagnostics.js';
@@ -48,7 +49,12 @@ export function loopDeps(inputs: ActionInputs, exec: Executor, reporter: Reporte
     exec,
     log: (line) => core.info(line),
     installTools: async (tools) => {
-      await installTools(tools.map((name) => ({ name: name as ToolName, version: inputs.tools[name] })));
+      const dirs: Partial<Record<ToolName, string>> = await installTools(
+        tools.map((name) => ({ name: name as ToolName, version: inputs.tools[name] })),
+      );
+      // The post step may run without the main step's PATH additions: tell it where kind is.
+      if (dirs.kind)
+        core.saveState(State.KindPath, join(dirs.kind, process.platform === 'win32' ? 'kind.exe' : 'kind'));
     },
     contract: (req) => runContractChecks(req),
     reporter,

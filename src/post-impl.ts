@@ -17,7 +17,7 @@ export async function runPost(exec: Executor = new ExecExecutor()): Promise<void
     }
     core.info(`post: removing Kind cluster ${cluster} left by the main step.`);
     await exec.run({
-      cmd: 'kind',
+      cmd: core.getState(State.KindPath) || 'kind',
       args: ['delete', 'cluster', '--name', cluster],
       description: 'cleanup after a failed or cancelled run',
     });

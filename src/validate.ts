@@ -188,7 +188,9 @@ export function parseInputs(raw: RawInputs, opts: ParseOptions = {}): ActionInpu
   const kindImages: string[] = [];
   for (const ref of lines(get(I.KindImages))) {
     if (!isImageRef(ref))
-      problems.push(problem(I.KindImages, ref, 'container image references, one per line (e.g. postgres:16.10-bookworm)'));
+      problems.push(
+        problem(I.KindImages, ref, 'container image references, one per line (e.g. postgres:16.10-bookworm)'),
+      );
     else kindImages.push(ref);
   }
 

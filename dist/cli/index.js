@@ -44855,7 +44855,11 @@ async function waitReady(exec, namespace, env, timeoutSeconds) {
     }
 }
 function skaffoldDeploy(profile, inputs, ctx, names, extra = []) {
+    // With prebuilt images, --default-repo= keeps Skaffold from renaming them after a cluster's advertised local
+    // registry (kind's local-registry-hosting ConfigMap), which would point the pods at images nobody pushed.
     const images = inputs.images.flatMap((i) => ['--images', `${i.service}=${i.ref}`]);
+    if (images.length > 0)
+        images.push('--default-repo=');
     const verb = images.length > 0 ? 'deploy' : 'run';
     return {
         cmd: 'skaffold',

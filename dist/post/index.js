@@ -31776,7 +31776,7 @@ async function runPost(exec = new ExecExecutor()) {
         }
         info(`post: removing Kind cluster ${cluster} left by the main step.`);
         await exec.run({
-            cmd: 'kind',
+            cmd: getState(State.KindPath) || 'kind',
             args: ['delete', 'cluster', '--name', cluster],
             description: 'cleanup after a failed or cancelled run',
         });

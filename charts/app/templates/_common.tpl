@@ -148,7 +148,7 @@ at the same path. The volumes, the init container and the mounts are three helpe
     - |
       set -eu
       {{- range $i, $p := . }}
-      if [ -d {{ $p | quote }} ]; then cp -a {{ printf "%s/." $p | quote }} /writable/{{ $i }}/; fi
+      if [ -d {{ $p | quote }} ]; then cp -R {{ printf "%s/." $p | quote }} /writable/{{ $i }}/; fi
       {{- end }}
   securityContext:
     {{- include "app.containerSecurityContext" $ctx.Values | nindent 4 }}

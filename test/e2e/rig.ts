@@ -1,0 +1,52 @@
+/**
+ * What the end-to-end tests need from the rig: a Docker engine, the rig's images and the pinned tools in the
+ * rig's tool cache. Missing pieces skip a test with the reason locally, and fail it in CI (CI=true) — the e2e
+ * suite never skips in CI.
+ */
+import { spawnSync } from 'node:child_process';
+import { findTool, toolCacheDir } from '../support/tools.js';
+
+export const RIG_NODE_IMAGE = process.env.JETSCALE_RIG_NODE_IMAGE ?? 'jetscale-rig/kind-node:v1.34.4';
+export const RIG_IMAGES = {
+  backend: 'jetscale-rig/backend:rig',
+  frontend: 'jetscale-rig/frontend:rig',
+  postgres: 'jetscale-rig/postgres:15',
+  redis: 'jetscale-rig/redis:7',
+};
+
+/** Values that point the chart at the rig's stand-in images, which are loaded into the cluster, never pulled. */
+export const RIG_VALUES = `postgres:
+  image: { repository: jetscale-rig/postgres, tag: "15", pullPolicy: Never }
+redis:
+  image: { repository: jetscale-rig/redis, tag: "7", pullPolicy: Never }
+backend:
+  image: { pullPolicy: Never }
+frontend:
+  image: { pullPolicy: Never }
+`;
+
+export function rigProblem(): string | undefined {
+  for (const t of ['kind', 'kubectl', 'helm', 'skaffold']) {
+    if (!findTool(t)) return `${t} is not in the rig tool cache ${toolCacheDir()} (npm run rig:tools)`;
+  }
+  const info = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], { encoding: 'utf8' });
+  if (info.status !== 0) return 'no Docker engine answers (npm run rig:up starts one)';
+  for (const image of [RIG_NODE_IMAGE, ...Object.values(RIG_IMAGES)]) {
+    if (spawnSync('docker', ['image', 'inspect', image], { stdio: 'ignore' }).status !== 0)
+      return `image ${image} is missing (npm run rig:up builds it)`;
+  }
+  return undefined;
+}
+
+/** Returns the reason to skip, or throws in CI. */
+export function rigSkipReason(): string | undefined {
+  const problem = rigProblem();
+  if (problem && process.env.CI === 'true') throw new Error(`e2e: the rig is not ready: ${problem}`);
+  return problem;
+}
+
+export function kindClusters(): string[] {
+  const kind = findTool('kind') as string;
+  const r = spawnSync(kind, ['get', 'clusters'], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter(Boolean);
+}

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+// End-to-end tests on the rig (a real Kind cluster): npm run test:e2e. One file at a time: the machine has
+// two cores and every scenario creates clusters.
+export default defineConfig({
+  test: {
+    include: ['test/e2e/**/*.test.ts', 'test/rig/rig.test.ts'],
+    setupFiles: ['./test/support/setup.ts'],
+    fileParallelism: false,
+    testTimeout: 900_000,
+    hookTimeout: 900_000,
+  },
+});
