@@ -87,8 +87,8 @@ image_recipe() {
 # Order: the local image, else the saved tar in the cache, else BUILD_FN IMAGE HASH (which must
 # build the image with that label); the result is saved to $RIG_CACHE/images/ for next time.
 ensure_image() {
-  local image="$1" hash="$2" fn="$3"
-  local tar="$RIG_CACHE/images/$(printf '%s' "$image" | tr '/:' '__')-$hash.tar"
+  local image="$1" hash="$2" fn="$3" tar
+  tar="$RIG_CACHE/images/$(printf '%s' "$image" | tr '/:' '__')-$hash.tar"
   if [ "$(image_recipe "$image")" = "$hash" ]; then
     log "   $image: cached (recipe $hash)"
     return 0

@@ -136,7 +136,7 @@ kind_node_hash() {
 # The node image: kind-base + kubeadm/kubelet/kubectl + /kind/version + manifests + every image above
 # imported into containerd's k8s.io namespace (pinned), committed, as `kind build node-image` does.
 assemble_kind_node() {
-  local image="$1" hash="$2" id line img h fn tar
+  local image="$1" hash="$2" id line img tar
   id="rig-node-build-$$"
   docker rm -f "$id" >/dev/null 2>&1 || true
   docker run -d --name "$id" --entrypoint=sleep --security-opt seccomp=unconfined "$KIND_BASE_IMAGE" infinity >/dev/null
@@ -160,7 +160,7 @@ assemble_kind_node() {
   for _ in $(seq 1 60); do docker exec "$id" ctr version >/dev/null 2>&1 && break; sleep 0.5; done
   plan_node_images
   for line in "${NODE_IMAGE_LIST[@]}"; do
-    read -r img h fn <<<"$line"
+    img="${line%% *}"
     tar="$(image_tar "$img")"
     [ -f "$tar" ] || die "missing $tar (run build.sh node-images)"
     log "   preloading $img"
