@@ -2,14 +2,23 @@
  * The local CLI: the same core as the action, with the task names teams already know.
  *   npx stack <task> [flags]      npx stack -l      npx stack plan <loop> --pr N --json
  */
-import { existsSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { existsSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import YAML from 'yaml';
 import { bundledStackDir, type RunContext } from './context.js';
 import { runContractChecks } from './contract.js';
 import { collectDiagnostics } from './diagnostics.js';
 import { DryRunExecutor, ExecExecutor, type Executor } from './executor.js';
-import { CI_NAMESPACE, type LoopDeps, planCommands, planNames, runLoop, withPortForwards } from './loops.js';
+import {
+  CI_NAMESPACE,
+  extraValues,
+  type LoopDeps,
+  planCommands,
+  planNames,
+  runLoop,
+  withPortForwards,
+} from './loops.js';
 import { installTools, type ToolName } from './tools.js';
 import { type ActionInputs, InputError, parseInputs, type RawInputs } from './validate.js';
 
@@ -66,7 +75,7 @@ Flags:
   --base-domain D      default app.jetscale.ai           --namespace-prefix P   default jetscale-pr-
   --kubeconfig PATH    kubeconfig for preview/teardown   --resolve host=IP  reach a host without DNS
   --timeout T          e.g. 10m (default)                --test-command CMD  extra test after the checks
-  --context NAME       the live kube context (deploy live; default $JETSCALE_LIVE_CONTEXT)
+  --context NAME       the live kube context (deploy live; default $JETSCALE_LIVE_CONTEXT; --url or $LIVE_URL gives the host)
   --confirm            required by deploy live
   --dry-run            print the plan, execute nothing   --json   (plan) print JSON
   -l, --list           list tasks                        -h, --help  this help
@@ -335,6 +344,12 @@ async function deployLive(flags: Flags, inputs: ActionInputs, ctx: RunContext, i
   const wanted = flags.context ?? io.env.JETSCALE_LIVE_CONTEXT;
   if (!wanted)
     throw new UsageError('deploy live needs the live kube context: --context NAME or $JETSCALE_LIVE_CONTEXT');
+  const url = flags.url ?? io.env.LIVE_URL;
+  const host = url ? safeHost(url) : undefined;
+  if (!host)
+    throw new UsageError(
+      `deploy live needs the live URL (--url or $LIVE_URL, e.g. https://app.jetscale.ai); got ${JSON.stringify(url ?? '')}`,
+    );
   if (!flags.confirm)
     throw new UsageError(`deploy live changes production: add --confirm to deploy to context ${wanted}`);
   const exec = executor(io, inputs.dryRun);
@@ -345,7 +360,18 @@ async function deployLive(flags: Flags, inputs: ActionInputs, ctx: RunContext, i
     throw new UsageError(
       `deploy live refused: the current kube context is ${JSON.stringify(current)}, not the live context ${JSON.stringify(wanted)}`,
     );
+  const env: Record<string, string> = {
+    JETSCALE_RELEASE: 'jetscale',
+    JETSCALE_HOST: host,
+    JETSCALE_SHA: inputs.sha ?? 'unknown',
+  };
+  if (inputs.values.length > 0 || inputs.set.length > 0) {
+    const file = join(ctx.tempDir, `jetscale-values-live-${process.pid}.yaml`);
+    if (!inputs.dryRun) writeFileSync(file, YAML.stringify(extraValues(inputs, ctx)));
+    env.JETSCALE_VALUES_FILE = file;
+  }
   const images = inputs.images.flatMap((i) => ['--images', `${i.service}=${i.ref}`]);
+  if (images.length > 0) images.push('--default-repo=');
   await exec.run({
     cmd: 'skaffold',
     args: [
@@ -360,7 +386,16 @@ async function deployLive(flags: Flags, inputs: ActionInputs, ctx: RunContext, i
       '--status-check=true',
     ],
     cwd: ctx.stackDir,
-    env: { JETSCALE_RELEASE: 'jetscale', JETSCALE_SHA: inputs.sha ?? 'unknown' },
+    env,
   });
   return 0;
+}
+
+function safeHost(url: string): string | undefined {
+  try {
+    const u = new URL(url);
+    return ['http:', 'https:'].includes(u.protocol) ? u.hostname : undefined;
+  } catch {
+    return undefined;
+  }
 }

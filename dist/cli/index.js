@@ -3521,7 +3521,7 @@ __webpack_unused_export__ = debug; // for test
 
 /***/ }),
 
-/***/ 6752:
+/***/ 4371:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 var __webpack_unused_export__;
@@ -4135,7 +4135,7 @@ module.exports = pipeline
 
 /***/ }),
 
-/***/ 4043:
+/***/ 6424:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -4703,7 +4703,7 @@ module.exports = upgrade
 
 
 
-module.exports.request = __nccwpck_require__(4043)
+module.exports.request = __nccwpck_require__(6424)
 module.exports.stream = __nccwpck_require__(3560)
 module.exports.pipeline = __nccwpck_require__(6862)
 module.exports.upgrade = __nccwpck_require__(1882)
@@ -33588,7 +33588,7 @@ var Alias = __nccwpck_require__(4065);
 var Collection = __nccwpck_require__(101);
 var identity = __nccwpck_require__(1127);
 var Pair = __nccwpck_require__(7165);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 var Schema = __nccwpck_require__(5840);
 var stringifyDocument = __nccwpck_require__(6829);
 var anchors = __nccwpck_require__(1596);
@@ -34513,7 +34513,7 @@ var anchors = __nccwpck_require__(1596);
 var visit = __nccwpck_require__(204);
 var identity = __nccwpck_require__(1127);
 var Node = __nccwpck_require__(6673);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 
 class Alias extends Node.NodeBase {
     constructor(source) {
@@ -34796,7 +34796,7 @@ exports.isEmptyPath = isEmptyPath;
 
 var applyReviver = __nccwpck_require__(3661);
 var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 
 class NodeBase {
     constructor(type) {
@@ -34889,7 +34889,7 @@ exports.createPair = createPair;
 
 var identity = __nccwpck_require__(1127);
 var Node = __nccwpck_require__(6673);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 
 const isScalarValue = (value) => !value || (typeof value !== 'function' && typeof value !== 'object');
 class Scalar extends Node.NodeBase {
@@ -35080,7 +35080,7 @@ var stringifyCollection = __nccwpck_require__(1212);
 var Collection = __nccwpck_require__(101);
 var identity = __nccwpck_require__(1127);
 var Scalar = __nccwpck_require__(3301);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 
 class YAMLSeq extends Collection.Collection {
     static get tagName() {
@@ -35201,7 +35201,7 @@ var log = __nccwpck_require__(7249);
 var merge = __nccwpck_require__(452);
 var stringify = __nccwpck_require__(2148);
 var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 
 function addPairToJSMap(ctx, map, { key, value }) {
     if (identity.isNode(key) && key.addToJSMap)
@@ -35324,7 +35324,7 @@ exports.isSeq = isSeq;
 
 /***/ }),
 
-/***/ 6424:
+/***/ 4043:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -38168,7 +38168,7 @@ var omap = __nccwpck_require__(303);
 var pairs = __nccwpck_require__(8385);
 var schema$2 = __nccwpck_require__(5913);
 var set = __nccwpck_require__(1528);
-var timestamp = __nccwpck_require__(4371);
+var timestamp = __nccwpck_require__(6752);
 
 const schemas = new Map([
     ['core', schema.schema],
@@ -38591,7 +38591,7 @@ exports.merge = merge;
 
 
 var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 var YAMLMap = __nccwpck_require__(4454);
 var YAMLSeq = __nccwpck_require__(2223);
 var pairs = __nccwpck_require__(8385);
@@ -38775,7 +38775,7 @@ var merge = __nccwpck_require__(452);
 var omap = __nccwpck_require__(303);
 var pairs = __nccwpck_require__(8385);
 var set = __nccwpck_require__(1528);
-var timestamp = __nccwpck_require__(4371);
+var timestamp = __nccwpck_require__(6752);
 
 const schema = [
     map.map,
@@ -38909,7 +38909,7 @@ exports.set = set;
 
 /***/ }),
 
-/***/ 4371:
+/***/ 6752:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -40489,6 +40489,8 @@ const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __nccwpck_require__(7975);
+// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
+var dist = __nccwpck_require__(8815);
 // EXTERNAL MODULE: external "node:url"
 var external_node_url_ = __nccwpck_require__(3136);
 ;// CONCATENATED MODULE: external "os"
@@ -40762,7 +40764,7 @@ class DecodedURL extends URL {
 // EXTERNAL MODULE: ./node_modules/tunnel/index.js
 var tunnel = __nccwpck_require__(770);
 // EXTERNAL MODULE: ./node_modules/undici/index.js
-var undici = __nccwpck_require__(6752);
+var undici = __nccwpck_require__(4371);
 ;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/index.js
 /* eslint-disable @typescript-eslint/no-explicit-any */
 var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
@@ -44598,8 +44600,6 @@ function parsePods(text) {
     });
 }
 
-// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
-var dist = __nccwpck_require__(8815);
 ;// CONCATENATED MODULE: ./build/src/loops.js
 /**
  * The four loops, written once against the Executor: run for real, or print the plan in dry-run mode.
@@ -46393,6 +46393,7 @@ function tools_describeNetworkError(error) {
 
 
 
+
 const LOCAL_CLUSTER = 'jetscale-local';
 const TASKS = [
     {
@@ -46443,7 +46444,7 @@ Flags:
   --base-domain D      default app.jetscale.ai           --namespace-prefix P   default jetscale-pr-
   --kubeconfig PATH    kubeconfig for preview/teardown   --resolve host=IP  reach a host without DNS
   --timeout T          e.g. 10m (default)                --test-command CMD  extra test after the checks
-  --context NAME       the live kube context (deploy live; default $JETSCALE_LIVE_CONTEXT)
+  --context NAME       the live kube context (deploy live; default $JETSCALE_LIVE_CONTEXT; --url or $LIVE_URL gives the host)
   --confirm            required by deploy live
   --dry-run            print the plan, execute nothing   --json   (plan) print JSON
   -l, --list           list tasks                        -h, --help  this help
@@ -46674,13 +46675,30 @@ async function deployLive(flags, inputs, ctx, io) {
     const wanted = flags.context ?? io.env.JETSCALE_LIVE_CONTEXT;
     if (!wanted)
         throw new UsageError('deploy live needs the live kube context: --context NAME or $JETSCALE_LIVE_CONTEXT');
+    const url = flags.url ?? io.env.LIVE_URL;
+    const host = url ? safeHost(url) : undefined;
+    if (!host)
+        throw new UsageError(`deploy live needs the live URL (--url or $LIVE_URL, e.g. https://app.jetscale.ai); got ${JSON.stringify(url ?? '')}`);
     if (!flags.confirm)
         throw new UsageError(`deploy live changes production: add --confirm to deploy to context ${wanted}`);
     const exec = executor(io, inputs.dryRun);
     const current = (await exec.run({ cmd: 'kubectl', args: ['config', 'current-context'], silent: true })).stdout.trim();
     if (!inputs.dryRun && current !== wanted)
         throw new UsageError(`deploy live refused: the current kube context is ${JSON.stringify(current)}, not the live context ${JSON.stringify(wanted)}`);
+    const env = {
+        JETSCALE_RELEASE: 'jetscale',
+        JETSCALE_HOST: host,
+        JETSCALE_SHA: inputs.sha ?? 'unknown',
+    };
+    if (inputs.values.length > 0 || inputs.set.length > 0) {
+        const file = (0,external_node_path_namespaceObject.join)(ctx.tempDir, `jetscale-values-live-${process.pid}.yaml`);
+        if (!inputs.dryRun)
+            (0,external_node_fs_namespaceObject.writeFileSync)(file, dist.stringify(extraValues(inputs, ctx)));
+        env.JETSCALE_VALUES_FILE = file;
+    }
     const images = inputs.images.flatMap((i) => ['--images', `${i.service}=${i.ref}`]);
+    if (images.length > 0)
+        images.push('--default-repo=');
     await exec.run({
         cmd: 'skaffold',
         args: [
@@ -46695,9 +46713,18 @@ async function deployLive(flags, inputs, ctx, io) {
             '--status-check=true',
         ],
         cwd: ctx.stackDir,
-        env: { JETSCALE_RELEASE: 'jetscale', JETSCALE_SHA: inputs.sha ?? 'unknown' },
+        env,
     });
     return 0;
+}
+function safeHost(url) {
+    try {
+        const u = new URL(url);
+        return ['http:', 'https:'].includes(u.protocol) ? u.hostname : undefined;
+    }
+    catch {
+        return undefined;
+    }
 }
 
 ;// CONCATENATED MODULE: ./build/src/cli.js

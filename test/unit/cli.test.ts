@@ -1,0 +1,128 @@
+import { describe, expect, test } from 'vitest';
+import { cli, TASKS } from '../../src/cli-impl.js';
+import { RecordingExecutor } from '../support/recording-executor.js';
+
+function io(env: Record<string, string> = {}, exec = new RecordingExecutor()) {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    exec,
+    out,
+    err,
+    io: { out: (t: string) => out.push(t), err: (t: string) => err.push(t), env, executor: () => exec },
+  };
+}
+
+describe('stack -l and --help', () => {
+  test('-l lists every task with a one-line description', async () => {
+    const t = io();
+    expect(await cli(['-l'], t.io)).toBe(0);
+    const text = t.out.join('');
+    for (const name of [
+      'dev',
+      'clean',
+      'ci',
+      'test:local',
+      'test:ci',
+      'test:preview',
+      'test:live',
+      'deploy preview',
+      'deploy live',
+    ]) {
+      expect(text).toMatch(new RegExp(`^${name.replace(':', ':')}\\s+\\S.*$`, 'm'));
+    }
+    expect(text.trim().split('\n')).toHaveLength(TASKS.length);
+  });
+
+  test('an unknown task or flag is a usage error (exit 2)', async () => {
+    const t = io();
+    expect(await cli(['deploy', 'staging'], t.io)).toBe(2);
+    expect(t.err.join('')).toContain('deploy needs a target: preview or live');
+    expect(await cli(['ci', '--frobnicate'], t.io)).toBe(2);
+    expect(t.exec.commands).toHaveLength(0);
+  });
+});
+
+describe('plan', () => {
+  test('plan preview --json carries the derived names and the commands; PR_NUMBER and GIT_SHA come from the environment', async () => {
+    const t = io({ PR_NUMBER: '101', GIT_SHA: '4f2c9e1' });
+    expect(await cli(['plan', 'preview', '--json'], t.io)).toBe(0);
+    const plan = JSON.parse(t.out.join(''));
+    expect(plan.names).toMatchObject({
+      namespace: 'jetscale-pr-101',
+      host: 'pr-101.app.jetscale.ai',
+      sha: '4f2c9e1',
+      release: 'pr-101',
+    });
+    expect(plan.commands[0].command).toBe('kubectl get namespace jetscale-pr-101 --ignore-not-found -o json');
+    expect(t.exec.commands).toHaveLength(0);
+  });
+});
+
+describe('deploy live is guarded', () => {
+  test('refused without the live context', async () => {
+    const t = io();
+    expect(await cli(['deploy', 'live', '--confirm'], t.io)).toBe(2);
+    expect(t.err.join('')).toContain('needs the live kube context');
+    expect(t.exec.commands).toHaveLength(0);
+  });
+
+  test('refused without --confirm', async () => {
+    const t = io({ JETSCALE_LIVE_CONTEXT: 'prod', LIVE_URL: 'https://app.jetscale.ai' });
+    expect(await cli(['deploy', 'live'], t.io)).toBe(2);
+    expect(t.err.join('')).toContain('add --confirm');
+    expect(t.exec.commands).toHaveLength(0);
+  });
+
+  test('refused when the current kube context is another one: nothing is deployed', async () => {
+    const exec = new RecordingExecutor().reply(/^kubectl config current-context/, {
+      stdout: 'kind-jetscale-local\n',
+    });
+    const t = io({}, exec);
+    expect(
+      await cli(
+        ['deploy', 'live', '--context', 'prod', '--url', 'https://app.jetscale.ai', '--confirm'],
+        t.io,
+      ),
+    ).toBe(2);
+    expect(t.err.join('')).toContain(
+      'the current kube context is "kind-jetscale-local", not the live context "prod"',
+    );
+    expect(exec.lines()).toEqual(['kubectl config current-context']);
+  });
+
+  test('deploys with the live profile when context and confirmation match', async () => {
+    const exec = new RecordingExecutor().reply(/^kubectl config current-context/, { stdout: 'prod\n' });
+    const t = io({ GIT_SHA: '4f2c9e1' }, exec);
+    expect(
+      await cli(
+        [
+          'deploy',
+          'live',
+          '--context',
+          'prod',
+          '--url',
+          'https://app.jetscale.ai',
+          '--confirm',
+          '--image',
+          'backend=r/b:1',
+        ],
+        t.io,
+      ),
+    ).toBe(0);
+    expect(exec.lines()[1]).toBe(
+      'skaffold deploy -p live --kube-context prod --namespace jetscale --images backend=r/b:1 --default-repo= --status-check=true',
+    );
+    expect(exec.commands[1]?.env).toMatchObject({
+      JETSCALE_HOST: 'app.jetscale.ai',
+      JETSCALE_SHA: '4f2c9e1',
+    });
+  });
+
+  test('refused without the live URL', async () => {
+    const t = io({ JETSCALE_LIVE_CONTEXT: 'prod' });
+    expect(await cli(['deploy', 'live', '--confirm'], t.io)).toBe(2);
+    expect(t.err.join('')).toContain('deploy live needs the live URL');
+    expect(t.exec.commands).toHaveLength(0);
+  });
+});
