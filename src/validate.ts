@@ -218,9 +218,19 @@ export function parseInputs(raw: RawInputs, opts: ParseOptions = {}): ActionInpu
     else set.push({ key, value: line.slice(eq + 1).trim() });
   }
 
+  // Only pinned versions can be installed (each download is checked against a checksum pinned in
+  // src/pins.json), so any other version is refused here, before anything is installed.
   const tool = (name: `${I}`, fallback: string): string => {
     const v = trimmed(name) ?? fallback;
     if (!/^v[0-9]+\.[0-9]+\.[0-9]+$/.test(v)) problems.push(problem(name, v, VERSION_FORM));
+    else if (v !== fallback)
+      problems.push(
+        problem(
+          name,
+          v,
+          `the pinned version ${fallback}: other versions have no pinned checksum (pin one with npm run pins:update -- ${name.replace('-version', '')}=${v})`,
+        ),
+      );
     return v;
   };
   const tools: ToolVersions = {

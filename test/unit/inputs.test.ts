@@ -65,6 +65,8 @@ const bad: Array<[string, RawInputs, string, string]> = [
   ['url ftp', { loop: 'live', url: 'ftp://example.com' }, 'url', 'http:// or https://'],
   ['url with credentials', { loop: 'live', url: 'https://u:p@example.com' }, 'url', 'without credentials'],
   ['kind version', { 'kind-version': 'latest' }, 'kind-version', 'v1.2.3'],
+  ['unpinned kind version', { 'kind-version': 'v9.9.9' }, 'kind-version', 'the pinned version v0.30.0'],
+  ['unpinned helm version', { 'helm-version': 'v3.18.0' }, 'helm-version', 'pins:update -- helm=v3.18.0'],
   ['node image', { 'node-image': 'kindest/node:v1.34.4 --privileged' }, 'node-image', 'image reference'],
   ['resolve', { resolve: 'pr-1.app.jetscale.ai=localhost' }, 'resolve', 'host=IP'],
   ['teardown without PR', { loop: 'teardown' }, 'pr-number', "required for loop 'teardown'"],
