@@ -4,14 +4,14 @@
 // overhead of our orchestration is a ratio. Prints figures; asserts nothing.
 //   node test/bench/ci-kind.mjs [runs=3]        (needs the rig: npm run rig:tools && npm run rig:up)
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const runs = Number(process.argv[2] ?? 3);
 const toolCache = process.env.JETSCALE_TOOL_CACHE ?? join(homedir(), '.cache', 'jetscale-stack', 'toolcache');
-const pins = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(root, 'src/pins.json'), 'utf8')));
+const pins = JSON.parse(readFileSync(join(root, 'src/pins.json'), 'utf8'));
 const tool = (t) => join(toolCache, t, pins.tools[t].version.slice(1), 'x64', t);
 const nodeImage = process.env.JETSCALE_RIG_NODE_IMAGE ?? 'jetscale-rig/kind-node:v1.34.4';
 const images = {
@@ -31,7 +31,11 @@ writeFileSync(
 function run(cmd, args, env = {}, onLine = () => {}) {
   return new Promise((done) => {
     const t0 = performance.now();
-    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let buf = '';
     const feed = (d) => {
       buf += d.toString();
@@ -86,9 +90,42 @@ async function bareRun(i) {
     steps[label] = (steps[label] ?? 0) + s;
   };
   const t0 = performance.now();
-  await t('cluster', tool('kind'), ['create', 'cluster', '--name', name, '--config', 'kind/cluster.ci.yaml', '--image', nodeImage, '--kubeconfig', kubeconfig, '--wait', '300s']);
-  for (const ref of Object.values(images)) await t('images', tool('kind'), ['load', 'docker-image', ref, '--name', name]);
-  await t('deploy+ready', tool('helm'), ['install', 'app', 'charts/app', '-n', 'jetscale-ci', '--create-namespace', '-f', values, '--set', 'global.environment=ci', '--wait', '--timeout', '10m'], { KUBECONFIG: kubeconfig });
+  await t('cluster', tool('kind'), [
+    'create',
+    'cluster',
+    '--name',
+    name,
+    '--config',
+    'kind/cluster.ci.yaml',
+    '--image',
+    nodeImage,
+    '--kubeconfig',
+    kubeconfig,
+    '--wait',
+    '300s',
+  ]);
+  for (const ref of Object.values(images))
+    await t('images', tool('kind'), ['load', 'docker-image', ref, '--name', name]);
+  await t(
+    'deploy+ready',
+    tool('helm'),
+    [
+      'install',
+      'app',
+      'charts/app',
+      '-n',
+      'jetscale-ci',
+      '--create-namespace',
+      '-f',
+      values,
+      '--set',
+      'global.environment=ci',
+      '--wait',
+      '--timeout',
+      '10m',
+    ],
+    { KUBECONFIG: kubeconfig },
+  );
   await t('delete cluster', tool('kind'), ['delete', 'cluster', '--name', name]);
   return { total: (performance.now() - t0) / 1000, steps };
 }
@@ -104,15 +141,28 @@ const bare = [];
 for (let i = 0; i < runs; i++) {
   action.push(await actionRun(i));
   bare.push(await bareRun(i));
-  process.stderr.write(`run ${i + 1}/${runs}: action ${action[i].total.toFixed(1)} s, bare ${bare[i].total.toFixed(1)} s\n`);
+  process.stderr.write(
+    `run ${i + 1}/${runs}: action ${action[i].total.toFixed(1)} s, bare ${bare[i].total.toFixed(1)} s\n`,
+  );
 }
 const table = (label, rs) => {
   const names = [...new Set(rs.flatMap((r) => Object.keys(r.steps)))];
   console.log(`\n${label} (median of ${rs.length})`);
-  for (const n of names) console.log(`  ${n.padEnd(18)} ${median(rs.map((r) => r.steps[n] ?? 0)).toFixed(1).padStart(7)} s`);
-  console.log(`  ${'total'.padEnd(18)} ${median(rs.map((r) => r.total)).toFixed(1).padStart(7)} s`);
+  for (const n of names)
+    console.log(
+      `  ${n.padEnd(18)} ${median(rs.map((r) => r.steps[n] ?? 0))
+        .toFixed(1)
+        .padStart(7)} s`,
+    );
+  console.log(
+    `  ${'total'.padEnd(18)} ${median(rs.map((r) => r.total))
+      .toFixed(1)
+      .padStart(7)} s`,
+  );
 };
 table('ci-kind through the action (node dist/index.js)', action);
 table('bare steps: kind create + kind load + helm install --wait + kind delete', bare);
-console.log(`\noverhead ratio (action / bare, medians): ${(median(action.map((r) => r.total)) / median(bare.map((r) => r.total))).toFixed(2)}`);
+console.log(
+  `\noverhead ratio (action / bare, medians): ${(median(action.map((r) => r.total)) / median(bare.map((r) => r.total))).toFixed(2)}`,
+);
 console.log('(the action also runs the contract checks, which the bare steps do not)');
