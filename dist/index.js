@@ -41323,8 +41323,6 @@ exports.visitAsync = visitAsync;
 /************************************************************************/
 var __webpack_exports__ = {};
 
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
@@ -44333,6 +44331,8 @@ const LOOPS = ['ci-kind', 'preview', 'teardown', 'live'];
 
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 // EXTERNAL MODULE: external "node:url"
 var external_node_url_ = __nccwpck_require__(3136);
 ;// CONCATENATED MODULE: ./build/src/naming.js
@@ -45440,6 +45440,1171 @@ function parsePods(text) {
     });
 }
 
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: external "node:stream/promises"
+const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
+// EXTERNAL MODULE: ./node_modules/semver/index.js
+var node_modules_semver = __nccwpck_require__(2088);
+;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/manifest.js
+var manifest_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+
+
+
+// Internal object for testability (allows mocking in ESM)
+const _internal = {
+    readLinuxVersionFile() {
+        const lsbReleaseFile = '/etc/lsb-release';
+        const osReleaseFile = '/etc/os-release';
+        let contents = '';
+        if (external_fs_namespaceObject.existsSync(lsbReleaseFile)) {
+            contents = external_fs_namespaceObject.readFileSync(lsbReleaseFile).toString();
+        }
+        else if (external_fs_namespaceObject.existsSync(osReleaseFile)) {
+            contents = external_fs_namespaceObject.readFileSync(osReleaseFile).toString();
+        }
+        return contents;
+    }
+};
+function _findMatch(versionSpec, stable, candidates, archFilter) {
+    return manifest_awaiter(this, void 0, void 0, function* () {
+        const platFilter = os.platform();
+        let result;
+        let match;
+        let file;
+        for (const candidate of candidates) {
+            const version = candidate.version;
+            debug(`check ${version} satisfies ${versionSpec}`);
+            if (semver.satisfies(version, versionSpec) &&
+                (!stable || candidate.stable === stable)) {
+                file = candidate.files.find(item => {
+                    debug(`${item.arch}===${archFilter} && ${item.platform}===${platFilter}`);
+                    let chk = item.arch === archFilter && item.platform === platFilter;
+                    if (chk && item.platform_version) {
+                        const osVersion = _getOsVersion();
+                        if (osVersion === item.platform_version) {
+                            chk = true;
+                        }
+                        else {
+                            chk = semver.satisfies(osVersion, item.platform_version);
+                        }
+                    }
+                    return chk;
+                });
+                if (file) {
+                    debug(`matched ${candidate.version}`);
+                    match = candidate;
+                    break;
+                }
+            }
+        }
+        if (match && file) {
+            // clone since we're mutating the file list to be only the file that matches
+            result = Object.assign({}, match);
+            result.files = [file];
+        }
+        return result;
+    });
+}
+function _getOsVersion() {
+    // TODO: add windows and other linux, arm variants
+    // right now filtering on version is only an ubuntu and macos scenario for tools we build for hosted (python)
+    const plat = os.platform();
+    let version = '';
+    if (plat === 'darwin') {
+        version = cp.execSync('sw_vers -productVersion').toString();
+    }
+    else if (plat === 'linux') {
+        // lsb_release process not in some containers, readfile
+        // Run cat /etc/lsb-release
+        // DISTRIB_ID=Ubuntu
+        // DISTRIB_RELEASE=18.04
+        // DISTRIB_CODENAME=bionic
+        // DISTRIB_DESCRIPTION="Ubuntu 18.04.4 LTS"
+        const lsbContents = _internal.readLinuxVersionFile();
+        if (lsbContents) {
+            const lines = lsbContents.split('\n');
+            for (const line of lines) {
+                const parts = line.split('=');
+                if (parts.length === 2 &&
+                    (parts[0].trim() === 'VERSION_ID' ||
+                        parts[0].trim() === 'DISTRIB_RELEASE')) {
+                    version = parts[1].trim().replace(/^"/, '').replace(/"$/, '');
+                    break;
+                }
+            }
+        }
+    }
+    return version;
+}
+// Alias for backwards compatibility
+function _readLinuxVersionFile() {
+    return _internal.readLinuxVersionFile();
+}
+//# sourceMappingURL=manifest.js.map
+;// CONCATENATED MODULE: external "stream"
+const external_stream_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("stream");
+// EXTERNAL MODULE: external "util"
+var external_util_ = __nccwpck_require__(9023);
+;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/retry-helper.js
+var retry_helper_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+/**
+ * Internal class for retries
+ */
+class retry_helper_RetryHelper {
+    constructor(maxAttempts, minSeconds, maxSeconds) {
+        if (maxAttempts < 1) {
+            throw new Error('max attempts should be greater than or equal to 1');
+        }
+        this.maxAttempts = maxAttempts;
+        this.minSeconds = Math.floor(minSeconds);
+        this.maxSeconds = Math.floor(maxSeconds);
+        if (this.minSeconds > this.maxSeconds) {
+            throw new Error('min seconds should be less than or equal to max seconds');
+        }
+    }
+    execute(action, isRetryable) {
+        return retry_helper_awaiter(this, void 0, void 0, function* () {
+            let attempt = 1;
+            while (attempt < this.maxAttempts) {
+                // Try
+                try {
+                    return yield action();
+                }
+                catch (err) {
+                    if (isRetryable && !isRetryable(err)) {
+                        throw err;
+                    }
+                    core.info(err.message);
+                }
+                // Sleep
+                const seconds = this.getSleepAmount();
+                core.info(`Waiting ${seconds} seconds before trying again`);
+                yield this.sleep(seconds);
+                attempt++;
+            }
+            // Last attempt
+            return yield action();
+        });
+    }
+    getSleepAmount() {
+        return (Math.floor(Math.random() * (this.maxSeconds - this.minSeconds + 1)) +
+            this.minSeconds);
+    }
+    sleep(seconds) {
+        return retry_helper_awaiter(this, void 0, void 0, function* () {
+            return new Promise(resolve => setTimeout(resolve, seconds * 1000));
+        });
+    }
+}
+//# sourceMappingURL=retry-helper.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/tool-cache.js
+var tool_cache_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+class HTTPError extends Error {
+    constructor(httpStatusCode) {
+        super(`Unexpected HTTP response: ${httpStatusCode}`);
+        this.httpStatusCode = httpStatusCode;
+        Object.setPrototypeOf(this, new.target.prototype);
+    }
+}
+const tool_cache_IS_WINDOWS = process.platform === 'win32';
+const IS_MAC = process.platform === 'darwin';
+const userAgent = 'actions/tool-cache';
+/**
+ * Download a tool from an url and stream it into a file
+ *
+ * @param url       url of tool to download
+ * @param dest      path to download tool
+ * @param auth      authorization header
+ * @param headers   other headers
+ * @returns         path to downloaded tool
+ */
+function downloadTool(url, dest, auth, headers) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        dest = dest || path.join(_getTempDirectory(), crypto.randomUUID());
+        yield io.mkdirP(path.dirname(dest));
+        core.debug(`Downloading ${url}`);
+        core.debug(`Destination ${dest}`);
+        const maxAttempts = 3;
+        const minSeconds = _getGlobal('TEST_DOWNLOAD_TOOL_RETRY_MIN_SECONDS', 10);
+        const maxSeconds = _getGlobal('TEST_DOWNLOAD_TOOL_RETRY_MAX_SECONDS', 20);
+        const retryHelper = new RetryHelper(maxAttempts, minSeconds, maxSeconds);
+        return yield retryHelper.execute(() => tool_cache_awaiter(this, void 0, void 0, function* () {
+            return yield downloadToolAttempt(url, dest || '', auth, headers);
+        }), (err) => {
+            if (err instanceof HTTPError && err.httpStatusCode) {
+                // Don't retry anything less than 500, except 408 Request Timeout and 429 Too Many Requests
+                if (err.httpStatusCode < 500 &&
+                    err.httpStatusCode !== 408 &&
+                    err.httpStatusCode !== 429) {
+                    return false;
+                }
+            }
+            // Otherwise retry
+            return true;
+        });
+    });
+}
+function downloadToolAttempt(url, dest, auth, headers) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        if (fs.existsSync(dest)) {
+            throw new Error(`Destination file path ${dest} already exists`);
+        }
+        // Get the response headers
+        const http = new httpm.HttpClient(userAgent, [], {
+            allowRetries: false
+        });
+        if (auth) {
+            core.debug('set auth');
+            if (headers === undefined) {
+                headers = {};
+            }
+            headers.authorization = auth;
+        }
+        const response = yield http.get(url, headers);
+        if (response.message.statusCode !== 200) {
+            const err = new HTTPError(response.message.statusCode);
+            core.debug(`Failed to download from "${url}". Code(${response.message.statusCode}) Message(${response.message.statusMessage})`);
+            throw err;
+        }
+        // Download the response body
+        const pipeline = util.promisify(stream.pipeline);
+        const responseMessageFactory = _getGlobal('TEST_DOWNLOAD_TOOL_RESPONSE_MESSAGE_FACTORY', () => response.message);
+        const readStream = responseMessageFactory();
+        let succeeded = false;
+        try {
+            yield pipeline(readStream, fs.createWriteStream(dest));
+            core.debug('download complete');
+            succeeded = true;
+            return dest;
+        }
+        finally {
+            // Error, delete dest before retry
+            if (!succeeded) {
+                core.debug('download failed');
+                try {
+                    yield io.rmRF(dest);
+                }
+                catch (err) {
+                    core.debug(`Failed to delete '${dest}'. ${err.message}`);
+                }
+            }
+        }
+    });
+}
+/**
+ * Extract a .7z file
+ *
+ * @param file     path to the .7z file
+ * @param dest     destination directory. Optional.
+ * @param _7zPath  path to 7zr.exe. Optional, for long path support. Most .7z archives do not have this
+ * problem. If your .7z archive contains very long paths, you can pass the path to 7zr.exe which will
+ * gracefully handle long paths. By default 7zdec.exe is used because it is a very small program and is
+ * bundled with the tool lib. However it does not support long paths. 7zr.exe is the reduced command line
+ * interface, it is smaller than the full command line interface, and it does support long paths. At the
+ * time of this writing, it is freely available from the LZMA SDK that is available on the 7zip website.
+ * Be sure to check the current license agreement. If 7zr.exe is bundled with your action, then the path
+ * to 7zr.exe can be pass to this function.
+ * @returns        path to the destination directory
+ */
+function extract7z(file, dest, _7zPath) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        ok(tool_cache_IS_WINDOWS, 'extract7z() not supported on current OS');
+        ok(file, 'parameter "file" is required');
+        dest = yield _createExtractFolder(dest);
+        const originalCwd = process.cwd();
+        process.chdir(dest);
+        if (_7zPath) {
+            try {
+                const logLevel = core.isDebug() ? '-bb1' : '-bb0';
+                const args = [
+                    'x', // eXtract files with full paths
+                    logLevel, // -bb[0-3] : set output log level
+                    '-bd', // disable progress indicator
+                    '-sccUTF-8', // set charset for for console input/output
+                    file
+                ];
+                const options = {
+                    silent: true
+                };
+                yield exec(`"${_7zPath}"`, args, options);
+            }
+            finally {
+                process.chdir(originalCwd);
+            }
+        }
+        else {
+            const escapedScript = path
+                .join(__dirname, '..', 'scripts', 'Invoke-7zdec.ps1')
+                .replace(/'/g, "''")
+                .replace(/"|\n|\r/g, ''); // double-up single quotes, remove double quotes and newlines
+            const escapedFile = file.replace(/'/g, "''").replace(/"|\n|\r/g, '');
+            const escapedTarget = dest.replace(/'/g, "''").replace(/"|\n|\r/g, '');
+            const command = `& '${escapedScript}' -Source '${escapedFile}' -Target '${escapedTarget}'`;
+            const args = [
+                '-NoLogo',
+                '-Sta',
+                '-NoProfile',
+                '-NonInteractive',
+                '-ExecutionPolicy',
+                'Unrestricted',
+                '-Command',
+                command
+            ];
+            const options = {
+                silent: true
+            };
+            try {
+                const powershellPath = yield io.which('powershell', true);
+                yield exec(`"${powershellPath}"`, args, options);
+            }
+            finally {
+                process.chdir(originalCwd);
+            }
+        }
+        return dest;
+    });
+}
+/**
+ * Extract a compressed tar archive
+ *
+ * @param file     path to the tar
+ * @param dest     destination directory. Optional.
+ * @param flags    flags for the tar command to use for extraction. Defaults to 'xz' (extracting gzipped tars). Optional.
+ * @returns        path to the destination directory
+ */
+function extractTar(file_1, dest_1) {
+    return tool_cache_awaiter(this, arguments, void 0, function* (file, dest, flags = 'xz') {
+        if (!file) {
+            throw new Error("parameter 'file' is required");
+        }
+        // Create dest
+        dest = yield _createExtractFolder(dest);
+        // Determine whether GNU tar
+        core_debug('Checking tar --version');
+        let versionOutput = '';
+        yield exec_exec('tar --version', [], {
+            ignoreReturnCode: true,
+            silent: true,
+            listeners: {
+                stdout: (data) => (versionOutput += data.toString()),
+                stderr: (data) => (versionOutput += data.toString())
+            }
+        });
+        core_debug(versionOutput.trim());
+        const isGnuTar = versionOutput.toUpperCase().includes('GNU TAR');
+        // Initialize args
+        let args;
+        if (flags instanceof Array) {
+            args = flags;
+        }
+        else {
+            args = [flags];
+        }
+        if (isDebug() && !flags.includes('v')) {
+            args.push('-v');
+        }
+        let destArg = dest;
+        let fileArg = file;
+        if (tool_cache_IS_WINDOWS && isGnuTar) {
+            args.push('--force-local');
+            destArg = dest.replace(/\\/g, '/');
+            // Technically only the dest needs to have `/` but for aesthetic consistency
+            // convert slashes in the file arg too.
+            fileArg = file.replace(/\\/g, '/');
+        }
+        if (isGnuTar) {
+            // Suppress warnings when using GNU tar to extract archives created by BSD tar
+            args.push('--warning=no-unknown-keyword');
+            args.push('--overwrite');
+        }
+        args.push('-C', destArg, '-f', fileArg);
+        yield exec_exec(`tar`, args);
+        return dest;
+    });
+}
+/**
+ * Extract a xar compatible archive
+ *
+ * @param file     path to the archive
+ * @param dest     destination directory. Optional.
+ * @param flags    flags for the xar. Optional.
+ * @returns        path to the destination directory
+ */
+function extractXar(file_1, dest_1) {
+    return tool_cache_awaiter(this, arguments, void 0, function* (file, dest, flags = []) {
+        ok(IS_MAC, 'extractXar() not supported on current OS');
+        ok(file, 'parameter "file" is required');
+        dest = yield _createExtractFolder(dest);
+        let args;
+        if (flags instanceof Array) {
+            args = flags;
+        }
+        else {
+            args = [flags];
+        }
+        args.push('-x', '-C', dest, '-f', file);
+        if (core.isDebug()) {
+            args.push('-v');
+        }
+        const xarPath = yield io.which('xar', true);
+        yield exec(`"${xarPath}"`, _unique(args));
+        return dest;
+    });
+}
+/**
+ * Extract a zip
+ *
+ * @param file     path to the zip
+ * @param dest     destination directory. Optional.
+ * @returns        path to the destination directory
+ */
+function extractZip(file, dest) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        if (!file) {
+            throw new Error("parameter 'file' is required");
+        }
+        dest = yield _createExtractFolder(dest);
+        if (tool_cache_IS_WINDOWS) {
+            yield extractZipWin(file, dest);
+        }
+        else {
+            yield extractZipNix(file, dest);
+        }
+        return dest;
+    });
+}
+function extractZipWin(file, dest) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        // build the powershell command
+        const escapedFile = file.replace(/'/g, "''").replace(/"|\n|\r/g, ''); // double-up single quotes, remove double quotes and newlines
+        const escapedDest = dest.replace(/'/g, "''").replace(/"|\n|\r/g, '');
+        const pwshPath = yield which('pwsh', false);
+        //To match the file overwrite behavior on nix systems, we use the overwrite = true flag for ExtractToDirectory
+        //and the -Force flag for Expand-Archive as a fallback
+        if (pwshPath) {
+            //attempt to use pwsh with ExtractToDirectory, if this fails attempt Expand-Archive
+            const pwshCommand = [
+                `$ErrorActionPreference = 'Stop' ;`,
+                `try { Add-Type -AssemblyName System.IO.Compression.ZipFile } catch { } ;`,
+                `try { [System.IO.Compression.ZipFile]::ExtractToDirectory('${escapedFile}', '${escapedDest}', $true) }`,
+                `catch { if (($_.Exception.GetType().FullName -eq 'System.Management.Automation.MethodException') -or ($_.Exception.GetType().FullName -eq 'System.Management.Automation.RuntimeException') ){ Expand-Archive -LiteralPath '${escapedFile}' -DestinationPath '${escapedDest}' -Force } else { throw $_ } } ;`
+            ].join(' ');
+            const args = [
+                '-NoLogo',
+                '-NoProfile',
+                '-NonInteractive',
+                '-ExecutionPolicy',
+                'Unrestricted',
+                '-Command',
+                pwshCommand
+            ];
+            core_debug(`Using pwsh at path: ${pwshPath}`);
+            yield exec_exec(`"${pwshPath}"`, args);
+        }
+        else {
+            const powershellCommand = [
+                `$ErrorActionPreference = 'Stop' ;`,
+                `try { Add-Type -AssemblyName System.IO.Compression.FileSystem } catch { } ;`,
+                `if ((Get-Command -Name Expand-Archive -Module Microsoft.PowerShell.Archive -ErrorAction Ignore)) { Expand-Archive -LiteralPath '${escapedFile}' -DestinationPath '${escapedDest}' -Force }`,
+                `else {[System.IO.Compression.ZipFile]::ExtractToDirectory('${escapedFile}', '${escapedDest}', $true) }`
+            ].join(' ');
+            const args = [
+                '-NoLogo',
+                '-Sta',
+                '-NoProfile',
+                '-NonInteractive',
+                '-ExecutionPolicy',
+                'Unrestricted',
+                '-Command',
+                powershellCommand
+            ];
+            const powershellPath = yield which('powershell', true);
+            core_debug(`Using powershell at path: ${powershellPath}`);
+            yield exec_exec(`"${powershellPath}"`, args);
+        }
+    });
+}
+function extractZipNix(file, dest) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        const unzipPath = yield which('unzip', true);
+        const args = [file];
+        if (!isDebug()) {
+            args.unshift('-q');
+        }
+        args.unshift('-o'); //overwrite with -o, otherwise a prompt is shown which freezes the run
+        yield exec_exec(`"${unzipPath}"`, args, { cwd: dest });
+    });
+}
+/**
+ * Caches a directory and installs it into the tool cacheDir
+ *
+ * @param sourceDir    the directory to cache into tools
+ * @param tool          tool name
+ * @param version       version of the tool.  semver format
+ * @param arch          architecture of the tool.  Optional.  Defaults to machine architecture
+ */
+function cacheDir(sourceDir, tool, version, arch) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        version = node_modules_semver.clean(version) || version;
+        arch = arch || external_os_namespaceObject.arch();
+        core_debug(`Caching tool ${tool} ${version} ${arch}`);
+        core_debug(`source dir: ${sourceDir}`);
+        if (!external_fs_namespaceObject.statSync(sourceDir).isDirectory()) {
+            throw new Error('sourceDir is not a directory');
+        }
+        // Create the tool dir
+        const destPath = yield _createToolPath(tool, version, arch);
+        // copy each child item. do not move. move can fail on Windows
+        // due to anti-virus software having an open handle on a file.
+        for (const itemName of external_fs_namespaceObject.readdirSync(sourceDir)) {
+            const s = external_path_namespaceObject.join(sourceDir, itemName);
+            yield io_cp(s, destPath, { recursive: true });
+        }
+        // write .complete
+        _completeToolPath(tool, version, arch);
+        return destPath;
+    });
+}
+/**
+ * Caches a downloaded file (GUID) and installs it
+ * into the tool cache with a given targetName
+ *
+ * @param sourceFile    the file to cache into tools.  Typically a result of downloadTool which is a guid.
+ * @param targetFile    the name of the file name in the tools directory
+ * @param tool          tool name
+ * @param version       version of the tool.  semver format
+ * @param arch          architecture of the tool.  Optional.  Defaults to machine architecture
+ */
+function cacheFile(sourceFile, targetFile, tool, version, arch) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        version = semver.clean(version) || version;
+        arch = arch || os.arch();
+        core.debug(`Caching tool ${tool} ${version} ${arch}`);
+        core.debug(`source file: ${sourceFile}`);
+        if (!fs.statSync(sourceFile).isFile()) {
+            throw new Error('sourceFile is not a file');
+        }
+        // create the tool dir
+        const destFolder = yield _createToolPath(tool, version, arch);
+        // copy instead of move. move can fail on Windows due to
+        // anti-virus software having an open handle on a file.
+        const destPath = path.join(destFolder, targetFile);
+        core.debug(`destination file ${destPath}`);
+        yield io.cp(sourceFile, destPath);
+        // write .complete
+        _completeToolPath(tool, version, arch);
+        return destFolder;
+    });
+}
+/**
+ * Finds the path to a tool version in the local installed tool cache
+ *
+ * @param toolName      name of the tool
+ * @param versionSpec   version of the tool
+ * @param arch          optional arch.  defaults to arch of computer
+ */
+function find(toolName, versionSpec, arch) {
+    if (!toolName) {
+        throw new Error('toolName parameter is required');
+    }
+    if (!versionSpec) {
+        throw new Error('versionSpec parameter is required');
+    }
+    arch = arch || external_os_namespaceObject.arch();
+    // attempt to resolve an explicit version
+    if (!isExplicitVersion(versionSpec)) {
+        const localVersions = findAllVersions(toolName, arch);
+        const match = evaluateVersions(localVersions, versionSpec);
+        versionSpec = match;
+    }
+    // check for the explicit version in the cache
+    let toolPath = '';
+    if (versionSpec) {
+        versionSpec = node_modules_semver.clean(versionSpec) || '';
+        const cachePath = external_path_namespaceObject.join(_getCacheDirectory(), toolName, versionSpec, arch);
+        core_debug(`checking cache: ${cachePath}`);
+        if (external_fs_namespaceObject.existsSync(cachePath) && external_fs_namespaceObject.existsSync(`${cachePath}.complete`)) {
+            core_debug(`Found tool in cache ${toolName} ${versionSpec} ${arch}`);
+            toolPath = cachePath;
+        }
+        else {
+            core_debug('not found');
+        }
+    }
+    return toolPath;
+}
+/**
+ * Finds the paths to all versions of a tool that are installed in the local tool cache
+ *
+ * @param toolName  name of the tool
+ * @param arch      optional arch.  defaults to arch of computer
+ */
+function findAllVersions(toolName, arch) {
+    const versions = [];
+    arch = arch || external_os_namespaceObject.arch();
+    const toolPath = external_path_namespaceObject.join(_getCacheDirectory(), toolName);
+    if (external_fs_namespaceObject.existsSync(toolPath)) {
+        const children = external_fs_namespaceObject.readdirSync(toolPath);
+        for (const child of children) {
+            if (isExplicitVersion(child)) {
+                const fullPath = external_path_namespaceObject.join(toolPath, child, arch || '');
+                if (external_fs_namespaceObject.existsSync(fullPath) && external_fs_namespaceObject.existsSync(`${fullPath}.complete`)) {
+                    versions.push(child);
+                }
+            }
+        }
+    }
+    return versions;
+}
+function getManifestFromRepo(owner_1, repo_1, auth_1) {
+    return tool_cache_awaiter(this, arguments, void 0, function* (owner, repo, auth, branch = 'master') {
+        let releases = [];
+        const treeUrl = `https://api.github.com/repos/${owner}/${repo}/git/trees/${branch}`;
+        const http = new httpm.HttpClient('tool-cache');
+        const headers = {};
+        if (auth) {
+            core.debug('set auth');
+            headers.authorization = auth;
+        }
+        const response = yield http.getJson(treeUrl, headers);
+        if (!response.result) {
+            return releases;
+        }
+        let manifestUrl = '';
+        for (const item of response.result.tree) {
+            if (item.path === 'versions-manifest.json') {
+                manifestUrl = item.url;
+                break;
+            }
+        }
+        headers['accept'] = 'application/vnd.github.VERSION.raw';
+        let versionsRaw = yield (yield http.get(manifestUrl, headers)).readBody();
+        if (versionsRaw) {
+            // shouldn't be needed but protects against invalid json saved with BOM
+            versionsRaw = versionsRaw.replace(/^\uFEFF/, '');
+            try {
+                releases = JSON.parse(versionsRaw);
+            }
+            catch (_a) {
+                core.debug('Invalid json');
+            }
+        }
+        return releases;
+    });
+}
+function findFromManifest(versionSpec_1, stable_1, manifest_1) {
+    return tool_cache_awaiter(this, arguments, void 0, function* (versionSpec, stable, manifest, archFilter = os.arch()) {
+        // wrap the internal impl
+        const match = yield mm._findMatch(versionSpec, stable, manifest, archFilter);
+        return match;
+    });
+}
+function _createExtractFolder(dest) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        if (!dest) {
+            // create a temp dir
+            dest = external_path_namespaceObject.join(_getTempDirectory(), external_crypto_namespaceObject.randomUUID());
+        }
+        yield mkdirP(dest);
+        return dest;
+    });
+}
+function _createToolPath(tool, version, arch) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        const folderPath = external_path_namespaceObject.join(_getCacheDirectory(), tool, node_modules_semver.clean(version) || version, arch || '');
+        core_debug(`destination ${folderPath}`);
+        const markerPath = `${folderPath}.complete`;
+        yield rmRF(folderPath);
+        yield rmRF(markerPath);
+        yield mkdirP(folderPath);
+        return folderPath;
+    });
+}
+function _completeToolPath(tool, version, arch) {
+    const folderPath = external_path_namespaceObject.join(_getCacheDirectory(), tool, node_modules_semver.clean(version) || version, arch || '');
+    const markerPath = `${folderPath}.complete`;
+    external_fs_namespaceObject.writeFileSync(markerPath, '');
+    core_debug('finished caching tool');
+}
+/**
+ * Check if version string is explicit
+ *
+ * @param versionSpec      version string to check
+ */
+function isExplicitVersion(versionSpec) {
+    const c = node_modules_semver.clean(versionSpec) || '';
+    core_debug(`isExplicit: ${c}`);
+    const valid = node_modules_semver.valid(c) != null;
+    core_debug(`explicit? ${valid}`);
+    return valid;
+}
+/**
+ * Get the highest satisfiying semantic version in `versions` which satisfies `versionSpec`
+ *
+ * @param versions        array of versions to evaluate
+ * @param versionSpec     semantic version spec to satisfy
+ */
+function evaluateVersions(versions, versionSpec) {
+    let version = '';
+    core_debug(`evaluating ${versions.length} versions`);
+    versions = versions.sort((a, b) => {
+        if (node_modules_semver.gt(a, b)) {
+            return 1;
+        }
+        return -1;
+    });
+    for (let i = versions.length - 1; i >= 0; i--) {
+        const potential = versions[i];
+        const satisfied = node_modules_semver.satisfies(potential, versionSpec);
+        if (satisfied) {
+            version = potential;
+            break;
+        }
+    }
+    if (version) {
+        core_debug(`matched: ${version}`);
+    }
+    else {
+        core_debug('match not found');
+    }
+    return version;
+}
+/**
+ * Gets RUNNER_TOOL_CACHE
+ */
+function _getCacheDirectory() {
+    const cacheDirectory = process.env['RUNNER_TOOL_CACHE'] || '';
+    (0,external_assert_.ok)(cacheDirectory, 'Expected RUNNER_TOOL_CACHE to be defined');
+    return cacheDirectory;
+}
+/**
+ * Gets RUNNER_TEMP
+ */
+function _getTempDirectory() {
+    const tempDirectory = process.env['RUNNER_TEMP'] || '';
+    (0,external_assert_.ok)(tempDirectory, 'Expected RUNNER_TEMP to be defined');
+    return tempDirectory;
+}
+/**
+ * Gets a global variable
+ */
+function _getGlobal(key, defaultValue) {
+    /* eslint-disable @typescript-eslint/no-explicit-any */
+    const value = global[key];
+    /* eslint-enable @typescript-eslint/no-explicit-any */
+    return value !== undefined ? value : defaultValue;
+}
+/**
+ * Returns an array of unique values.
+ * @param values Values to make unique.
+ */
+function _unique(values) {
+    return Array.from(new Set(values));
+}
+//# sourceMappingURL=tool-cache.js.map
+;// CONCATENATED MODULE: ./build/src/tools.js
+/**
+ * Verified installs of kind, helm, skaffold and kubectl through @actions/tool-cache.
+ *
+ * - The tool cache is tried first: a hit downloads nothing.
+ * - Otherwise the official release asset is downloaded (retries with exponential backoff on HTTP 5xx/408/429,
+ *   connection resets and truncated bodies; a 404 fails at once), its SHA-256 is checked against src/pins.json
+ *   (never against a checksum fetched from the download site), it is extracted if archived, made executable,
+ *   cached, and its directory is added to PATH.
+ * - A version with no pinned checksum for the platform fails before anything is downloaded.
+ * - Nothing is written to the tool cache before the checksum matched; a failure while caching removes what
+ *   was written, so the cache never holds a half-installed `<tool>/<version>`.
+ */
+
+
+
+
+
+
+
+
+
+
+
+const TOOL_NAMES = ['kind', 'helm', 'skaffold', 'kubectl'];
+/** Official download prefixes; the asset path is appended as documented in assetFor. */
+const DEFAULT_BASE_URLS = {
+    kind: 'https://github.com/kubernetes-sigs/kind/releases/download',
+    helm: 'https://get.helm.sh',
+    skaffold: 'https://storage.googleapis.com/skaffold/releases',
+    kubectl: 'https://dl.k8s.io/release',
+};
+/** Action input that carries each tool's version, for error messages. */
+const VERSION_INPUT = {
+    kind: 'kind-version',
+    helm: 'helm-version',
+    skaffold: 'skaffold-version',
+    kubectl: 'kubectl-version',
+};
+const DEFAULT_RETRY = { attempts: 4, minDelayMs: 2_000, maxDelayMs: 20_000 };
+const VERSION_PATTERN = /^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/;
+const UPDATE_HINT = 'run node .github/scripts/update-pins.mjs';
+/** The pins shipped with the action (src/pins.json, bundled by ncc). */
+function toolchainPins() {
+    return pins_namespaceObject;
+}
+/** `0.30.0` and `v0.30.0` both become `v0.30.0`; anything else is an error naming the input. */
+function normalizeVersion(name, version) {
+    const trimmed = version.trim();
+    if (!VERSION_PATTERN.test(trimmed)) {
+        throw new Error(`${VERSION_INPUT[name]} '${version}' is not a release version; expected vMAJOR.MINOR.PATCH, e.g. ${toolchainPins().tools[name].version}`);
+    }
+    return trimmed.startsWith('v') ? trimmed : `v${trimmed}`;
+}
+function goOs(platform) {
+    if (platform === 'linux' || platform === 'darwin')
+        return platform;
+    if (platform === 'win32')
+        return 'windows';
+    throw new Error(`unsupported platform '${platform}'; supported: linux, darwin, win32`);
+}
+function goArch(arch) {
+    if (arch === 'x64' || arch === 'amd64')
+        return 'amd64';
+    if (arch === 'arm64')
+        return 'arm64';
+    throw new Error(`unsupported architecture '${arch}'; supported: x64, arm64`);
+}
+/** The platform key used in src/pins.json for a Node platform and arch, e.g. ('linux','x64') → "linux-amd64". */
+function platformKey(platform, arch) {
+    return `${goOs(platform)}-${goArch(arch)}`;
+}
+/**
+ * The official release asset of a tool version for a platform, with its pinned SHA-256.
+ *   kind      <base>/<v>/kind-<os>-<arch>                 (raw binary; Windows asset has no .exe)
+ *   helm      <base>/helm-<v>-<os>-<arch>.tar.gz          (binary <os>-<arch>/helm; Windows: .zip, helm.exe)
+ *   skaffold  <base>/<v>/skaffold-<os>-<arch>[.exe]       (raw binary)
+ *   kubectl   <base>/<v>/bin/<os>/<arch>/kubectl[.exe]    (raw binary)
+ * Throws when pins hold no checksum for that version and platform.
+ */
+function assetFor(name, version, platform, arch, pins, baseUrls = {}) {
+    const v = normalizeVersion(name, version);
+    const os = goOs(platform);
+    const cpu = goArch(arch);
+    const key = `${os}-${cpu}`;
+    const exe = os === 'windows' ? '.exe' : '';
+    const base = (baseUrls[name] ?? DEFAULT_BASE_URLS[name]).replace(/\/+$/, '');
+    let url;
+    let archive = 'none';
+    let binaryPathInArchive = null;
+    switch (name) {
+        case 'kind':
+            url = `${base}/${v}/kind-${os}-${cpu}`;
+            break;
+        case 'helm':
+            archive = os === 'windows' ? 'zip' : 'tar.gz';
+            url = `${base}/helm-${v}-${os}-${cpu}.${archive}`;
+            binaryPathInArchive = `${os}-${cpu}/helm${exe}`;
+            break;
+        case 'skaffold':
+            url = `${base}/${v}/skaffold-${os}-${cpu}${exe}`;
+            break;
+        case 'kubectl':
+            url = `${base}/${v}/bin/${os}/${cpu}/kubectl${exe}`;
+            break;
+        default:
+            throw new Error(`unknown tool '${String(name)}'; supported: ${TOOL_NAMES.join(', ')}`);
+    }
+    const sha256 = pinnedChecksum(name, v, key, pins);
+    return { url, sha256, archive, binaryPathInArchive, binaryName: `${name}${exe}`, platformKey: key };
+}
+function pinnedChecksum(name, version, key, pins) {
+    const pin = pins.tools[name];
+    if (!pin || normalizeVersion(name, pin.version) !== version) {
+        throw new Error(`${VERSION_INPUT[name]} ${version}: no pinned checksum for ${name} ${version} on ${key} ` +
+            `(src/pins.json pins ${name} ${pin?.version ?? 'no version'}). Use ${pin?.version ?? 'a pinned version'}, ` +
+            `or pin ${version}: ${UPDATE_HINT} ${name}=${version}`);
+    }
+    const sha = pin.assets[key];
+    if (!sha) {
+        const known = Object.keys(pin.assets);
+        throw new Error(`no pinned checksum for ${name} ${version} on ${key}; ${UPDATE_HINT} ${name}=${version} ` +
+            `(pinned platforms: ${known.join(', ') || 'none'})`);
+    }
+    if (!/^[0-9a-f]{64}$/.test(sha)) {
+        throw new Error(`pinned checksum for ${name} ${version} on ${key} is not 64 lower-case hex digits: '${sha}'`);
+    }
+    return sha;
+}
+/**
+ * Installs each requested tool (cache first, verified download otherwise), adds its directory to PATH and
+ * returns that directory per tool. All tools are installed concurrently; if any fails, the error lists every
+ * failure.
+ */
+async function installTools(requests, opts = {}) {
+    const seen = new Map();
+    for (const r of requests) {
+        if (!TOOL_NAMES.includes(r.name)) {
+            throw new Error(`unknown tool '${String(r.name)}'; supported: ${TOOL_NAMES.join(', ')}`);
+        }
+        const prior = seen.get(r.name);
+        if (prior !== undefined)
+            throw new Error(`${r.name} requested twice (${prior} and ${r.version})`);
+        seen.set(r.name, r.version);
+    }
+    ensureRunnerDirs();
+    const results = await Promise.allSettled(requests.map((r) => installOne(r.name, r.version, opts)));
+    const dirs = {};
+    const failures = [];
+    results.forEach((result, i) => {
+        const req = requests[i];
+        if (result.status === 'fulfilled')
+            dirs[req.name] = result.value;
+        else
+            failures.push(result.reason instanceof Error ? result.reason.message : String(result.reason));
+    });
+    if (failures.length === 1)
+        throw new Error(failures[0]);
+    if (failures.length > 1)
+        throw new Error(`${failures.length} tools failed to install:\n- ${failures.join('\n- ')}`);
+    return dirs;
+}
+/** tool-cache needs RUNNER_TOOL_CACHE and RUNNER_TEMP (read at call time); outside a runner use our defaults. */
+function ensureRunnerDirs() {
+    if (!process.env.RUNNER_TOOL_CACHE) {
+        process.env.RUNNER_TOOL_CACHE =
+            process.env.JETSCALE_TOOL_CACHE ?? (0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.homedir)(), '.cache', 'jetscale-stack', 'toolcache');
+    }
+    if (!process.env.RUNNER_TEMP)
+        process.env.RUNNER_TEMP = (0,external_node_os_namespaceObject.tmpdir)();
+}
+async function installOne(name, rawVersion, opts) {
+    const version = normalizeVersion(name, rawVersion);
+    const platform = opts.platform ?? process.platform;
+    const nodeArch = opts.arch ?? process.arch;
+    const cacheVersion = version.slice(1);
+    const binaryName = `${name}${goOs(platform) === 'windows' ? '.exe' : ''}`;
+    const hit = find(name, cacheVersion, nodeArch);
+    if (hit && (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(hit, binaryName))) {
+        info(`${name} ${version}: found in the tool cache at ${hit}`);
+        addPath(hit);
+        return hit;
+    }
+    const asset = assetFor(name, version, platform, nodeArch, opts.pins ?? toolchainPins(), opts.baseUrls);
+    const label = `${name} ${version}`;
+    const work = (0,external_node_path_namespaceObject.join)(process.env.RUNNER_TEMP ?? (0,external_node_os_namespaceObject.tmpdir)(), `jetscale-${name}-${(0,external_node_crypto_.randomUUID)()}`);
+    await (0,promises_namespaceObject.mkdir)(work, { recursive: true });
+    try {
+        const file = (0,external_node_path_namespaceObject.join)(work, 'download');
+        info(`${label}: downloading ${asset.url}`);
+        const { sha256, bytes } = await downloadWithRetries(asset.url, file, label, {
+            retry: opts.retry ?? DEFAULT_RETRY,
+            stallTimeoutMs: opts.stallTimeoutMs ?? 60_000,
+        });
+        if (sha256 !== asset.sha256) {
+            await (0,promises_namespaceObject.rm)(file, { force: true });
+            throw new Error(`checksum mismatch for ${label} (${asset.platformKey}) from ${asset.url}: expected sha256 ${asset.sha256}, ` +
+                `got ${sha256} (${bytes} bytes). The download was deleted and nothing was cached.`);
+        }
+        info(`${label}: ${bytes} bytes, sha256 ${sha256} matches the pin`);
+        const stage = (0,external_node_path_namespaceObject.join)(work, 'stage');
+        await (0,promises_namespaceObject.mkdir)(stage);
+        const staged = (0,external_node_path_namespaceObject.join)(stage, asset.binaryName);
+        if (asset.archive === 'none') {
+            await (0,promises_namespaceObject.copyFile)(file, staged);
+        }
+        else {
+            const extracted = asset.archive === 'zip'
+                ? await extractZip(file, (0,external_node_path_namespaceObject.join)(work, 'x'))
+                : await extractTar(file, (0,external_node_path_namespaceObject.join)(work, 'x'));
+            const inner = (0,external_node_path_namespaceObject.join)(extracted, ...(asset.binaryPathInArchive ?? asset.binaryName).split('/'));
+            if (!(0,external_node_fs_namespaceObject.existsSync)(inner)) {
+                throw new Error(`${label}: archive ${asset.url} has no ${asset.binaryPathInArchive}`);
+            }
+            await (0,promises_namespaceObject.copyFile)(inner, staged);
+        }
+        await (0,promises_namespaceObject.chmod)(staged, 0o755);
+        return await cacheStaged(stage, name, cacheVersion, nodeArch, label);
+    }
+    finally {
+        await (0,promises_namespaceObject.rm)(work, { recursive: true, force: true });
+    }
+}
+/** tc.cacheDir writes the `.complete` marker last; if it throws, remove whatever it wrote. */
+async function cacheStaged(stage, name, cacheVersion, nodeArch, label) {
+    try {
+        const dir = await cacheDir(stage, name, cacheVersion, nodeArch);
+        info(`${label}: installed to ${dir}`);
+        addPath(dir);
+        return dir;
+    }
+    catch (error) {
+        const versionDir = (0,external_node_path_namespaceObject.join)(process.env.RUNNER_TOOL_CACHE ?? '', name, cacheVersion);
+        await (0,promises_namespaceObject.rm)((0,external_node_path_namespaceObject.join)(versionDir, nodeArch), { recursive: true, force: true });
+        await (0,promises_namespaceObject.rm)(`${(0,external_node_path_namespaceObject.join)(versionDir, nodeArch)}.complete`, { force: true });
+        if ((0,external_node_fs_namespaceObject.existsSync)(versionDir) && (await (0,promises_namespaceObject.readdir)(versionDir)).length === 0)
+            await (0,promises_namespaceObject.rmdir)(versionDir);
+        throw new Error(`${label}: caching failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+}
+/** A failure that retrying cannot fix (HTTP 4xx other than 408/429). */
+class PermanentDownloadError extends Error {
+    constructor(message) {
+        super(message);
+        Object.setPrototypeOf(this, new.target.prototype);
+    }
+}
+async function downloadWithRetries(url, dest, label, opts) {
+    const { attempts, minDelayMs, maxDelayMs } = opts.retry;
+    if (!Number.isInteger(attempts) || attempts < 1)
+        throw new Error(`retry.attempts must be ≥ 1, got ${attempts}`);
+    for (let attempt = 1;; attempt++) {
+        try {
+            return await downloadOnce(url, dest, label, opts.stallTimeoutMs);
+        }
+        catch (error) {
+            await (0,promises_namespaceObject.rm)(dest, { force: true });
+            const message = error instanceof Error ? error.message : String(error);
+            if (error instanceof PermanentDownloadError)
+                throw error;
+            if (attempt >= attempts) {
+                throw new Error(`${label}: download from ${url} failed after ${attempts} attempt(s): ${message}`);
+            }
+            const delay = Math.min(maxDelayMs, minDelayMs * 2 ** (attempt - 1));
+            info(`${label}: attempt ${attempt} of ${attempts} failed (${message}); retrying in ${delay} ms`);
+            await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+    }
+}
+async function downloadOnce(url, dest, label, stallTimeoutMs) {
+    const http = new lib_HttpClient('jetscale-stack', [], {
+        allowRetries: false,
+        allowRedirects: true,
+        maxRedirects: 10,
+        // Backstop for a server that never answers; a body that stops mid-way is caught by the stall timer below,
+        // which must fire first so the error says what happened.
+        socketTimeout: stallTimeoutMs * 2,
+    });
+    let response;
+    try {
+        response = await http.get(url);
+    }
+    catch (error) {
+        throw new Error(tools_describeNetworkError(error));
+    }
+    const status = response.message.statusCode ?? 0;
+    if (status !== 200) {
+        response.message.resume();
+        if (status === 404)
+            throw new PermanentDownloadError(`${label} not found at ${url} (HTTP 404)`);
+        const text = `HTTP ${status}${response.message.statusMessage ? ` ${response.message.statusMessage}` : ''}`;
+        if (status >= 500 || status === 408 || status === 429)
+            throw new Error(text);
+        throw new PermanentDownloadError(`${label}: download from ${url} failed: ${text}`);
+    }
+    const lengthHeader = response.message.headers['content-length'];
+    const expected = lengthHeader === undefined ? undefined : Number(lengthHeader);
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    let bytes = 0;
+    let stall;
+    const armStall = () => {
+        if (stall)
+            clearTimeout(stall);
+        stall = setTimeout(() => response.message.destroy(new Error(`no data for ${stallTimeoutMs} ms`)), stallTimeoutMs);
+    };
+    const counter = new external_node_stream_.Transform({
+        transform(chunk, _enc, done) {
+            bytes += chunk.length;
+            hash.update(chunk);
+            armStall();
+            done(null, chunk);
+        },
+    });
+    armStall();
+    try {
+        await (0,external_node_stream_promises_namespaceObject.pipeline)(response.message, counter, (0,external_node_fs_namespaceObject.createWriteStream)(dest));
+    }
+    catch (error) {
+        if (expected !== undefined && bytes < expected) {
+            throw new Error(`truncated: received ${bytes} of ${expected} bytes (${tools_describeNetworkError(error)})`);
+        }
+        throw new Error(tools_describeNetworkError(error));
+    }
+    finally {
+        if (stall)
+            clearTimeout(stall);
+    }
+    if (expected !== undefined && Number.isFinite(expected) && bytes !== expected) {
+        throw new Error(`truncated: received ${bytes} of ${expected} bytes`);
+    }
+    return { sha256: hash.digest('hex'), bytes };
+}
+function tools_describeNetworkError(error) {
+    if (error instanceof Error) {
+        const code = error.code;
+        return code && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
+    }
+    return String(error);
+}
+
+;// CONCATENATED MODULE: ./build/src/deps.js
+/**
+ * The real implementations behind a loop's dependencies, shared by the action and the CLI; each adds only what
+ * is its own (the action: step state, outputs and GitHub reporting).
+ */
+
+
+
+function defaultLoopDeps(inputs, exec, log) {
+    return {
+        exec,
+        log,
+        installTools: (tools) => installTools(tools.map((name) => ({ name: name, version: inputs.tools[name] }))),
+        contract: (req) => runContractChecks(req),
+        saveState: () => { },
+        diagnostics: ({ namespace, kindCluster, env, dir }) => collectDiagnostics(exec, { namespace, kindCluster, env, dir }),
+    };
+}
+
 ;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/context.js
 
 
@@ -45716,13 +46881,13 @@ function Collection() {
 var VERSION = "0.0.0-development";
 
 // pkg/dist-src/defaults.js
-var userAgent = `octokit-endpoint.js/${VERSION} ${getUserAgent()}`;
+var dist_bundle_userAgent = `octokit-endpoint.js/${VERSION} ${getUserAgent()}`;
 var DEFAULTS = {
   method: "GET",
   baseUrl: "https://api.github.com",
   headers: {
     accept: "application/vnd.github.v3+json",
-    "user-agent": userAgent
+    "user-agent": dist_bundle_userAgent
   },
   mediaType: {
     format: ""
@@ -51337,8 +52502,7 @@ async function runLoop(inputs, ctx, deps) {
     const install = async (tools) => runner.step('tools', async () => {
         if (inputs.dryRun)
             deps.log(`# install ${tools.map((t) => `${t} ${inputs.tools[t]}`).join(', ')} (checksum-verified, cached)`);
-        else
-            await deps.installTools(tools);
+        return inputs.dryRun ? {} : await deps.installTools(tools);
     });
     switch (inputs.loop) {
         case 'ci-kind':
@@ -51394,7 +52558,10 @@ async function ciKind(inputs, ctx, deps, names, runner, result, install) {
     const cluster = names.cluster;
     const env = names.env;
     const ns = names.namespace;
-    await install(['kind', 'helm', 'skaffold', 'kubectl']);
+    const dirs = await install(['kind', 'helm', 'skaffold', 'kubectl']);
+    // The post step may run without the main step's PATH additions: tell it where kind is.
+    if (dirs.kind)
+        deps.saveState(State.KindPath, (0,external_node_path_namespaceObject.join)(dirs.kind, process.platform === 'win32' ? 'kind.exe' : 'kind'));
     prepareFiles(inputs, ctx, names, deps);
     let created = false;
     try {
@@ -51636,1159 +52803,7 @@ function planCommands(exec) {
     }));
 }
 
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: external "node:stream/promises"
-const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-// EXTERNAL MODULE: ./node_modules/semver/index.js
-var node_modules_semver = __nccwpck_require__(2088);
-;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/manifest.js
-var manifest_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-
-
-
-// Internal object for testability (allows mocking in ESM)
-const _internal = {
-    readLinuxVersionFile() {
-        const lsbReleaseFile = '/etc/lsb-release';
-        const osReleaseFile = '/etc/os-release';
-        let contents = '';
-        if (external_fs_namespaceObject.existsSync(lsbReleaseFile)) {
-            contents = external_fs_namespaceObject.readFileSync(lsbReleaseFile).toString();
-        }
-        else if (external_fs_namespaceObject.existsSync(osReleaseFile)) {
-            contents = external_fs_namespaceObject.readFileSync(osReleaseFile).toString();
-        }
-        return contents;
-    }
-};
-function _findMatch(versionSpec, stable, candidates, archFilter) {
-    return manifest_awaiter(this, void 0, void 0, function* () {
-        const platFilter = os.platform();
-        let result;
-        let match;
-        let file;
-        for (const candidate of candidates) {
-            const version = candidate.version;
-            debug(`check ${version} satisfies ${versionSpec}`);
-            if (semver.satisfies(version, versionSpec) &&
-                (!stable || candidate.stable === stable)) {
-                file = candidate.files.find(item => {
-                    debug(`${item.arch}===${archFilter} && ${item.platform}===${platFilter}`);
-                    let chk = item.arch === archFilter && item.platform === platFilter;
-                    if (chk && item.platform_version) {
-                        const osVersion = _getOsVersion();
-                        if (osVersion === item.platform_version) {
-                            chk = true;
-                        }
-                        else {
-                            chk = semver.satisfies(osVersion, item.platform_version);
-                        }
-                    }
-                    return chk;
-                });
-                if (file) {
-                    debug(`matched ${candidate.version}`);
-                    match = candidate;
-                    break;
-                }
-            }
-        }
-        if (match && file) {
-            // clone since we're mutating the file list to be only the file that matches
-            result = Object.assign({}, match);
-            result.files = [file];
-        }
-        return result;
-    });
-}
-function _getOsVersion() {
-    // TODO: add windows and other linux, arm variants
-    // right now filtering on version is only an ubuntu and macos scenario for tools we build for hosted (python)
-    const plat = os.platform();
-    let version = '';
-    if (plat === 'darwin') {
-        version = cp.execSync('sw_vers -productVersion').toString();
-    }
-    else if (plat === 'linux') {
-        // lsb_release process not in some containers, readfile
-        // Run cat /etc/lsb-release
-        // DISTRIB_ID=Ubuntu
-        // DISTRIB_RELEASE=18.04
-        // DISTRIB_CODENAME=bionic
-        // DISTRIB_DESCRIPTION="Ubuntu 18.04.4 LTS"
-        const lsbContents = _internal.readLinuxVersionFile();
-        if (lsbContents) {
-            const lines = lsbContents.split('\n');
-            for (const line of lines) {
-                const parts = line.split('=');
-                if (parts.length === 2 &&
-                    (parts[0].trim() === 'VERSION_ID' ||
-                        parts[0].trim() === 'DISTRIB_RELEASE')) {
-                    version = parts[1].trim().replace(/^"/, '').replace(/"$/, '');
-                    break;
-                }
-            }
-        }
-    }
-    return version;
-}
-// Alias for backwards compatibility
-function _readLinuxVersionFile() {
-    return _internal.readLinuxVersionFile();
-}
-//# sourceMappingURL=manifest.js.map
-;// CONCATENATED MODULE: external "stream"
-const external_stream_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("stream");
-// EXTERNAL MODULE: external "util"
-var external_util_ = __nccwpck_require__(9023);
-;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/retry-helper.js
-var retry_helper_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-/**
- * Internal class for retries
- */
-class retry_helper_RetryHelper {
-    constructor(maxAttempts, minSeconds, maxSeconds) {
-        if (maxAttempts < 1) {
-            throw new Error('max attempts should be greater than or equal to 1');
-        }
-        this.maxAttempts = maxAttempts;
-        this.minSeconds = Math.floor(minSeconds);
-        this.maxSeconds = Math.floor(maxSeconds);
-        if (this.minSeconds > this.maxSeconds) {
-            throw new Error('min seconds should be less than or equal to max seconds');
-        }
-    }
-    execute(action, isRetryable) {
-        return retry_helper_awaiter(this, void 0, void 0, function* () {
-            let attempt = 1;
-            while (attempt < this.maxAttempts) {
-                // Try
-                try {
-                    return yield action();
-                }
-                catch (err) {
-                    if (isRetryable && !isRetryable(err)) {
-                        throw err;
-                    }
-                    core.info(err.message);
-                }
-                // Sleep
-                const seconds = this.getSleepAmount();
-                core.info(`Waiting ${seconds} seconds before trying again`);
-                yield this.sleep(seconds);
-                attempt++;
-            }
-            // Last attempt
-            return yield action();
-        });
-    }
-    getSleepAmount() {
-        return (Math.floor(Math.random() * (this.maxSeconds - this.minSeconds + 1)) +
-            this.minSeconds);
-    }
-    sleep(seconds) {
-        return retry_helper_awaiter(this, void 0, void 0, function* () {
-            return new Promise(resolve => setTimeout(resolve, seconds * 1000));
-        });
-    }
-}
-//# sourceMappingURL=retry-helper.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/tool-cache.js
-var tool_cache_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-class HTTPError extends Error {
-    constructor(httpStatusCode) {
-        super(`Unexpected HTTP response: ${httpStatusCode}`);
-        this.httpStatusCode = httpStatusCode;
-        Object.setPrototypeOf(this, new.target.prototype);
-    }
-}
-const tool_cache_IS_WINDOWS = process.platform === 'win32';
-const IS_MAC = process.platform === 'darwin';
-const tool_cache_userAgent = 'actions/tool-cache';
-/**
- * Download a tool from an url and stream it into a file
- *
- * @param url       url of tool to download
- * @param dest      path to download tool
- * @param auth      authorization header
- * @param headers   other headers
- * @returns         path to downloaded tool
- */
-function downloadTool(url, dest, auth, headers) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        dest = dest || path.join(_getTempDirectory(), crypto.randomUUID());
-        yield io.mkdirP(path.dirname(dest));
-        core.debug(`Downloading ${url}`);
-        core.debug(`Destination ${dest}`);
-        const maxAttempts = 3;
-        const minSeconds = _getGlobal('TEST_DOWNLOAD_TOOL_RETRY_MIN_SECONDS', 10);
-        const maxSeconds = _getGlobal('TEST_DOWNLOAD_TOOL_RETRY_MAX_SECONDS', 20);
-        const retryHelper = new RetryHelper(maxAttempts, minSeconds, maxSeconds);
-        return yield retryHelper.execute(() => tool_cache_awaiter(this, void 0, void 0, function* () {
-            return yield downloadToolAttempt(url, dest || '', auth, headers);
-        }), (err) => {
-            if (err instanceof HTTPError && err.httpStatusCode) {
-                // Don't retry anything less than 500, except 408 Request Timeout and 429 Too Many Requests
-                if (err.httpStatusCode < 500 &&
-                    err.httpStatusCode !== 408 &&
-                    err.httpStatusCode !== 429) {
-                    return false;
-                }
-            }
-            // Otherwise retry
-            return true;
-        });
-    });
-}
-function downloadToolAttempt(url, dest, auth, headers) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        if (fs.existsSync(dest)) {
-            throw new Error(`Destination file path ${dest} already exists`);
-        }
-        // Get the response headers
-        const http = new httpm.HttpClient(tool_cache_userAgent, [], {
-            allowRetries: false
-        });
-        if (auth) {
-            core.debug('set auth');
-            if (headers === undefined) {
-                headers = {};
-            }
-            headers.authorization = auth;
-        }
-        const response = yield http.get(url, headers);
-        if (response.message.statusCode !== 200) {
-            const err = new HTTPError(response.message.statusCode);
-            core.debug(`Failed to download from "${url}". Code(${response.message.statusCode}) Message(${response.message.statusMessage})`);
-            throw err;
-        }
-        // Download the response body
-        const pipeline = util.promisify(stream.pipeline);
-        const responseMessageFactory = _getGlobal('TEST_DOWNLOAD_TOOL_RESPONSE_MESSAGE_FACTORY', () => response.message);
-        const readStream = responseMessageFactory();
-        let succeeded = false;
-        try {
-            yield pipeline(readStream, fs.createWriteStream(dest));
-            core.debug('download complete');
-            succeeded = true;
-            return dest;
-        }
-        finally {
-            // Error, delete dest before retry
-            if (!succeeded) {
-                core.debug('download failed');
-                try {
-                    yield io.rmRF(dest);
-                }
-                catch (err) {
-                    core.debug(`Failed to delete '${dest}'. ${err.message}`);
-                }
-            }
-        }
-    });
-}
-/**
- * Extract a .7z file
- *
- * @param file     path to the .7z file
- * @param dest     destination directory. Optional.
- * @param _7zPath  path to 7zr.exe. Optional, for long path support. Most .7z archives do not have this
- * problem. If your .7z archive contains very long paths, you can pass the path to 7zr.exe which will
- * gracefully handle long paths. By default 7zdec.exe is used because it is a very small program and is
- * bundled with the tool lib. However it does not support long paths. 7zr.exe is the reduced command line
- * interface, it is smaller than the full command line interface, and it does support long paths. At the
- * time of this writing, it is freely available from the LZMA SDK that is available on the 7zip website.
- * Be sure to check the current license agreement. If 7zr.exe is bundled with your action, then the path
- * to 7zr.exe can be pass to this function.
- * @returns        path to the destination directory
- */
-function extract7z(file, dest, _7zPath) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        ok(tool_cache_IS_WINDOWS, 'extract7z() not supported on current OS');
-        ok(file, 'parameter "file" is required');
-        dest = yield _createExtractFolder(dest);
-        const originalCwd = process.cwd();
-        process.chdir(dest);
-        if (_7zPath) {
-            try {
-                const logLevel = core.isDebug() ? '-bb1' : '-bb0';
-                const args = [
-                    'x', // eXtract files with full paths
-                    logLevel, // -bb[0-3] : set output log level
-                    '-bd', // disable progress indicator
-                    '-sccUTF-8', // set charset for for console input/output
-                    file
-                ];
-                const options = {
-                    silent: true
-                };
-                yield exec(`"${_7zPath}"`, args, options);
-            }
-            finally {
-                process.chdir(originalCwd);
-            }
-        }
-        else {
-            const escapedScript = path
-                .join(__dirname, '..', 'scripts', 'Invoke-7zdec.ps1')
-                .replace(/'/g, "''")
-                .replace(/"|\n|\r/g, ''); // double-up single quotes, remove double quotes and newlines
-            const escapedFile = file.replace(/'/g, "''").replace(/"|\n|\r/g, '');
-            const escapedTarget = dest.replace(/'/g, "''").replace(/"|\n|\r/g, '');
-            const command = `& '${escapedScript}' -Source '${escapedFile}' -Target '${escapedTarget}'`;
-            const args = [
-                '-NoLogo',
-                '-Sta',
-                '-NoProfile',
-                '-NonInteractive',
-                '-ExecutionPolicy',
-                'Unrestricted',
-                '-Command',
-                command
-            ];
-            const options = {
-                silent: true
-            };
-            try {
-                const powershellPath = yield io.which('powershell', true);
-                yield exec(`"${powershellPath}"`, args, options);
-            }
-            finally {
-                process.chdir(originalCwd);
-            }
-        }
-        return dest;
-    });
-}
-/**
- * Extract a compressed tar archive
- *
- * @param file     path to the tar
- * @param dest     destination directory. Optional.
- * @param flags    flags for the tar command to use for extraction. Defaults to 'xz' (extracting gzipped tars). Optional.
- * @returns        path to the destination directory
- */
-function extractTar(file_1, dest_1) {
-    return tool_cache_awaiter(this, arguments, void 0, function* (file, dest, flags = 'xz') {
-        if (!file) {
-            throw new Error("parameter 'file' is required");
-        }
-        // Create dest
-        dest = yield _createExtractFolder(dest);
-        // Determine whether GNU tar
-        core_debug('Checking tar --version');
-        let versionOutput = '';
-        yield exec_exec('tar --version', [], {
-            ignoreReturnCode: true,
-            silent: true,
-            listeners: {
-                stdout: (data) => (versionOutput += data.toString()),
-                stderr: (data) => (versionOutput += data.toString())
-            }
-        });
-        core_debug(versionOutput.trim());
-        const isGnuTar = versionOutput.toUpperCase().includes('GNU TAR');
-        // Initialize args
-        let args;
-        if (flags instanceof Array) {
-            args = flags;
-        }
-        else {
-            args = [flags];
-        }
-        if (isDebug() && !flags.includes('v')) {
-            args.push('-v');
-        }
-        let destArg = dest;
-        let fileArg = file;
-        if (tool_cache_IS_WINDOWS && isGnuTar) {
-            args.push('--force-local');
-            destArg = dest.replace(/\\/g, '/');
-            // Technically only the dest needs to have `/` but for aesthetic consistency
-            // convert slashes in the file arg too.
-            fileArg = file.replace(/\\/g, '/');
-        }
-        if (isGnuTar) {
-            // Suppress warnings when using GNU tar to extract archives created by BSD tar
-            args.push('--warning=no-unknown-keyword');
-            args.push('--overwrite');
-        }
-        args.push('-C', destArg, '-f', fileArg);
-        yield exec_exec(`tar`, args);
-        return dest;
-    });
-}
-/**
- * Extract a xar compatible archive
- *
- * @param file     path to the archive
- * @param dest     destination directory. Optional.
- * @param flags    flags for the xar. Optional.
- * @returns        path to the destination directory
- */
-function extractXar(file_1, dest_1) {
-    return tool_cache_awaiter(this, arguments, void 0, function* (file, dest, flags = []) {
-        ok(IS_MAC, 'extractXar() not supported on current OS');
-        ok(file, 'parameter "file" is required');
-        dest = yield _createExtractFolder(dest);
-        let args;
-        if (flags instanceof Array) {
-            args = flags;
-        }
-        else {
-            args = [flags];
-        }
-        args.push('-x', '-C', dest, '-f', file);
-        if (core.isDebug()) {
-            args.push('-v');
-        }
-        const xarPath = yield io.which('xar', true);
-        yield exec(`"${xarPath}"`, _unique(args));
-        return dest;
-    });
-}
-/**
- * Extract a zip
- *
- * @param file     path to the zip
- * @param dest     destination directory. Optional.
- * @returns        path to the destination directory
- */
-function extractZip(file, dest) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        if (!file) {
-            throw new Error("parameter 'file' is required");
-        }
-        dest = yield _createExtractFolder(dest);
-        if (tool_cache_IS_WINDOWS) {
-            yield extractZipWin(file, dest);
-        }
-        else {
-            yield extractZipNix(file, dest);
-        }
-        return dest;
-    });
-}
-function extractZipWin(file, dest) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        // build the powershell command
-        const escapedFile = file.replace(/'/g, "''").replace(/"|\n|\r/g, ''); // double-up single quotes, remove double quotes and newlines
-        const escapedDest = dest.replace(/'/g, "''").replace(/"|\n|\r/g, '');
-        const pwshPath = yield which('pwsh', false);
-        //To match the file overwrite behavior on nix systems, we use the overwrite = true flag for ExtractToDirectory
-        //and the -Force flag for Expand-Archive as a fallback
-        if (pwshPath) {
-            //attempt to use pwsh with ExtractToDirectory, if this fails attempt Expand-Archive
-            const pwshCommand = [
-                `$ErrorActionPreference = 'Stop' ;`,
-                `try { Add-Type -AssemblyName System.IO.Compression.ZipFile } catch { } ;`,
-                `try { [System.IO.Compression.ZipFile]::ExtractToDirectory('${escapedFile}', '${escapedDest}', $true) }`,
-                `catch { if (($_.Exception.GetType().FullName -eq 'System.Management.Automation.MethodException') -or ($_.Exception.GetType().FullName -eq 'System.Management.Automation.RuntimeException') ){ Expand-Archive -LiteralPath '${escapedFile}' -DestinationPath '${escapedDest}' -Force } else { throw $_ } } ;`
-            ].join(' ');
-            const args = [
-                '-NoLogo',
-                '-NoProfile',
-                '-NonInteractive',
-                '-ExecutionPolicy',
-                'Unrestricted',
-                '-Command',
-                pwshCommand
-            ];
-            core_debug(`Using pwsh at path: ${pwshPath}`);
-            yield exec_exec(`"${pwshPath}"`, args);
-        }
-        else {
-            const powershellCommand = [
-                `$ErrorActionPreference = 'Stop' ;`,
-                `try { Add-Type -AssemblyName System.IO.Compression.FileSystem } catch { } ;`,
-                `if ((Get-Command -Name Expand-Archive -Module Microsoft.PowerShell.Archive -ErrorAction Ignore)) { Expand-Archive -LiteralPath '${escapedFile}' -DestinationPath '${escapedDest}' -Force }`,
-                `else {[System.IO.Compression.ZipFile]::ExtractToDirectory('${escapedFile}', '${escapedDest}', $true) }`
-            ].join(' ');
-            const args = [
-                '-NoLogo',
-                '-Sta',
-                '-NoProfile',
-                '-NonInteractive',
-                '-ExecutionPolicy',
-                'Unrestricted',
-                '-Command',
-                powershellCommand
-            ];
-            const powershellPath = yield which('powershell', true);
-            core_debug(`Using powershell at path: ${powershellPath}`);
-            yield exec_exec(`"${powershellPath}"`, args);
-        }
-    });
-}
-function extractZipNix(file, dest) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        const unzipPath = yield which('unzip', true);
-        const args = [file];
-        if (!isDebug()) {
-            args.unshift('-q');
-        }
-        args.unshift('-o'); //overwrite with -o, otherwise a prompt is shown which freezes the run
-        yield exec_exec(`"${unzipPath}"`, args, { cwd: dest });
-    });
-}
-/**
- * Caches a directory and installs it into the tool cacheDir
- *
- * @param sourceDir    the directory to cache into tools
- * @param tool          tool name
- * @param version       version of the tool.  semver format
- * @param arch          architecture of the tool.  Optional.  Defaults to machine architecture
- */
-function cacheDir(sourceDir, tool, version, arch) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        version = node_modules_semver.clean(version) || version;
-        arch = arch || external_os_namespaceObject.arch();
-        core_debug(`Caching tool ${tool} ${version} ${arch}`);
-        core_debug(`source dir: ${sourceDir}`);
-        if (!external_fs_namespaceObject.statSync(sourceDir).isDirectory()) {
-            throw new Error('sourceDir is not a directory');
-        }
-        // Create the tool dir
-        const destPath = yield _createToolPath(tool, version, arch);
-        // copy each child item. do not move. move can fail on Windows
-        // due to anti-virus software having an open handle on a file.
-        for (const itemName of external_fs_namespaceObject.readdirSync(sourceDir)) {
-            const s = external_path_namespaceObject.join(sourceDir, itemName);
-            yield io_cp(s, destPath, { recursive: true });
-        }
-        // write .complete
-        _completeToolPath(tool, version, arch);
-        return destPath;
-    });
-}
-/**
- * Caches a downloaded file (GUID) and installs it
- * into the tool cache with a given targetName
- *
- * @param sourceFile    the file to cache into tools.  Typically a result of downloadTool which is a guid.
- * @param targetFile    the name of the file name in the tools directory
- * @param tool          tool name
- * @param version       version of the tool.  semver format
- * @param arch          architecture of the tool.  Optional.  Defaults to machine architecture
- */
-function cacheFile(sourceFile, targetFile, tool, version, arch) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        version = semver.clean(version) || version;
-        arch = arch || os.arch();
-        core.debug(`Caching tool ${tool} ${version} ${arch}`);
-        core.debug(`source file: ${sourceFile}`);
-        if (!fs.statSync(sourceFile).isFile()) {
-            throw new Error('sourceFile is not a file');
-        }
-        // create the tool dir
-        const destFolder = yield _createToolPath(tool, version, arch);
-        // copy instead of move. move can fail on Windows due to
-        // anti-virus software having an open handle on a file.
-        const destPath = path.join(destFolder, targetFile);
-        core.debug(`destination file ${destPath}`);
-        yield io.cp(sourceFile, destPath);
-        // write .complete
-        _completeToolPath(tool, version, arch);
-        return destFolder;
-    });
-}
-/**
- * Finds the path to a tool version in the local installed tool cache
- *
- * @param toolName      name of the tool
- * @param versionSpec   version of the tool
- * @param arch          optional arch.  defaults to arch of computer
- */
-function find(toolName, versionSpec, arch) {
-    if (!toolName) {
-        throw new Error('toolName parameter is required');
-    }
-    if (!versionSpec) {
-        throw new Error('versionSpec parameter is required');
-    }
-    arch = arch || external_os_namespaceObject.arch();
-    // attempt to resolve an explicit version
-    if (!isExplicitVersion(versionSpec)) {
-        const localVersions = findAllVersions(toolName, arch);
-        const match = evaluateVersions(localVersions, versionSpec);
-        versionSpec = match;
-    }
-    // check for the explicit version in the cache
-    let toolPath = '';
-    if (versionSpec) {
-        versionSpec = node_modules_semver.clean(versionSpec) || '';
-        const cachePath = external_path_namespaceObject.join(_getCacheDirectory(), toolName, versionSpec, arch);
-        core_debug(`checking cache: ${cachePath}`);
-        if (external_fs_namespaceObject.existsSync(cachePath) && external_fs_namespaceObject.existsSync(`${cachePath}.complete`)) {
-            core_debug(`Found tool in cache ${toolName} ${versionSpec} ${arch}`);
-            toolPath = cachePath;
-        }
-        else {
-            core_debug('not found');
-        }
-    }
-    return toolPath;
-}
-/**
- * Finds the paths to all versions of a tool that are installed in the local tool cache
- *
- * @param toolName  name of the tool
- * @param arch      optional arch.  defaults to arch of computer
- */
-function findAllVersions(toolName, arch) {
-    const versions = [];
-    arch = arch || external_os_namespaceObject.arch();
-    const toolPath = external_path_namespaceObject.join(_getCacheDirectory(), toolName);
-    if (external_fs_namespaceObject.existsSync(toolPath)) {
-        const children = external_fs_namespaceObject.readdirSync(toolPath);
-        for (const child of children) {
-            if (isExplicitVersion(child)) {
-                const fullPath = external_path_namespaceObject.join(toolPath, child, arch || '');
-                if (external_fs_namespaceObject.existsSync(fullPath) && external_fs_namespaceObject.existsSync(`${fullPath}.complete`)) {
-                    versions.push(child);
-                }
-            }
-        }
-    }
-    return versions;
-}
-function getManifestFromRepo(owner_1, repo_1, auth_1) {
-    return tool_cache_awaiter(this, arguments, void 0, function* (owner, repo, auth, branch = 'master') {
-        let releases = [];
-        const treeUrl = `https://api.github.com/repos/${owner}/${repo}/git/trees/${branch}`;
-        const http = new httpm.HttpClient('tool-cache');
-        const headers = {};
-        if (auth) {
-            core.debug('set auth');
-            headers.authorization = auth;
-        }
-        const response = yield http.getJson(treeUrl, headers);
-        if (!response.result) {
-            return releases;
-        }
-        let manifestUrl = '';
-        for (const item of response.result.tree) {
-            if (item.path === 'versions-manifest.json') {
-                manifestUrl = item.url;
-                break;
-            }
-        }
-        headers['accept'] = 'application/vnd.github.VERSION.raw';
-        let versionsRaw = yield (yield http.get(manifestUrl, headers)).readBody();
-        if (versionsRaw) {
-            // shouldn't be needed but protects against invalid json saved with BOM
-            versionsRaw = versionsRaw.replace(/^\uFEFF/, '');
-            try {
-                releases = JSON.parse(versionsRaw);
-            }
-            catch (_a) {
-                core.debug('Invalid json');
-            }
-        }
-        return releases;
-    });
-}
-function findFromManifest(versionSpec_1, stable_1, manifest_1) {
-    return tool_cache_awaiter(this, arguments, void 0, function* (versionSpec, stable, manifest, archFilter = os.arch()) {
-        // wrap the internal impl
-        const match = yield mm._findMatch(versionSpec, stable, manifest, archFilter);
-        return match;
-    });
-}
-function _createExtractFolder(dest) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        if (!dest) {
-            // create a temp dir
-            dest = external_path_namespaceObject.join(_getTempDirectory(), external_crypto_namespaceObject.randomUUID());
-        }
-        yield mkdirP(dest);
-        return dest;
-    });
-}
-function _createToolPath(tool, version, arch) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        const folderPath = external_path_namespaceObject.join(_getCacheDirectory(), tool, node_modules_semver.clean(version) || version, arch || '');
-        core_debug(`destination ${folderPath}`);
-        const markerPath = `${folderPath}.complete`;
-        yield rmRF(folderPath);
-        yield rmRF(markerPath);
-        yield mkdirP(folderPath);
-        return folderPath;
-    });
-}
-function _completeToolPath(tool, version, arch) {
-    const folderPath = external_path_namespaceObject.join(_getCacheDirectory(), tool, node_modules_semver.clean(version) || version, arch || '');
-    const markerPath = `${folderPath}.complete`;
-    external_fs_namespaceObject.writeFileSync(markerPath, '');
-    core_debug('finished caching tool');
-}
-/**
- * Check if version string is explicit
- *
- * @param versionSpec      version string to check
- */
-function isExplicitVersion(versionSpec) {
-    const c = node_modules_semver.clean(versionSpec) || '';
-    core_debug(`isExplicit: ${c}`);
-    const valid = node_modules_semver.valid(c) != null;
-    core_debug(`explicit? ${valid}`);
-    return valid;
-}
-/**
- * Get the highest satisfiying semantic version in `versions` which satisfies `versionSpec`
- *
- * @param versions        array of versions to evaluate
- * @param versionSpec     semantic version spec to satisfy
- */
-function evaluateVersions(versions, versionSpec) {
-    let version = '';
-    core_debug(`evaluating ${versions.length} versions`);
-    versions = versions.sort((a, b) => {
-        if (node_modules_semver.gt(a, b)) {
-            return 1;
-        }
-        return -1;
-    });
-    for (let i = versions.length - 1; i >= 0; i--) {
-        const potential = versions[i];
-        const satisfied = node_modules_semver.satisfies(potential, versionSpec);
-        if (satisfied) {
-            version = potential;
-            break;
-        }
-    }
-    if (version) {
-        core_debug(`matched: ${version}`);
-    }
-    else {
-        core_debug('match not found');
-    }
-    return version;
-}
-/**
- * Gets RUNNER_TOOL_CACHE
- */
-function _getCacheDirectory() {
-    const cacheDirectory = process.env['RUNNER_TOOL_CACHE'] || '';
-    (0,external_assert_.ok)(cacheDirectory, 'Expected RUNNER_TOOL_CACHE to be defined');
-    return cacheDirectory;
-}
-/**
- * Gets RUNNER_TEMP
- */
-function _getTempDirectory() {
-    const tempDirectory = process.env['RUNNER_TEMP'] || '';
-    (0,external_assert_.ok)(tempDirectory, 'Expected RUNNER_TEMP to be defined');
-    return tempDirectory;
-}
-/**
- * Gets a global variable
- */
-function _getGlobal(key, defaultValue) {
-    /* eslint-disable @typescript-eslint/no-explicit-any */
-    const value = global[key];
-    /* eslint-enable @typescript-eslint/no-explicit-any */
-    return value !== undefined ? value : defaultValue;
-}
-/**
- * Returns an array of unique values.
- * @param values Values to make unique.
- */
-function _unique(values) {
-    return Array.from(new Set(values));
-}
-//# sourceMappingURL=tool-cache.js.map
-;// CONCATENATED MODULE: ./build/src/tools.js
-/**
- * Verified installs of kind, helm, skaffold and kubectl through @actions/tool-cache.
- *
- * - The tool cache is tried first: a hit downloads nothing.
- * - Otherwise the official release asset is downloaded (retries with exponential backoff on HTTP 5xx/408/429,
- *   connection resets and truncated bodies; a 404 fails at once), its SHA-256 is checked against src/pins.json
- *   (never against a checksum fetched from the download site), it is extracted if archived, made executable,
- *   cached, and its directory is added to PATH.
- * - A version with no pinned checksum for the platform fails before anything is downloaded.
- * - Nothing is written to the tool cache before the checksum matched; a failure while caching removes what
- *   was written, so the cache never holds a half-installed `<tool>/<version>`.
- */
-
-
-
-
-
-
-
-
-
-
-
-const TOOL_NAMES = ['kind', 'helm', 'skaffold', 'kubectl'];
-/** Official download prefixes; the asset path is appended as documented in assetFor. */
-const DEFAULT_BASE_URLS = {
-    kind: 'https://github.com/kubernetes-sigs/kind/releases/download',
-    helm: 'https://get.helm.sh',
-    skaffold: 'https://storage.googleapis.com/skaffold/releases',
-    kubectl: 'https://dl.k8s.io/release',
-};
-/** Action input that carries each tool's version, for error messages. */
-const VERSION_INPUT = {
-    kind: 'kind-version',
-    helm: 'helm-version',
-    skaffold: 'skaffold-version',
-    kubectl: 'kubectl-version',
-};
-const DEFAULT_RETRY = { attempts: 4, minDelayMs: 2_000, maxDelayMs: 20_000 };
-const VERSION_PATTERN = /^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/;
-const UPDATE_HINT = 'run node .github/scripts/update-pins.mjs';
-/** The pins shipped with the action (src/pins.json, bundled by ncc). */
-function toolchainPins() {
-    return pins_namespaceObject;
-}
-/** `0.30.0` and `v0.30.0` both become `v0.30.0`; anything else is an error naming the input. */
-function normalizeVersion(name, version) {
-    const trimmed = version.trim();
-    if (!VERSION_PATTERN.test(trimmed)) {
-        throw new Error(`${VERSION_INPUT[name]} '${version}' is not a release version; expected vMAJOR.MINOR.PATCH, e.g. ${toolchainPins().tools[name].version}`);
-    }
-    return trimmed.startsWith('v') ? trimmed : `v${trimmed}`;
-}
-function goOs(platform) {
-    if (platform === 'linux' || platform === 'darwin')
-        return platform;
-    if (platform === 'win32')
-        return 'windows';
-    throw new Error(`unsupported platform '${platform}'; supported: linux, darwin, win32`);
-}
-function goArch(arch) {
-    if (arch === 'x64' || arch === 'amd64')
-        return 'amd64';
-    if (arch === 'arm64')
-        return 'arm64';
-    throw new Error(`unsupported architecture '${arch}'; supported: x64, arm64`);
-}
-/** The platform key used in src/pins.json for a Node platform and arch, e.g. ('linux','x64') → "linux-amd64". */
-function platformKey(platform, arch) {
-    return `${goOs(platform)}-${goArch(arch)}`;
-}
-/**
- * The official release asset of a tool version for a platform, with its pinned SHA-256.
- *   kind      <base>/<v>/kind-<os>-<arch>                 (raw binary; Windows asset has no .exe)
- *   helm      <base>/helm-<v>-<os>-<arch>.tar.gz          (binary <os>-<arch>/helm; Windows: .zip, helm.exe)
- *   skaffold  <base>/<v>/skaffold-<os>-<arch>[.exe]       (raw binary)
- *   kubectl   <base>/<v>/bin/<os>/<arch>/kubectl[.exe]    (raw binary)
- * Throws when pins hold no checksum for that version and platform.
- */
-function assetFor(name, version, platform, arch, pins, baseUrls = {}) {
-    const v = normalizeVersion(name, version);
-    const os = goOs(platform);
-    const cpu = goArch(arch);
-    const key = `${os}-${cpu}`;
-    const exe = os === 'windows' ? '.exe' : '';
-    const base = (baseUrls[name] ?? DEFAULT_BASE_URLS[name]).replace(/\/+$/, '');
-    let url;
-    let archive = 'none';
-    let binaryPathInArchive = null;
-    switch (name) {
-        case 'kind':
-            url = `${base}/${v}/kind-${os}-${cpu}`;
-            break;
-        case 'helm':
-            archive = os === 'windows' ? 'zip' : 'tar.gz';
-            url = `${base}/helm-${v}-${os}-${cpu}.${archive}`;
-            binaryPathInArchive = `${os}-${cpu}/helm${exe}`;
-            break;
-        case 'skaffold':
-            url = `${base}/${v}/skaffold-${os}-${cpu}${exe}`;
-            break;
-        case 'kubectl':
-            url = `${base}/${v}/bin/${os}/${cpu}/kubectl${exe}`;
-            break;
-        default:
-            throw new Error(`unknown tool '${String(name)}'; supported: ${TOOL_NAMES.join(', ')}`);
-    }
-    const sha256 = pinnedChecksum(name, v, key, pins);
-    return { url, sha256, archive, binaryPathInArchive, binaryName: `${name}${exe}`, platformKey: key };
-}
-function pinnedChecksum(name, version, key, pins) {
-    const pin = pins.tools[name];
-    if (!pin || normalizeVersion(name, pin.version) !== version) {
-        throw new Error(`${VERSION_INPUT[name]} ${version}: no pinned checksum for ${name} ${version} on ${key} ` +
-            `(src/pins.json pins ${name} ${pin?.version ?? 'no version'}). Use ${pin?.version ?? 'a pinned version'}, ` +
-            `or pin ${version}: ${UPDATE_HINT} ${name}=${version}`);
-    }
-    const sha = pin.assets[key];
-    if (!sha) {
-        const known = Object.keys(pin.assets);
-        throw new Error(`no pinned checksum for ${name} ${version} on ${key}; ${UPDATE_HINT} ${name}=${version} ` +
-            `(pinned platforms: ${known.join(', ') || 'none'})`);
-    }
-    if (!/^[0-9a-f]{64}$/.test(sha)) {
-        throw new Error(`pinned checksum for ${name} ${version} on ${key} is not 64 lower-case hex digits: '${sha}'`);
-    }
-    return sha;
-}
-/**
- * Installs each requested tool (cache first, verified download otherwise), adds its directory to PATH and
- * returns that directory per tool. All tools are installed concurrently; if any fails, the error lists every
- * failure.
- */
-async function installTools(requests, opts = {}) {
-    const seen = new Map();
-    for (const r of requests) {
-        if (!TOOL_NAMES.includes(r.name)) {
-            throw new Error(`unknown tool '${String(r.name)}'; supported: ${TOOL_NAMES.join(', ')}`);
-        }
-        const prior = seen.get(r.name);
-        if (prior !== undefined)
-            throw new Error(`${r.name} requested twice (${prior} and ${r.version})`);
-        seen.set(r.name, r.version);
-    }
-    ensureRunnerDirs();
-    const results = await Promise.allSettled(requests.map((r) => installOne(r.name, r.version, opts)));
-    const dirs = {};
-    const failures = [];
-    results.forEach((result, i) => {
-        const req = requests[i];
-        if (result.status === 'fulfilled')
-            dirs[req.name] = result.value;
-        else
-            failures.push(result.reason instanceof Error ? result.reason.message : String(result.reason));
-    });
-    if (failures.length === 1)
-        throw new Error(failures[0]);
-    if (failures.length > 1)
-        throw new Error(`${failures.length} tools failed to install:\n- ${failures.join('\n- ')}`);
-    return dirs;
-}
-/** tool-cache needs RUNNER_TOOL_CACHE and RUNNER_TEMP (read at call time); outside a runner use our defaults. */
-function ensureRunnerDirs() {
-    if (!process.env.RUNNER_TOOL_CACHE) {
-        process.env.RUNNER_TOOL_CACHE =
-            process.env.JETSCALE_TOOL_CACHE ?? (0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.homedir)(), '.cache', 'jetscale-stack', 'toolcache');
-    }
-    if (!process.env.RUNNER_TEMP)
-        process.env.RUNNER_TEMP = (0,external_node_os_namespaceObject.tmpdir)();
-}
-async function installOne(name, rawVersion, opts) {
-    const version = normalizeVersion(name, rawVersion);
-    const platform = opts.platform ?? process.platform;
-    const nodeArch = opts.arch ?? process.arch;
-    const cacheVersion = version.slice(1);
-    const binaryName = `${name}${goOs(platform) === 'windows' ? '.exe' : ''}`;
-    const hit = find(name, cacheVersion, nodeArch);
-    if (hit && (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(hit, binaryName))) {
-        info(`${name} ${version}: found in the tool cache at ${hit}`);
-        addPath(hit);
-        return hit;
-    }
-    const asset = assetFor(name, version, platform, nodeArch, opts.pins ?? toolchainPins(), opts.baseUrls);
-    const label = `${name} ${version}`;
-    const work = (0,external_node_path_namespaceObject.join)(process.env.RUNNER_TEMP ?? (0,external_node_os_namespaceObject.tmpdir)(), `jetscale-${name}-${(0,external_node_crypto_.randomUUID)()}`);
-    await (0,promises_namespaceObject.mkdir)(work, { recursive: true });
-    try {
-        const file = (0,external_node_path_namespaceObject.join)(work, 'download');
-        info(`${label}: downloading ${asset.url}`);
-        const { sha256, bytes } = await downloadWithRetries(asset.url, file, label, {
-            retry: opts.retry ?? DEFAULT_RETRY,
-            stallTimeoutMs: opts.stallTimeoutMs ?? 60_000,
-        });
-        if (sha256 !== asset.sha256) {
-            await (0,promises_namespaceObject.rm)(file, { force: true });
-            throw new Error(`checksum mismatch for ${label} (${asset.platformKey}) from ${asset.url}: expected sha256 ${asset.sha256}, ` +
-                `got ${sha256} (${bytes} bytes). The download was deleted and nothing was cached.`);
-        }
-        info(`${label}: ${bytes} bytes, sha256 ${sha256} matches the pin`);
-        const stage = (0,external_node_path_namespaceObject.join)(work, 'stage');
-        await (0,promises_namespaceObject.mkdir)(stage);
-        const staged = (0,external_node_path_namespaceObject.join)(stage, asset.binaryName);
-        if (asset.archive === 'none') {
-            await (0,promises_namespaceObject.copyFile)(file, staged);
-        }
-        else {
-            const extracted = asset.archive === 'zip'
-                ? await extractZip(file, (0,external_node_path_namespaceObject.join)(work, 'x'))
-                : await extractTar(file, (0,external_node_path_namespaceObject.join)(work, 'x'));
-            const inner = (0,external_node_path_namespaceObject.join)(extracted, ...(asset.binaryPathInArchive ?? asset.binaryName).split('/'));
-            if (!(0,external_node_fs_namespaceObject.existsSync)(inner)) {
-                throw new Error(`${label}: archive ${asset.url} has no ${asset.binaryPathInArchive}`);
-            }
-            await (0,promises_namespaceObject.copyFile)(inner, staged);
-        }
-        await (0,promises_namespaceObject.chmod)(staged, 0o755);
-        return await cacheStaged(stage, name, cacheVersion, nodeArch, label);
-    }
-    finally {
-        await (0,promises_namespaceObject.rm)(work, { recursive: true, force: true });
-    }
-}
-/** tc.cacheDir writes the `.complete` marker last; if it throws, remove whatever it wrote. */
-async function cacheStaged(stage, name, cacheVersion, nodeArch, label) {
-    try {
-        const dir = await cacheDir(stage, name, cacheVersion, nodeArch);
-        info(`${label}: installed to ${dir}`);
-        addPath(dir);
-        return dir;
-    }
-    catch (error) {
-        const versionDir = (0,external_node_path_namespaceObject.join)(process.env.RUNNER_TOOL_CACHE ?? '', name, cacheVersion);
-        await (0,promises_namespaceObject.rm)((0,external_node_path_namespaceObject.join)(versionDir, nodeArch), { recursive: true, force: true });
-        await (0,promises_namespaceObject.rm)(`${(0,external_node_path_namespaceObject.join)(versionDir, nodeArch)}.complete`, { force: true });
-        if ((0,external_node_fs_namespaceObject.existsSync)(versionDir) && (await (0,promises_namespaceObject.readdir)(versionDir)).length === 0)
-            await (0,promises_namespaceObject.rmdir)(versionDir);
-        throw new Error(`${label}: caching failed: ${error instanceof Error ? error.message : String(error)}`);
-    }
-}
-/** A failure that retrying cannot fix (HTTP 4xx other than 408/429). */
-class PermanentDownloadError extends Error {
-    constructor(message) {
-        super(message);
-        Object.setPrototypeOf(this, new.target.prototype);
-    }
-}
-async function downloadWithRetries(url, dest, label, opts) {
-    const { attempts, minDelayMs, maxDelayMs } = opts.retry;
-    if (!Number.isInteger(attempts) || attempts < 1)
-        throw new Error(`retry.attempts must be ≥ 1, got ${attempts}`);
-    for (let attempt = 1;; attempt++) {
-        try {
-            return await downloadOnce(url, dest, label, opts.stallTimeoutMs);
-        }
-        catch (error) {
-            await (0,promises_namespaceObject.rm)(dest, { force: true });
-            const message = error instanceof Error ? error.message : String(error);
-            if (error instanceof PermanentDownloadError)
-                throw error;
-            if (attempt >= attempts) {
-                throw new Error(`${label}: download from ${url} failed after ${attempts} attempt(s): ${message}`);
-            }
-            const delay = Math.min(maxDelayMs, minDelayMs * 2 ** (attempt - 1));
-            info(`${label}: attempt ${attempt} of ${attempts} failed (${message}); retrying in ${delay} ms`);
-            await new Promise((resolve) => setTimeout(resolve, delay));
-        }
-    }
-}
-async function downloadOnce(url, dest, label, stallTimeoutMs) {
-    const http = new lib_HttpClient('jetscale-stack', [], {
-        allowRetries: false,
-        allowRedirects: true,
-        maxRedirects: 10,
-        // Backstop for a server that never answers; a body that stops mid-way is caught by the stall timer below,
-        // which must fire first so the error says what happened.
-        socketTimeout: stallTimeoutMs * 2,
-    });
-    let response;
-    try {
-        response = await http.get(url);
-    }
-    catch (error) {
-        throw new Error(tools_describeNetworkError(error));
-    }
-    const status = response.message.statusCode ?? 0;
-    if (status !== 200) {
-        response.message.resume();
-        if (status === 404)
-            throw new PermanentDownloadError(`${label} not found at ${url} (HTTP 404)`);
-        const text = `HTTP ${status}${response.message.statusMessage ? ` ${response.message.statusMessage}` : ''}`;
-        if (status >= 500 || status === 408 || status === 429)
-            throw new Error(text);
-        throw new PermanentDownloadError(`${label}: download from ${url} failed: ${text}`);
-    }
-    const lengthHeader = response.message.headers['content-length'];
-    const expected = lengthHeader === undefined ? undefined : Number(lengthHeader);
-    const hash = (0,external_node_crypto_.createHash)('sha256');
-    let bytes = 0;
-    let stall;
-    const armStall = () => {
-        if (stall)
-            clearTimeout(stall);
-        stall = setTimeout(() => response.message.destroy(new Error(`no data for ${stallTimeoutMs} ms`)), stallTimeoutMs);
-    };
-    const counter = new external_node_stream_.Transform({
-        transform(chunk, _enc, done) {
-            bytes += chunk.length;
-            hash.update(chunk);
-            armStall();
-            done(null, chunk);
-        },
-    });
-    armStall();
-    try {
-        await (0,external_node_stream_promises_namespaceObject.pipeline)(response.message, counter, (0,external_node_fs_namespaceObject.createWriteStream)(dest));
-    }
-    catch (error) {
-        if (expected !== undefined && bytes < expected) {
-            throw new Error(`truncated: received ${bytes} of ${expected} bytes (${tools_describeNetworkError(error)})`);
-        }
-        throw new Error(tools_describeNetworkError(error));
-    }
-    finally {
-        if (stall)
-            clearTimeout(stall);
-    }
-    if (expected !== undefined && Number.isFinite(expected) && bytes !== expected) {
-        throw new Error(`truncated: received ${bytes} of ${expected} bytes`);
-    }
-    return { sha256: hash.digest('hex'), bytes };
-}
-function tools_describeNetworkError(error) {
-    if (error instanceof Error) {
-        const code = error.code;
-        return code && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
-    }
-    return String(error);
-}
-
 ;// CONCATENATED MODULE: ./build/src/main.js
-/**
- * The action's main step: validate every input, then run one loop through the executor.
- */
-
-
-
 
 
 
@@ -52831,21 +52846,14 @@ async function run() {
     }
 }
 function loopDeps(inputs, exec, reporter) {
+    const base = defaultLoopDeps(inputs, exec, (line) => info(line));
     return {
-        exec,
-        log: (line) => info(line),
-        installTools: async (tools) => {
-            const dirs = await installTools(tools.map((name) => ({ name: name, version: inputs.tools[name] })));
-            // The post step may run without the main step's PATH additions: tell it where kind is.
-            if (dirs.kind)
-                saveState(State.KindPath, (0,external_node_path_namespaceObject.join)(dirs.kind, process.platform === 'win32' ? 'kind.exe' : 'kind'));
-        },
-        contract: (req) => runContractChecks(req),
+        ...base,
         reporter,
         saveState: (key, value) => saveState(key, value),
-        diagnostics: async ({ namespace, kindCluster, env, dir }) => {
-            setOutput(Outputs.DiagnosticsDir, dir);
-            return collectDiagnostics(exec, { namespace, kindCluster, env, dir });
+        diagnostics: async (args) => {
+            setOutput(Outputs.DiagnosticsDir, args.dir);
+            return base.diagnostics(args);
         },
     };
 }

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { bundledStackDir, type RunContext } from './context.js';
 import { runContractChecks } from './contract.js';
-import { collectDiagnostics } from './diagnostics.js';
+import { defaultLoopDeps } from './deps.js';
 import { DryRunExecutor, ExecExecutor, type Executor } from './executor.js';
 import {
   CI_NAMESPACE,
@@ -19,7 +19,6 @@ import {
   runLoop,
   withPortForwards,
 } from './loops.js';
-import { installTools, type ToolName } from './tools.js';
 import { type ActionInputs, InputError, parseInputs, type RawInputs } from './validate.js';
 
 export const LOCAL_CLUSTER = 'jetscale-local';
@@ -275,17 +274,7 @@ function deps(
   io: CliIo,
   log = (line: string) => io.out(`${line}\n`),
 ): LoopDeps {
-  return {
-    exec,
-    log,
-    installTools: async (tools) => {
-      await installTools(tools.map((name) => ({ name: name as ToolName, version: inputs.tools[name] })));
-    },
-    contract: (req) => runContractChecks(req),
-    saveState: () => {},
-    diagnostics: ({ namespace, kindCluster, env, dir }) =>
-      collectDiagnostics(exec, { namespace, kindCluster, env, dir }),
-  };
+  return defaultLoopDeps(inputs, exec, log);
 }
 
 function executor(io: CliIo, dryRun: boolean): Executor {

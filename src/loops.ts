@@ -47,8 +47,8 @@ export interface ReporterLike {
 export interface LoopDeps {
   exec: Executor;
   log: (line: string) => void;
-  /** Installs the named tools (at the versions in inputs.tools) and puts them on PATH. */
-  installTools: (tools: Array<keyof ActionInputs['tools']>) => Promise<void>;
+  /** Installs the named tools (at the versions in inputs.tools), puts them on PATH, returns each one's directory. */
+  installTools: (tools: Array<keyof ActionInputs['tools']>) => Promise<Partial<Record<string, string>>>;
   contract: (request: ContractRequest) => Promise<CheckResultLike[]>;
   reporter?: ReporterLike;
   saveState: (key: State, value: string) => void;
@@ -462,7 +462,7 @@ export async function runLoop(inputs: ActionInputs, ctx: RunContext, deps: LoopD
         deps.log(
           `# install ${tools.map((t) => `${t} ${inputs.tools[t]}`).join(', ')} (checksum-verified, cached)`,
         );
-      else await deps.installTools(tools);
+      return inputs.dryRun ? {} : await deps.installTools(tools);
     });
   switch (inputs.loop) {
     case 'ci-kind':
@@ -523,7 +523,7 @@ function printPlanHeader(names: PlanNames, log: (line: string) => void): void {
   );
 }
 
-type Install = (tools: Array<keyof ActionInputs['tools']>) => Promise<void>;
+type Install = (tools: Array<keyof ActionInputs['tools']>) => Promise<Partial<Record<string, string>>>;
 
 async function ciKind(
   inputs: ActionInputs,
@@ -537,7 +537,10 @@ async function ciKind(
   const cluster = names.cluster as string;
   const env = names.env;
   const ns = names.namespace as string;
-  await install(['kind', 'helm', 'skaffold', 'kubectl']);
+  const dirs = await install(['kind', 'helm', 'skaffold', 'kubectl']);
+  // The post step may run without the main step's PATH additions: tell it where kind is.
+  if (dirs.kind)
+    deps.saveState(State.KindPath, join(dirs.kind, process.platform === 'win32' ? 'kind.exe' : 'kind'));
   prepareFiles(inputs, ctx, names, deps);
   let created = false;
   try {

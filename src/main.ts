@@ -1,17 +1,11 @@
-/**
- * The action's main step: validate every input, then run one loop through the executor.
- */
-import { join } from 'node:path';
 import * as core from '@actions/core';
-import { Outputs, State } from './constants.js';
+import { Outputs, type State } from './constants.js';
 import { getInputs, type RunContext, readEvent, runContext } from './context.js';
-import { runContractChecks } from './contract.js';
-import { collectDiagnostics } from './diagnostics.js';
+import { defaultLoopDeps } from './deps.js';
 import { DryRunExecutor, ExecExecutor, type Executor } from './executor.js';
 import { Reporter } from './github.js';
 import { type LoopDeps, type LoopResult, planCommands, planNames, runLoop } from './loops.js';
 import { writeLoopSummary } from './summary.js';
-import { installTools, type ToolName } from './tools.js';
 import type { ActionInputs } from './validate.js';
 
 export async function run(): Promise<void> {
@@ -45,23 +39,14 @@ export async function run(): Promise<void> {
 }
 
 export function loopDeps(inputs: ActionInputs, exec: Executor, reporter: Reporter | undefined): LoopDeps {
+  const base = defaultLoopDeps(inputs, exec, (line) => core.info(line));
   return {
-    exec,
-    log: (line) => core.info(line),
-    installTools: async (tools) => {
-      const dirs: Partial<Record<ToolName, string>> = await installTools(
-        tools.map((name) => ({ name: name as ToolName, version: inputs.tools[name] })),
-      );
-      // The post step may run without the main step's PATH additions: tell it where kind is.
-      if (dirs.kind)
-        core.saveState(State.KindPath, join(dirs.kind, process.platform === 'win32' ? 'kind.exe' : 'kind'));
-    },
-    contract: (req) => runContractChecks(req),
+    ...base,
     reporter,
     saveState: (key: State, value: string) => core.saveState(key, value),
-    diagnostics: async ({ namespace, kindCluster, env, dir }) => {
-      core.setOutput(Outputs.DiagnosticsDir, dir);
-      return collectDiagnostics(exec, { namespace, kindCluster, env, dir });
+    diagnostics: async (args) => {
+      core.setOutput(Outputs.DiagnosticsDir, args.dir);
+      return (base.diagnostics as NonNullable<LoopDeps['diagnostics']>)(args);
     },
   };
 }

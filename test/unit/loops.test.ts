@@ -42,6 +42,7 @@ function deps(exec: LoopDeps['exec'], over: Partial<LoopDeps> = {}) {
     log: (l) => log.push(l),
     installTools: async (t) => {
       tools.push(t);
+      return {};
     },
     contract: async () => passing,
     saveState: (k, v) => state.push([k, v]),
