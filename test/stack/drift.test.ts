@@ -86,7 +86,7 @@ function applyProfile(base: SkaffoldConfig, profile: string): SkaffoldConfig {
 }
 
 const base = skaffoldConfig();
-const release = (c: SkaffoldConfig): HelmRelease => c.deploy.helm.releases[0];
+const release = (c: SkaffoldConfig): HelmRelease => c.deploy.helm.releases[0] as HelmRelease;
 const chartDir = join(repoRoot, release(base).chartPath);
 
 /** The Tiltfile's code: comments, and the module docstring, removed. */
@@ -323,8 +323,8 @@ describe.skipIf(dynamicSkip !== undefined)(
         expect(m, `Tilt resource ${a.image}`).toBeDefined();
         const images = (m as TiltManifest).ImageTargets ?? [];
         expect(images.map((i) => i.selector)).toEqual([a.image]);
-        expect(images[0].BuildDetails.context).toBe(join(repoRoot, a.context));
-        expect(images[0].BuildDetails.target).toBe('dev');
+        expect(images[0]?.BuildDetails.context).toBe(join(repoRoot, a.context));
+        expect(images[0]?.BuildDetails.target).toBe('dev');
       }
       const built = result.Manifests.flatMap((m) => (m.ImageTargets ?? []).map((i) => i.selector));
       expect(built.sort()).toEqual(SERVICES.slice().sort());

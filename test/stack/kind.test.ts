@@ -32,7 +32,7 @@ const read = (file: string) => readFileSync(join(kindDir, file), 'utf8');
 function cluster(file: string): KindCluster {
   const docs = parseAllDocuments(read(file));
   expect(docs, `${file} must hold exactly one YAML document`).toHaveLength(1);
-  const [doc] = docs;
+  const doc = docs[0] as (typeof docs)[number];
   expect(doc.errors, `${file} must parse`).toEqual([]);
   return doc.toJS() as KindCluster;
 }
@@ -72,7 +72,7 @@ describe('kind cluster configs', () => {
   test('cluster.local.yaml: one node publishing 80 and 443 on 127.0.0.1', () => {
     const c = cluster('cluster.local.yaml');
     expect(c.nodes).toHaveLength(1);
-    const [node] = c.nodes ?? [];
+    const node = (c.nodes ?? [])[0] ?? {};
     expect(node.role ?? 'control-plane').toBe('control-plane');
     const published = (node.extraPortMappings ?? []).map((m) => [
       m.containerPort,

@@ -167,7 +167,7 @@ function render(c: Case): K8sObject[] {
 function helmTemplate(c: Case): K8sObject[] {
   const args = ['template', c.expect.release, 'charts/app', '--namespace', c.namespace];
   args.push('-f', `charts/app/${c.expect.valuesFile}`);
-  if (c.expect.extra) args.push('-f', c.env.JETSCALE_VALUES_FILE);
+  if (c.expect.extra) args.push('-f', c.env.JETSCALE_VALUES_FILE as string);
   const sets = [
     `backend.image.repository=${c.images.backend.repository}`,
     `backend.image.tag=${c.images.backend.tag}`,
@@ -282,10 +282,11 @@ describe.skipIf(skip !== undefined)(`skaffold.yaml${skip ? ` (skipped: ${skip})`
   });
 
   test('ci-kind without JETSCALE_VALUES_FILE (local use) renders the chart defaults for ci', () => {
+    const ciKind = CASES[1] as Case;
     const c: Case = {
-      ...CASES[1],
+      ...ciKind,
       env: { JETSCALE_SHA: '0a1b2c3d4e5f' },
-      expect: { ...CASES[1].expect, extra: false },
+      expect: { ...ciKind.expect, extra: false },
     };
     const rendered = render(c);
     expectSameObjects(rendered, helmTemplate(c));

@@ -24,7 +24,7 @@ export interface K8sObject {
 export function objects(stream: string): K8sObject[] {
   return parseAllDocuments(stream)
     .map((doc) => {
-      if (doc.errors.length > 0) throw new Error(`rendered YAML does not parse: ${doc.errors[0].message}`);
+      if (doc.errors.length > 0) throw new Error(`rendered YAML does not parse: ${doc.errors[0]?.message}`);
       return doc.toJS() as K8sObject | null;
     })
     .filter((o): o is K8sObject => o !== null && typeof o === 'object' && 'kind' in o);
