@@ -23,7 +23,7 @@ if "$KIND" get clusters 2>/dev/null | grep -qx "$name"; then
 else
   log "no cluster named $name"
 fi
-rm -f "$RIG_CACHE/kubeconfig"
+rm -f "$(rig_kubeconfig "$name")"
 # the local registry up.sh may have started: removed once no kind cluster is left to use it
 if [ -z "$("$KIND" get clusters 2>/dev/null)" ] && docker inspect jetscale-registry >/dev/null 2>&1; then
   docker rm -f -v jetscale-registry >/dev/null

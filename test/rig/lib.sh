@@ -27,6 +27,12 @@ STANDIN_IMAGES=(jetscale-rig/postgres:15 jetscale-rig/redis:7 jetscale-rig/node:
 EXAMPLE_IMAGES=(jetscale-rig/backend:rig jetscale-rig/frontend:rig)
 REGISTRY_IMAGE=jetscale-rig/registry:3
 
+# rig_kubeconfig NAME: where up.sh writes the kubeconfig of cluster NAME (the default cluster keeps the
+# historic path, so `kubectl --kubeconfig ~/.cache/jetscale-stack/rig/kubeconfig` keeps working).
+rig_kubeconfig() {
+  if [ "$1" = jetscale-rig ]; then printf '%s\n' "$RIG_CACHE/kubeconfig"; else printf '%s\n' "$RIG_CACHE/kubeconfig-$1"; fi
+}
+
 export DOCKER_BUILDKIT=0 # BuildKit/buildx is not installed here: legacy builder
 
 log() { printf 'rig: %s\n' "$*" >&2; }

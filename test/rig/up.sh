@@ -10,7 +10,7 @@
 # 127.0.0.1:5001, wired as kind/create.sh does); auto = kind load for one node, the registry for four,
 # the faster in test/rig/bench-load.sh's figures (see README.md).
 # Idempotent: a second run reuses the cluster and every cached artefact ($JETSCALE_RIG_CACHE).
-# Kubeconfig: $JETSCALE_RIG_CACHE/kubeconfig.
+# Kubeconfig: $JETSCALE_RIG_CACHE/kubeconfig (cluster jetscale-rig) or $JETSCALE_RIG_CACHE/kubeconfig-NAME.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -47,7 +47,7 @@ export RIG_TIMINGS="$RIG_CACHE/timings.$$"
 : >"$RIG_TIMINGS"
 trap 'rm -f "$RIG_TIMINGS"' EXIT
 t0=$(date +%s.%N)
-KUBECONFIG_PATH="$RIG_CACHE/kubeconfig"
+KUBECONFIG_PATH="$(rig_kubeconfig "$name")"
 
 step docker
 bash "$RIG_DIR/docker.sh"
