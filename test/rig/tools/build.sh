@@ -84,6 +84,8 @@ recipe_hash() { # <module dir> <flags...>
   shift
   {
     cat "$dir/go.mod" "$dir/go.sum"
+    # files laid over the upstream module's source before building (only tilt has them)
+    if [[ -d "$dir/overlay" ]]; then find "$dir/overlay" -type f | LC_ALL=C sort | xargs cat; fi
     go env GOVERSION GOOS GOARCH
     printf '%s\n' "$@"
   } | sha256sum | cut -d' ' -f1
@@ -177,12 +179,28 @@ build_act() {
   install_tool act "$v" act github.com/nektos/act github.com/nektos/act 0 "" "-s -w -buildid= -X main.version=$v"
 }
 
+# tilt serves its web UI from files embedded from pkg/assets/build, which tilt's release build fills with
+# `make build-js` (a Node build of web/). The module holds only a placeholder there, and a binary built
+# from it refuses to start (`tilt up`/`tilt ci`: "running in prod mode, but JS/CSS files are not
+# available"). go build -overlay may not touch the module cache, so the build uses a copy of the module
+# with tilt/overlay/ laid over it (pkg/assets/build/index.html: a page saying this binary has no web UI),
+# through a temporary go.mod (-modfile) that repeats ours plus a replace to that copy. Everything else is
+# tilt v0.34.0 as released, without a UI to show.
 build_tilt() {
-  local v date
+  local v date src work
   v="$(pin rigTools tilt)"
   date="$(module_date tilt github.com/tilt-dev/tilt | cut -c1-10)"
-  install_tool tilt "$v" tilt github.com/tilt-dev/tilt github.com/tilt-dev/tilt/cmd/tilt 1 osusergo \
+  src="$(cd "$here/tilt" && go mod download -json github.com/tilt-dev/tilt | node -e 'console.log(JSON.parse(require("node:fs").readFileSync(0, "utf8")).Dir ?? "")')"
+  [[ -n "$src" && -d "$src" ]] || die "tilt: cannot download github.com/tilt-dev/tilt $v into the Go module cache"
+  work="$(mktemp -d)"
+  cp -R "$src" "$work/tilt"
+  chmod -R u+w "$work/tilt"
+  cp -R "$here/tilt/overlay/." "$work/tilt/"
+  { cat "$here/tilt/go.mod"; printf '\nreplace github.com/tilt-dev/tilt => %s\n' "$work/tilt"; } >"$work/go.mod"
+  cp "$here/tilt/go.sum" "$work/go.sum"
+  GOFLAGS="$GOFLAGS -modfile=$work/go.mod" install_tool tilt "$v" tilt github.com/tilt-dev/tilt github.com/tilt-dev/tilt/cmd/tilt 1 osusergo \
     "-s -w -buildid= -X main.version=${v#v} -X main.date=$date"
+  rm -rf "$work"
 }
 
 build_k8s_server() {
