@@ -4,6 +4,8 @@
  * suite never skips in CI.
  */
 import { spawnSync } from 'node:child_process';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { findTool, toolCacheDir } from '../support/tools.js';
 
 export const RIG_NODE_IMAGE = process.env.JETSCALE_RIG_NODE_IMAGE ?? 'jetscale-rig/kind-node:v1.34.4';
@@ -49,4 +51,43 @@ export function kindClusters(): string[] {
   const kind = findTool('kind') as string;
   const r = spawnSync(kind, ['get', 'clusters'], { encoding: 'utf8' });
   return r.stdout.split('\n').filter(Boolean);
+}
+
+/** The rig cache directory (test/rig/lib.sh RIG_CACHE). */
+export function rigCacheDir(): string {
+  return process.env.JETSCALE_RIG_CACHE ?? join(homedir(), '.cache', 'jetscale-stack', 'rig');
+}
+
+/** Kubeconfig that test/rig/up.sh writes for a rig cluster (lib.sh rig_kubeconfig). */
+export function rigKubeconfig(cluster = 'jetscale-rig'): string {
+  return join(rigCacheDir(), cluster === 'jetscale-rig' ? 'kubeconfig' : `kubeconfig-${cluster}`);
+}
+
+export interface RigIngress {
+  /** The control-plane node's address on Docker's `kind` network: ports 80 and 443 reach the controller. */
+  ip: string;
+  /** The rig CA that signed the controller's default certificate (*.app.jetscale.ai, app.jetscale.ai). */
+  caFile: string;
+  /** IngressClass of the rig's controller (test/rig/ingress). */
+  className: 'jetscale-rig';
+}
+
+/** Where the rig's ingress controller (installed by test/rig/up.sh) answers for a rig cluster. */
+export function rigIngress(cluster = 'jetscale-rig'): RigIngress {
+  const r = spawnSync(
+    'docker',
+    [
+      'inspect',
+      '-f',
+      '{{with index .NetworkSettings.Networks "kind"}}{{.IPAddress}}{{end}}',
+      `${cluster}-control-plane`,
+    ],
+    { encoding: 'utf8' },
+  );
+  const ip = r.stdout.trim();
+  if (r.status !== 0 || !/^\d+\.\d+\.\d+\.\d+$/.test(ip))
+    throw new Error(
+      `rig ingress: no address of ${cluster}-control-plane on Docker's kind network (npm run rig:up)`,
+    );
+  return { ip, caFile: join(rigCacheDir(), 'ingress', 'ca.crt'), className: 'jetscale-rig' };
 }

@@ -26,6 +26,7 @@ NODE_IMAGE="jetscale-rig/kind-node:$K8S_VERSION"
 STANDIN_IMAGES=(jetscale-rig/postgres:15 jetscale-rig/redis:7 jetscale-rig/node:24)
 EXAMPLE_IMAGES=(jetscale-rig/backend:rig jetscale-rig/frontend:rig)
 REGISTRY_IMAGE=jetscale-rig/registry:3
+INGRESS_IMAGE=jetscale-rig/ingress:rig
 
 # rig_kubeconfig NAME: where up.sh writes the kubeconfig of cluster NAME (the default cluster keeps the
 # historic path, so `kubectl --kubeconfig ~/.cache/jetscale-stack/rig/kubeconfig` keeps working).

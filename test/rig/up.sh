@@ -9,6 +9,8 @@
 # Images reach the nodes by `kind load docker-image`, or through a local registry (jetscale-registry on
 # 127.0.0.1:5001, wired as kind/create.sh does); auto = kind load for one node, the registry for four,
 # the faster in test/rig/bench-load.sh's figures (see README.md).
+# Then it installs the rig's ingress controller (ingress/install.sh: IngressClass jetscale-rig, ports 80/443 of
+# every node, a default certificate for *.app.jetscale.ai signed by the rig CA $JETSCALE_RIG_CACHE/ingress/ca.crt).
 # Idempotent: a second run reuses the cluster and every cached artefact ($JETSCALE_RIG_CACHE).
 # Kubeconfig: $JETSCALE_RIG_CACHE/kubeconfig (cluster jetscale-rig) or $JETSCALE_RIG_CACHE/kubeconfig-NAME.
 set -euo pipefail
@@ -95,7 +97,7 @@ kc wait --for=condition=Ready nodes --all --timeout=300s >&2
 [ "$want_workers" -ge 0 ]
 
 step load
-LOAD_IMAGES=("${STANDIN_IMAGES[@]}")
+LOAD_IMAGES=("${STANDIN_IMAGES[@]}" "$INGRESS_IMAGE")
 for ex in "${EXAMPLE_IMAGES[@]}"; do
   if [ -n "$(image_recipe "$ex")" ]; then LOAD_IMAGES+=("$ex"); fi
 done
@@ -125,8 +127,13 @@ else
   export RIG_IMAGE_PREFIX="localhost:$reg_port/"
 fi
 
+step ingress
+bash "$RIG_DIR/ingress/install.sh" "$name" "$KUBECONFIG_PATH" "$KUBECTL" "${RIG_IMAGE_PREFIX}$INGRESS_IMAGE"
+
 step checks
-bash "$RIG_DIR/checks/run.sh" "$KUBECONFIG_PATH" "$KUBECTL" "${LOAD_IMAGES[@]}"
+check_images=()
+for i in "${LOAD_IMAGES[@]}"; do [ "$i" = "$INGRESS_IMAGE" ] || check_images+=("$i"); done # ingress: checked by its step
+bash "$RIG_DIR/checks/run.sh" "$KUBECONFIG_PATH" "$KUBECTL" "${check_images[@]}"
 
 step_end
 total=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rig only: build every image the rig needs, here, without a registry.
-#   build.sh [all|base|stand-ins|examples|registry|node-images|kind-base|kind-node]...
+#   build.sh [all|base|stand-ins|examples|registry|ingress|node-images|kind-base|kind-node]...
 # Each image carries the label jetscale.rig.recipe=<hash of its recipe directory + its parents'
 # hashes>, and is saved under $JETSCALE_RIG_CACHE/images/, so a changed recipe rebuilds only the
 # images it affects. Images:
@@ -9,6 +9,7 @@
 #   jetscale-rig/backend:rig, frontend:rig   examples/*/Dockerfile (default target), when present
 #   registry.k8s.io/... , docker.io/kindest/...  everything a kind node runs (preloaded into it)
 #   jetscale-rig/registry:3                 a local registry (registry/), for kind/create.sh
+#   jetscale-rig/ingress:rig                the rig's ingress controller (../ingress/)
 #   jetscale-rig/kind-node:<k8s version>    the kind node image (kind-node/)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -91,6 +92,17 @@ build_registry() {
 }
 ensure_registry_image() { ensure_image "$REGISTRY_IMAGE" "$(hash_of "$RIG_DIR/registry" "=$REGISTRY_VERSION")" build_registry; }
 
+# ---- the rig's ingress controller (test/rig/ingress: standard library only, built here) ----------
+ingress_hash() { hash_of "$RIG_DIR/ingress" "=$(go env GOVERSION)"; }
+build_ingress() {
+  local ctx
+  ctx="$(mktemp -d "$RIG_CACHE/tmp/ingress.XXXXXX")"
+  cp "$RIG_DIR/ingress/Dockerfile" "$ctx/"
+  (cd "$RIG_DIR/ingress" && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod go build -trimpath -ldflags '-s -w' -o "$ctx/rig-ingress" .)
+  docker_build "$1" "$2" "$ctx"
+  rm -rf "$ctx"
+}
+
 main() {
   mkdir -p "$RIG_CACHE/tmp"
   local what=("$@")
@@ -101,6 +113,7 @@ main() {
       stand-ins) ensure_image "$BASE_IMAGE" "$(base_hash)" build_base && build_standins ;;
       examples) build_examples ;;
       registry) ensure_registry_image ;;
+      ingress) ensure_image "$INGRESS_IMAGE" "$(ingress_hash)" build_ingress ;;
       node-images) source "$IMG/node-images.sh" && build_node_images ;;
       kind-base) source "$IMG/node-images.sh" && ensure_image "$BASE_IMAGE" "$(base_hash)" build_base && ensure_image "$KIND_BASE_IMAGE" "$(kind_base_hash)" build_kind_base ;;
       kind-node) source "$IMG/node-images.sh" && build_kind_node ;;
@@ -109,10 +122,11 @@ main() {
         build_standins
         build_examples
         ensure_registry_image
+        ensure_image "$INGRESS_IMAGE" "$(ingress_hash)" build_ingress
         source "$IMG/node-images.sh"
         build_kind_node
         ;;
-      *) die "unknown image set '$w'; accepted: all, base, stand-ins, examples, registry, node-images, kind-base, kind-node" ;;
+      *) die "unknown image set '$w'; accepted: all, base, stand-ins, examples, registry, ingress, node-images, kind-base, kind-node" ;;
     esac
   done
 }

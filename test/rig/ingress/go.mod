@@ -1,0 +1,3 @@
+module jetscale.rig/ingress
+
+go 1.26
