@@ -1,0 +1,507 @@
+/**
+ * Live end to end on a live-like cluster: a 1+3-node rig cluster (kind/cluster.multinode.yaml, one zone per
+ * worker) of its own, `jetscale-live`. The chart is deployed the way a developer deploys live, through the CLI
+ * (`stack deploy live --context … --url … --confirm`, Skaffold's live profile, values.live.yaml plus the
+ * settings live leaves to the deployer), and must run as live: 3 replicas of each service on 3 different
+ * workers, PodDisruptionBudgets, HPAs, bound kept PVCs, an HTTPS Ingress with its own certificate. Then the
+ * action's live loop runs as a runner runs it (node dist/index.js, INPUT_LOOP=live) through the rig's ingress
+ * controller: its smoke checks pass, and it changes nothing — every object of the release namespace (all
+ * listable kinds) and every cluster-scoped object of the release keeps its resourceVersion, and the app's
+ * data is untouched. A live run against a host no Ingress serves, or without trusting the CA, fails.
+ *
+ * The TLS Secret named by ingress.tls.secretName is what cert-manager writes on a real cluster; here the test
+ * writes it (as the platform team would), with a certificate for app.jetscale.ai signed by the rig CA, and
+ * checks that the controller serves exactly that certificate rather than its default one.
+ *
+ * The cluster is created in beforeAll and deleted in afterAll, unless it already existed: then it is reused
+ * and left as found (plus the release). Figures (cluster up, deploy, live loop) are printed, not asserted.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import * as https from 'node:https';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
+import type * as tls from 'node:tls';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { parseCommandFile, runBundle, runnerEnv } from '../support/runner.js';
+import { findTool, repoRoot } from '../support/tools.js';
+import { kindClusters, rigIngress, rigKubeconfig, rigSkipReason } from './rig.js';
+
+const skip = rigSkipReason();
+
+const CLUSTER = 'jetscale-live';
+const CONTEXT = `kind-${CLUSTER}`;
+const NS = 'jetscale';
+const RELEASE = 'jetscale';
+const HOST = 'app.jetscale.ai';
+const LIVE_URL = `https://${HOST}`;
+const SHA = '7d1e5c0b9a8f7e6d5c4b3a29180f7e6d5c4b3a21';
+const REGISTRY = 'localhost:5001/jetscale-rig';
+const LIVE_VALUES = [
+  'charts/app/ci/live-values.yaml',
+  'charts/app/ci/live-incluster-values.yaml',
+  'charts/app/ci/live-rig-values.yaml',
+];
+const SMOKE_CHECKS = ['backend-health', 'backend-ready', 'frontend-page', 'frontend-api'];
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {},
+): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd ?? repoRoot, env: opts.env ?? process.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+async function must(cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}): Promise<string> {
+  const r = await run(cmd, args, opts);
+  if (r.code !== 0)
+    throw new Error(
+      `${cmd} ${args.join(' ')} exited ${r.code}:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`,
+    );
+  return r.stdout;
+}
+
+const kubeconfig = rigKubeconfig(CLUSTER);
+const kubectl = (args: string[], input?: string) =>
+  must(findTool('kubectl') as string, ['--kubeconfig', kubeconfig, ...args], { input });
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    resourceVersion?: string;
+    deletionTimestamp?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  // biome-ignore lint/suspicious/noExplicitAny: parsed Kubernetes JSON, checked field by field below
+  spec?: any;
+  // biome-ignore lint/suspicious/noExplicitAny: parsed Kubernetes JSON, checked field by field below
+  status?: any;
+}
+
+async function getJson(args: string[]): Promise<K8sObject[]> {
+  return (JSON.parse(await kubectl([...args, '-o', 'json'])) as { items: K8sObject[] }).items;
+}
+
+/**
+ * Every object of the release namespace, of every kind the API server can list there, and every cluster-scoped
+ * object of the release (helm-owned, the namespace itself, the PersistentVolumes bound to its claims, the
+ * Services' IPAddresses), keyed by apiVersion, kind, namespace and name, valued by resourceVersion.
+ * Events are left out: they are the controllers' log, not the state of an object (on the rig the HPA controller,
+ * finding no metrics API, records FailedGetResourceMetric every 15 s whatever anyone else does).
+ */
+async function snapshot(): Promise<Map<string, string>> {
+  const kinds = async (namespaced: boolean) =>
+    (await kubectl(['api-resources', '--verbs=list', `--namespaced=${namespaced}`, '-o', 'name']))
+      .split('\n')
+      .filter((k) => k && k !== 'events' && k !== 'events.events.k8s.io');
+  const inNamespace = await getJson(['get', (await kinds(true)).join(','), '-n', NS]);
+  const clusterScoped = (await getJson(['get', (await kinds(false)).join(',')])).filter(
+    (o) =>
+      o.metadata.labels?.['app.kubernetes.io/instance'] === RELEASE ||
+      o.metadata.annotations?.['meta.helm.sh/release-name'] === RELEASE ||
+      (o.kind === 'Namespace' && o.metadata.name === NS) ||
+      (o.kind === 'PersistentVolume' && o.spec?.claimRef?.namespace === NS) ||
+      (o.kind === 'IPAddress' && o.spec?.parentRef?.namespace === NS),
+  );
+  const snap = new Map<string, string>();
+  for (const o of [...inNamespace, ...clusterScoped])
+    snap.set(
+      `${o.apiVersion} ${o.kind} ${o.metadata.namespace ?? '-'}/${o.metadata.name}`,
+      o.metadata.resourceVersion ?? '',
+    );
+  return snap;
+}
+
+function diff(a: Map<string, string>, b: Map<string, string>): string[] {
+  const out: string[] = [];
+  for (const [k, v] of a) if (b.get(k) !== v) out.push(`${k}: ${v} → ${b.get(k) ?? '(gone)'}`);
+  for (const [k, v] of b) if (!a.has(k)) out.push(`${k}: (new) ${v}`);
+  return out;
+}
+
+/** Waits until two snapshots 10 s apart are equal: the baseline must be still before the live loop runs. */
+async function quietSnapshot(): Promise<Map<string, string>> {
+  let prev = await snapshot();
+  let changes: string[] = [];
+  for (let i = 0; i < 18; i++) {
+    await new Promise((r) => setTimeout(r, 10_000));
+    const next = await snapshot();
+    changes = diff(prev, next);
+    if (changes.length === 0) return next;
+    prev = next;
+  }
+  throw new Error(`namespace ${NS} did not settle within 3 minutes; last changes:\n${changes.join('\n')}`);
+}
+
+/** One HTTPS request to the live host through the rig's ingress (its address, the rig CA, SNI and Host kept). */
+function request(
+  ip: string,
+  ca: string,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown; fingerprint: string }> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = https.request(
+      {
+        host: ip,
+        port: 443,
+        servername: HOST,
+        ca,
+        method,
+        path,
+        agent: false,
+        timeout: 15_000,
+        headers: {
+          Host: HOST,
+          ...(data ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {}),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => {
+          text += d.toString();
+        });
+        res.on('end', () => {
+          const cert = (res.socket as tls.TLSSocket).getPeerCertificate();
+          let json: unknown = text;
+          try {
+            json = JSON.parse(text);
+          } catch {}
+          resolve({ status: res.statusCode ?? 0, json, fingerprint: cert.fingerprint256 });
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${method} ${LIVE_URL}${path}: no response within 15 s`)));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+/** The runner environment of the action's live loop. */
+function liveEnv(url: string, resolveTo: string, extra: Record<string, string> = {}) {
+  const r = runnerEnv({
+    extra: { GITHUB_RUN_ID: `${Date.now()}`.slice(-8), GITHUB_REPOSITORY: 'jetscale/app', ...extra },
+    inputs: { loop: 'live', url, resolve: `${new URL(url).hostname}=${resolveTo}` },
+  });
+  return r;
+}
+
+const figures: Record<string, string> = {};
+
+describe.skipIf(skip)(`live on a 1+3-node rig cluster${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let created = false;
+  let ingress: { ip: string; caFile: string };
+  let ca = '';
+  let deploy: Result;
+  let tlsFingerprint = '';
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    created = !kindClusters().includes(CLUSTER);
+    const up = await must('bash', ['test/rig/up.sh', '--nodes', '4', '--name', CLUSTER]);
+    figures.clusterUp = `${((Date.now() - t0) / 1000).toFixed(0)} s (${created ? 'created' : 'reused'}; ${
+      /cluster ready in .*/.exec(up)?.[0] ?? ''
+    })`;
+    ingress = rigIngress(CLUSTER);
+    ca = readFileSync(ingress.caFile, 'utf8');
+
+    // What the platform provides before anyone deploys live: the namespace, the database and Redis Secrets
+    // (kept across runs: a reused cluster's kept volumes hold data under these passwords) and the TLS Secret.
+    await kubectl(['apply', '-f', '-'], `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"${NS}"}}`);
+    const secrets = (await getJson(['get', 'secrets', '-n', NS])).map((s) => s.metadata.name);
+    const password = () => randomBytes(18).toString('base64url');
+    if (!secrets.includes('jetscale-postgres')) {
+      const pg = password();
+      await kubectl([
+        'create',
+        'secret',
+        'generic',
+        'jetscale-postgres',
+        '-n',
+        NS,
+        `--from-literal=PGHOST=${RELEASE}-postgres`,
+        '--from-literal=PGPORT=5432',
+        '--from-literal=PGUSER=jetscale',
+        `--from-literal=PGPASSWORD=${pg}`,
+        '--from-literal=PGDATABASE=jetscale',
+        `--from-literal=DATABASE_URL=postgres://jetscale:${pg}@${RELEASE}-postgres:5432/jetscale`,
+      ]);
+    }
+    if (!secrets.includes('jetscale-redis')) {
+      const rd = password();
+      await kubectl([
+        'create',
+        'secret',
+        'generic',
+        'jetscale-redis',
+        '-n',
+        NS,
+        `--from-literal=REDIS_URL=redis://:${rd}@${RELEASE}-redis:6379/0`,
+        `--from-literal=REDIS_PASSWORD=${rd}`,
+      ]);
+    }
+    // A certificate for the live host signed by the rig CA (its key sits next to ca.crt), as cert-manager
+    // would write it; the CLI's deploy names it through ci/live-values.yaml (ingress.tls.secretName).
+    const dir = mkdtempSync(join(tmpdir(), 'live-tls-'));
+    const caDir = dirname(ingress.caFile);
+    await must('openssl', [
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      `/CN=${HOST}`,
+      '-keyout',
+      join(dir, 'tls.key'),
+      '-out',
+      join(dir, 'tls.csr'),
+    ]);
+    writeFileSync(join(dir, 'tls.ext'), `subjectAltName=DNS:${HOST}\nextendedKeyUsage=serverAuth\n`);
+    await must('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      join(dir, 'tls.csr'),
+      '-CA',
+      ingress.caFile,
+      '-CAkey',
+      join(caDir, 'ca.key'),
+      '-set_serial',
+      `0x${randomBytes(8).toString('hex')}`,
+      '-days',
+      '7',
+      '-extfile',
+      join(dir, 'tls.ext'),
+      '-out',
+      join(dir, 'tls.crt'),
+    ]);
+    tlsFingerprint = new X509Certificate(readFileSync(join(dir, 'tls.crt'))).fingerprint256;
+    const tlsSecret = await kubectl([
+      'create',
+      'secret',
+      'tls',
+      'jetscale-tls',
+      '-n',
+      NS,
+      '--cert',
+      join(dir, 'tls.crt'),
+      '--key',
+      join(dir, 'tls.key'),
+      '--dry-run=client',
+      '-o',
+      'yaml',
+    ]);
+    await kubectl(['apply', '-f', '-'], tlsSecret);
+
+    // The deploy, as a developer runs it: the CLI, with the rig's tools on PATH and the cluster's kubeconfig.
+    const toolDirs = ['kubectl', 'helm', 'skaffold'].map((t) => dirname(findTool(t) as string));
+    const env = {
+      ...process.env,
+      PATH: [...toolDirs, process.env.PATH ?? ''].join(delimiter),
+      KUBECONFIG: kubeconfig,
+      RUNNER_TEMP: mkdtempSync(join(tmpdir(), 'live-cli-')),
+    };
+    const t1 = Date.now();
+    deploy = await run(
+      process.execPath,
+      [
+        'dist/cli/index.js',
+        'deploy',
+        'live',
+        '--context',
+        CONTEXT,
+        '--url',
+        LIVE_URL,
+        '--confirm',
+        '--sha',
+        SHA,
+        '--image',
+        `backend=${REGISTRY}/backend:rig`,
+        '--image',
+        `frontend=${REGISTRY}/frontend:rig`,
+        ...LIVE_VALUES.flatMap((v) => ['--values', v]),
+        '--timeout',
+        '10m',
+      ],
+      { env },
+    );
+    figures.deploy = `${((Date.now() - t1) / 1000).toFixed(0)} s`;
+  }, 1_800_000);
+
+  afterAll(async () => {
+    if (created) await must('bash', ['test/rig/down.sh', '--name', CLUSTER]);
+    console.log(
+      `live e2e figures: cluster up ${figures.clusterUp ?? '-'}, deploy ${figures.deploy ?? '-'}, ` +
+        `live loop ${figures.liveLoop ?? '-'}`,
+    );
+  }, 600_000);
+
+  test('the CLI deploys values.live.yaml, and it runs as live: 3 replicas per service over the 3 workers, PDBs, HPAs, bound PVCs, TLS ingress', async () => {
+    expect(deploy.code, `${deploy.stdout}\n${deploy.stderr}`).toBe(0);
+    expect(deploy.stdout).toContain('Deployments stabilized');
+
+    const nodes = await getJson(['get', 'nodes']);
+    const workers = nodes
+      .filter((n) => !('node-role.kubernetes.io/control-plane' in (n.metadata.labels ?? {})))
+      .map((n) => n.metadata.name);
+    expect(workers).toHaveLength(3);
+
+    const pods = await getJson(['get', 'pods', '-n', NS]);
+    const deployments = await getJson(['get', 'deployments', '-n', NS]);
+    for (const svc of ['backend', 'frontend']) {
+      const dep = deployments.find((d) => d.metadata.name === `${RELEASE}-${svc}`);
+      expect(dep?.status?.readyReplicas, `${svc} ready replicas`).toBeGreaterThanOrEqual(3);
+      const mine = pods.filter(
+        (p) =>
+          p.metadata.labels?.['app.kubernetes.io/name'] === svc &&
+          !p.metadata.deletionTimestamp && // pods of the previous revision, when a reused cluster is upgraded
+          p.status?.conditions?.some(
+            (c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True',
+          ),
+      );
+      expect(mine.length, `${svc} Ready pods`).toBeGreaterThanOrEqual(3);
+      const onNodes = new Set(mine.map((p) => p.spec.nodeName as string));
+      expect([...onNodes].sort(), `${svc} pods spread over the workers`).toEqual([...workers].sort());
+      for (const p of mine) {
+        expect(p.spec.containers[0].image).toBe(`${REGISTRY}/${svc}:rig`);
+        expect(p.metadata.labels?.['jetscale.dev/environment']).toBe('live');
+      }
+      if (svc === 'backend') {
+        const env = mine[0]?.spec.containers[0].env as Array<{ name: string; value?: string }>;
+        expect(env.find((e) => e.name === 'GIT_SHA')?.value).toBe(SHA);
+      }
+    }
+
+    const pdbs = await getJson(['get', 'pdb', '-n', NS]);
+    for (const svc of ['backend', 'frontend']) {
+      const pdb = pdbs.find((p) => p.metadata.name === `${RELEASE}-${svc}`);
+      expect(pdb?.spec.maxUnavailable, `PDB ${svc}`).toBe(1);
+      expect(pdb?.status.currentHealthy).toBeGreaterThanOrEqual(3);
+      expect(pdb?.status.disruptionsAllowed).toBe(1);
+    }
+    const hpas = await getJson(['get', 'hpa', '-n', NS]);
+    expect(hpas.map((h) => [h.metadata.name, h.spec.minReplicas]).sort()).toEqual([
+      [`${RELEASE}-backend`, 3],
+      [`${RELEASE}-frontend`, 3],
+    ]);
+
+    const sts = await getJson(['get', 'statefulsets', '-n', NS]);
+    for (const s of sts) expect(s.status.readyReplicas, s.metadata.name).toBe(1);
+    expect(sts.map((s) => s.metadata.name).sort()).toEqual([`${RELEASE}-postgres`, `${RELEASE}-redis`]);
+    const pvcs = await getJson(['get', 'pvc', '-n', NS]);
+    expect(pvcs.map((p) => [p.metadata.name, p.status.phase]).sort()).toEqual([
+      [`${RELEASE}-postgres-data`, 'Bound'],
+      [`${RELEASE}-redis-data`, 'Bound'],
+    ]);
+    for (const p of pvcs) expect(p.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
+
+    const [ing] = await getJson(['get', 'ingress', '-n', NS]);
+    expect(ing?.spec.ingressClassName).toBe('jetscale-rig');
+    expect(ing?.spec.tls).toEqual([{ hosts: [HOST], secretName: 'jetscale-tls' }]);
+    expect(ing?.spec.rules[0].host).toBe(HOST);
+
+    // The controller serves the release's own certificate (the TLS Secret), not its default one.
+    const res = await request(ingress.ip, ca, 'GET', '/api/healthz');
+    expect(res.status).toBe(200);
+    expect(res.fingerprint).toBe(tlsFingerprint);
+  });
+
+  test("the action's live loop passes its smoke checks and changes nothing", async () => {
+    // App data a user left behind: the live loop must neither add to it nor touch it.
+    const seeded = await request(ingress.ip, ca, 'POST', '/api/items', { name: `live-e2e-${Date.now()}` });
+    expect(seeded.status).toBe(201);
+    const data = async () => ({
+      items: (await request(ingress.ip, ca, 'GET', '/api/items')).json,
+      stats: (await request(ingress.ip, ca, 'GET', '/api/stats')).json,
+    });
+    const dataBefore = await data();
+    expect((dataBefore.stats as { itemsCreated: number }).itemsCreated).toBeGreaterThanOrEqual(1);
+
+    const before = await quietSnapshot();
+    const kinds = new Set([...before.keys()].map((k) => k.split(' ')[1]));
+    for (const kind of [
+      'Deployment',
+      'StatefulSet',
+      'PodDisruptionBudget',
+      'PersistentVolumeClaim',
+      'Ingress',
+    ])
+      expect(kinds, `snapshot has ${kind}`).toContain(kind);
+    for (const kind of ['Namespace', 'PersistentVolume']) expect(kinds).toContain(kind);
+
+    const { env, dir } = liveEnv(LIVE_URL, ingress.ip, { NODE_EXTRA_CA_CERTS: ingress.caFile });
+    const t0 = Date.now();
+    const live = runBundle('dist/index.js', env);
+    const code = await live.done;
+    figures.liveLoop = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    const out = live.output();
+    expect(code, out).toBe(0);
+
+    const after = await snapshot();
+    expect(diff(before, after), 'objects the live loop changed').toEqual([]);
+    expect(after.size).toBe(before.size);
+    expect(await data()).toEqual(dataBefore);
+
+    for (const check of SMOKE_CHECKS) expect(out).toMatch(new RegExp(`✓ ${check} https://${HOST}/`));
+    expect(out).not.toContain('api-round-trip');
+    const outputs = parseCommandFile(join(dir, 'output'));
+    expect(outputs).toMatchObject({ url: LIVE_URL, release: RELEASE });
+    const summary = readFileSync(join(dir, 'summary'), 'utf8');
+    expect(summary).toContain(`${SMOKE_CHECKS.length} of ${SMOKE_CHECKS.length} passed`);
+    for (const check of SMOKE_CHECKS) expect(summary).toMatch(new RegExp(`${check}</td><td>✅ ok`));
+  });
+
+  test('a live run against a host the cluster does not serve fails, naming the check and the URL', async () => {
+    const wrong = 'https://nope.app.jetscale.ai';
+    const { env } = liveEnv(wrong, ingress.ip, { NODE_EXTRA_CA_CERTS: ingress.caFile });
+    env.INPUT_TIMEOUT = '5s';
+    const live = runBundle('dist/index.js', env);
+    const code = await live.done;
+    const out = live.output();
+    expect(code, out).toBe(1);
+    expect(out).toMatch(
+      /::error::Contract checks failed: backend-health \(https:\/\/nope\.app\.jetscale\.ai\/api\/healthz\)[^\n]*404/,
+    );
+  });
+
+  test('a live run that does not trust the certificate fails', async () => {
+    const { env } = liveEnv(LIVE_URL, ingress.ip);
+    env.INPUT_TIMEOUT = '5s';
+    const live = runBundle('dist/index.js', env);
+    const code = await live.done;
+    const out = live.output();
+    expect(code, out).toBe(1);
+    expect(out).toMatch(
+      /::error::Contract checks failed: backend-health \(https:\/\/app\.jetscale\.ai\/api\/healthz\)/,
+    );
+    expect(out).toMatch(/certificate/i);
+  });
+});
