@@ -33,7 +33,7 @@ import { kindClusters, RIG_VALUES, rigIngress, rigKubeconfig, rigSkipReason } fr
 const PR = 301;
 const NAMESPACE = `jetscale-pr-${PR}`;
 const HOST = `pr-${PR}.app.jetscale.ai`;
-const URL = `https://${HOST}`;
+const PREVIEW_URL = `https://${HOST}`;
 const SHA = '4f2c9e1aa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5';
 const TOKEN = 'ghs_act-preview-test-token';
 const CLUSTER = 'jetscale-rig';
@@ -49,12 +49,13 @@ function skipReason(): string | undefined {
   if (rig) return rig;
   const act = requireTool('act');
   if (act.skip) return act.skip;
-  if (!existsSync(kubeconfigPath) || !kindClusters().includes(CLUSTER)) {
-    const problem = `the rig cluster ${CLUSTER} is not up (npm run rig:up)`;
-    if (process.env.CI === 'true') throw new Error(`e2e: ${problem}`);
-    return problem;
-  }
-  return undefined;
+  let problem: string | undefined;
+  if (!existsSync(kubeconfigPath) || !kindClusters().includes(CLUSTER))
+    problem = `the rig cluster ${CLUSTER} is not up (npm run rig:up)`;
+  else if (!existsSync(rigIngress(CLUSTER).caFile))
+    problem = `the rig ingress CA ${rigIngress(CLUSTER).caFile} is missing (npm run rig:up installs the ingress)`;
+  if (problem && process.env.CI === 'true') throw new Error(`e2e: ${problem}`);
+  return problem;
 }
 
 const skip = skipReason();
@@ -263,7 +264,7 @@ describe.skipIf(skip)(`preview.yml under act on the rig${skip ? ` (skipped: ${sk
     const output = (name: string) =>
       run.lines.find((l) => l.jobID === 'deploy' && l.command === 'set-output' && l.name === name)?.arg;
     expect(output('namespace')).toBe(NAMESPACE);
-    expect(output('url')).toBe(URL);
+    expect(output('url')).toBe(PREVIEW_URL);
     for (const check of [
       'backend-health',
       'backend-ready',
@@ -304,18 +305,18 @@ describe.skipIf(skip)(`preview.yml under act on the rig${skip ? ` (skipped: ${sk
     );
     expect(ing.stdout).toBe(`${ingress.className} ${HOST}`);
 
-    // GitHub: one sticky comment with the URL, one deployment of preview/pr-301 that went in_progress → success.
+    // GitHub: one sticky comment with the URL; one deployment of preview/pr-301, in_progress → success.
     expect(comments()).toHaveLength(1);
     const [comment] = comments();
     expect(comment?.body).toMatch(/^<!-- jetscale-stack:preview -->/);
     expect(comment?.body).toContain('Preview environment ready');
-    expect(comment?.body).toContain(URL);
+    expect(comment?.body).toContain(PREVIEW_URL);
     const deployments = previewDeployments();
     expect(deployments).toHaveLength(1);
     const [deployment] = deployments;
     expect(deployment?.sha).toBe(SHA);
     expect(statesOf(deployment?.id as number)).toEqual(['in_progress', 'success']);
-    expect(gh.state.statuses.get(deployment?.id as number)?.at(-1)?.environment_url).toBe(URL);
+    expect(gh.state.statuses.get(deployment?.id as number)?.at(-1)?.environment_url).toBe(PREVIEW_URL);
     expect(gh.requests.every((r) => r.auth === `token ${TOKEN}`)).toBe(true);
     expect(gh.requests.filter((r) => r.status >= 400)).toEqual([]);
   });
