@@ -261,10 +261,15 @@ function prepareFiles(inputs: ActionInputs, ctx: RunContext, names: PlanNames, d
   }
   mkdirSync(ctx.tempDir, { recursive: true });
   if (names.env.JETSCALE_VALUES_FILE) writeFileSync(names.env.JETSCALE_VALUES_FILE, text);
-  if (inputs.kubeconfig?.content !== undefined && names.env.KUBECONFIG) {
-    writeFileSync(names.env.KUBECONFIG, inputs.kubeconfig.content, { mode: 0o600 });
-    chmodSync(names.env.KUBECONFIG, 0o600);
-  }
+  writeKubeconfig(inputs, ctx, names);
+}
+
+/** Writes the kubeconfig given as content to its private temp file (KUBECONFIG of every command) — not in dry run. */
+function writeKubeconfig(inputs: ActionInputs, ctx: RunContext, names: PlanNames): void {
+  if (inputs.dryRun || inputs.kubeconfig?.content === undefined || !names.env.KUBECONFIG) return;
+  mkdirSync(ctx.tempDir, { recursive: true });
+  writeFileSync(names.env.KUBECONFIG, inputs.kubeconfig.content, { mode: 0o600 });
+  chmodSync(names.env.KUBECONFIG, 0o600);
 }
 
 function namespaceManifest(
@@ -476,9 +481,11 @@ export async function runLoop(inputs: ActionInputs, ctx: RunContext, deps: LoopD
       break;
     case 'teardown':
       await install(['helm', 'kubectl']);
+      writeKubeconfig(inputs, ctx, names);
       await teardown(inputs, deps, names, runner);
       break;
     case 'live':
+      writeKubeconfig(inputs, ctx, names);
       await runner.step('smoke checks', async () => {
         result.checks = await contract(deps, inputs, {
           frontendUrl: names.url as string,
@@ -488,7 +495,7 @@ export async function runLoop(inputs: ActionInputs, ctx: RunContext, deps: LoopD
         });
       });
       await runner.step('test-command', () =>
-        runTestCommand(deps, inputs, ctx, { JETSCALE_URL: names.url as string }),
+        runTestCommand(deps, inputs, ctx, { ...names.env, JETSCALE_URL: names.url as string }),
       );
       break;
   }

@@ -45949,10 +45949,15 @@ function prepareFiles(inputs, ctx, names, deps) {
     (0,external_node_fs_namespaceObject.mkdirSync)(ctx.tempDir, { recursive: true });
     if (names.env.JETSCALE_VALUES_FILE)
         (0,external_node_fs_namespaceObject.writeFileSync)(names.env.JETSCALE_VALUES_FILE, text);
-    if (inputs.kubeconfig?.content !== undefined && names.env.KUBECONFIG) {
-        (0,external_node_fs_namespaceObject.writeFileSync)(names.env.KUBECONFIG, inputs.kubeconfig.content, { mode: 0o600 });
-        (0,external_node_fs_namespaceObject.chmodSync)(names.env.KUBECONFIG, 0o600);
-    }
+    writeKubeconfig(inputs, ctx, names);
+}
+/** Writes the kubeconfig given as content to its private temp file (KUBECONFIG of every command) — not in dry run. */
+function writeKubeconfig(inputs, ctx, names) {
+    if (inputs.dryRun || inputs.kubeconfig?.content === undefined || !names.env.KUBECONFIG)
+        return;
+    (0,external_node_fs_namespaceObject.mkdirSync)(ctx.tempDir, { recursive: true });
+    (0,external_node_fs_namespaceObject.writeFileSync)(names.env.KUBECONFIG, inputs.kubeconfig.content, { mode: 0o600 });
+    (0,external_node_fs_namespaceObject.chmodSync)(names.env.KUBECONFIG, 0o600);
 }
 function namespaceManifest(name, labels, annotations) {
     return dist.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels, annotations } });
@@ -46116,9 +46121,11 @@ async function runLoop(inputs, ctx, deps) {
             break;
         case 'teardown':
             await install(['helm', 'kubectl']);
+            writeKubeconfig(inputs, ctx, names);
             await teardown(inputs, deps, names, runner);
             break;
         case 'live':
+            writeKubeconfig(inputs, ctx, names);
             await runner.step('smoke checks', async () => {
                 result.checks = await contract(deps, inputs, {
                     frontendUrl: names.url,
@@ -46127,7 +46134,7 @@ async function runLoop(inputs, ctx, deps) {
                     resolve: inputs.resolve,
                 });
             });
-            await runner.step('test-command', () => runTestCommand(deps, inputs, ctx, { JETSCALE_URL: names.url }));
+            await runner.step('test-command', () => runTestCommand(deps, inputs, ctx, { ...names.env, JETSCALE_URL: names.url }));
             break;
     }
     return result;

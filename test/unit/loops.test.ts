@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -160,6 +160,34 @@ describe('teardown deletes only what we created', () => {
       'kubectl get namespace jetscale-pr-101 --ignore-not-found -o json',
     ]);
     expect(reporter.calls).toEqual(['teardown', 'teardown']);
+  });
+});
+
+describe('a kubeconfig given as content reaches every loop that talks to a cluster', () => {
+  const content = 'apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n';
+  test('teardown (the reusable workflow passes a secret, not a file)', async () => {
+    const exec = new RecordingExecutor().reply(/^kubectl get namespace/, { stdout: owned });
+    await runLoop(inputs({ loop: 'teardown', 'pr-number': '101', kubeconfig: content }), ctx, deps(exec).d);
+    const file = exec.commands[0]?.env?.KUBECONFIG as string;
+    expect(file).toBe(join(tmp, 'jetscale-kubeconfig'));
+    expect(readFileSync(file, 'utf8')).toBe(content);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(exec.commands.every((c) => c.env?.KUBECONFIG === file)).toBe(true);
+  });
+
+  test('live: the test-command gets KUBECONFIG and JETSCALE_URL', async () => {
+    const exec = new RecordingExecutor();
+    await runLoop(
+      inputs({ loop: 'live', url: 'https://app.jetscale.ai', kubeconfig: content, 'test-command': 'true' }),
+      ctx,
+      deps(exec).d,
+    );
+    expect(exec.commands).toHaveLength(1);
+    expect(exec.commands[0]?.env).toMatchObject({
+      KUBECONFIG: join(tmp, 'jetscale-kubeconfig'),
+      JETSCALE_URL: 'https://app.jetscale.ai',
+    });
+    expect(readFileSync(join(tmp, 'jetscale-kubeconfig'), 'utf8')).toBe(content);
   });
 });
 
