@@ -77,7 +77,7 @@ if pgrep -x dockerd >/dev/null 2>&1; then
 else
   log "starting dockerd (runtime $runtime_name=$runtime_path), log $dockerd_log"
   # cgroupfs: there is no systemd on the machine.
-  nohup dockerd \
+  setsid nohup dockerd \
     --add-runtime "$runtime_name=$runtime_path" \
     --default-runtime "$runtime_name" \
     --exec-opt native.cgroupdriver=cgroupfs \
