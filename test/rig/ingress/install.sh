@@ -42,7 +42,12 @@ kc -n jetscale-ingress rollout status ds/rig-ingress --timeout=180s >&2
 # rig CA's certificate
 ip="$(docker inspect -f '{{with index .NetworkSettings.Networks "kind"}}{{.IPAddress}}{{end}}' "$cluster-control-plane")"
 [ -n "$ip" ] || die "no address of $cluster-control-plane on Docker's kind network"
-code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$dir/ca.crt" \
-  --resolve "rig-check.app.jetscale.ai:443:$ip" https://rig-check.app.jetscale.ai/ || true)"
+code=000
+for _ in $(seq 1 60); do # after an engine restart the pod comes back a little after its status says so
+  code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$dir/ca.crt" \
+    --resolve "rig-check.app.jetscale.ai:443:$ip" https://rig-check.app.jetscale.ai/ || true)"
+  [ "$code" = 404 ] && break
+  sleep 1
+done
 [ "$code" = 404 ] || die "the rig ingress on $ip:443 answered '$code' for an unknown host; expected 404"
 log "   ingress: https://*.app.jetscale.ai served on $ip (CA $dir/ca.crt)"
