@@ -52445,9 +52445,6 @@ function skaffoldDeploy(profile, inputs, ctx, names, extra = []) {
             '--namespace',
             names.namespace,
             ...images,
-            // Skaffold would otherwise label every pod template with this run's id, so each deploy would restart
-            // every workload -- StatefulSets included, and a preview's Postgres on emptyDir would lose its data.
-            '--add-skaffold-labels=false',
             '--status-check=true',
         ],
         cwd: ctx.stackDir,

@@ -372,7 +372,6 @@ async function deployLive(flags: Flags, inputs: ActionInputs, ctx: RunContext, i
       '--namespace',
       'jetscale',
       ...images,
-      '--add-skaffold-labels=false', // no per-run pod-template label: a redeploy restarts only what changed
       '--status-check=true',
     ],
     cwd: ctx.stackDir,

@@ -46045,9 +46045,6 @@ function skaffoldDeploy(profile, inputs, ctx, names, extra = []) {
             '--namespace',
             names.namespace,
             ...images,
-            // Skaffold would otherwise label every pod template with this run's id, so each deploy would restart
-            // every workload -- StatefulSets included, and a preview's Postgres on emptyDir would lose its data.
-            '--add-skaffold-labels=false',
             '--status-check=true',
         ],
         cwd: ctx.stackDir,
@@ -46735,7 +46732,6 @@ async function deployLive(flags, inputs, ctx, io) {
             '--namespace',
             'jetscale',
             ...images,
-            '--add-skaffold-labels=false', // no per-run pod-template label: a redeploy restarts only what changed
             '--status-check=true',
         ],
         cwd: ctx.stackDir,

@@ -111,7 +111,7 @@ describe('deploy live is guarded', () => {
       ),
     ).toBe(0);
     expect(exec.lines()[1]).toBe(
-      'skaffold deploy -p live --kube-context prod --namespace jetscale --images backend=r/b:1 --default-repo= --add-skaffold-labels=false --status-check=true',
+      'skaffold deploy -p live --kube-context prod --namespace jetscale --images backend=r/b:1 --default-repo= --status-check=true',
     );
     expect(exec.commands[1]?.env).toMatchObject({
       JETSCALE_HOST: 'app.jetscale.ai',

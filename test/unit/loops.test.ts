@@ -73,7 +73,7 @@ describe('dry run prints the exact commands in order and executes nothing', () =
       [
         'kubectl get namespace jetscale-pr-101 --ignore-not-found -o json',
         'kubectl create -f -',
-        'skaffold deploy -p preview --namespace jetscale-pr-101 --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --add-skaffold-labels=false --status-check=true',
+        'skaffold deploy -p preview --namespace jetscale-pr-101 --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=true',
         'kubectl get deployments,statefulsets,jobs -n jetscale-pr-101 -o json',
         "kubectl rollout status 'deployment/<each>' -n jetscale-pr-101 --timeout=600s",
       ],
@@ -95,7 +95,7 @@ describe('dry run prints the exact commands in order and executes nothing', () =
         'kind load docker-image r/backend:1 --name jetscale-ci-777-2',
         'kind load docker-image r/frontend:1 --name jetscale-ci-777-2',
         'kubectl apply -f -',
-        'skaffold deploy -p ci-kind --kube-context kind-jetscale-ci-777-2 --namespace jetscale-ci --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --add-skaffold-labels=false --status-check=true',
+        'skaffold deploy -p ci-kind --kube-context kind-jetscale-ci-777-2 --namespace jetscale-ci --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=true',
         'kubectl get deployments,statefulsets,jobs -n jetscale-ci -o json',
         "kubectl rollout status 'deployment/<each>' -n jetscale-ci --timeout=600s",
         'kubectl port-forward -n jetscale-ci service/app-frontend --address 127.0.0.1 :80',
