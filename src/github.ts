@@ -162,6 +162,15 @@ export class Reporter {
           );
           continue;
         }
+        // Already inactive (a second teardown, or a closed PR's retry): nothing to change.
+        const latest = await this.attempt(result, `read the status of deployment ${deployment.id}`, () =>
+          this.octokit.rest.repos.listDeploymentStatuses({
+            ...this.repoParams,
+            deployment_id: deployment.id,
+            per_page: 1,
+          }),
+        );
+        if (latest.ok && latest.value.data[0]?.state === 'inactive') continue;
         const set = await this.attempt(result, `set deployment ${deployment.id} inactive`, () =>
           this.octokit.rest.repos.createDeploymentStatus({
             ...this.repoParams,

@@ -8,6 +8,7 @@
  *   POST   /repos/{owner}/{repo}/deployments                201
  *   GET    /repos/{owner}/{repo}/deployments                (environment, sha, ref, task; paginated, newest first)
  *   POST   /repos/{owner}/{repo}/deployments/{id}/statuses  201 (auto_inactive as GitHub documents it)
+ *   GET    /repos/{owner}/{repo}/deployments/{id}/statuses  (per_page, page; newest first)
  *
  * State lives in memory; every request is logged (method, path, query, JSON body, Authorization header,
  * response status). `setReadOnly(true)` answers every write with GitHub's 403 for a token without write
@@ -326,6 +327,18 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
           .reverse();
         const { page, link } = paginate(url, list);
         return { status: 200, json: page.map(publicDeployment), link };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/deployments\/(\d+)\/statuses$/,
+      handler: (m, url) => {
+        const id = Number(m[1]);
+        if (!state.deployments.some((d) => d.id === id))
+          throw new HttpError(404, 'Not Found', `${DOCS}/deployments/statuses#list-deployment-statuses`);
+        const list = (state.statuses.get(id) ?? []).slice().reverse();
+        const { page, link } = paginate(url, list);
+        return { status: 200, json: page, link };
       },
     },
     {

@@ -379,7 +379,12 @@ describe('reportTeardown', () => {
       `GET ${API}/issues/${PR}/comments?per_page=100`,
       `PATCH ${API}/issues/comments/${sticky}`,
       `GET ${API}/deployments?environment=preview%2Fpr-12&per_page=100`,
-      ...[...ours].reverse().map((id) => `POST ${API}/deployments/${id}/statuses`),
+      ...[...ours]
+        .reverse()
+        .flatMap((id) => [
+          `GET ${API}/deployments/${id}/statuses?per_page=1`,
+          `POST ${API}/deployments/${id}/statuses`,
+        ]),
     ]);
     expect(result).toMatchObject({ ok: true, deactivated: [...ours].reverse() });
     for (const id of ours) expect(server.state.statuses.get(id)?.at(-1)?.state).toBe('inactive');
@@ -401,8 +406,8 @@ describe('reportTeardown', () => {
 
     const result = await reporter({ comment: false, runId: 500 }).reportTeardown();
 
-    const gets = server.lines().filter((l) => l.startsWith('GET'));
-    expect(gets).toEqual([
+    const lists = server.lines().filter((l) => l.startsWith(`GET ${API}/deployments?`));
+    expect(lists).toEqual([
       `GET ${API}/deployments?environment=preview%2Fpr-12&per_page=100`,
       `GET ${API}/deployments?environment=preview%2Fpr-12&per_page=100&page=2`,
     ]);
@@ -411,6 +416,21 @@ describe('reportTeardown', () => {
       server.state.deployments.every((d) => server.state.statuses.get(d.id)?.at(-1)?.state === 'inactive'),
     ).toBe(true);
     expect(result.warnings).toEqual([]);
+  });
+
+  it('a second teardown changes nothing: no new status on a deployment already inactive', async () => {
+    await reporter({ runId: 110 }).reportDeploy({ ...DEPLOY, status: 'success' });
+    await reporter({ runId: 120 }).reportTeardown();
+    const [id] = server.state.deployments.map((d) => d.id);
+    const statuses = server.state.statuses.get(id ?? 0)?.length;
+    server.clearRequests();
+
+    const result = await reporter({ runId: 121 }).reportTeardown();
+
+    expect(server.lines().filter((l) => l.startsWith('POST'))).toEqual([]);
+    expect(server.state.statuses.get(id ?? 0)?.length).toBe(statuses);
+    expect(result).toMatchObject({ ok: true, deactivated: [] });
+    expect(comments()).toHaveLength(1);
   });
 
   it('leaves a short note when there was no comment', async () => {
@@ -458,6 +478,7 @@ describe('reportTeardown', () => {
     expect(server.requests.map((r) => `${r.method} ${r.status}`)).toEqual([
       'GET 200',
       'POST 403',
+      'GET 200',
       'GET 200',
       'POST 403',
     ]);
