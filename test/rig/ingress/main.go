@@ -516,8 +516,10 @@ func (c *controller) pick(key string, tried map[string]bool) (string, error) {
 			return ep, nil
 		}
 	}
-	return eps[start], nil // every endpoint tried once: try again (the list may have changed)
+	return "", errAllTried
 }
+
+var errAllTried = errors.New("every ready endpoint was tried")
 
 type retryTransport struct {
 	c    *controller
@@ -539,16 +541,21 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		(req.Body == nil || req.Body == http.NoBody)
 	tried := map[string]bool{}
 	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
+	// Up to ~3 s: long enough for the next sync to bring a rollout's new endpoint list.
+	for attempt := 0; attempt < 12; attempt++ {
 		ep, err := t.c.pick(key, tried)
+		if errors.Is(err, errAllTried) {
+			// every endpoint we know failed: wait for the next sync, then try the list afresh
+			time.Sleep(250 * time.Millisecond)
+			clear(tried)
+			continue
+		}
 		if err != nil {
-			if lastErr != nil {
-				return nil, errors.Join(lastErr, err)
-			}
-			if !idempotent || attempt == 4 {
+			if !idempotent {
 				return nil, err
 			}
-			time.Sleep(200 * time.Millisecond) // no endpoint yet (a rollout in progress): wait for the next sync
+			lastErr = err
+			time.Sleep(250 * time.Millisecond) // no endpoint yet (a rollout in progress): wait for the next sync
 			continue
 		}
 		tried[ep] = true
@@ -562,8 +569,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !idempotent || req.Context().Err() != nil {
 			return nil, err
 		}
-		log.Printf("rig-ingress: %s %s via %s: %v (retrying on another endpoint)", req.Method, req.URL.Path, ep, err)
-		time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
+		log.Printf("rig-ingress: %s %s via %s: %v (retrying)", req.Method, req.URL.Path, ep, err)
 	}
 	return nil, lastErr
 }
