@@ -205,11 +205,10 @@ function request(
 
 /** The runner environment of the action's live loop. */
 function liveEnv(url: string, resolveTo: string, extra: Record<string, string> = {}) {
-  const r = runnerEnv({
+  return runnerEnv({
     extra: { GITHUB_RUN_ID: `${Date.now()}`.slice(-8), GITHUB_REPOSITORY: 'jetscale/app', ...extra },
     inputs: { loop: 'live', url, resolve: `${new URL(url).hostname}=${resolveTo}` },
   });
-  return r;
 }
 
 const figures: Record<string, string> = {};
@@ -348,8 +347,6 @@ describe.skipIf(skip)(`live on a 1+3-node rig cluster${skip ? ` (skipped: ${skip
         '--image',
         `frontend=${REGISTRY}/frontend:rig`,
         ...LIVE_VALUES.flatMap((v) => ['--values', v]),
-        '--timeout',
-        '10m',
       ],
       { env },
     );
@@ -503,5 +500,34 @@ describe.skipIf(skip)(`live on a 1+3-node rig cluster${skip ? ` (skipped: ${skip
       /::error::Contract checks failed: backend-health \(https:\/\/app\.jetscale\.ai\/api\/healthz\)/,
     );
     expect(out).toMatch(/certificate/i);
+  });
+
+  test('the snapshot sees a write: a live run whose test-command annotates a Deployment is caught', async () => {
+    // The check of "changes nothing" must be able to fail: the same live run plus one write through its
+    // test-command input must show up as that object's new resourceVersion.
+    const before = await quietSnapshot();
+    const { env } = liveEnv(LIVE_URL, ingress.ip, { NODE_EXTRA_CA_CERTS: ingress.caFile });
+    env['INPUT_TEST-COMMAND'] = [
+      findTool('kubectl') as string,
+      `--kubeconfig=${kubeconfig}`,
+      `--namespace=${NS}`,
+      'annotate',
+      `deployment/${RELEASE}-backend`,
+      `jetscale.ai/live-e2e=${Date.now()}`,
+      '--overwrite',
+    ].join(' ');
+    const live = runBundle('dist/index.js', env);
+    const code = await live.done;
+    expect(code, live.output()).toBe(0);
+    expect(live.output()).toContain(`deployment.apps/${RELEASE}-backend annotated`);
+    // the Deployment, and its ReplicaSet (the deployment controller copies the annotation there), nothing else
+    const changes = diff(before, await snapshot());
+    expect(changes).toContainEqual(
+      expect.stringMatching(new RegExp(`^apps/v1 Deployment ${NS}/${RELEASE}-backend: \\d+ → \\d+$`)),
+    );
+    for (const c of changes)
+      expect(c).toMatch(
+        new RegExp(`^apps/v1 (Deployment|ReplicaSet) ${NS}/${RELEASE}-backend(-[a-z0-9]+)?: `),
+      );
   });
 });
