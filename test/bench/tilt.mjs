@@ -232,7 +232,9 @@ try {
 } catch (error) {
   const saved = join(tmpdir(), 'jetscale-tilt-bench.log');
   writeFileSync(saved, log);
-  console.error(`tilt.mjs: ${error instanceof Error ? error.message.split('\n')[0] : error} (tilt up's log: ${saved})`);
+  console.error(
+    `tilt.mjs: ${error instanceof Error ? error.message : error}\n(tilt up's log so far: ${saved})`,
+  );
   process.exitCode = 1;
 } finally {
   cleanUp();
