@@ -1,0 +1,192 @@
+#!/usr/bin/env node
+// Benchmark: the preview loop (deploy, then teardown) through the bundled action vs the bare steps
+// (kubectl create namespace + helm install --wait; helm uninstall --wait + kubectl delete namespace --wait)
+// on the rig's shared cluster, each the median of N runs in the same session, so the overhead of our
+// orchestration is a ratio. The action also runs the contract checks through the ingress; the bare steps do
+// not. Prints figures; asserts nothing.
+//   node test/bench/preview.mjs [runs=3]     (needs the rig: npm run rig:tools && npm run rig:up)
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..', '..');
+const runs = Number(process.argv[2] ?? 3);
+const toolCache = process.env.JETSCALE_TOOL_CACHE ?? join(homedir(), '.cache', 'jetscale-stack', 'toolcache');
+const rigCache = process.env.JETSCALE_RIG_CACHE ?? join(homedir(), '.cache', 'jetscale-stack', 'rig');
+const kubeconfig = join(rigCache, 'kubeconfig');
+const caFile = join(rigCache, 'ingress', 'ca.crt');
+const pins = JSON.parse(readFileSync(join(root, 'src/pins.json'), 'utf8'));
+const tool = (t) => join(toolCache, t, pins.tools[t].version.slice(1), 'x64', t);
+const dir = mkdtempSync(join(tmpdir(), 'bench-preview-'));
+const values = join(dir, 'rig-values.yaml');
+writeFileSync(
+  values,
+  `postgres:\n  image: { repository: jetscale-rig/postgres, tag: "15", pullPolicy: Never }\nredis:\n  image: { repository: jetscale-rig/redis, tag: "7", pullPolicy: Never }\nbackend:\n  image: { repository: jetscale-rig/backend, tag: rig, pullPolicy: Never }\nfrontend:\n  image: { repository: jetscale-rig/frontend, tag: rig, pullPolicy: Never }\n`,
+);
+const inspect = spawnSync(
+  'docker',
+  [
+    'inspect',
+    '-f',
+    '{{with index .NetworkSettings.Networks "kind"}}{{.IPAddress}}{{end}}',
+    'jetscale-rig-control-plane',
+  ],
+  { encoding: 'utf8' },
+);
+const ingressIp = inspect.stdout.trim();
+if (inspect.status !== 0 || !ingressIp) {
+  console.error('bench:preview: the rig cluster jetscale-rig is not up (npm run rig:up)');
+  process.exit(1);
+}
+
+/** Runs a command; calls onLine(line, secondsSinceStart) for each output line; resolves with [code, seconds, output]. */
+function run(cmd, args, env = {}, onLine = () => {}) {
+  return new Promise((done) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let buf = '';
+    let all = '';
+    const feed = (d) => {
+      buf += d.toString();
+      all += d.toString();
+      let i = buf.indexOf('\n');
+      while (i >= 0) {
+        onLine(buf.slice(0, i), (performance.now() - t0) / 1000);
+        buf = buf.slice(i + 1);
+        i = buf.indexOf('\n');
+      }
+    };
+    child.stdout.on('data', feed);
+    child.stderr.on('data', feed);
+    child.on('close', (code) => done([code, (performance.now() - t0) / 1000, all]));
+  });
+}
+
+async function action(loop, pr) {
+  const marks = [];
+  const host = `pr-${pr}.app.jetscale.ai`;
+  const env = {
+    RUNNER_TOOL_CACHE: toolCache,
+    RUNNER_TEMP: dir,
+    GITHUB_WORKSPACE: dir,
+    GITHUB_RUN_ID: `bench${Date.now() % 1e6}`,
+    NODE_EXTRA_CA_CERTS: caFile,
+    INPUT_LOOP: loop,
+    'INPUT_PR-NUMBER': String(pr),
+    'INPUT_GIT-SHA': '4f2c9e1aa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5',
+    INPUT_IMAGES: 'backend=jetscale-rig/backend:rig\nfrontend=jetscale-rig/frontend:rig',
+    INPUT_VALUES: values,
+    INPUT_SET: 'ingress.className=jetscale-rig',
+    INPUT_RESOLVE: `${host}=${ingressIp}`,
+    INPUT_KUBECONFIG: kubeconfig,
+    INPUT_TIMEOUT: '10m',
+  };
+  const [code, total, out] = await run(process.execPath, [join(root, 'dist/index.js')], env, (line, t) => {
+    const m = /^▶ (.+)$/.exec(line);
+    if (m) marks.push([m[1], t]);
+  });
+  if (code !== 0) throw new Error(`action ${loop} of PR ${pr} failed (exit ${code}):\n${out.slice(-3000)}`);
+  const steps = {};
+  marks.forEach(([name, t], k) => {
+    steps[name] = (marks[k + 1]?.[1] ?? total) - t;
+  });
+  steps.startup = marks[0]?.[1] ?? 0; // before the first step: Node start, input validation
+  return { total, steps };
+}
+
+async function bare(verb, pr) {
+  const ns = `jetscale-pr-${pr}`;
+  const steps = {};
+  const env = { KUBECONFIG: kubeconfig };
+  const t = async (label, cmd, args) => {
+    const [code, s, out] = await run(cmd, args, env);
+    if (code !== 0) throw new Error(`${label} failed (exit ${code}):\n${out.slice(-3000)}`);
+    steps[label] = (steps[label] ?? 0) + s;
+  };
+  const t0 = performance.now();
+  if (verb === 'deploy') {
+    await t('namespace', tool('kubectl'), ['create', 'namespace', ns]);
+    await t('helm install --wait', tool('helm'), [
+      'install',
+      `pr-${pr}`,
+      'charts/app',
+      '-n',
+      ns,
+      '-f',
+      'charts/app/values.preview.yaml',
+      '-f',
+      values,
+      '--set',
+      `ingress.host=pr-${pr}.app.jetscale.ai`,
+      '--set',
+      'ingress.className=jetscale-rig',
+      '--wait',
+      '--timeout',
+      '10m',
+    ]);
+  } else {
+    await t('helm uninstall --wait', tool('helm'), [
+      'uninstall',
+      `pr-${pr}`,
+      '-n',
+      ns,
+      '--wait',
+      '--timeout',
+      '10m',
+    ]);
+    await t('delete namespace', tool('kubectl'), ['delete', 'namespace', ns, '--wait=true', '--timeout=10m']);
+  }
+  return { total: (performance.now() - t0) / 1000, steps };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const results = { actionDeploy: [], actionTeardown: [], bareDeploy: [], bareTeardown: [] };
+for (let i = 0; i < runs; i++) {
+  const pr = 900 + i;
+  results.actionDeploy.push(await action('preview', pr));
+  results.actionTeardown.push(await action('teardown', pr));
+  results.bareDeploy.push(await bare('deploy', pr + 50));
+  results.bareTeardown.push(await bare('teardown', pr + 50));
+  process.stderr.write(
+    `run ${i + 1}/${runs}: action deploy ${results.actionDeploy[i].total.toFixed(1)} s, teardown ${results.actionTeardown[i].total.toFixed(1)} s; ` +
+      `bare deploy ${results.bareDeploy[i].total.toFixed(1)} s, teardown ${results.bareTeardown[i].total.toFixed(1)} s\n`,
+  );
+}
+const table = (label, rs) => {
+  const names = [...new Set(rs.flatMap((r) => Object.keys(r.steps)))];
+  console.log(`\n${label} (median of ${rs.length})`);
+  for (const n of names)
+    console.log(
+      `  ${n.padEnd(24)} ${median(rs.map((r) => r.steps[n] ?? 0))
+        .toFixed(1)
+        .padStart(7)} s`,
+    );
+  console.log(
+    `  ${'total'.padEnd(24)} ${median(rs.map((r) => r.total))
+      .toFixed(1)
+      .padStart(7)} s`,
+  );
+};
+table(
+  'preview deploy through the action (node dist/index.js, contract checks through the ingress)',
+  results.actionDeploy,
+);
+table('bare deploy: kubectl create namespace + helm install --wait', results.bareDeploy);
+table('teardown through the action', results.actionTeardown);
+table('bare teardown: helm uninstall --wait + kubectl delete namespace --wait', results.bareTeardown);
+const ratio = (a, b) => (median(a.map((r) => r.total)) / median(b.map((r) => r.total))).toFixed(2);
+console.log(
+  `\noverhead ratio, deploy (action / bare, medians): ${ratio(results.actionDeploy, results.bareDeploy)}`,
+);
+console.log(
+  `overhead ratio, teardown (action / bare, medians): ${ratio(results.actionTeardown, results.bareTeardown)}`,
+);
