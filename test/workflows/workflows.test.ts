@@ -138,6 +138,7 @@ describe('actionlint', () => {
       const files = [
         ...workflowFiles.map((f) => join('.github', 'workflows', f)),
         ...fixtureFiles.map((f) => join('test', 'workflows', 'fixtures', f)),
+        join('test', 'e2e', 'fixtures', 'act', 'pr.yml'), // the caller workflow the act e2e runs
       ];
       expect(files.length).toBeGreaterThanOrEqual(5);
       const { status, findings } = lint(files);
