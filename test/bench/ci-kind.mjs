@@ -3,12 +3,11 @@
 // helm install --wait + kind delete) on the rig, each the median of N runs in the same session, so the
 // overhead of our orchestration is a ratio. Prints figures; asserts nothing.
 //   node test/bench/ci-kind.mjs [runs=3]        (needs the rig: npm run rig:tools && npm run rig:up)
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { ratio, root, run, runAction, table } from './lib.mjs';
 
-const root = resolve(import.meta.dirname, '..', '..');
 const runs = Number(process.argv[2] ?? 3);
 const toolCache = process.env.JETSCALE_TOOL_CACHE ?? join(homedir(), '.cache', 'jetscale-stack', 'toolcache');
 const pins = JSON.parse(readFileSync(join(root, 'src/pins.json'), 'utf8'));
@@ -27,33 +26,7 @@ writeFileSync(
   `postgres:\n  image: { repository: jetscale-rig/postgres, tag: "15", pullPolicy: Never }\nredis:\n  image: { repository: jetscale-rig/redis, tag: "7", pullPolicy: Never }\nbackend:\n  image: { repository: jetscale-rig/backend, tag: rig, pullPolicy: Never }\nfrontend:\n  image: { repository: jetscale-rig/frontend, tag: rig, pullPolicy: Never }\n`,
 );
 
-/** Runs a command; calls onLine(line, secondsSinceStart) for each output line; resolves with [code, seconds]. */
-function run(cmd, args, env = {}, onLine = () => {}) {
-  return new Promise((done) => {
-    const t0 = performance.now();
-    const child = spawn(cmd, args, {
-      cwd: root,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let buf = '';
-    const feed = (d) => {
-      buf += d.toString();
-      let i = buf.indexOf('\n');
-      while (i >= 0) {
-        onLine(buf.slice(0, i), (performance.now() - t0) / 1000);
-        buf = buf.slice(i + 1);
-        i = buf.indexOf('\n');
-      }
-    };
-    child.stdout.on('data', feed);
-    child.stderr.on('data', feed);
-    child.on('close', (code) => done([code, (performance.now() - t0) / 1000]));
-  });
-}
-
 async function actionRun(i) {
-  const marks = [];
   const env = {
     RUNNER_TOOL_CACHE: toolCache,
     RUNNER_TEMP: dir,
@@ -67,17 +40,7 @@ async function actionRun(i) {
     INPUT_VALUES: values,
     INPUT_TIMEOUT: '10m',
   };
-  const [code, total] = await run(process.execPath, [join(root, 'dist/index.js')], env, (line, t) => {
-    const m = /^▶ (.+)$/.exec(line);
-    if (m) marks.push([m[1], t]);
-  });
-  if (code !== 0) throw new Error(`action run ${i} failed (exit ${code})`);
-  const steps = {};
-  marks.forEach(([name, t], k) => {
-    steps[name] = (marks[k + 1]?.[1] ?? total) - t;
-  });
-  steps.startup = marks[0]?.[1] ?? 0; // before the first step: Node start, input validation
-  return { total, steps };
+  return runAction(env, `action run ${i}`);
 }
 
 async function bareRun(i) {
@@ -130,12 +93,6 @@ async function bareRun(i) {
   return { total: (performance.now() - t0) / 1000, steps };
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
 const action = [];
 const bare = [];
 for (let i = 0; i < runs; i++) {
@@ -145,24 +102,7 @@ for (let i = 0; i < runs; i++) {
     `run ${i + 1}/${runs}: action ${action[i].total.toFixed(1)} s, bare ${bare[i].total.toFixed(1)} s\n`,
   );
 }
-const table = (label, rs) => {
-  const names = [...new Set(rs.flatMap((r) => Object.keys(r.steps)))];
-  console.log(`\n${label} (median of ${rs.length})`);
-  for (const n of names)
-    console.log(
-      `  ${n.padEnd(18)} ${median(rs.map((r) => r.steps[n] ?? 0))
-        .toFixed(1)
-        .padStart(7)} s`,
-    );
-  console.log(
-    `  ${'total'.padEnd(18)} ${median(rs.map((r) => r.total))
-      .toFixed(1)
-      .padStart(7)} s`,
-  );
-};
 table('ci-kind through the action (node dist/index.js)', action);
 table('bare steps: kind create + kind load + helm install --wait + kind delete', bare);
-console.log(
-  `\noverhead ratio (action / bare, medians): ${(median(action.map((r) => r.total)) / median(bare.map((r) => r.total))).toFixed(2)}`,
-);
+console.log(`\noverhead ratio (action / bare, medians): ${ratio(action, bare)}`);
 console.log('(the action also runs the contract checks, which the bare steps do not)');

@@ -5,12 +5,12 @@
 // orchestration is a ratio. The action also runs the contract checks through the ingress; the bare steps do
 // not. Prints figures; asserts nothing.
 //   node test/bench/preview.mjs [runs=3]     (needs the rig: npm run rig:tools && npm run rig:up)
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { ratio, root, run, runAction, table } from './lib.mjs';
 
-const root = resolve(import.meta.dirname, '..', '..');
 const runs = Number(process.argv[2] ?? 3);
 const toolCache = process.env.JETSCALE_TOOL_CACHE ?? join(homedir(), '.cache', 'jetscale-stack', 'toolcache');
 const rigCache = process.env.JETSCALE_RIG_CACHE ?? join(homedir(), '.cache', 'jetscale-stack', 'rig');
@@ -40,35 +40,7 @@ if (inspect.status !== 0 || !ingressIp) {
   process.exit(1);
 }
 
-/** Runs a command; calls onLine(line, secondsSinceStart) for each output line; resolves with [code, seconds, output]. */
-function run(cmd, args, env = {}, onLine = () => {}) {
-  return new Promise((done) => {
-    const t0 = performance.now();
-    const child = spawn(cmd, args, {
-      cwd: root,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let buf = '';
-    let all = '';
-    const feed = (d) => {
-      buf += d.toString();
-      all += d.toString();
-      let i = buf.indexOf('\n');
-      while (i >= 0) {
-        onLine(buf.slice(0, i), (performance.now() - t0) / 1000);
-        buf = buf.slice(i + 1);
-        i = buf.indexOf('\n');
-      }
-    };
-    child.stdout.on('data', feed);
-    child.stderr.on('data', feed);
-    child.on('close', (code) => done([code, (performance.now() - t0) / 1000, all]));
-  });
-}
-
 async function action(loop, pr) {
-  const marks = [];
   const host = `pr-${pr}.app.jetscale.ai`;
   const env = {
     RUNNER_TOOL_CACHE: toolCache,
@@ -86,17 +58,7 @@ async function action(loop, pr) {
     INPUT_KUBECONFIG: kubeconfig,
     INPUT_TIMEOUT: '10m',
   };
-  const [code, total, out] = await run(process.execPath, [join(root, 'dist/index.js')], env, (line, t) => {
-    const m = /^▶ (.+)$/.exec(line);
-    if (m) marks.push([m[1], t]);
-  });
-  if (code !== 0) throw new Error(`action ${loop} of PR ${pr} failed (exit ${code}):\n${out.slice(-3000)}`);
-  const steps = {};
-  marks.forEach(([name, t], k) => {
-    steps[name] = (marks[k + 1]?.[1] ?? total) - t;
-  });
-  steps.startup = marks[0]?.[1] ?? 0; // before the first step: Node start, input validation
-  return { total, steps };
+  return runAction(env, `action ${loop} of PR ${pr}`);
 }
 
 async function bare(verb, pr) {
@@ -144,11 +106,6 @@ async function bare(verb, pr) {
   return { total: (performance.now() - t0) / 1000, steps };
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const results = { actionDeploy: [], actionTeardown: [], bareDeploy: [], bareTeardown: [] };
 for (let i = 0; i < runs; i++) {
   const pr = 900 + i;
@@ -161,21 +118,6 @@ for (let i = 0; i < runs; i++) {
       `bare deploy ${results.bareDeploy[i].total.toFixed(1)} s, teardown ${results.bareTeardown[i].total.toFixed(1)} s\n`,
   );
 }
-const table = (label, rs) => {
-  const names = [...new Set(rs.flatMap((r) => Object.keys(r.steps)))];
-  console.log(`\n${label} (median of ${rs.length})`);
-  for (const n of names)
-    console.log(
-      `  ${n.padEnd(24)} ${median(rs.map((r) => r.steps[n] ?? 0))
-        .toFixed(1)
-        .padStart(7)} s`,
-    );
-  console.log(
-    `  ${'total'.padEnd(24)} ${median(rs.map((r) => r.total))
-      .toFixed(1)
-      .padStart(7)} s`,
-  );
-};
 table(
   'preview deploy through the action (node dist/index.js, contract checks through the ingress)',
   results.actionDeploy,
@@ -183,7 +125,6 @@ table(
 table('bare deploy: kubectl create namespace + helm install --wait', results.bareDeploy);
 table('teardown through the action', results.actionTeardown);
 table('bare teardown: helm uninstall --wait + kubectl delete namespace --wait', results.bareTeardown);
-const ratio = (a, b) => (median(a.map((r) => r.total)) / median(b.map((r) => r.total))).toFixed(2);
 console.log(
   `\noverhead ratio, deploy (action / bare, medians): ${ratio(results.actionDeploy, results.bareDeploy)}`,
 );
