@@ -46473,7 +46473,7 @@ Flags:
   --url URL            URL to check (test:local, test:live, deploy preview); $LIVE_URL for test:live
   --values FILE        extra values file (repeatable)    --set key=value   extra chart value (repeatable)
   --base-domain D      default app.jetscale.ai           --namespace-prefix P   default jetscale-pr-
-  --kubeconfig PATH    kubeconfig for preview/teardown   --resolve host=IP  reach a host without DNS
+  --kubeconfig PATH    preview/teardown/deploy live      --resolve host=IP  reach a host without DNS
   --timeout T          e.g. 10m (default)                --test-command CMD  extra test after the checks
   --context NAME       the live kube context (deploy live; default $JETSCALE_LIVE_CONTEXT; --url or $LIVE_URL gives the host)
   --confirm            required by deploy live
@@ -46704,10 +46704,13 @@ async function deployLive(flags, inputs, ctx, io) {
     if (!flags.confirm)
         throw new UsageError(`deploy live changes production: add --confirm to deploy to context ${wanted}`);
     const exec = executor(io, inputs.dryRun);
-    const current = (await exec.run({ cmd: 'kubectl', args: ['config', 'current-context'], silent: true })).stdout.trim();
+    // --kubeconfig reaches both the context check and the deploy (else kubectl's default: $KUBECONFIG, ~/.kube/config)
+    const kube = flags.kubeconfig ? { KUBECONFIG: (0,external_node_path_namespaceObject.resolve)(flags.kubeconfig) } : {};
+    const current = (await exec.run({ cmd: 'kubectl', args: ['config', 'current-context'], silent: true, env: kube })).stdout.trim();
     if (!inputs.dryRun && current !== wanted)
         throw new UsageError(`deploy live refused: the current kube context is ${JSON.stringify(current)}, not the live context ${JSON.stringify(wanted)}`);
     const env = {
+        ...kube,
         JETSCALE_RELEASE: 'jetscale',
         JETSCALE_HOST: host,
         JETSCALE_SHA: inputs.sha ?? 'unknown',

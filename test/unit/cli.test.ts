@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { cli, TASKS } from '../../src/cli-impl.js';
 import { RecordingExecutor } from '../support/recording-executor.js';
@@ -117,6 +120,16 @@ describe('deploy live is guarded', () => {
       JETSCALE_HOST: 'app.jetscale.ai',
       JETSCALE_SHA: '4f2c9e1',
     });
+  });
+
+  test('--kubeconfig reaches the context check and the deploy', async () => {
+    const exec = new RecordingExecutor().reply(/^kubectl config current-context/, { stdout: 'prod\n' });
+    const t = io({}, exec);
+    const args = ['deploy', 'live', '--context', 'prod', '--url', 'https://app.jetscale.ai', '--confirm'];
+    const file = join(mkdtempSync(join(tmpdir(), 'cli-')), 'live.kubeconfig');
+    writeFileSync(file, 'apiVersion: v1\nkind: Config\n');
+    expect(await cli([...args, '--kubeconfig', file], t.io), t.err.join('')).toBe(0);
+    expect(exec.commands.map((c) => c.env?.KUBECONFIG)).toEqual([file, file]);
   });
 
   test('refused without the live URL', async () => {
