@@ -6,7 +6,7 @@
  *      (kind/create.sh), then stops and asks to be started again (Tilt reads the kubeconfig only at start);
  *   2. `tilt ci` again builds both services (dev target), pushes them to the local registry, deploys charts/app
  *      with Postgres and Redis, and passes its smoke and contract resources;
- *   3. `tilt up`, then three edits in a row of a backend source file each show in the backend's API through
+ *   3. `tilt up`, then five edits in a row of a backend source file each show in the backend's API through
  *      Tilt's port-forward, from the same pod, container and image: live_update synced them and the service's
  *      watcher (tsx) restarted the server in place.
  * The rig can pull nothing, so the services are built on the rig's Node image (JETSCALE_BASE_IMAGE) and the
@@ -32,6 +32,9 @@ const STAND_INS = { postgres: 'jetscale-rig/postgres:15', redis: 'jetscale-rig/r
 const HOST_PORTS = [8080, 8081, 80, 443];
 const BACKEND_URL = 'http://127.0.0.1:8081';
 const FRONTEND_URL = 'http://127.0.0.1:8080';
+// edits per run: the service's watcher (tsx) now and then loses a file that Tilt's sync replaced, and every
+// later edit of it with it; a single edit would rarely show that
+const EDITS = 5;
 
 const tiltTool = requireTool('tilt');
 const skip = rigSkipReason() ?? tiltTool.skip;
@@ -80,6 +83,14 @@ async function freePort(): Promise<number> {
     });
   });
 }
+
+/** The end of a log without the services' request lines (polling makes many). */
+const quiet = (log: string) =>
+  log
+    .split('\n')
+    .filter((line) => !line.includes('"msg":"request"'))
+    .join('\n')
+    .slice(-4000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -237,7 +248,7 @@ describe.skipIf(skip)(`Tilt on the rig${skip ? ` (skipped: ${skip})` : ''}`, () 
     }
   });
 
-  test('under tilt up, a backend source edit shows in its API with no image rebuild and no restart', async () => {
+  test('under tilt up, successive backend source edits show in its API with no image rebuild and no restart', async () => {
     const child = spawn(tilt, tiltArgs('up', '--stream'), {
       cwd: stack,
       env,
@@ -309,7 +320,7 @@ describe.skipIf(skip)(`Tilt on the rig${skip ? ` (skipped: ${skip})` : ''}`, () 
     const generation = k('get', 'deployment', 'app-backend', '-o', 'jsonpath={.metadata.generation}');
     const mark = log.length;
 
-    // Three edits in a row, each waited for and looked at: a developer saves more than once, and the service's
+    // Five edits in a row, each waited for and looked at: a developer saves more than once, and the service's
     // watcher must notice every file Tilt replaces (Tilt's sync extracts a tar: a new inode each time).
     const file = join(work, 'backend', 'src', 'app.ts');
     const source = readFileSync(file, 'utf8');
@@ -317,7 +328,7 @@ describe.skipIf(skip)(`Tilt on the rig${skip ? ` (skipped: ${skip})` : ''}`, () 
       source,
       "examples/backend/src/app.ts no longer has the version route's `service: 'backend' }`",
     ).toContain("service: 'backend' }");
-    for (let edit = 1; edit <= 3; edit++) {
+    for (let edit = 1; edit <= EDITS; edit++) {
       const token = `tilt-e2e-${edit}-${Date.now()}`;
       writeFileSync(
         file,
@@ -332,7 +343,7 @@ describe.skipIf(skip)(`Tilt on the rig${skip ? ` (skipped: ${skip})` : ''}`, () 
       }
       expect(
         seen,
-        `edit ${edit} of 3 not visible in 120 s; tilt up:\n${log.slice(mark).slice(-4000)}`,
+        `edit ${edit} of ${EDITS} not visible in 120 s; tilt up (request logs left out):\n${quiet(log.slice(mark))}`,
       ).toEqual({
         sha: 'unknown',
         service: 'backend',
@@ -349,7 +360,7 @@ describe.skipIf(skip)(`Tilt on the rig${skip ? ` (skipped: ${skip})` : ''}`, () 
     const after = log.slice(mark);
     expect(
       after.match(/backend +│ Will copy 1 file\(s\) to container: \[app-backend-[a-z0-9-]+\/backend\]/g),
-    ).toHaveLength(3);
+    ).toHaveLength(EDITS);
     expect(after).not.toContain('Building Dockerfile: [backend]');
   });
 });
