@@ -84,6 +84,18 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** GETs url until its JSON has liveUpdate === token (120 s); returns the last answer or error. */
+async function poll(url: string, token: string): Promise<unknown> {
+  let seen: unknown;
+  const until = Date.now() + 120_000;
+  while (Date.now() < until) {
+    seen = await getJson(url).catch((e: Error) => e.message);
+    if ((seen as { liveUpdate?: string }).liveUpdate === token) break;
+    await sleep(200);
+  }
+  return seen;
+}
+
 /** The end of a log without the services' request lines (polling makes many). */
 const quiet = (log: string) =>
   log
@@ -334,23 +346,15 @@ describe.skipIf(skip)(`Tilt on the rig${skip ? ` (skipped: ${skip})` : ''}`, () 
         file,
         source.replace("service: 'backend' }", `service: 'backend', liveUpdate: '${token}' }`),
       );
-      let seen: unknown;
-      const until = Date.now() + 120_000;
-      while (Date.now() < until) {
-        seen = await getJson(`${BACKEND_URL}/api/version`).catch((e: Error) => e.message);
-        if ((seen as { liveUpdate?: string }).liveUpdate === token) break;
-        await sleep(200);
-      }
+      const expected = { sha: 'unknown', service: 'backend', liveUpdate: token };
+      const seen = await poll(`${BACKEND_URL}/api/version`, token);
       expect(
         seen,
         `edit ${edit} of ${EDITS} not visible in 120 s; tilt up (request logs left out):\n${quiet(log.slice(mark))}`,
-      ).toEqual({
-        sha: 'unknown',
-        service: 'backend',
-        liveUpdate: token,
-      });
-      // and through the frontend's /api proxy, as the page sees it
-      expect(await getJson(`${FRONTEND_URL}/api/version`)).toEqual(seen);
+      ).toEqual(expected);
+      // and through the frontend's /api proxy and the backend's Service, as the page sees it: the Service
+      // routes to the pod again once its readiness probe passes after the restart
+      expect(await poll(`${FRONTEND_URL}/api/version`, token)).toEqual(expected);
       await sleep(3000); // a developer looks at the result before the next save
     }
 
