@@ -35,7 +35,7 @@ const BACKEND = 'http://127.0.0.1:8081/api/version';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now() / 1000;
 
-const work = mkdtempSync(join(tmpdir(), 'jetscale-tilt-bench-'));
+const work = mkdtempSync(join(tmpdir(), 'tilt-bench-'));
 const stack = join(work, 'stack');
 mkdirSync(stack);
 for (const f of ['Tiltfile', 'skaffold.yaml', 'charts', 'kind', 'dist/cli']) {
