@@ -25,6 +25,7 @@ import {
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { actHostFlags, commitServiceRepo, stageStack } from '../support/act.js';
 import { type GitHubServer, startGitHubServer } from '../support/github-server.js';
 import { node24 } from '../support/node24.js';
 import { findTool, repoRoot, requireTool, toolCacheDir } from '../support/tools.js';
@@ -38,9 +39,6 @@ const SHA = '4f2c9e1aa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5';
 const TOKEN = 'ghs_act-preview-test-token';
 const CLUSTER = 'jetscale-rig';
 const ACT_TIMEOUT_MS = 12 * 60_000;
-const UPLOAD_ARTIFACT = /uses:\s*(actions\/upload-artifact@[0-9a-f]{40})/.exec(
-  readFileSync(join(repoRoot, '.github', 'workflows', 'preview.yml'), 'utf8'),
-)?.[1];
 const kubeconfigPath = rigKubeconfig(CLUSTER);
 
 /** The rig's reason to skip (throws in CI), then act's, then the cluster's. */
@@ -108,19 +106,8 @@ describe.skipIf(skip)(`preview.yml under act on the rig${skip ? ` (skipped: ${sk
     ingress = rigIngress(CLUSTER);
     removeNamespace();
     work = mkdtempSync(join(tmpdir(), 'jetscale-act-preview-'));
-    // jetscale/stack@v1: the files a checkout of this repository at v1 gives the workflow and the action.
-    const stage = join(work, 'stack');
-    for (const p of ['action.yml', 'dist', 'charts', 'kind', 'skaffold.yaml', '.github/workflows'])
-      cpSync(join(repoRoot, p), join(stage, p), { recursive: true });
-    // actions/upload-artifact cannot be downloaded here; act resolves every action of a job before it starts,
-    // so it gets a stand-in that fails loudly if it ever runs (preview.yml uploads diagnostics after a failure).
-    const standIn = join(work, 'upload-artifact');
-    mkdirSync(standIn);
-    writeFileSync(join(standIn, 'action.yml'), 'name: stand-in\nruns:\n  using: node24\n  main: index.js\n');
-    writeFileSync(
-      join(standIn, 'index.js'),
-      'console.log("::error::stand-in for actions/upload-artifact ran: a step failed before it");\nprocess.exit(1);\n',
-    );
+    // jetscale/stack@v1 (this checkout) and the upload-artifact stand-in: test/support/act.ts
+    stageStack(work);
     // act's host mode sets RUNNER_TOOL_CACHE to <action cache>/tool_cache: there, the rig's pinned tools.
     mkdirSync(join(work, 'act-cache'));
     symlinkSync(toolCacheDir(), join(work, 'act-cache', 'tool_cache'));
@@ -132,17 +119,7 @@ describe.skipIf(skip)(`preview.yml under act on the rig${skip ? ` (skipped: ${sk
       join(svc, '.github', 'workflows', 'pr.yml'),
     );
     writeFileSync(join(svc, 'rig-values.yaml'), RIG_VALUES);
-    const git = (...args: string[]) => {
-      const r = spawnSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.invalid', ...args], {
-        cwd: svc,
-        encoding: 'utf8',
-      });
-      if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
-    };
-    git('init', '-q', '-b', 'main');
-    git('remote', 'add', 'origin', 'https://github.com/jetscale/demo.git');
-    git('add', '.');
-    git('commit', '-q', '-m', 'service repository');
+    commitServiceRepo(svc, 'service repository');
     gh = await startGitHubServer({ owner: 'jetscale', repo: 'demo', token: TOKEN, pulls: { [PR]: 'open' } });
   });
 
@@ -177,15 +154,7 @@ describe.skipIf(skip)(`preview.yml under act on the rig${skip ? ` (skipped: ${sk
       '.github/workflows/pr.yml',
       '-e',
       eventFile,
-      '-P',
-      'ubuntu-latest=-self-hosted',
-      '--local-repository',
-      `jetscale/stack@v1=${join(work, 'stack')}`,
-      '--local-repository',
-      `${UPLOAD_ARTIFACT}=${join(work, 'upload-artifact')}`,
-      '--action-cache-path',
-      join(work, 'act-cache'),
-      '--no-cache-server',
+      ...actHostFlags(work),
       '-s',
       `PREVIEW_KUBECONFIG=${readFileSync(kubeconfigPath, 'utf8')}`,
       '-s',

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
+import { actHostFlags, commitServiceRepo, stageStack } from '../support/act.js';
 import { startContractStack } from '../support/contract-server.js';
 import { node24 } from '../support/node24.js';
 import { findTool, repoRoot, requireTool } from '../support/tools.js';
@@ -352,9 +353,6 @@ describe('reusable workflows under act', () => {
   const act = requireTool('act');
   const skip = act.skip !== undefined;
   const label = act.skip ?? 'act on the host';
-  const UPLOAD_ARTIFACT = /uses:\s*(actions\/upload-artifact@[0-9a-f]{40})/.exec(
-    readFileSync(join(workflowsDir, 'preview.yml'), 'utf8'),
-  )?.[1];
   let work = '';
   let nodeDir = '';
 
@@ -362,30 +360,11 @@ describe('reusable workflows under act', () => {
     if (skip) return;
     nodeDir = dirname(node24()); // action.yml says node24; act runs the host's `node`
     work = mkdtempSync(join(tmpdir(), 'jetscale-act-'));
-    const stage = join(work, 'stack');
-    for (const p of ['action.yml', 'dist', 'charts', 'kind', 'skaffold.yaml', '.github/workflows'])
-      cpSync(join(repoRoot, p), join(stage, p), { recursive: true });
-    const standIn = join(work, 'upload-artifact');
-    mkdirSync(standIn);
-    writeFileSync(join(standIn, 'action.yml'), 'name: stand-in\nruns:\n  using: node24\n  main: index.js\n');
-    writeFileSync(
-      join(standIn, 'index.js'),
-      'console.log("::error::stand-in for actions/upload-artifact ran: a step failed before it");\nprocess.exit(1);\n',
-    );
+    stageStack(work);
     const svc = join(work, 'demo');
     mkdirSync(join(svc, '.github', 'workflows'), { recursive: true });
     for (const f of fixtureFiles) cpSync(join(fixturesDir, f), join(svc, '.github', 'workflows', f));
-    const git = (...args: string[]) => {
-      const r = spawnSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.invalid', ...args], {
-        cwd: svc,
-        encoding: 'utf8',
-      });
-      if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
-    };
-    git('init', '-q', '-b', 'main');
-    git('remote', 'add', 'origin', 'https://github.com/jetscale/demo.git');
-    git('add', '.');
-    git('commit', '-q', '-m', 'callers');
+    commitServiceRepo(svc, 'callers');
   });
 
   afterAll(() => {
@@ -416,15 +395,7 @@ describe('reusable workflows under act', () => {
       args.push('-e', eventFile);
     }
     args.push(
-      '-P',
-      'ubuntu-latest=-self-hosted',
-      '--local-repository',
-      `jetscale/stack@v1=${join(work, 'stack')}`,
-      '--local-repository',
-      `${UPLOAD_ARTIFACT}=${join(work, 'upload-artifact')}`,
-      '--action-cache-path',
-      join(work, 'act-cache'),
-      '--no-cache-server',
+      ...actHostFlags(work),
       ...Object.entries(opts.secrets ?? {}).flatMap(([k, v]) => ['-s', `${k}=${v}`]),
       ...Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ['--var', `${k}=${v}`]),
     );
