@@ -29,7 +29,7 @@ import { actHostFlags, commitServiceRepo, stageStack } from '../support/act.js';
 import { type GitHubServer, startGitHubServer } from '../support/github-server.js';
 import { node24 } from '../support/node24.js';
 import { findTool, repoRoot, requireTool, toolCacheDir } from '../support/tools.js';
-import { kindClusters, RIG_VALUES, rigIngress, rigKubeconfig, rigSkipReason } from './rig.js';
+import { FULL_CHECKS, kindClusters, RIG_VALUES, rigIngress, rigKubeconfig, rigSkipReason } from './rig.js';
 
 const PR = 301;
 const NAMESPACE = `jetscale-pr-${PR}`;
@@ -234,14 +234,7 @@ describe.skipIf(skip)(`preview.yml under act on the rig${skip ? ` (skipped: ${sk
       run.lines.find((l) => l.jobID === 'deploy' && l.command === 'set-output' && l.name === name)?.arg;
     expect(output('namespace')).toBe(NAMESPACE);
     expect(output('url')).toBe(PREVIEW_URL);
-    for (const check of [
-      'backend-health',
-      'backend-ready',
-      'api-round-trip',
-      'frontend-page',
-      'frontend-api',
-    ])
-      expect(run.text).toMatch(new RegExp(`✓ ${check} `));
+    for (const check of FULL_CHECKS) expect(run.text).toMatch(new RegExp(`✓ ${check} `));
 
     // The cluster: our namespace with our ownership labels, every pod of the release Ready.
     const ns = JSON.parse(kubectl('get', 'namespace', NAMESPACE, '-o', 'json').stdout) as {

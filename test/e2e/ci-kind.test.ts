@@ -8,7 +8,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parseCommandFile, runBundle, runnerEnv, waitForOutput } from '../support/runner.js';
-import { kindClusters, RIG_IMAGES, RIG_NODE_IMAGE, RIG_VALUES, rigSkipReason } from './rig.js';
+import { FULL_CHECKS, kindClusters, RIG_IMAGES, RIG_NODE_IMAGE, RIG_VALUES, rigSkipReason } from './rig.js';
 
 const skip = rigSkipReason();
 const SHA = '4f2c9e1aa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5';
@@ -40,14 +40,7 @@ describe.skipIf(skip)(`ci-kind on the rig${skip ? ` (skipped: ${skip})` : ''}`, 
     expect(code, out).toBe(0);
     const outputs = parseCommandFile(join(dir, 'output'));
     expect(outputs.namespace).toBe('jetscale-ci');
-    for (const check of [
-      'backend-health',
-      'backend-ready',
-      'api-round-trip',
-      'frontend-page',
-      'frontend-api',
-    ])
-      expect(out).toMatch(new RegExp(`✓ ${check} `));
+    for (const check of FULL_CHECKS) expect(out).toMatch(new RegExp(`✓ ${check} `));
     expect(kindClusters()).not.toContain(outputs.cluster);
     const state = parseCommandFile(join(dir, 'state'));
     expect(state).toMatchObject({

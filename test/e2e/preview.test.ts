@@ -16,7 +16,15 @@ import { COMMENT_MARKER } from '../../src/github.js';
 import { type GitHubServer, startGitHubServer } from '../support/github-server.js';
 import { parseCommandFile, runBundle, runnerEnv } from '../support/runner.js';
 import { findTool } from '../support/tools.js';
-import { RIG_IMAGES, RIG_VALUES, type RigIngress, rigIngress, rigKubeconfig, rigSkipReason } from './rig.js';
+import {
+  FULL_CHECKS,
+  RIG_IMAGES,
+  RIG_VALUES,
+  type RigIngress,
+  rigIngress,
+  rigKubeconfig,
+  rigSkipReason,
+} from './rig.js';
 
 const skip = rigSkipReason() ?? clusterProblem();
 const TOKEN = 'ghs_e2eTokenForTheLoopbackServer';
@@ -239,13 +247,7 @@ describe.skipIf(skip)(`preview on the rig's shared cluster${skip ? ` (skipped: $
         namespace: `jetscale-pr-${pr}`,
         url: `https://pr-${pr}.app.jetscale.ai`,
       });
-      for (const check of [
-        'backend-health',
-        'backend-ready',
-        'api-round-trip',
-        'frontend-page',
-        'frontend-api',
-      ])
+      for (const check of FULL_CHECKS)
         expect(r.out).toMatch(new RegExp(`✓ ${check} https://pr-${pr}\\.app\\.jetscale\\.ai`));
       const ns = JSON.parse(kubectl('get', 'namespace', `jetscale-pr-${pr}`, '-o', 'json').stdout);
       expect(ns.metadata.labels).toMatchObject({

@@ -8,6 +8,15 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { findTool, toolCacheDir } from '../support/tools.js';
 
+/** The contract checks a full run (ci-kind, preview) must pass, by name (as the action prints them). */
+export const FULL_CHECKS = [
+  'backend-health',
+  'backend-ready',
+  'api-round-trip',
+  'frontend-page',
+  'frontend-api',
+];
+
 export const RIG_NODE_IMAGE = process.env.JETSCALE_RIG_NODE_IMAGE ?? 'jetscale-rig/kind-node:v1.34.4';
 export const RIG_IMAGES = {
   backend: 'jetscale-rig/backend:rig',
