@@ -1,35 +1,27 @@
-/**
- * The reusable preview workflow end to end: act (nektos/act, host mode) runs a service repository's
- * pull-request workflow (fixtures/act/pr.yml, which calls jetscale/stack/.github/workflows/preview.yml@v1) for
- * PR 301, first `opened`, then `closed`. jetscale/stack@v1 (the reusable workflow and the action, dist/) resolves
- * to a copy of this working tree, so THIS checkout's workflow and bundle run. Real on every side: the rig
- * cluster jetscale-rig (namespace jetscale-pr-301 only), its ingress controller (the contract checks reach
- * https://pr-301.app.jetscale.ai through it, with `resolve` and the rig CA), and the loopback GitHub server
- * (GITHUB_API_URL) that records the sticky comment and the deployment statuses.
- *
- * The tests run in order: `closed` tears down what `opened` deployed. A fork's `opened` event, given the
- * cluster's credentials all the same, deploys nothing (test/workflows/workflows.test.ts covers the fork guard
- * for every event in dry runs; this checks it with a real kubeconfig at hand).
- */
-import { spawn, spawnSync } from 'node:child_process';
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { actHostFlags, commitServiceRepo, stageStack } from '../support/act.js';
+import {
+  type ActRun,
+  actHostFlags,
+  commitServiceRepo,
+  pullRequestEvent,
+  runActOnHost,
+  stageStack,
+} from '../support/act.js';
 import { type GitHubServer, startGitHubServer } from '../support/github-server.js';
 import { node24 } from '../support/node24.js';
-import { findTool, repoRoot, requireTool, toolCacheDir } from '../support/tools.js';
-import { FULL_CHECKS, kindClusters, RIG_VALUES, rigIngress, rigKubeconfig, rigSkipReason } from './rig.js';
+import { repoRoot, requireTool, toolCacheDir } from '../support/tools.js';
+import {
+  FULL_CHECKS,
+  RIG_VALUES,
+  rigClusterSkipReason,
+  rigIngress,
+  rigKubeconfig,
+  rigKubectl,
+  rigSkipReason,
+} from './rig.js';
 
 const PR = 301;
 const NAMESPACE = `jetscale-pr-${PR}`;
@@ -41,30 +33,9 @@ const CLUSTER = 'jetscale-rig';
 const ACT_TIMEOUT_MS = 12 * 60_000;
 const kubeconfigPath = rigKubeconfig(CLUSTER);
 
-/** The rig's reason to skip (throws in CI), then act's, then the cluster's. */
-function skipReason(): string | undefined {
-  const rig = rigSkipReason();
-  if (rig) return rig;
-  const act = requireTool('act');
-  if (act.skip) return act.skip;
-  let problem: string | undefined;
-  if (!existsSync(kubeconfigPath) || !kindClusters().includes(CLUSTER))
-    problem = `the rig cluster ${CLUSTER} is not up (npm run rig:up)`;
-  else if (!existsSync(rigIngress(CLUSTER).caFile))
-    problem = `the rig ingress CA ${rigIngress(CLUSTER).caFile} is missing (npm run rig:up installs the ingress)`;
-  if (problem && process.env.CI === 'true') throw new Error(`e2e: ${problem}`);
-  return problem;
-}
-
-const skip = skipReason();
-
-function kubectl(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(findTool('kubectl') as string, ['--kubeconfig', kubeconfigPath, ...args], {
-    encoding: 'utf8',
-    timeout: 180_000,
-  });
-  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
+/** The rig's reason to skip (throws in CI), then act's, then the shared cluster's. */
+const skip = rigSkipReason() ?? requireTool('act').skip ?? rigClusterSkipReason();
+const kubectl = rigKubectl;
 
 function namespaceExists(): boolean {
   const r = kubectl('get', 'namespace', NAMESPACE, '-o', 'name', '--ignore-not-found');
@@ -79,20 +50,7 @@ function removeNamespace(): void {
   if (r.status !== 0) throw new Error(`kubectl delete namespace ${NAMESPACE}: ${r.stderr}`);
 }
 
-interface ActLine {
-  jobID?: string;
-  jobResult?: string;
-  msg?: string;
-  command?: string;
-  name?: string;
-  arg?: string;
-}
-
-interface ActRun {
-  status: number | null;
-  lines: ActLine[];
-  results: Record<string, string>;
-  text: string;
+interface ActPreviewRun extends ActRun {
   seconds: number;
 }
 
@@ -129,21 +87,11 @@ describe.skipIf(skip)(`preview.yml under act on the rig${skip ? ` (skipped: ${sk
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  const event = (action: 'opened' | 'closed', headRepo: string) => ({
-    action,
-    number: PR,
-    pull_request: {
-      number: PR,
-      state: action === 'closed' ? 'closed' : 'open',
-      title: 'a change',
-      head: { ref: 'feature', sha: SHA, repo: { full_name: headRepo } },
-      base: { ref: 'main', repo: { full_name: 'jetscale/demo' } },
-    },
-    repository: { full_name: 'jetscale/demo', name: 'demo', owner: { login: 'jetscale' } },
-  });
+  const event = (action: 'opened' | 'closed', headRepo: string) =>
+    pullRequestEvent(action, headRepo, PR, SHA);
 
   /** Runs act for one pull_request event (asynchronously: the GitHub server in this process keeps answering). */
-  async function runAct(ev: ReturnType<typeof event>): Promise<ActRun> {
+  async function runAct(ev: ReturnType<typeof event>): Promise<ActPreviewRun> {
     runId += 1; // every event is a newer run than the one before, as on GitHub
     const eventFile = join(work, `event-${runId}.json`);
     writeFileSync(eventFile, JSON.stringify(ev));
@@ -171,44 +119,15 @@ describe.skipIf(skip)(`preview.yml under act on the rig${skip ? ` (skipped: ${sk
       `NODE_EXTRA_CA_CERTS=${ingress.caFile}`,
     ];
     const t0 = Date.now();
-    const child = spawn(requireTool('act').path as string, args, {
-      cwd: join(work, 'demo'),
-      env: {
-        // action.yml says node24; act's host mode runs the `node` it finds on PATH.
-        PATH: `${dirname(node24())}${delimiter}${process.env.PATH}`,
-        HOME: process.env.HOME,
-        XDG_CACHE_HOME: join(work, 'xdg'),
-        TMPDIR: process.env.TMPDIR ?? tmpdir(),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const run = await runActOnHost({
+      act: requireTool('act').path as string,
+      args,
+      work,
+      nodeDir: dirname(node24()), // action.yml says node24
+      timeoutMs: ACT_TIMEOUT_MS,
     });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), ACT_TIMEOUT_MS);
-    const status = await new Promise<number | null>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', resolve);
-    }).finally(() => clearTimeout(timer));
-    writeFileSync(join(work, `act-${runId}.log`), out);
-    const lines = out
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as ActLine);
-    const results = Object.fromEntries(
-      lines.filter((l) => l.jobResult).map((l) => [l.jobID as string, l.jobResult as string]),
-    );
-    return {
-      status,
-      lines,
-      results,
-      text: lines.map((l) => l.msg ?? '').join('\n'),
-      seconds: (Date.now() - t0) / 1000,
-    };
+    writeFileSync(join(work, `act-${runId}.log`), run.out);
+    return { ...run, seconds: (Date.now() - t0) / 1000 };
   }
 
   const comments = () => gh.state.comments.get(PR) ?? [];

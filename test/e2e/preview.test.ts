@@ -1,12 +1,3 @@
-/**
- * The preview loop end to end on the rig's shared cluster, through its ingress controller: the bundled action
- * (node dist/index.js, as a runner runs it, reporting to the loopback GitHub server) deploys PRs 101 and 102 at
- * once into their own namespaces, each reached by its own host; 102 is redeployed with a new SHA while a load
- * of requests runs against it; 101 is torn down without touching 102; a namespace we did not create is refused;
- * a second teardown is a no-op. The GitHub requests are asserted: one sticky comment per PR and deployment
- * statuses in order.
- */
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import type { LookupFunction } from 'node:net';
@@ -15,42 +6,26 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { COMMENT_MARKER } from '../../src/github.js';
 import { type GitHubServer, startGitHubServer } from '../support/github-server.js';
 import { parseCommandFile, runBundle, runnerEnv } from '../support/runner.js';
-import { findTool } from '../support/tools.js';
 import {
   FULL_CHECKS,
   RIG_IMAGES,
   RIG_VALUES,
   type RigIngress,
+  rigClusterSkipReason,
   rigIngress,
   rigKubeconfig,
+  rigKubectl,
   rigSkipReason,
 } from './rig.js';
 
-const skip = rigSkipReason() ?? clusterProblem();
+const skip = rigSkipReason() ?? rigClusterSkipReason();
 const TOKEN = 'ghs_e2eTokenForTheLoopbackServer';
 const SHA_101 = '1010101010101010101010101010101010101010';
 const SHA_102 = '1020102010201020102010201020102010201020';
 const SHA_102_NEW = '102b102b102b102b102b102b102b102b102b102b';
 const FOREIGN_PR = 103;
 
-function clusterProblem(): string | undefined {
-  const kubectl = findTool('kubectl');
-  if (!kubectl) return undefined; // rigSkipReason names it
-  const r = spawnSync(kubectl, ['--kubeconfig', rigKubeconfig(), 'get', 'ingressclass', 'jetscale-rig'], {
-    encoding: 'utf8',
-  });
-  if (r.status === 0) return undefined;
-  const problem = `the rig cluster jetscale-rig with its ingress controller is not up (npm run rig:up): ${r.stderr.trim()}`;
-  if (process.env.CI === 'true') throw new Error(`e2e: ${problem}`);
-  return problem;
-}
-
-function kubectl(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(findTool('kubectl') as string, ['--kubeconfig', rigKubeconfig(), ...args], {
-    encoding: 'utf8',
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const kubectl = rigKubectl;
 
 function namespaceExists(ns: string): boolean {
   return kubectl('get', 'namespace', ns).status === 0;

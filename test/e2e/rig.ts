@@ -4,6 +4,7 @@
  * suite never skips in CI.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { findTool, toolCacheDir } from '../support/tools.js';
@@ -99,4 +100,28 @@ export function rigIngress(cluster = 'jetscale-rig'): RigIngress {
       `rig ingress: no address of ${cluster}-control-plane on Docker's kind network (npm run rig:up)`,
     );
   return { ip, caFile: join(rigCacheDir(), 'ingress', 'ca.crt'), className: 'jetscale-rig' };
+}
+
+/** kubectl against the shared rig cluster jetscale-rig (output captured, never throws). */
+export function rigKubectl(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(findTool('kubectl') as string, ['--kubeconfig', rigKubeconfig(), ...args], {
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
+  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/**
+ * For tests on the shared cluster jetscale-rig: the reason to skip when it or its ingress controller is not up
+ * (call after rigSkipReason, which covers the tools and images); throws in CI.
+ */
+export function rigClusterSkipReason(): string | undefined {
+  let problem: string | undefined;
+  const r = rigKubectl('get', 'ingressclass', 'jetscale-rig');
+  if (r.status !== 0)
+    problem = `the rig cluster jetscale-rig with its ingress controller is not up (npm run rig:up): ${r.stderr.trim()}`;
+  else if (!existsSync(join(rigCacheDir(), 'ingress', 'ca.crt')))
+    problem = `the rig ingress CA ${join(rigCacheDir(), 'ingress', 'ca.crt')} is missing (npm run rig:up installs the ingress)`;
+  if (problem && process.env.CI === 'true') throw new Error(`e2e: ${problem}`);
+  return problem;
 }

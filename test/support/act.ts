@@ -3,9 +3,10 @@
  * `jetscale/stack@v1`, a stand-in for actions/upload-artifact (it cannot be downloaded here, and act resolves
  * every action of a job before the job starts), a service repository, and act's flags for all of that.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { repoRoot } from './tools.js';
 
 /** The pinned actions/upload-artifact reference preview.yml uses (owner/name@sha). */
@@ -58,4 +59,87 @@ export function commitServiceRepo(dir: string, message: string): void {
   git('remote', 'add', 'origin', 'https://github.com/jetscale/demo.git');
   git('add', '.');
   git('commit', '-q', '-m', message);
+}
+
+/** One line of act's --json log (the fields the tests read). */
+export interface ActLine {
+  jobID?: string;
+  jobResult?: string;
+  msg?: string;
+  command?: string;
+  name?: string;
+  arg?: string;
+}
+
+export interface ActRun {
+  status: number | null;
+  /** Everything act printed. */
+  out: string;
+  lines: ActLine[];
+  /** job id → result, from the jobResult lines. */
+  results: Record<string, string>;
+  /** The log messages, one per line. */
+  text: string;
+}
+
+/**
+ * Runs act (`args` after the act binary) in `<work>/demo`, the service repository, asynchronously, so a loopback
+ * server in this process keeps answering. act's host mode runs the `node` it finds on PATH: `nodeDir` first.
+ * Killed after `timeoutMs`.
+ */
+export async function runActOnHost(opts: {
+  act: string;
+  args: string[];
+  work: string;
+  nodeDir: string;
+  timeoutMs: number;
+  env?: Record<string, string>;
+}): Promise<ActRun> {
+  const child = spawn(opts.act, opts.args, {
+    cwd: join(opts.work, 'demo'),
+    env: {
+      PATH: `${opts.nodeDir}${delimiter}${process.env.PATH}`,
+      HOME: process.env.HOME,
+      XDG_CACHE_HOME: join(opts.work, 'xdg'),
+      TMPDIR: process.env.TMPDIR ?? tmpdir(),
+      ...opts.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
+  const status = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+  }).finally(() => clearTimeout(timer));
+  const lines = out
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as ActLine);
+  const results = Object.fromEntries(
+    lines.filter((l) => l.jobResult).map((l) => [l.jobID as string, l.jobResult as string]),
+  );
+  return { status, out, lines, results, text: lines.map((l) => l.msg ?? '').join('\n') };
+}
+
+/** A pull_request event payload on jetscale/demo, head branch `feature` of `headRepo` (a fork when not jetscale/demo). */
+export function pullRequestEvent(action: string, headRepo: string, number: number, sha: string) {
+  return {
+    action,
+    number,
+    pull_request: {
+      number,
+      state: action === 'closed' ? 'closed' : 'open',
+      title: 'a change',
+      head: { ref: 'feature', sha, repo: { full_name: headRepo } },
+      base: { ref: 'main', repo: { full_name: 'jetscale/demo' } },
+    },
+    repository: { full_name: 'jetscale/demo', name: 'demo', owner: { login: 'jetscale' } },
+  };
 }

@@ -4,13 +4,20 @@
  * pull_request_target), and the reusable preview workflow behaves as promised when run by act (nektos/act)
  * on this host: a fork's pull request never reaches the deploy job, a same-repository one deploys (dry run).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { actHostFlags, commitServiceRepo, stageStack } from '../support/act.js';
+import {
+  type ActRun,
+  actHostFlags,
+  commitServiceRepo,
+  pullRequestEvent,
+  runActOnHost,
+  stageStack,
+} from '../support/act.js';
 import { startContractStack } from '../support/contract-server.js';
 import { node24 } from '../support/node24.js';
 import { findTool, repoRoot, requireTool } from '../support/tools.js';
@@ -371,15 +378,6 @@ describe('reusable workflows under act', () => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  interface ActLine {
-    jobID?: string;
-    jobResult?: string;
-    msg?: string;
-    command?: string;
-    name?: string;
-    arg?: string;
-  }
-
   /** Runs act asynchronously (a loopback server in this process must keep answering), JSON log lines back. */
   async function runAct(opts: {
     eventName: string;
@@ -387,7 +385,7 @@ describe('reusable workflows under act', () => {
     event?: object;
     secrets?: Record<string, string>;
     vars?: Record<string, string>;
-  }): Promise<{ status: number | null; lines: ActLine[]; results: Record<string, string>; text: string }> {
+  }): Promise<ActRun> {
     const args = [opts.eventName, '--json', '-W', `.github/workflows/${opts.workflow}`];
     if (opts.event) {
       const eventFile = join(work, 'event.json');
@@ -399,51 +397,18 @@ describe('reusable workflows under act', () => {
       ...Object.entries(opts.secrets ?? {}).flatMap(([k, v]) => ['-s', `${k}=${v}`]),
       ...Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ['--var', `${k}=${v}`]),
     );
-    const child = spawn(act.path as string, args, {
-      cwd: join(work, 'demo'),
-      env: {
-        PATH: `${nodeDir}${delimiter}${process.env.PATH}`,
-        HOME: process.env.HOME,
-        XDG_CACHE_HOME: join(work, 'xdg'),
-        TMPDIR: process.env.TMPDIR ?? tmpdir(),
-        DOCKER_HOST: `unix://${join(work, 'no-docker.sock')}`,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    return runActOnHost({
+      act: act.path as string,
+      args,
+      work,
+      nodeDir,
+      timeoutMs: 120_000,
+      env: { DOCKER_HOST: `unix://${join(work, 'no-docker.sock')}` }, // no Docker: host mode only
     });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    const status = await new Promise<number | null>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', resolve);
-    }).finally(() => clearTimeout(timer));
-    const lines = out
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as ActLine);
-    const results = Object.fromEntries(
-      lines.filter((l) => l.jobResult).map((l) => [l.jobID as string, l.jobResult as string]),
-    );
-    return { status, lines, results, text: lines.map((l) => l.msg ?? '').join('\n') };
   }
 
-  const event = (action: string, head: string, number: number) => ({
-    action,
-    number,
-    pull_request: {
-      number,
-      state: action === 'closed' ? 'closed' : 'open',
-      title: 'a change',
-      head: { ref: 'feature', sha: '4f2c9e1aa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5', repo: { full_name: head } },
-      base: { ref: 'main', repo: { full_name: 'jetscale/demo' } },
-    },
-    repository: { full_name: 'jetscale/demo', name: 'demo', owner: { login: 'jetscale' } },
-  });
+  const event = (action: string, head: string, number: number) =>
+    pullRequestEvent(action, head, number, '4f2c9e1aa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5');
   // A fork's pull_request run gets no secrets from GitHub: the fork rows pass none.
   const KUBECONFIG = { PREVIEW_KUBECONFIG: 'apiVersion: v1' };
 
