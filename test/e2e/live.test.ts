@@ -235,36 +235,25 @@ describe.skipIf(skip)(`live on a 1+3-node rig cluster${skip ? ` (skipped: ${skip
     await kubectl(['apply', '-f', '-'], `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"${NS}"}}`);
     const secrets = (await getJson(['get', 'secrets', '-n', NS])).map((s) => s.metadata.name);
     const password = () => randomBytes(18).toString('base64url');
-    if (!secrets.includes('jetscale-postgres')) {
-      const pg = password();
-      await kubectl([
-        'create',
-        'secret',
-        'generic',
-        'jetscale-postgres',
-        '-n',
-        NS,
-        `--from-literal=PGHOST=${RELEASE}-postgres`,
-        '--from-literal=PGPORT=5432',
-        '--from-literal=PGUSER=jetscale',
-        `--from-literal=PGPASSWORD=${pg}`,
-        '--from-literal=PGDATABASE=jetscale',
-        `--from-literal=DATABASE_URL=postgres://jetscale:${pg}@${RELEASE}-postgres:5432/jetscale`,
-      ]);
-    }
-    if (!secrets.includes('jetscale-redis')) {
-      const rd = password();
-      await kubectl([
-        'create',
-        'secret',
-        'generic',
-        'jetscale-redis',
-        '-n',
-        NS,
-        `--from-literal=REDIS_URL=redis://:${rd}@${RELEASE}-redis:6379/0`,
-        `--from-literal=REDIS_PASSWORD=${rd}`,
-      ]);
-    }
+    const secret = async (name: string, literals: Record<string, string>) => {
+      if (secrets.includes(name)) return;
+      const from = Object.entries(literals).map(([k, v]) => `--from-literal=${k}=${v}`);
+      await kubectl(['create', 'secret', 'generic', name, '-n', NS, ...from]);
+    };
+    const pg = password();
+    await secret('jetscale-postgres', {
+      PGHOST: `${RELEASE}-postgres`,
+      PGPORT: '5432',
+      PGUSER: 'jetscale',
+      PGPASSWORD: pg,
+      PGDATABASE: 'jetscale',
+      DATABASE_URL: `postgres://jetscale:${pg}@${RELEASE}-postgres:5432/jetscale`,
+    });
+    const rd = password();
+    await secret('jetscale-redis', {
+      REDIS_URL: `redis://:${rd}@${RELEASE}-redis:6379/0`,
+      REDIS_PASSWORD: rd,
+    });
     // A certificate for the live host signed by the rig CA (its key sits next to ca.crt), as cert-manager
     // would write it; the CLI's deploy names it through ci/live-values.yaml (ingress.tls.secretName).
     const dir = mkdtempSync(join(tmpdir(), 'live-tls-'));
