@@ -3,15 +3,12 @@
 // helm install --wait + kind delete) on the rig, each the median of N runs in the same session, so the
 // overhead of our orchestration is a ratio. Prints figures; asserts nothing.
 //   node test/bench/ci-kind.mjs [runs=3]        (needs the rig: npm run rig:tools && npm run rig:up)
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ratio, root, run, runAction, table } from './lib.mjs';
+import { ratio, rigValuesFile, run, runAction, table, tool, toolCache } from './lib.mjs';
 
 const runs = Number(process.argv[2] ?? 3);
-const toolCache = process.env.JETSCALE_TOOL_CACHE ?? join(homedir(), '.cache', 'jetscale-stack', 'toolcache');
-const pins = JSON.parse(readFileSync(join(root, 'src/pins.json'), 'utf8'));
-const tool = (t) => join(toolCache, t, pins.tools[t].version.slice(1), 'x64', t);
 const nodeImage = process.env.JETSCALE_RIG_NODE_IMAGE ?? 'jetscale-rig/kind-node:v1.34.4';
 const images = {
   backend: 'jetscale-rig/backend:rig',
@@ -20,11 +17,7 @@ const images = {
   redis: 'jetscale-rig/redis:7',
 };
 const dir = mkdtempSync(join(tmpdir(), 'bench-'));
-const values = join(dir, 'rig-values.yaml');
-writeFileSync(
-  values,
-  `postgres:\n  image: { repository: jetscale-rig/postgres, tag: "15", pullPolicy: Never }\nredis:\n  image: { repository: jetscale-rig/redis, tag: "7", pullPolicy: Never }\nbackend:\n  image: { repository: jetscale-rig/backend, tag: rig, pullPolicy: Never }\nfrontend:\n  image: { repository: jetscale-rig/frontend, tag: rig, pullPolicy: Never }\n`,
-);
+const values = rigValuesFile(dir);
 
 async function actionRun(i) {
   const env = {

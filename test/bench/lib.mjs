@@ -1,9 +1,29 @@
 // Shared by the benchmark scripts in test/bench: running a command with timed output lines, medians, and
 // the per-step table. Prints figures; asserts nothing.
 import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 
 export const root = resolve(import.meta.dirname, '..', '..');
+export const toolCache =
+  process.env.JETSCALE_TOOL_CACHE ?? join(homedir(), '.cache', 'jetscale-stack', 'toolcache');
+const pins = JSON.parse(readFileSync(join(root, 'src/pins.json'), 'utf8'));
+
+/** Directory of a pinned tool (src/pins.json `tools` or `rigTools`) in the rig's tool cache. */
+export const toolDir = (t) => join(toolCache, t, (pins.tools[t] ?? pins.rigTools[t]).version.slice(1), 'x64');
+/** Path of a pinned tool in the rig's tool cache. */
+export const tool = (t) => join(toolDir(t), t);
+
+/** Writes <dir>/rig-values.yaml: the chart on the rig's images, loaded into the cluster, never pulled. */
+export function rigValuesFile(dir) {
+  const file = join(dir, 'rig-values.yaml');
+  writeFileSync(
+    file,
+    `postgres:\n  image: { repository: jetscale-rig/postgres, tag: "15", pullPolicy: Never }\nredis:\n  image: { repository: jetscale-rig/redis, tag: "7", pullPolicy: Never }\nbackend:\n  image: { repository: jetscale-rig/backend, tag: rig, pullPolicy: Never }\nfrontend:\n  image: { repository: jetscale-rig/frontend, tag: rig, pullPolicy: Never }\n`,
+  );
+  return file;
+}
 
 /** Runs a command; calls onLine(line, secondsSinceStart) for each output line; resolves with [code, seconds, output]. */
 export function run(cmd, args, env = {}, onLine = () => {}) {

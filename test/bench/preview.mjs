@@ -6,24 +6,17 @@
 // not. Prints figures; asserts nothing.
 //   node test/bench/preview.mjs [runs=3]     (needs the rig: npm run rig:tools && npm run rig:up)
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ratio, root, run, runAction, table } from './lib.mjs';
+import { ratio, rigValuesFile, run, runAction, table, tool, toolCache } from './lib.mjs';
 
 const runs = Number(process.argv[2] ?? 3);
-const toolCache = process.env.JETSCALE_TOOL_CACHE ?? join(homedir(), '.cache', 'jetscale-stack', 'toolcache');
 const rigCache = process.env.JETSCALE_RIG_CACHE ?? join(homedir(), '.cache', 'jetscale-stack', 'rig');
 const kubeconfig = join(rigCache, 'kubeconfig');
 const caFile = join(rigCache, 'ingress', 'ca.crt');
-const pins = JSON.parse(readFileSync(join(root, 'src/pins.json'), 'utf8'));
-const tool = (t) => join(toolCache, t, pins.tools[t].version.slice(1), 'x64', t);
 const dir = mkdtempSync(join(tmpdir(), 'bench-preview-'));
-const values = join(dir, 'rig-values.yaml');
-writeFileSync(
-  values,
-  `postgres:\n  image: { repository: jetscale-rig/postgres, tag: "15", pullPolicy: Never }\nredis:\n  image: { repository: jetscale-rig/redis, tag: "7", pullPolicy: Never }\nbackend:\n  image: { repository: jetscale-rig/backend, tag: rig, pullPolicy: Never }\nfrontend:\n  image: { repository: jetscale-rig/frontend, tag: rig, pullPolicy: Never }\n`,
-);
+const values = rigValuesFile(dir);
 const inspect = spawnSync(
   'docker',
   [

@@ -10,10 +10,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { homedir, tmpdir } from 'node:os';
-import { basename, delimiter, join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { basename, delimiter, join } from 'node:path';
+import { root, tool, toolDir } from './lib.mjs';
 
-const root = resolve(import.meta.dirname, '..', '..');
 const runs = Number(process.argv[2] ?? 5);
 if (!Number.isInteger(runs) || runs < 1) {
   console.error(
@@ -21,10 +21,6 @@ if (!Number.isInteger(runs) || runs < 1) {
   );
   process.exit(2);
 }
-const toolCache = process.env.JETSCALE_TOOL_CACHE ?? join(homedir(), '.cache', 'jetscale-stack', 'toolcache');
-const pins = JSON.parse(readFileSync(join(root, 'src/pins.json'), 'utf8'));
-const toolDir = (t) => join(toolCache, t, (pins.tools[t] ?? pins.rigTools[t]).version.slice(1), 'x64');
-const tool = (t) => join(toolDir(t), t);
 const nodeImage = process.env.JETSCALE_RIG_NODE_IMAGE ?? 'jetscale-rig/kind-node:v1.34.4';
 const CLUSTER = 'jetscale-tilt';
 const CONTEXT = `kind-${CLUSTER}`;
