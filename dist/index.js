@@ -44030,7 +44030,7 @@ function exportVariable(name, val) {
  * ```
  */
 function core_setSecret(secret) {
-    issueCommand('add-mask', {}, secret);
+    command_issueCommand('add-mask', {}, secret);
 }
 /**
  * Prepends inputPath to the PATH (for this action and future actions)
@@ -44273,11 +44273,25 @@ function getIDToken(aud) {
 ;// CONCATENATED MODULE: ./build/src/constants.js
 /** Names shared by the action, its post step and the CLI. */
 const MANAGED_BY = 'jetscale-stack';
+/**
+ * The services the chart deploys from images a PR can build (skaffold.yaml's artifacts; test/stack/drift.test.ts
+ * keeps the two in agreement). A preview runs each from this PR's images, a companion PR's, or the baseline.
+ */
+const SERVICES = ['backend', 'frontend'];
 /** Labels and annotations that mark what we own in a cluster. */
 var Ownership;
 (function (Ownership) {
     Ownership["ManagedByLabel"] = "app.kubernetes.io/managed-by";
     Ownership["PrLabel"] = "jetscale.ai/pr";
+    /** The repository's key (`<slug>-<h8>`, src/naming.ts repositoryKey): selects what one repository owns. */
+    Ownership["RepoLabel"] = "jetscale.ai/repo";
+    /** The repository in full (`owner/name`, lower-case): a label value cannot hold the slash. */
+    Ownership["RepositoryAnnotation"] = "jetscale.ai/repository";
+    /** JSON: each service's image and where it came from (this PR, a companion PR, the baseline). */
+    Ownership["ImagesAnnotation"] = "jetscale.ai/images";
+    /** On the baseline ConfigMaps: `true`. */
+    Ownership["BaselineLabel"] = "jetscale.ai/baseline";
+    Ownership["ServiceLabel"] = "jetscale.ai/service";
     Ownership["ShaAnnotation"] = "jetscale.ai/sha";
     Ownership["CreatedAtAnnotation"] = "jetscale.ai/created-at";
     Ownership["RunAnnotation"] = "jetscale.ai/run";
@@ -44301,12 +44315,18 @@ var Inputs;
     Inputs["Kubeconfig"] = "kubeconfig";
     Inputs["Url"] = "url";
     Inputs["GithubToken"] = "github-token";
+    Inputs["BotLogin"] = "bot-login";
     Inputs["Comment"] = "comment";
     Inputs["TestCommand"] = "test-command";
     Inputs["Timeout"] = "timeout";
     Inputs["DryRun"] = "dry-run";
     Inputs["Resolve"] = "resolve";
     Inputs["StackDir"] = "stack-dir";
+    Inputs["Repository"] = "repository";
+    Inputs["PrimaryRepository"] = "primary-repository";
+    Inputs["PreviewWith"] = "preview-with";
+    Inputs["BaselineNamespace"] = "baseline-namespace";
+    Inputs["RecordBaseline"] = "record-baseline";
 })(Inputs || (Inputs = {}));
 var Outputs;
 (function (Outputs) {
@@ -44327,19 +44347,123 @@ var State;
     State["ClusterDeleted"] = "clusterDeleted";
     State["KindPath"] = "kindPath";
 })(State || (State = {}));
+/** The action's loops (the `loop` input). */
 const LOOPS = ['ci-kind', 'preview', 'teardown', 'live'];
+/** The CLI's loops: the action's four plus `deploy live`. */
+const CLI_LOOPS = [...LOOPS, 'deploy-live'];
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 // EXTERNAL MODULE: external "node:url"
 var external_node_url_ = __nccwpck_require__(3136);
+// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
+var dist = __nccwpck_require__(8815);
+;// CONCATENATED MODULE: ./build/src/redact.js
+/**
+ * Nothing secret leaves: every text that goes to GitHub (PR comment, deployment status) or to the job summary
+ * passes through redact(). Masking (core.setSecret) protects only the runner's log, not what we post through
+ * the API, so secrets are both registered with the runner and kept here.
+ */
+
+const secrets = new Set();
+/** Shortest value we treat as a secret: shorter ones would redact ordinary words. */
+const MIN_SECRET = 6;
+const REDACTED = '***';
+/**
+ * Registers a secret: masked in the runner's log and redacted from everything we post or summarise. For a
+ * multi-line value (a kubeconfig) the credential fields inside it are registered too, each on its own: the
+ * runner masks a multi-line value only where it appears whole. Structural lines (apiVersion, server) are not.
+ */
+function registerSecret(value) {
+    if (!value)
+        return;
+    const parts = [value];
+    // A kubeconfig's token, client key, password: also when quoted (JSON) or base64 data.
+    for (const m of value.matchAll(/["']?(?:token|password|client-key-data|client-certificate-data|id-token|refresh-token|access-token|secret)["']?\s*[:=]\s*["']?([^\s"',}]+)/gi))
+        parts.push(m[1]);
+    for (const part of parts) {
+        if (part.length < MIN_SECRET || secrets.has(part))
+            continue;
+        secrets.add(part);
+        core_setSecret(part);
+    }
+}
+/** For tests: forget every registered secret. */
+function clearSecrets() {
+    secrets.clear();
+}
+/**
+ * Patterns of credentials that were never registered (a token printed by a test command, a private key in a
+ * log line): the value is replaced, the name kept, so the reader still sees what was there.
+ */
+const CREDENTIAL_PATTERNS = [
+    // GitHub tokens: classic, fine-grained, app installation, OAuth, refresh.
+    [/\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})\b/g, REDACTED],
+    // PEM blocks (private keys, certificates with keys).
+    [/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)/g, REDACTED],
+    // Authorization headers.
+    [/\b(authorization\s*[:=]\s*)(?:bearer|basic|token)\s+\S+/gi, `$1${REDACTED}`],
+    // JWTs (service-account tokens, id tokens).
+    [/\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b/g, REDACTED],
+    // AWS access keys.
+    [/\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g, REDACTED],
+    // URLs with credentials.
+    [/\b([a-z][a-z0-9+.-]*:\/\/)[^/\s:@]+:[^/\s@]+@/gi, `$1${REDACTED}@`],
+    // NAME=value where the name says secret (an environment dump, a dotenv line, a kubeconfig field).
+    [
+        /\b([A-Za-z0-9_.-]*(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|API_?KEY|PRIVATE_?KEY|CREDENTIALS?|AUTH|client-key-data|client-certificate-data)["']?\s*[:=]\s*["']?)[^\s"',}]+/gi,
+        `$1${REDACTED}`,
+    ],
+];
+/** Every registered secret and every credential-looking value in `text`, replaced by ***. */
+function redact(text) {
+    let out = text;
+    // Longest first, so a secret that contains another is removed whole.
+    for (const secret of [...secrets].sort((a, b) => b.length - a.length))
+        out = out.split(secret).join(REDACTED);
+    for (const [pattern, replacement] of CREDENTIAL_PATTERNS)
+        out = out.replace(pattern, replacement);
+    return out;
+}
+/**
+ * What a failure may say in a PR comment or a summary: redacted, without environment dumps (runs of
+ * NAME=value lines, which a test command that prints its environment produces), cut to its last lines.
+ */
+function failureDetail(text, maxLines = 20, maxChars = 4000) {
+    const kept = [];
+    let run = [];
+    const flush = () => {
+        if (run.length >= 3)
+            kept.push(`[${run.length} environment variables omitted]`);
+        else
+            kept.push(...run);
+        run = [];
+    };
+    for (const line of redact(text).split('\n')) {
+        if (/^\s*(?:export\s+|declare -x\s+)?[A-Za-z_][A-Za-z0-9_-]*=/.test(line))
+            run.push(line);
+        else {
+            flush();
+            kept.push(line);
+        }
+    }
+    flush();
+    const tail = kept.slice(-maxLines).join('\n');
+    return tail.length > maxChars ? `…${tail.slice(-maxChars)}` : tail;
+}
+
 ;// CONCATENATED MODULE: ./build/src/naming.js
 /**
- * Pure naming: everything we derive from (PR number, SHA, namespace prefix, base domain).
+ * Pure naming: everything we derive from (repository, PR number, SHA, namespace prefix, base domain).
  * No I/O here; inputs are assumed already validated by src/validate.ts.
  */
+
 
 const DEFAULT_BASE_DOMAIN = 'app.jetscale.ai';
 const DEFAULT_NAMESPACE_PREFIX = 'jetscale-pr-';
@@ -44356,14 +44480,42 @@ function isDnsLabel(value) {
 function isDnsName(value) {
     return value.length <= MAX_DNS_NAME && value.split('.').every((label) => isDnsLabel(label));
 }
-function namespaceFor(prNumber, prefix = DEFAULT_NAMESPACE_PREFIX) {
-    return `${prefix}${prNumber}`;
+/**
+ * A repository as one label value, `<slug>-<h8>`: the name part made a DNS label and cut at 20 characters, then
+ * the first 8 hex characters of SHA-256 of the whole `owner/name` (lower-case). The hash keeps `acme/web` and
+ * `globex/web`, or `my.app` and `my-app`, apart; the slug keeps it readable.
+ */
+function repositoryKey(repository) {
+    const full = repository.toLowerCase();
+    const name = full.slice(full.indexOf('/') + 1);
+    const slug = name
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-+|-+$/g, '')
+        .slice(0, 20)
+        .replace(/-+$/, '') || 'repo';
+    return `${slug}-${(0,external_node_crypto_.createHash)('sha256').update(full).digest('hex').slice(0, 8)}`;
 }
-function hostFor(prNumber, baseDomain = DEFAULT_BASE_DOMAIN) {
-    return `pr-${prNumber}.${baseDomain}`;
+/**
+ * What tells one preview from another in its names: the PR number for the primary repository (the seed's names,
+ * `jetscale-pr-101`), `<N>-<repositoryKey>` for every other repository sharing the cluster. One DNS label, so one
+ * wildcard certificate for `*.<base-domain>` serves every preview. At most 40 characters.
+ */
+function previewId(prNumber, repository, primaryRepository) {
+    if (!repository || repository.toLowerCase() === (primaryRepository ?? repository).toLowerCase())
+        return String(prNumber);
+    return `${prNumber}-${repositoryKey(repository)}`;
 }
-function releaseFor(prNumber) {
-    return `pr-${prNumber}`;
+/** The longest preview id (PR 2147483647 of a repository with a 20-character slug): what limits must fit. */
+const MAX_PREVIEW_ID = `${MAX_PR_NUMBER}-${'x'.repeat(20)}-${'0'.repeat(8)}`;
+function namespaceFor(id, prefix = DEFAULT_NAMESPACE_PREFIX) {
+    return `${prefix}${id}`;
+}
+function hostFor(id, baseDomain = DEFAULT_BASE_DOMAIN) {
+    return `pr-${id}.${baseDomain}`;
+}
+/** At most 43 characters: `<release>-postgres` must stay within a StatefulSet's 52. */
+function releaseFor(id) {
+    return `pr-${id}`;
 }
 function shortSha(sha) {
     return sha.slice(0, 7);
@@ -44371,40 +44523,94 @@ function shortSha(sha) {
 function imageTagFor(prNumber, sha) {
     return `pr-${prNumber}-${shortSha(sha)}`;
 }
-/** Labels that mark a namespace as ours, for one PR. */
-function ownershipLabels(prNumber) {
-    return { [Ownership.ManagedByLabel]: MANAGED_BY, [Ownership.PrLabel]: String(prNumber) };
+/** Labels that mark what we create as ours, for one PR of one repository (selectable: no slash in values). */
+function ownershipLabels(prNumber, repository) {
+    return {
+        [Ownership.ManagedByLabel]: MANAGED_BY,
+        [Ownership.PrLabel]: String(prNumber),
+        ...(repository ? { [Ownership.RepoLabel]: repositoryKey(repository) } : {}),
+    };
 }
 function previewNames(input) {
-    const namespace = namespaceFor(input.prNumber, input.namespacePrefix);
-    const host = hostFor(input.prNumber, input.baseDomain);
+    const id = previewId(input.prNumber, input.repository, input.primaryRepository);
+    const namespace = namespaceFor(id, input.namespacePrefix);
+    const host = hostFor(id, input.baseDomain);
     const annotations = {
         [Ownership.ShaAnnotation]: input.sha,
         [Ownership.CreatedAtAnnotation]: input.createdAt ?? new Date().toISOString(),
     };
+    if (input.repository)
+        annotations[Ownership.RepositoryAnnotation] = input.repository.toLowerCase();
     if (input.run)
         annotations[Ownership.RunAnnotation] = input.run;
     return {
         namespace,
         host,
         url: `https://${host}`,
-        release: releaseFor(input.prNumber),
+        release: releaseFor(id),
         imageTag: imageTagFor(input.prNumber, input.sha),
         environment: `preview/pr-${input.prNumber}`,
-        labels: ownershipLabels(input.prNumber),
+        labels: ownershipLabels(input.prNumber, input.repository),
         annotations,
     };
 }
-/** True when a namespace's labels say we created it for this PR. */
-function isOwnedBy(labels, prNumber) {
+/**
+ * True when a namespace says we created it for this PR of this repository: our managed-by and PR labels, and
+ * both the repository's key (label) and its full name (annotation, which a 32-bit hash collision cannot fake).
+ * A namespace of ours without either (made before repositories were recorded) belongs to the primary repository.
+ */
+function isOwnedBy(meta, owner) {
+    const labels = meta?.labels;
     if (!labels)
         return false;
-    return labels[Ownership.ManagedByLabel] === MANAGED_BY && labels[Ownership.PrLabel] === String(prNumber);
+    if (labels[Ownership.ManagedByLabel] !== MANAGED_BY || labels[Ownership.PrLabel] !== String(owner.prNumber))
+        return false;
+    const key = labels[Ownership.RepoLabel];
+    const full = meta?.annotations?.[Ownership.RepositoryAnnotation];
+    const repository = owner.repository?.toLowerCase();
+    // Made before repositories were recorded: the primary repository's, when the run names one (each repository
+    // that leaves it unset believes it is primary, so none of them may take such a namespace).
+    if (key === undefined && full === undefined)
+        return repository === undefined || repository === owner.primaryRepository?.toLowerCase();
+    return repository !== undefined && key === repositoryKey(repository) && full?.toLowerCase() === repository;
 }
-/** Kind cluster name for a ci-kind run: unique per run and attempt, a DNS label short enough for node names. */
-function kindClusterName(runId, attempt = '1') {
-    const id = `${runId}-${attempt}`.toLowerCase().replace(/[^a-z0-9-]/g, '-');
+/** Who a namespace says it belongs to, in words for a refusal ("jetscale/backend PR #101"). */
+function describeOwner(meta) {
+    const labels = meta?.labels ?? {};
+    if (labels[Ownership.ManagedByLabel] !== MANAGED_BY)
+        return `someone else (it is not labelled ${Ownership.ManagedByLabel}=${MANAGED_BY}; its labels are ${JSON.stringify(labels)})`;
+    const pr = labels[Ownership.PrLabel] ? `PR #${labels[Ownership.PrLabel]}` : 'no PR';
+    const full = meta?.annotations?.[Ownership.RepositoryAnnotation];
+    const key = labels[Ownership.RepoLabel];
+    if (full)
+        return `${full} ${pr}${key && key !== repositoryKey(full) ? ` (but labelled ${Ownership.RepoLabel}=${key})` : ''}`;
+    if (key)
+        return `the repository keyed ${key} ${pr}`;
+    return `${pr} of the primary repository (made before repositories were recorded; set primary-repository to the repository that made it)`;
+}
+/** Why a namespace is not `owner`'s, for a refusal: "it belongs to jetscale/backend PR #101, not to jetscale/frontend PR #101". */
+function notOwned(meta, owner) {
+    return `it belongs to ${describeOwner(meta)}, not to ${owner.repository ?? 'this run (no repository given)'} PR #${owner.prNumber}`;
+}
+/** Labels of what ci-kind creates in its own cluster. */
+function ciLabels() {
+    return { [Ownership.ManagedByLabel]: MANAGED_BY };
+}
+const CI_NAMESPACE = 'jetscale-ci';
+const CI_RELEASE = 'app';
+const LIVE_RELEASE = 'jetscale';
+const LIVE_NAMESPACE = 'jetscale';
+/**
+ * Kind cluster name for one ci-kind job: the job's random instance id first (two jobs of one run on a shared
+ * Docker host never share a name), then run and attempt for the reader; a DNS label short enough for node names.
+ */
+function kindClusterName(runId, attempt, instance) {
+    const id = `${instance}-${runId}-${attempt}`.toLowerCase().replace(/[^a-z0-9-]/g, '-');
     return `jetscale-ci-${id}`.slice(0, 40).replace(/-+$/, '');
+}
+/** A GitHub App's account login (`<app-slug>[bot]`): people cannot register a login ending in [bot]. */
+function isBotLogin(login) {
+    return /^[A-Za-z0-9][A-Za-z0-9-]*\[bot\]$/.test(login);
 }
 
 ;// CONCATENATED MODULE: ./build/src/pins.json
@@ -44417,6 +44623,8 @@ const pins_namespaceObject = /*#__PURE__*/JSON.parse('{"$comment":"Pinned tool v
 
 
 
+/** The action's inputs, plus the CLI's own: the live kube context of `deploy live`. */
+const KUBE_CONTEXT = 'kube-context';
 class InputError extends Error {
     problems;
     constructor(problems) {
@@ -44436,6 +44644,11 @@ const PR_FORM = `a pull request number: digits only, no sign, no leading zeros, 
 const SHA_FORM = 'a git commit SHA: 7 to 40 hexadecimal characters (e.g. 4f2c9e1)';
 const VERSION_FORM = 'a version like v1.2.3';
 const BOOL_FORM = 'true or false';
+const BOT_LOGIN_FORM = "a GitHub App's account login: its slug followed by [bot] (e.g. jetscale-preview[bot])";
+const REPOSITORY_FORM = 'a GitHub repository as owner/name: an owner of 1-39 letters, digits or -, a name of 1-100 letters, digits, ., _ or - (e.g. jetscale/backend)';
+const PREVIEW_WITH_FORM = "lines naming another repository's pull request, as owner/name#N or https://github.com/owner/name/pull/N (e.g. jetscale/backend#87)";
+const REPOSITORY = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/;
+const DEFAULT_BASELINE_NAMESPACE = 'jetscale-baseline';
 const TIMEOUT_FORM = 'a duration from 1s to 6h: a number of seconds or a number followed by s, m or h (e.g. 600, 90s, 10m)';
 /** Docker image reference: [registry[:port]/]path[:tag][@sha256:digest], lower-case repository. */
 const IMAGE_REF = /^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
@@ -44445,6 +44658,70 @@ function parsePrNumber(value) {
         return undefined;
     const n = Number(value);
     return n <= MAX_PR_NUMBER ? n : undefined;
+}
+function isRepository(value) {
+    return REPOSITORY.test(value) && !/\/\.{1,2}$/.test(value);
+}
+/** `owner/name#N` or a pull request's web URL; undefined when it is neither. */
+function parseCompanion(value) {
+    const m = /^([A-Za-z0-9][A-Za-z0-9-]{0,38}\/[A-Za-z0-9._-]{1,100})#([0-9]+)$/.exec(value) ??
+        /^https:\/\/[a-z0-9.-]+\/([A-Za-z0-9][A-Za-z0-9-]{0,38}\/[A-Za-z0-9._-]{1,100})\/pull\/([0-9]+)\/?$/.exec(value);
+    const prNumber = m ? parsePrNumber(m[2]) : undefined;
+    if (!m || prNumber === undefined || !isRepository(m[1]))
+        return undefined;
+    return { repository: m[1].toLowerCase(), prNumber };
+}
+/**
+ * The values of `Preview-With:` lines in a PR description (key case-insensitive, at the start of a line), leaving
+ * out lines inside fenced code blocks and quotes: an example in the description is not a request.
+ */
+function previewWithLines(body) {
+    const out = [];
+    // An open fence (its character and length: a ```` fence is closed only by ```` or longer), an open <!-- comment.
+    let fence;
+    let comment = false;
+    for (const raw of (body ?? '').split(/\r?\n/)) {
+        const marker = /^\s{0,3}(`{3,}|~{3,})/.exec(raw)?.[1];
+        if (fence) {
+            if (marker?.[0] === fence.char && marker.length >= fence.length)
+                fence = undefined;
+            continue;
+        }
+        if (marker) {
+            fence = { char: marker[0], length: marker.length };
+            continue;
+        }
+        // Text outside HTML comments only (PR templates keep their instructions in them).
+        let line = '';
+        let rest = raw;
+        while (rest) {
+            if (comment) {
+                const end = rest.indexOf('-->');
+                if (end < 0)
+                    rest = '';
+                else {
+                    comment = false;
+                    rest = rest.slice(end + 3);
+                }
+            }
+            else {
+                const start = rest.indexOf('<!--');
+                if (start < 0) {
+                    line += rest;
+                    rest = '';
+                }
+                else {
+                    line += rest.slice(0, start);
+                    comment = true;
+                    rest = rest.slice(start + 4);
+                }
+            }
+        }
+        const m = /^preview-with\s*:\s*(.*?)\s*$/i.exec(line);
+        if (m?.[1])
+            out.push(m[1]);
+    }
+    return out;
 }
 function parseTimeout(value) {
     const m = /^([0-9]{1,6})(s|m|h)?$/.exec(value);
@@ -44462,6 +44739,295 @@ function lines(value) {
         .map((line) => line.trim())
         .filter((line) => line !== '' && !line.startsWith('#'));
 }
+/** Keys that reach JavaScript object internals: never a chart value. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const SET_KEY = /^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9_-]*)*$/;
+const SET_FORM = 'lines of key.path=value, the key made of dot-separated names, each a letter then letters, digits, _ or - (e.g. backend.replicaCount=2; __proto__, constructor and prototype are not names)';
+/** Characters that would be markup in a PR comment or a job summary; never part of a URL we accept. */
+const URL_UNSAFE = /[\s<>"'`\\{}|^]/;
+const URL_FORM = 'an http:// or https:// URL without credentials (e.g. https://app.jetscale.ai)';
+const tool = (name, fallback) => (f) => {
+    // Only pinned versions can be installed (each download is checked against a checksum pinned in
+    // src/pins.json), so any other version is refused here, before anything is installed.
+    const v = f.trimmed(name) ?? fallback;
+    if (!/^v[0-9]+\.[0-9]+\.[0-9]+$/.test(v))
+        f.problem(name, v, VERSION_FORM);
+    else if (v !== fallback)
+        f.problem(name, v, `the pinned version ${fallback}: other versions have no pinned checksum (pin one with npm run pins:update -- ${name.replace('-version', '')}=${v})`);
+    return v;
+};
+const bool = (name, fallback) => (f) => {
+    const v = f.trimmed(name);
+    if (v === undefined)
+        return fallback;
+    if (['true', 'True', 'TRUE'].includes(v))
+        return true;
+    if (['false', 'False', 'FALSE'].includes(v))
+        return false;
+    f.problem(name, v, BOOL_FORM);
+    return fallback;
+};
+/** An http(s) URL, normalised (lower-case host, no trailing slash, no fragment); undefined when invalid. */
+function normalizeUrl(raw) {
+    if (URL_UNSAFE.test(raw))
+        return undefined;
+    let u;
+    try {
+        u = new URL(raw);
+    }
+    catch {
+        return undefined;
+    }
+    if (!['http:', 'https:'].includes(u.protocol) || u.username || u.password || !u.hostname)
+        return undefined;
+    const path = u.pathname.replace(/\/+$/, '');
+    return `${u.protocol}//${u.host}${path}${u.search}`;
+}
+/** The table: one parser per field, in order (namespacePrefix reads prNumber). */
+const FIELDS = {
+    loop: (f) => {
+        const raw = f.get(Inputs.Loop) ?? 'ci-kind';
+        const allowed = f.opts.loops ?? LOOPS;
+        if (allowed.includes(raw))
+            return raw;
+        f.problem(Inputs.Loop, raw, `one of ${allowed.join(', ')}`);
+        return undefined;
+    },
+    prNumber: (f) => {
+        const raw = f.get(Inputs.PrNumber);
+        if (raw === undefined)
+            return f.opts.event?.prNumber;
+        const n = parsePrNumber(raw);
+        if (n === undefined)
+            f.problem(Inputs.PrNumber, raw, PR_FORM);
+        return n;
+    },
+    sha: (f) => {
+        const raw = f.get(Inputs.GitSha) ?? f.opts.event?.sha;
+        if (raw === undefined)
+            return undefined;
+        if (/^[0-9a-fA-F]{7,40}$/.test(raw))
+            return raw.toLowerCase();
+        f.problem(Inputs.GitSha, raw, SHA_FORM);
+        return undefined;
+    },
+    repository: (f) => {
+        const raw = f.trimmed(Inputs.Repository) ?? f.opts.event?.repository;
+        if (raw === undefined)
+            return undefined;
+        if (isRepository(raw))
+            return raw.toLowerCase();
+        f.problem(Inputs.Repository, raw, REPOSITORY_FORM);
+        return undefined;
+    },
+    primaryRepository: (f) => {
+        const raw = f.trimmed(Inputs.PrimaryRepository);
+        if (raw === undefined)
+            return undefined;
+        if (isRepository(raw))
+            return raw.toLowerCase();
+        f.problem(Inputs.PrimaryRepository, raw, REPOSITORY_FORM);
+        return undefined;
+    },
+    previewWith: (f, parsed) => {
+        // Only a preview deploys companions: a bad line must never stop a teardown or a CI run.
+        if (parsed.loop !== 'preview')
+            return [];
+        const given = f.lines(Inputs.PreviewWith);
+        // The input wins over the description: a workflow that sets it means it.
+        const [input, values] = given.length
+            ? [Inputs.PreviewWith, given]
+            : ['Preview-With line of the PR description', f.opts.event?.previewWith ?? []];
+        const companions = [];
+        for (const value of values) {
+            const c = parseCompanion(value);
+            const owner = (r) => r.slice(0, r.indexOf('/'));
+            if (!c)
+                f.problem(input, value, PREVIEW_WITH_FORM);
+            else if (!parsed.repository)
+                f.problem(input, value, `a pull request of a repository of the same owner as this one, which needs '${Inputs.Repository}' (got nothing; on a runner it is GITHUB_REPOSITORY)`);
+            else if (c.repository === parsed.repository)
+                f.problem(input, value, `a pull request of another repository than this one (${parsed.repository})`);
+            else if (companions.some((o) => o.repository === c.repository))
+                f.problem(input, value, `one pull request per repository (${c.repository} is named twice)`);
+            else if (parsed.repository && owner(c.repository) !== owner(parsed.repository))
+                f.problem(input, value, `a pull request of a repository of the same owner as this one (${owner(parsed.repository)}/…)`);
+            else
+                companions.push(c);
+        }
+        return companions;
+    },
+    baseDomain: (f) => {
+        const raw = f.get(Inputs.BaseDomain) ?? DEFAULT_BASE_DOMAIN;
+        const domain = raw.toLowerCase();
+        const hostLabelRoom = `pr-${MAX_PREVIEW_ID}.`.length;
+        if (!isDnsName(domain) || !domain.includes('.') || domain.length + hostLabelRoom > 253)
+            f.problem(Inputs.BaseDomain, raw, `a DNS name of at least two labels, each 1-63 of a-z, 0-9 and -, not starting or ending with -, at most ${253 - hostLabelRoom} characters (e.g. app.jetscale.ai)`);
+        return domain;
+    },
+    namespacePrefix: (f, parsed) => {
+        const prefix = f.get(Inputs.NamespacePrefix) ?? DEFAULT_NAMESPACE_PREFIX;
+        // The longest name this run can give: a repository that is not the primary one adds its key.
+        const id = previewId(parsed.prNumber ?? MAX_PR_NUMBER, parsed.repository, parsed.primaryRepository);
+        const longest = namespaceFor(id, prefix);
+        if (!/^[a-z]([-a-z0-9]*)?$/.test(prefix) || !isDnsLabel(longest))
+            f.problem(Inputs.NamespacePrefix, prefix, `a DNS-1123 label prefix: starts with a-z, then a-z, 0-9 or -, short enough that prefix + PR number (+ repository key, for a repository that is not the primary one) is at most ${MAX_DNS_LABEL} characters (${describeValue(longest)} has ${longest.length})`);
+        return prefix;
+    },
+    images: (f) => {
+        const images = [];
+        for (const line of f.lines(Inputs.Images)) {
+            const eq = line.indexOf('=');
+            const service = eq > 0 ? line.slice(0, eq).trim() : '';
+            const ref = eq > 0 ? line.slice(eq + 1).trim() : '';
+            if (!isDnsLabel(service) || !isImageRef(ref))
+                f.problem(Inputs.Images, line, IMAGE_FORM);
+            else if (images.some((i) => i.service === service))
+                f.problem(Inputs.Images, line, `one line per service (${service} is given twice)`);
+            else
+                images.push({ service, ref });
+        }
+        return images;
+    },
+    baselineNamespace: (f) => {
+        const raw = f.trimmed(Inputs.BaselineNamespace) ?? DEFAULT_BASELINE_NAMESPACE;
+        if (!isDnsLabel(raw))
+            f.problem(Inputs.BaselineNamespace, raw, 'a namespace name: a DNS-1123 label (e.g. jetscale-baseline)');
+        return raw;
+    },
+    recordBaseline: bool(Inputs.RecordBaseline, false),
+    kindImages: (f) => {
+        const refs = [];
+        for (const ref of f.lines(Inputs.KindImages)) {
+            if (isImageRef(ref))
+                refs.push(ref);
+            else
+                f.problem(Inputs.KindImages, ref, 'container image references, one per line (e.g. postgres:16.10-bookworm)');
+        }
+        return refs;
+    },
+    values: (f) => {
+        const files = [];
+        for (const file of f.lines(Inputs.Values)) {
+            const checked = f.opts.valuesFile?.(file) ?? { path: file };
+            if ('problem' in checked)
+                f.problem(Inputs.Values, file, checked.problem);
+            else
+                files.push(checked.path);
+        }
+        return files;
+    },
+    set: (f) => {
+        const set = [];
+        for (const line of f.lines(Inputs.Set)) {
+            const eq = line.indexOf('=');
+            const key = eq > 0 ? line.slice(0, eq).trim() : '';
+            if (!SET_KEY.test(key) || key.split('.').some((part) => FORBIDDEN_KEYS.has(part)))
+                f.problem(Inputs.Set, line, SET_FORM);
+            else
+                set.push({ key, value: line.slice(eq + 1).trim() });
+        }
+        return set;
+    },
+    tools: (f) => ({
+        kind: tool(Inputs.KindVersion, pins_namespaceObject.tools.kind.version)(f, {}),
+        helm: tool(Inputs.HelmVersion, pins_namespaceObject.tools.helm.version)(f, {}),
+        skaffold: tool(Inputs.SkaffoldVersion, pins_namespaceObject.tools.skaffold.version)(f, {}),
+        kubectl: tool(Inputs.KubectlVersion, pins_namespaceObject.tools.kubectl.version)(f, {}),
+    }),
+    nodeImage: (f) => {
+        const image = f.trimmed(Inputs.NodeImage) ?? pins_namespaceObject.nodeImage;
+        if (!isImageRef(image))
+            f.problem(Inputs.NodeImage, image, 'a container image reference such as kindest/node:v1.34.0');
+        return image;
+    },
+    kubeconfig: (f) => {
+        const kc = f.get(Inputs.Kubeconfig);
+        if (kc === undefined)
+            return undefined;
+        // Content, YAML or JSON (both are valid kubeconfigs); anything else is a path. The value is never
+        // printed: it may hold credentials.
+        if (isKubeconfigContent(kc))
+            return { content: kc };
+        const path = kc.trim();
+        if (/[\n\r]/.test(path) || (f.opts.fileExists && !f.opts.fileExists(path))) {
+            f.problem(Inputs.Kubeconfig, '(value not shown: it may hold credentials)', 'the path of an existing kubeconfig file, or kubeconfig content (YAML or JSON with apiVersion, clusters, contexts or users)');
+            return undefined;
+        }
+        return { path };
+    },
+    url: (f) => {
+        const raw = f.trimmed(Inputs.Url);
+        if (raw === undefined)
+            return undefined;
+        const url = normalizeUrl(raw);
+        if (url === undefined)
+            f.problem(Inputs.Url, raw, URL_FORM);
+        return url;
+    },
+    resolve: (f) => {
+        const map = {};
+        for (const line of f.lines(Inputs.Resolve)) {
+            const m = /^([a-z0-9.-]+)=([0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9a-f:]+\])$/i.exec(line);
+            if (!m || !isDnsName(m[1].toLowerCase()))
+                f.problem(Inputs.Resolve, line, 'lines of host=IP address (e.g. pr-101.app.jetscale.ai=127.0.0.1)');
+            else
+                map[m[1].toLowerCase()] = m[2].replace(/^\[|\]$/g, '');
+        }
+        return map;
+    },
+    githubToken: (f) => f.get(Inputs.GithubToken),
+    botLogin: (f) => {
+        const raw = f.trimmed(Inputs.BotLogin);
+        if (raw !== undefined && !isBotLogin(raw))
+            f.problem(Inputs.BotLogin, raw, BOT_LOGIN_FORM);
+        return raw;
+    },
+    comment: bool(Inputs.Comment, true),
+    testCommand: (f) => f.trimmed(Inputs.TestCommand),
+    timeoutSeconds: (f) => {
+        const raw = f.trimmed(Inputs.Timeout) ?? '10m';
+        const seconds = parseTimeout(raw);
+        if (seconds === undefined)
+            f.problem(Inputs.Timeout, raw, TIMEOUT_FORM);
+        return seconds ?? 600;
+    },
+    dryRun: bool(Inputs.DryRun, false),
+    kubeContext: (f) => {
+        const raw = f.trimmed(KUBE_CONTEXT);
+        if (raw === undefined)
+            return undefined;
+        if (/^[^\s'"`$\\]{1,253}$/.test(raw))
+            return raw;
+        f.problem(KUBE_CONTEXT, raw, 'the name of a kube context: 1 to 253 characters, no spaces, quotes, $ or backslashes');
+        return undefined;
+    },
+    stackDir: (f) => {
+        const raw = f.trimmed(Inputs.StackDir);
+        if (raw === undefined)
+            return undefined;
+        const checked = f.opts.stackDir?.(raw) ?? { path: raw };
+        if ('problem' in checked)
+            f.problem(Inputs.StackDir, raw, checked.problem);
+        return 'path' in checked ? checked.path : undefined;
+    },
+};
+/** What each loop cannot run without, beyond the fields every loop has. */
+const REQUIRED = {
+    'ci-kind': [],
+    preview: [{ field: 'prNumber', input: Inputs.PrNumber, form: PR_FORM }],
+    teardown: [{ field: 'prNumber', input: Inputs.PrNumber, form: PR_FORM }],
+    live: [{ field: 'url', input: Inputs.Url, form: URL_FORM }],
+    'deploy-live': [
+        { field: 'url', input: Inputs.Url, form: URL_FORM },
+        { field: 'kubeContext', input: KUBE_CONTEXT, form: 'the name of the live kube context (--context)' },
+    ],
+};
+/** kubeconfig content rather than a path: JSON, or YAML with a kubeconfig's top-level keys. */
+function isKubeconfigContent(value) {
+    const text = value.trim();
+    return (text.startsWith('{') || /^\s*(apiVersion|clusters|kind|contexts|users|current-context)\s*:/m.test(value));
+}
 /**
  * Parse raw action inputs (as given: identifiers are not trimmed, so "12 " is an error, not 12).
  * Throws InputError listing every problem.
@@ -44472,179 +45038,42 @@ function parseInputs(raw, opts = {}) {
         const v = raw[name];
         return v === undefined || v === '' ? undefined : v;
     };
-    const trimmed = (name) => get(name)?.trim() || undefined;
-    const loopRaw = get(Inputs.Loop) ?? 'ci-kind';
-    const loop = LOOPS.includes(loopRaw) ? loopRaw : undefined;
-    if (!loop)
-        problems.push(problem(Inputs.Loop, loopRaw, `one of ${LOOPS.join(', ')}`));
-    let prNumber;
-    const prRaw = get(Inputs.PrNumber);
-    if (prRaw !== undefined) {
-        prNumber = parsePrNumber(prRaw);
-        if (prNumber === undefined)
-            problems.push(problem(Inputs.PrNumber, prRaw, PR_FORM));
-    }
-    else if (opts.event?.prNumber !== undefined) {
-        prNumber = opts.event.prNumber;
-    }
-    let sha;
-    const shaRaw = get(Inputs.GitSha) ?? opts.event?.sha;
-    if (shaRaw !== undefined) {
-        if (/^[0-9a-fA-F]{7,40}$/.test(shaRaw))
-            sha = shaRaw.toLowerCase();
-        else
-            problems.push(problem(Inputs.GitSha, shaRaw, SHA_FORM));
-    }
-    const baseDomainRaw = get(Inputs.BaseDomain) ?? DEFAULT_BASE_DOMAIN;
-    const baseDomain = baseDomainRaw.toLowerCase();
-    const hostLabelRoom = `pr-${MAX_PR_NUMBER}.`.length;
-    if (!isDnsName(baseDomain) || !baseDomain.includes('.') || baseDomain.length + hostLabelRoom > 253) {
-        problems.push(problem(Inputs.BaseDomain, baseDomainRaw, 'a DNS name of at least two labels, each 1-63 of a-z, 0-9 and -, not starting or ending with -, at most 242 characters (e.g. app.jetscale.ai)'));
-    }
-    const namespacePrefix = get(Inputs.NamespacePrefix) ?? DEFAULT_NAMESPACE_PREFIX;
-    const longest = namespaceFor(prNumber ?? MAX_PR_NUMBER, namespacePrefix);
-    if (!/^[a-z]([-a-z0-9]*)?$/.test(namespacePrefix) || !isDnsLabel(longest)) {
-        problems.push(problem(Inputs.NamespacePrefix, namespacePrefix, `a DNS-1123 label prefix: starts with a-z, then a-z, 0-9 or -, short enough that prefix + PR number is at most ${MAX_DNS_LABEL} characters (${describeValue(longest)} has ${longest.length})`));
-    }
-    const images = [];
-    for (const line of lines(get(Inputs.Images))) {
-        const eq = line.indexOf('=');
-        const service = eq > 0 ? line.slice(0, eq).trim() : '';
-        const ref = eq > 0 ? line.slice(eq + 1).trim() : '';
-        if (!isDnsLabel(service) || !isImageRef(ref))
-            problems.push(problem(Inputs.Images, line, IMAGE_FORM));
-        else if (images.some((i) => i.service === service))
-            problems.push(problem(Inputs.Images, line, `one line per service (${service} is given twice)`));
-        else
-            images.push({ service, ref });
-    }
-    const kindImages = [];
-    for (const ref of lines(get(Inputs.KindImages))) {
-        if (!isImageRef(ref))
-            problems.push(problem(Inputs.KindImages, ref, 'container image references, one per line (e.g. postgres:16.10-bookworm)'));
-        else
-            kindImages.push(ref);
-    }
-    const values = [];
-    for (const file of lines(get(Inputs.Values))) {
-        if (opts.fileExists && !opts.fileExists(file))
-            problems.push(problem(Inputs.Values, file, 'paths of existing values files, one per line (this file does not exist)'));
-        else
-            values.push(file);
-    }
-    const set = [];
-    for (const line of lines(get(Inputs.Set))) {
-        const eq = line.indexOf('=');
-        const key = eq > 0 ? line.slice(0, eq).trim() : '';
-        if (!/^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$/.test(key))
-            problems.push(problem(Inputs.Set, line, 'lines of key.path=value, the key made of dot-separated names (e.g. backend.replicaCount=2)'));
-        else
-            set.push({ key, value: line.slice(eq + 1).trim() });
-    }
-    // Only pinned versions can be installed (each download is checked against a checksum pinned in
-    // src/pins.json), so any other version is refused here, before anything is installed.
-    const tool = (name, fallback) => {
-        const v = trimmed(name) ?? fallback;
-        if (!/^v[0-9]+\.[0-9]+\.[0-9]+$/.test(v))
-            problems.push(problem(name, v, VERSION_FORM));
-        else if (v !== fallback)
-            problems.push(problem(name, v, `the pinned version ${fallback}: other versions have no pinned checksum (pin one with npm run pins:update -- ${name.replace('-version', '')}=${v})`));
-        return v;
+    const reader = {
+        get,
+        trimmed: (name) => get(name)?.trim() || undefined,
+        lines: (name) => lines(get(name)),
+        problem: (input, value, accepted) => problems.push(problem(input, value, accepted)),
+        opts,
     };
-    const tools = {
-        kind: tool(Inputs.KindVersion, pins_namespaceObject.tools.kind.version),
-        helm: tool(Inputs.HelmVersion, pins_namespaceObject.tools.helm.version),
-        skaffold: tool(Inputs.SkaffoldVersion, pins_namespaceObject.tools.skaffold.version),
-        kubectl: tool(Inputs.KubectlVersion, pins_namespaceObject.tools.kubectl.version),
-    };
-    const nodeImage = trimmed(Inputs.NodeImage) ?? pins_namespaceObject.nodeImage;
-    if (!isImageRef(nodeImage))
-        problems.push(problem(Inputs.NodeImage, nodeImage, 'a container image reference such as kindest/node:v1.34.0'));
-    let kubeconfig;
-    const kc = get(Inputs.Kubeconfig);
-    if (kc !== undefined) {
-        if (/^\s*(apiVersion|clusters|kind|contexts)\s*:/m.test(kc))
-            kubeconfig = { content: kc };
-        else if (opts.fileExists && !opts.fileExists(kc.trim()))
-            problems.push(problem(Inputs.Kubeconfig, kc, 'the path of an existing kubeconfig file, or kubeconfig YAML content'));
-        else
-            kubeconfig = { path: kc.trim() };
+    const parsed = {};
+    for (const [key, parse] of Object.entries(FIELDS))
+        parsed[key] = parse(reader, parsed);
+    const loop = parsed.loop;
+    for (const need of loop ? REQUIRED[loop] : []) {
+        if (parsed[need.field] === undefined && get(need.input) === undefined)
+            problems.push(need.field === 'prNumber'
+                ? `Input '${need.input}' is required for loop '${loop}' (got nothing, and the event has no pull_request). Expected ${need.form}.`
+                : `Input '${need.input}' is required for loop '${loop}' (got nothing). Expected ${need.form}.`);
     }
-    let url;
-    const urlRaw = trimmed(Inputs.Url);
-    if (urlRaw !== undefined) {
-        let parsed;
-        try {
-            parsed = new URL(urlRaw);
-        }
-        catch {
-            parsed = undefined;
-        }
-        if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || parsed.username || parsed.password)
-            problems.push(problem(Inputs.Url, urlRaw, 'an http:// or https:// URL without credentials (e.g. https://app.jetscale.ai)'));
-        else
-            url = urlRaw.replace(/\/+$/, '');
-    }
-    const resolve = {};
-    for (const line of lines(get(Inputs.Resolve))) {
-        const m = /^([a-z0-9.-]+)=([0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9a-f:]+\])$/i.exec(line);
-        if (!m || !isDnsName(m[1].toLowerCase()))
-            problems.push(problem(Inputs.Resolve, line, 'lines of host=IP address (e.g. pr-101.app.jetscale.ai=127.0.0.1)'));
-        else
-            resolve[m[1].toLowerCase()] = m[2].replace(/^\[|\]$/g, '');
-    }
-    const bool = (name, fallback) => {
-        const v = trimmed(name);
-        if (v === undefined)
-            return fallback;
-        if (['true', 'True', 'TRUE'].includes(v))
-            return true;
-        if (['false', 'False', 'FALSE'].includes(v))
-            return false;
-        problems.push(problem(name, v, BOOL_FORM));
-        return fallback;
-    };
-    const comment = bool(Inputs.Comment, true);
-    const dryRun = bool(Inputs.DryRun, false);
-    const timeoutRaw = trimmed(Inputs.Timeout) ?? '10m';
-    const timeoutSeconds = parseTimeout(timeoutRaw);
-    if (timeoutSeconds === undefined)
-        problems.push(problem(Inputs.Timeout, timeoutRaw, TIMEOUT_FORM));
-    if (loop === 'teardown' && prNumber === undefined && prRaw === undefined)
-        problems.push(`Input 'pr-number' is required for loop 'teardown' (got nothing, and the event has no pull_request). Expected ${PR_FORM}.`);
-    if (loop === 'preview' && prNumber === undefined && prRaw === undefined)
-        problems.push(`Input 'pr-number' is required for loop 'preview' (got nothing, and the event has no pull_request). Expected ${PR_FORM}.`);
-    if (loop === 'live' && urlRaw === undefined)
-        problems.push(`Input 'url' is required for loop 'live' (got nothing). Expected an http:// or https:// URL (e.g. https://app.jetscale.ai).`);
-    if (problems.length > 0 || !loop || timeoutSeconds === undefined)
+    if (parsed.recordBaseline && loop !== 'live')
+        problems.push(`Input '${Inputs.RecordBaseline}' is for loop 'live' (got loop '${loop}'). Expected it unset or false here.`);
+    else if (parsed.recordBaseline && parsed.images.length === 0)
+        problems.push(`Input '${Inputs.RecordBaseline}' needs '${Inputs.Images}': the images live runs, recorded as the baseline (got none). Expected ${IMAGE_FORM}.`);
+    else if (parsed.recordBaseline && parsed.kubeconfig === undefined && get(Inputs.Kubeconfig) === undefined)
+        problems.push(`Input '${Inputs.RecordBaseline}' needs '${Inputs.Kubeconfig}': the preview cluster the baseline is written to (got nothing). Expected the path of a kubeconfig file, or kubeconfig content.`);
+    if (problems.length > 0 || !loop)
         throw new InputError(problems);
-    return {
-        loop,
-        prNumber,
-        sha,
-        baseDomain,
-        namespacePrefix,
-        images,
-        kindImages,
-        values,
-        set,
-        tools,
-        nodeImage,
-        kubeconfig,
-        url,
-        resolve,
-        githubToken: get(Inputs.GithubToken),
-        comment,
-        testCommand: trimmed(Inputs.TestCommand),
-        timeoutSeconds,
-        dryRun,
-    };
+    return parsed;
 }
 
 ;// CONCATENATED MODULE: ./build/src/context.js
 /**
  * The only place the action reads its inputs and the runner's environment.
  */
+
+
+
+
 
 
 
@@ -44666,6 +45095,8 @@ function eventDefaults(event, env = process.env) {
     return {
         prNumber: event.pull_request?.number,
         sha: event.pull_request?.head?.sha ?? env.GITHUB_SHA,
+        repository: env.GITHUB_REPOSITORY || undefined,
+        previewWith: previewWithLines(event.pull_request?.body ?? undefined),
     };
 }
 /** The repository root this bundle belongs to (dist/index.js → ..; dist/post/index.js → ../..). */
@@ -44696,11 +45127,16 @@ function runContext(env = process.env, event = {}) {
             : undefined,
         apiUrl: env.GITHUB_API_URL ?? 'https://api.github.com',
         workspace: env.GITHUB_WORKSPACE ?? process.cwd(),
-        stackDir: env.INPUT_STACK_DIR?.trim() ? (0,external_node_path_namespaceObject.resolve)(env.INPUT_STACK_DIR.trim()) : bundledStackDir(),
-        tempDir: env.RUNNER_TEMP ?? (0,external_node_path_namespaceObject.resolve)(process.env.TMPDIR ?? '/tmp'),
+        stackDir: bundledStackDir(),
+        tempDir: privateTempDir(env),
+        instance: (0,external_node_crypto_.randomBytes)(3).toString('hex'),
         eventName: env.GITHUB_EVENT_NAME,
         fromFork: Boolean(head && base && head !== base),
     };
+}
+/** A fresh, unpredictable path for this run's private directory (created by the real dependencies). */
+function privateTempDir(env = process.env) {
+    return (0,external_node_path_namespaceObject.join)(env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), `jetscale-${(0,external_node_crypto_.randomBytes)(8).toString('hex')}`);
 }
 /** Reads every input of action.yml, untrimmed, and validates them in one pass. */
 function getInputs(ctx, event) {
@@ -44710,12 +45146,76 @@ function getInputs(ctx, event) {
         if (value !== '')
             raw[name] = value;
     }
-    const fileExists = (p) => (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.isAbsolute)(p) ? p : (0,external_node_path_namespaceObject.resolve)(ctx.workspace, p));
-    return parseInputs(raw, { event: eventDefaults(event), fileExists });
+    registerSecretInputs(raw, ctx.workspace);
+    const inputs = parseInputs(raw, { event: eventDefaults(event), ...fileChecks(ctx.workspace) });
+    if (inputs.stackDir)
+        ctx.stackDir = inputs.stackDir;
+    return inputs;
+}
+/** Registers the inputs that are secrets before anything can print them (an error message, a log line). */
+function registerSecretInputs(raw, workspace = process.cwd()) {
+    registerSecret(raw['github-token']);
+    const kc = raw.kubeconfig;
+    if (!kc)
+        return;
+    if (isKubeconfigContent(kc))
+        registerSecret(kc);
+    else {
+        // A path is no secret (masking "kubeconfig" would hide the word everywhere); the file's credentials are.
+        const path = (0,external_node_path_namespaceObject.resolve)(workspace, kc.trim());
+        if (!/[\n\r]/.test(kc) && (0,external_node_fs_namespaceObject.existsSync)(path) && (0,external_node_fs_namespaceObject.statSync)(path).isFile())
+            registerSecret((0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8'));
+    }
+}
+/** The file checks parseInputs asks for, relative to a workspace. */
+function fileChecks(workspace, loops) {
+    return {
+        valuesFile: (p) => confinedFile(workspace, p),
+        fileExists: (p) => (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.isAbsolute)(p) ? p : (0,external_node_path_namespaceObject.resolve)(workspace, p)),
+        stackDir: (p) => {
+            const dir = (0,external_node_path_namespaceObject.resolve)(workspace, p);
+            return (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(dir, 'skaffold.yaml')) && (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(dir, 'charts'))
+                ? { path: dir }
+                : { problem: 'a directory holding skaffold.yaml and charts/ (this one does not)' };
+        },
+        loops,
+    };
+}
+/**
+ * A values file must be a regular file inside the workspace once every symlink is resolved: a values file is
+ * read and handed to Helm, so a path (or a link) pointing at the runner's own files must not be followed.
+ */
+function confinedFile(workspace, path) {
+    const form = 'paths of existing values files inside the workspace, one per line';
+    let root;
+    let real;
+    try {
+        root = (0,external_node_fs_namespaceObject.realpathSync)(workspace);
+        real = (0,external_node_fs_namespaceObject.realpathSync)((0,external_node_path_namespaceObject.resolve)(workspace, path));
+    }
+    catch {
+        return { problem: `${form} (this file does not exist)` };
+    }
+    const rel = (0,external_node_path_namespaceObject.relative)(root, real);
+    if (rel === '' || rel.startsWith('..') || (0,external_node_path_namespaceObject.isAbsolute)(rel))
+        return { problem: `${form} (this one resolves outside the workspace ${root})` };
+    if (!(0,external_node_fs_namespaceObject.statSync)(real).isFile())
+        return { problem: `${form} (this is not a regular file)` };
+    // Read now, so a file that is no YAML mapping stops the run before anything is installed or created.
+    let doc;
+    try {
+        doc = dist.parse((0,external_node_fs_namespaceObject.readFileSync)(real, 'utf8'));
+    }
+    catch (error) {
+        return {
+            problem: `${form}, each a YAML mapping (this one does not parse: ${error.message.split('\n')[0]})`,
+        };
+    }
+    if (doc !== null && (typeof doc !== 'object' || Array.isArray(doc)))
+        return { problem: `${form}, each a YAML mapping (this one is not a mapping)` };
+    return { path: real };
 }
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: external "node:dns"
 var external_node_dns_ = __nccwpck_require__(610);
 // EXTERNAL MODULE: external "node:http"
@@ -44739,13 +45239,13 @@ var external_node_net_ = __nccwpck_require__(7030);
 
 
 const CONTRACT_MODES = ['full', 'smoke'];
-const CHECK_NAMES = (/* unused pure expression or super */ null && ([
+const CHECK_NAMES = [
     'backend-health',
     'backend-ready',
     'api-round-trip',
     'frontend-page',
     'frontend-api',
-]));
+];
 const DEFAULT_INTERVAL_MS = 1000;
 /** Upper bound for one request; a check's deadline bounds it further. */
 const MAX_REQUEST_TIMEOUT_MS = 15_000;
@@ -45150,23 +45650,21 @@ function formatReport(results) {
         out.push(`FAIL ${r.detail}`);
     return out.join('\n');
 }
-/** Thrown by assertContract: names every failed check. */
-class ContractError extends Error {
+/** The contract was not met: names every failed check, its URL and what came back. */
+class ContractFailure extends Error {
     failed;
     constructor(failed) {
-        super(`contract checks failed: ${failed.map((r) => r.name).join(', ')}\n${failed.map((r) => `- ${r.detail}`).join('\n')}`);
+        super(`Contract checks failed: ${failed.map((c) => `${c.name} (${c.url}): ${c.detail || 'failed'}`).join('; ')}`);
         this.failed = failed;
-        this.name = 'ContractError';
+        this.name = 'ContractFailure';
         Object.setPrototypeOf(this, new.target.prototype);
     }
 }
-/** Throws ContractError when any check failed (or when no check ran at all). */
+/** Throws ContractFailure when any check failed. */
 function assertContract(results) {
-    if (results.length === 0)
-        throw new Error('contract checks: no check ran');
     const failed = results.filter((r) => !r.ok);
     if (failed.length > 0)
-        throw new ContractError(failed);
+        throw new ContractFailure(failed);
 }
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
@@ -45184,7 +45682,8 @@ class CommandError extends Error {
     command;
     result;
     constructor(command, result) {
-        super(`${formatCommand(command)} failed with exit code ${result.exitCode}` +
+        // The command line without its environment: KUBECONFIG and JETSCALE_* say nothing about why it failed.
+        super(`${formatCommand({ cmd: command.cmd, args: command.args })} failed with exit code ${result.exitCode}` +
             (result.stderr.trim() ? `: ${lastLines(result.stderr, 20)}` : ''));
         this.command = command;
         this.result = result;
@@ -45215,7 +45714,7 @@ class ExecExecutor {
         this.commands.push(command);
         const out = await getExecOutput(command.cmd, command.args, {
             cwd: command.cwd,
-            env: command.env ? mergeEnv(command.env) : undefined,
+            env: childEnv(command.env),
             ignoreReturnCode: true,
             silent: command.silent ?? false,
             input: command.input === undefined ? undefined : Buffer.from(command.input),
@@ -45229,7 +45728,7 @@ class ExecExecutor {
         this.commands.push(command);
         const child = (0,external_node_child_process_namespaceObject.spawn)(command.cmd, command.args, {
             cwd: command.cwd,
-            env: command.env ? mergeEnv(command.env) : process.env,
+            env: childEnv(command.env),
             stdio: ['ignore', 'pipe', 'pipe'],
         });
         let text = '';
@@ -45263,9 +45762,9 @@ class ExecExecutor {
                     if (m)
                         return done(() => resolve(m));
                     if (exited)
-                        return done(() => reject(new Error(`${formatCommand(command)} ${exited} before printing ${pattern}: ${text.trim()}`)));
+                        return done(() => reject(new Error(`${formatCommand({ cmd: command.cmd, args: command.args })} ${exited} before printing ${pattern}: ${text.trim()}`)));
                 };
-                const timer = setTimeout(() => done(() => reject(new Error(`${formatCommand(command)} printed no ${pattern} within ${timeoutMs} ms: ${text.trim()}`))), timeoutMs);
+                const timer = setTimeout(() => done(() => reject(new Error(`${formatCommand({ cmd: command.cmd, args: command.args })} printed no ${pattern} within ${timeoutMs} ms: ${text.trim()}`))), timeoutMs);
                 const done = (f) => {
                     clearTimeout(timer);
                     listeners.delete(check);
@@ -45298,7 +45797,7 @@ class DryRunExecutor {
         const line = formatCommand({ cmd: command.cmd, args: command.args });
         const stdin = command.input !== undefined ? ' <<stdin' : '';
         this.print(`${String(n).padStart(2)}. ${line}${stdin}${command.description ? `    # ${command.description}` : ''}`);
-        return { exitCode: 0, stdout: '', stderr: '' };
+        return { exitCode: 0, stdout: command.dryRunStdout ?? '', stderr: '' };
     }
     start(command) {
         void this.run(command);
@@ -45311,10 +45810,15 @@ class DryRunExecutor {
         };
     }
 }
-function mergeEnv(extra) {
+/**
+ * The environment of every command we run: ours, over the runner's, without the action's own inputs (INPUT_*:
+ * the github-token and the kubeconfig among them) and the runner's tokens (ACTIONS_RUNTIME_TOKEN, the OIDC
+ * request token). A command that needs the kubeconfig gets KUBECONFIG; none needs the token.
+ */
+function childEnv(extra = {}) {
     const env = {};
     for (const [k, v] of Object.entries(process.env))
-        if (v !== undefined)
+        if (v !== undefined && !/^(INPUT_|ACTIONS_RUNTIME_|ACTIONS_ID_TOKEN_)/.test(k))
             env[k] = v;
     return { ...env, ...extra };
 }
@@ -45329,7 +45833,7 @@ function mergeEnv(extra) {
 
 
 
-/** Collects diagnostics into opts.dir and returns a short, one-line summary of what was found. */
+/** Collects diagnostics into opts.dir; returns a short summary and the first failure found. */
 async function collectDiagnostics(executor, opts) {
     await (0,promises_namespaceObject.mkdir)(opts.dir, { recursive: true });
     const kubeFlags = [
@@ -45370,15 +45874,22 @@ async function collectDiagnostics(executor, opts) {
     const podsJson = await run('pods.json', ['get', 'pods', '-o', 'json', ...scope], `pod readiness in ${where}`);
     const pods = parsePods(podsJson.stdout);
     const notReady = pods.filter((p) => !p.ready && p.phase !== 'Succeeded');
+    const events = parseWarnings((await run('events.json', ['get', 'events', '-o', 'json', ...scope], `events in ${where}`)).stdout);
     if (notReady.length > 0)
         await (0,promises_namespaceObject.mkdir)((0,external_node_path_namespaceObject.join)(opts.dir, 'logs'), { recursive: true });
+    const lastLines = new Map();
     for (const pod of notReady) {
         const base = (0,external_node_path_namespaceObject.join)('logs', `${pod.namespace}_${pod.name}`);
         const podArgs = ['logs', pod.name, '--namespace', pod.namespace, '--all-containers', '--prefix'];
-        await run(`${base}.log`, podArgs, `logs of pod ${pod.name} (not Ready)`);
+        const now = await run(`${base}.log`, podArgs, `logs of pod ${pod.name} (not Ready)`);
+        let logs = now.exitCode === 0 ? now.stdout : '';
         if (pod.restarts > 0) {
-            await run(`${base}.previous.log`, [...podArgs, '--previous'], `logs of the previous run of pod ${pod.name}`);
+            const previous = await run(`${base}.previous.log`, [...podArgs, '--previous'], `logs of the previous run of pod ${pod.name}`);
+            // A restarted container's previous run is the one that failed; its current run may have written nothing yet.
+            if (previous.exitCode === 0 && previous.stdout.trim())
+                logs = previous.stdout;
         }
+        lastLines.set(pod.name, lastLogLines(logs));
     }
     let kindNote = '';
     if (opts.kindCluster) {
@@ -45394,7 +45905,62 @@ async function collectDiagnostics(executor, opts) {
     ].join('; ');
     const text = `${summary}${kindNote}${failures.length ? `; failed: ${failures.join(', ')}` : ''}`;
     await (0,promises_namespaceObject.writeFile)((0,external_node_path_namespaceObject.join)(opts.dir, 'summary.txt'), `${text}\n`);
-    return text;
+    return { summary: text, firstFailure: describeFirstFailure(notReady, events, lastLines) };
+}
+/**
+ * The last five lines of a pod's log, as the PR comment may quote them: without kubectl's `[pod/…/container] `
+ * prefix (so redaction sees each line as the service wrote it), and with any NAME=value line left out (a service
+ * printing its environment or configuration on the way down).
+ */
+function lastLogLines(logs) {
+    return logs
+        .split('\n')
+        .map((l) => l.replace(/^\[pod\/[^\]\s]+\] /, ''))
+        .filter((l) => l.trim() !== '')
+        .slice(-5)
+        .map((l) => (/^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*=/.test(l) ? '[a NAME=value line left out]' : l));
+}
+/** Warning events from `kubectl get events -o json`, earliest first; anything unreadable is none. */
+function parseWarnings(text) {
+    let items;
+    try {
+        items = JSON.parse(text).items;
+    }
+    catch {
+        return [];
+    }
+    if (!Array.isArray(items))
+        return [];
+    return items
+        .map((e) => {
+        const ev = e;
+        return {
+            type: ev.type,
+            kind: ev.involvedObject?.kind ?? '?',
+            name: ev.involvedObject?.name ?? '?',
+            reason: ev.reason ?? '',
+            message: (ev.message ?? '').trim(),
+            at: ev.lastTimestamp ?? ev.eventTime ?? ev.firstTimestamp ?? '',
+        };
+    })
+        .filter((e) => e.type === 'Warning')
+        .map(({ type: _, ...e }) => e)
+        .sort((a, b) => a.at.localeCompare(b.at));
+}
+/** The pod that is not Ready (its reason, last warning, last log lines), else the earliest warning event. */
+function describeFirstFailure(notReady, warnings, lastLines) {
+    const pod = notReady[0];
+    if (pod) {
+        const event = warnings.filter((e) => e.kind === 'Pod' && e.name === pod.name).at(-1);
+        const lines = lastLines.get(pod.name) ?? [];
+        return [
+            `pod ${pod.name} is not Ready: ${pod.reason ?? pod.phase}${pod.restarts > 0 ? ` after ${pod.restarts} restart(s)` : ''}`,
+            ...(event ? [`last event: ${event.reason}: ${event.message}`] : []),
+            ...(lines.length ? ['last log lines:', ...lines] : []),
+        ].join('\n');
+    }
+    const first = warnings[0];
+    return first ? `${first.kind.toLowerCase()}/${first.name}: ${first.reason}: ${first.message}` : undefined;
 }
 function render(command, result) {
     const parts = [
@@ -45440,8 +46006,6 @@ function parsePods(text) {
     });
 }
 
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: external "node:stream/promises"
@@ -46250,7 +46814,7 @@ function _unique(values) {
 /**
  * Verified installs of kind, helm, skaffold and kubectl through @actions/tool-cache.
  *
- * - The tool cache is tried first: a hit downloads nothing.
+ * - The tool cache is tried first: a hit downloads nothing, but it is used only once it is verified (below).
  * - Otherwise the official release asset is downloaded (retries with exponential backoff on HTTP 5xx/408/429,
  *   connection resets and truncated bodies; a 404 fails at once), its SHA-256 is checked against src/pins.json
  *   (never against a checksum fetched from the download site), it is extracted if archived, made executable,
@@ -46258,6 +46822,29 @@ function _unique(values) {
  * - A version with no pinned checksum for the platform fails before anything is downloaded.
  * - Nothing is written to the tool cache before the checksum matched; a failure while caching removes what
  *   was written, so the cache never holds a half-installed `<tool>/<version>`.
+ *
+ * Trusting a cache hit. The tool cache is a directory any job on the runner can write: on a self-hosted runner
+ * that keeps it between jobs, a fork's job can plant `kubectl/<version>/x64/kubectl` (and its `.complete`
+ * marker), and a later preview job would run it with the cluster's kubeconfig. actions/setup-node and
+ * setup-go trust `tc.find` (they check the version directory name, nothing else; right on GitHub's fresh VMs,
+ * not on a shared runner). Here a hit is used only when the binary about to be put on PATH is proven to be
+ * the pinned release, with the trust anchored in the action's own code (src/pins.json), never in a file of
+ * the cache, which the same attacker could rewrite (a checksum recorded next to the binary proves nothing):
+ *   - raw-binary assets (kind, skaffold, kubectl): the cached binary's SHA-256 equals the pin;
+ *   - archived assets (helm .tar.gz/.zip): the pin is the archive's, so the verified archive is cached next to
+ *     the binary; on a hit the archive's SHA-256 must equal the pin, and the binary extracted from it (into a
+ *     private temporary directory) must be byte-identical (same SHA-256) to the cached one. Forging either
+ *     means a SHA-256 preimage of the pin. An entry without the archive (written by an older version of this
+ *     action) cannot be verified and is replaced;
+ *   - or the binary's SHA-256 is listed for that tool in JETSCALE_TRUSTED_TOOL_SHA256 (whitespace- or
+ *     comma-separated `tool=sha256` entries): tools a runner's operator built and placed in the cache
+ *     themselves, e.g. on runners that reach no download site. The variable comes from the job's environment
+ *     (the workflow or the runner's configuration), which a fork's earlier job cannot set for a later one.
+ * A hit that fails is reported as a warning naming the tool, the path, the expected and the actual checksum,
+ * removed, and the tool is downloaded and verified again; if that fails too, the error repeats why the cached
+ * copy was rejected. Verification happens right before use: it does not defend against a job that runs at the
+ * same time as this one under the same user and swaps the file in between (nothing an action does can; such a
+ * runner must not run untrusted jobs).
  */
 
 
@@ -46271,6 +46858,8 @@ function _unique(values) {
 
 
 const TOOL_NAMES = ['kind', 'helm', 'skaffold', 'kubectl'];
+/** Environment variable listing checksums of operator-built binaries a cache hit may have (see the header). */
+const TRUSTED_TOOLS_ENV = 'JETSCALE_TRUSTED_TOOL_SHA256';
 /** Official download prefixes; the asset path is appended as documented in assetFor. */
 const DEFAULT_BASE_URLS = {
     kind: 'https://github.com/kubernetes-sigs/kind/releases/download',
@@ -46288,6 +46877,23 @@ const VERSION_INPUT = {
 const DEFAULT_RETRY = { attempts: 4, minDelayMs: 2_000, maxDelayMs: 20_000 };
 const VERSION_PATTERN = /^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/;
 const UPDATE_HINT = 'run node .github/scripts/update-pins.mjs';
+/**
+ * Parses JETSCALE_TRUSTED_TOOL_SHA256: `tool=sha256` entries separated by whitespace or commas, e.g.
+ * `kubectl=3f1c… helm=9ab0…`. Anything else is an error naming the variable and the entry.
+ */
+function parseTrustedTools(text) {
+    const trusted = {};
+    for (const entry of (text ?? '').split(/[\s,]+/).filter(Boolean)) {
+        const m = /^([a-z]+)=([0-9a-f]{64})$/.exec(entry);
+        const name = m?.[1];
+        if (!m || !name || !TOOL_NAMES.includes(name)) {
+            throw new Error(`${TRUSTED_TOOLS_ENV}: '${entry}' is not a tool=sha256 entry (tools: ${TOOL_NAMES.join(', ')}; ` +
+                'sha256: 64 lower-case hex digits)');
+        }
+        trusted[name] = [...(trusted[name] ?? []), m[2]];
+    }
+    return trusted;
+}
 /** The pins shipped with the action (src/pins.json, bundled by ncc). */
 function toolchainPins() {
     return pins_namespaceObject;
@@ -46391,8 +46997,9 @@ async function installTools(requests, opts = {}) {
             throw new Error(`${r.name} requested twice (${prior} and ${r.version})`);
         seen.set(r.name, r.version);
     }
+    const trusted = opts.trustedSha256 ?? parseTrustedTools(process.env[TRUSTED_TOOLS_ENV]);
     ensureRunnerDirs();
-    const results = await Promise.allSettled(requests.map((r) => installOne(r.name, r.version, opts)));
+    const results = await Promise.allSettled(requests.map((r) => installOne(r.name, r.version, { ...opts, trustedSha256: trusted })));
     const dirs = {};
     const failures = [];
     results.forEach((result, i) => {
@@ -46422,15 +47029,23 @@ async function installOne(name, rawVersion, opts) {
     const platform = opts.platform ?? process.platform;
     const nodeArch = opts.arch ?? process.arch;
     const cacheVersion = version.slice(1);
-    const binaryName = `${name}${goOs(platform) === 'windows' ? '.exe' : ''}`;
-    const hit = find(name, cacheVersion, nodeArch);
-    if (hit && (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(hit, binaryName))) {
-        info(`${name} ${version}: found in the tool cache at ${hit}`);
-        addPath(hit);
-        return hit;
-    }
     const asset = assetFor(name, version, platform, nodeArch, opts.pins ?? toolchainPins(), opts.baseUrls);
     const label = `${name} ${version}`;
+    let rejected;
+    const hit = find(name, cacheVersion, nodeArch);
+    if (hit && (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(hit, asset.binaryName))) {
+        const check = await verifyCached(hit, asset, opts.trustedSha256?.[name] ?? [], label);
+        if (check.ok) {
+            info(`${label}: found in the tool cache at ${hit}; ${check.how}`);
+            addPath(hit);
+            return hit;
+        }
+        rejected = `the cached ${(0,external_node_path_namespaceObject.join)(hit, asset.binaryName)} failed verification (${check.reason})`;
+        warning(`${label}: ${rejected}; removing it and downloading ${name} again`);
+        await removeCacheEntry(name, cacheVersion, nodeArch).catch((error) => {
+            throw new Error(`${label}: ${rejected}, and removing it failed: ${errorText(error)}`);
+        });
+    }
     const work = (0,external_node_path_namespaceObject.join)(process.env.RUNNER_TEMP ?? (0,external_node_os_namespaceObject.tmpdir)(), `jetscale-${name}-${(0,external_node_crypto_.randomUUID)()}`);
     await (0,promises_namespaceObject.mkdir)(work, { recursive: true });
     try {
@@ -46453,21 +47068,113 @@ async function installOne(name, rawVersion, opts) {
             await (0,promises_namespaceObject.copyFile)(file, staged);
         }
         else {
-            const extracted = asset.archive === 'zip'
-                ? await extractZip(file, (0,external_node_path_namespaceObject.join)(work, 'x'))
-                : await extractTar(file, (0,external_node_path_namespaceObject.join)(work, 'x'));
-            const inner = (0,external_node_path_namespaceObject.join)(extracted, ...(asset.binaryPathInArchive ?? asset.binaryName).split('/'));
-            if (!(0,external_node_fs_namespaceObject.existsSync)(inner)) {
-                throw new Error(`${label}: archive ${asset.url} has no ${asset.binaryPathInArchive}`);
-            }
-            await (0,promises_namespaceObject.copyFile)(inner, staged);
+            await (0,promises_namespaceObject.copyFile)(await extractBinary(file, asset, (0,external_node_path_namespaceObject.join)(work, 'x'), label), staged);
+            // The verified archive stays next to the binary: what a later cache hit is checked against.
+            await (0,promises_namespaceObject.copyFile)(file, (0,external_node_path_namespaceObject.join)(stage, archiveName(asset)));
         }
         await (0,promises_namespaceObject.chmod)(staged, 0o755);
         return await cacheStaged(stage, name, cacheVersion, nodeArch, label);
     }
+    catch (error) {
+        if (rejected === undefined)
+            throw error;
+        throw new Error(`${errorText(error)} (before that, ${rejected}; it was removed)`);
+    }
     finally {
         await (0,promises_namespaceObject.rm)(work, { recursive: true, force: true });
     }
+}
+/** File name of the release asset (the last segment of its URL), e.g. helm-v3.19.0-linux-amd64.tar.gz. */
+function archiveName(asset) {
+    return asset.url.slice(asset.url.lastIndexOf('/') + 1);
+}
+/** Extracts the archive into `into` and returns the path of the tool's binary inside it. */
+async function extractBinary(archive, asset, into, label) {
+    const extracted = asset.archive === 'zip' ? await extractZip(archive, into) : await extractTar(archive, into);
+    const inner = (0,external_node_path_namespaceObject.join)(extracted, ...(asset.binaryPathInArchive ?? asset.binaryName).split('/'));
+    if (!(0,external_node_fs_namespaceObject.existsSync)(inner))
+        throw new Error(`${label}: archive ${asset.url} has no ${asset.binaryPathInArchive}`);
+    return inner;
+}
+/** Whether the cached binary in `dir` is the pinned release (or a trusted build); see the header for the rule. */
+async function verifyCached(dir, asset, trusted, label) {
+    // The whole directory goes on PATH: a genuine binary with a `bash`, `helm` or `docker` planted next to it would
+    // still run the plant (the test command runs bash by name, Skaffold runs helm and kubectl by name).
+    const expected = new Set([asset.binaryName, ...(asset.archive === 'none' ? [] : [archiveName(asset)])]);
+    const others = (await (0,promises_namespaceObject.readdir)(dir)).filter((entry) => !expected.has(entry));
+    if (others.length > 0)
+        return {
+            ok: false,
+            reason: `its directory holds other files (${others.sort().join(', ')}), each of which would be on PATH`,
+        };
+    const binary = (0,external_node_path_namespaceObject.join)(dir, asset.binaryName);
+    let actual;
+    try {
+        actual = await sha256File(binary);
+    }
+    catch (error) {
+        return { ok: false, reason: `cannot read it: ${errorText(error)}` };
+    }
+    if (trusted.includes(actual)) {
+        return { ok: true, how: `sha256 ${actual} is listed in ${TRUSTED_TOOLS_ENV}` };
+    }
+    if (asset.archive === 'none') {
+        return actual === asset.sha256
+            ? { ok: true, how: `sha256 ${actual} matches the pin` }
+            : { ok: false, reason: `expected sha256 ${asset.sha256} (the pin), got ${actual}` };
+    }
+    const archive = (0,external_node_path_namespaceObject.join)(dir, archiveName(asset));
+    if (!(0,external_node_fs_namespaceObject.existsSync)(archive)) {
+        return {
+            ok: false,
+            reason: `no verified archive ${archiveName(asset)} next to it to check it against: expected the binary of the ` +
+                `archive with sha256 ${asset.sha256}, got a binary with sha256 ${actual}`,
+        };
+    }
+    const archiveSha = await sha256File(archive).catch((error) => `unreadable (${errorText(error)})`);
+    if (archiveSha !== asset.sha256) {
+        return {
+            ok: false,
+            reason: `its archive ${archive}: expected sha256 ${asset.sha256} (the pin), got ${archiveSha}`,
+        };
+    }
+    const work = (0,external_node_path_namespaceObject.join)(process.env.RUNNER_TEMP ?? (0,external_node_os_namespaceObject.tmpdir)(), `jetscale-${asset.binaryName}-verify-${(0,external_node_crypto_.randomUUID)()}`);
+    await (0,promises_namespaceObject.mkdir)(work, { recursive: true });
+    try {
+        const expected = await sha256File(await extractBinary(archive, asset, (0,external_node_path_namespaceObject.join)(work, 'x'), label));
+        return expected === actual
+            ? {
+                ok: true,
+                how: `sha256 ${actual} is the binary of the cached archive, whose sha256 matches the pin`,
+            }
+            : {
+                ok: false,
+                reason: `expected sha256 ${expected} (the binary in the archive that matches the pin), got ${actual}`,
+            };
+    }
+    catch (error) {
+        return { ok: false, reason: `its archive ${archive} could not be extracted: ${errorText(error)}` };
+    }
+    finally {
+        await (0,promises_namespaceObject.rm)(work, { recursive: true, force: true });
+    }
+}
+async function sha256File(path) {
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    await (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(path), hash);
+    return hash.digest('hex');
+}
+/** Removes `<tool>/<version>/<arch>` and its `.complete` marker from the tool cache (and the version if empty). */
+async function removeCacheEntry(name, cacheVersion, nodeArch) {
+    const versionDir = (0,external_node_path_namespaceObject.join)(process.env.RUNNER_TOOL_CACHE ?? '', name, cacheVersion);
+    // The marker first: an entry without it is no longer a hit, even if removing the directory fails half-way.
+    await (0,promises_namespaceObject.rm)(`${(0,external_node_path_namespaceObject.join)(versionDir, nodeArch)}.complete`, { force: true });
+    await (0,promises_namespaceObject.rm)((0,external_node_path_namespaceObject.join)(versionDir, nodeArch), { recursive: true, force: true });
+    if ((0,external_node_fs_namespaceObject.existsSync)(versionDir) && (await (0,promises_namespaceObject.readdir)(versionDir)).length === 0)
+        await (0,promises_namespaceObject.rmdir)(versionDir);
+}
+function errorText(error) {
+    return error instanceof Error ? error.message : String(error);
 }
 /** tc.cacheDir writes the `.complete` marker last; if it throws, remove whatever it wrote. */
 async function cacheStaged(stage, name, cacheVersion, nodeArch, label) {
@@ -46478,12 +47185,8 @@ async function cacheStaged(stage, name, cacheVersion, nodeArch, label) {
         return dir;
     }
     catch (error) {
-        const versionDir = (0,external_node_path_namespaceObject.join)(process.env.RUNNER_TOOL_CACHE ?? '', name, cacheVersion);
-        await (0,promises_namespaceObject.rm)((0,external_node_path_namespaceObject.join)(versionDir, nodeArch), { recursive: true, force: true });
-        await (0,promises_namespaceObject.rm)(`${(0,external_node_path_namespaceObject.join)(versionDir, nodeArch)}.complete`, { force: true });
-        if ((0,external_node_fs_namespaceObject.existsSync)(versionDir) && (await (0,promises_namespaceObject.readdir)(versionDir)).length === 0)
-            await (0,promises_namespaceObject.rmdir)(versionDir);
-        throw new Error(`${label}: caching failed: ${error instanceof Error ? error.message : String(error)}`);
+        await removeCacheEntry(name, cacheVersion, nodeArch);
+        throw new Error(`${label}: caching failed: ${errorText(error)}`);
     }
 }
 /** A failure that retrying cannot fix (HTTP 4xx other than 408/429). */
@@ -46588,21 +47291,92 @@ function tools_describeNetworkError(error) {
 
 ;// CONCATENATED MODULE: ./build/src/deps.js
 /**
- * The real implementations behind a loop's dependencies, shared by the action and the CLI; each adds only what
- * is its own (the action: step state, outputs and GitHub reporting).
+ * A loop's dependencies, real or printing. The action and the CLI both start from these; each adds only what is
+ * its own (the action: step state, outputs and GitHub reporting). A dry run is these dependencies, not a branch
+ * inside the loops: a printing executor, no installs, no checks, no files, no reporter.
  */
 
 
 
-function defaultLoopDeps(inputs, exec, log) {
+
+
+
+const FORWARDING = /Forwarding from 127\.0\.0\.1:(\d+)/;
+function realLoopDeps(inputs, exec, log) {
     return {
         exec,
         log,
-        installTools: (tools) => installTools(tools.map((name) => ({ name: name, version: inputs.tools[name] }))),
+        installTools: (tools) => installTools(tools.map((name) => ({ name, version: inputs.tools[name] }))),
         contract: (req) => runContractChecks(req),
+        portForward: async (command) => {
+            const bg = exec.start(command);
+            try {
+                const m = await bg.waitFor(FORWARDING, 60_000);
+                return { url: `http://127.0.0.1:${m[1]}`, stop: () => bg.stop() };
+            }
+            catch (error) {
+                await bg.stop();
+                throw error;
+            }
+        },
+        writeFile: writePrivateFile,
         saveState: () => { },
-        diagnostics: ({ namespace, kindCluster, env, dir }) => collectDiagnostics(exec, { namespace, kindCluster, env, dir }),
+        diagnostics: ({ namespace, kindCluster, env, dir }) => {
+            ensurePrivateDir((0,external_node_path_namespaceObject.dirname)(dir));
+            return collectDiagnostics(exec, { namespace, kindCluster, env, dir });
+        },
     };
+}
+function dryRunLoopDeps(inputs, log) {
+    const exec = new DryRunExecutor(log);
+    return {
+        exec,
+        log,
+        installTools: async (tools) => {
+            log(`# install ${tools.map((t) => `${t} ${inputs.tools[t]}`).join(', ')} (checksum-verified, cached)`);
+            return {};
+        },
+        contract: async (req) => {
+            const names = CHECK_NAMES.filter((n) => req.mode === 'full' || n !== 'api-round-trip');
+            const backend = req.backendUrl && req.backendUrl !== req.frontendUrl ? ` and ${req.backendUrl}` : '';
+            log(`# contract checks (${req.mode}) against ${req.frontendUrl}${backend}: ${names.join(', ')}`);
+            return [];
+        },
+        portForward: async (command) => {
+            await exec.run(command);
+            const service = (command.args.find((a) => a.startsWith('service/')) ?? 'service').replace('service/', '');
+            return { url: `http://127.0.0.1:<${service}-port>`, stop: async () => { } };
+        },
+        // Only the path and what it holds: a values file or a kubeconfig may carry secrets.
+        writeFile: (path, _content, what) => log(`# write ${path} (${what})`),
+        saveState: () => { },
+    };
+}
+const privateDirs = new Set();
+/** Creates the run's private directory once, mode 0700, failing if anything already has its (random) name. */
+function ensurePrivateDir(dir) {
+    if (privateDirs.has(dir))
+        return;
+    (0,external_node_fs_namespaceObject.mkdirSync)((0,external_node_path_namespaceObject.dirname)(dir), { recursive: true });
+    (0,external_node_fs_namespaceObject.mkdirSync)(dir, { mode: 0o700 });
+    const st = (0,external_node_fs_namespaceObject.lstatSync)(dir);
+    if (!st.isDirectory() || (st.mode & 0o077) !== 0)
+        throw new Error(`private directory ${dir} is not a directory only we can read`);
+    privateDirs.add(dir);
+}
+/** O_CREAT|O_EXCL, mode 0600: never writes through an existing file or a symlink planted under that name. */
+function writePrivateFile(path, content) {
+    ensurePrivateDir((0,external_node_path_namespaceObject.dirname)(path));
+    (0,external_node_fs_namespaceObject.writeFileSync)(path, content, { mode: 0o600, flag: 'wx' });
+}
+/** The plan of a dry run: every command in order, as a shell would read it. */
+function planCommands(deps) {
+    return deps.exec.commands.map((c) => ({
+        command: formatCommand({ cmd: c.cmd, args: c.args }),
+        description: c.description,
+        env: c.env,
+        cwd: c.cwd,
+    }));
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/context.js
@@ -51603,6 +52377,1819 @@ function getOctokit(token, options, ...additionalPlugins) {
     return new GitHubWithPlugins(getOctokitOptions(token, options));
 }
 //# sourceMappingURL=github.js.map
+;// CONCATENATED MODULE: ./build/src/github/client.js
+/**
+ * The REST client the reporting uses: Octokit with the API version GitHub asks for, a per-request timeout,
+ * retries of idempotent requests, and errors worded for a workflow author.
+ */
+
+/** Sent as X-GitHub-Api-Version on every request (GitHub: "we recommend that you specify an API version"). */
+const API_VERSION = '2022-11-28';
+function createClient(token, baseUrl, policy) {
+    const octokit = getOctokit(token, { baseUrl, userAgent: 'jetscale-stack' });
+    octokit.hook.wrap('request', async (request, options) => {
+        options.headers = { ...options.headers, 'x-github-api-version': API_VERSION };
+        const retryable = options.method === 'GET' || options.method === 'PATCH';
+        for (let attempt = 0;; attempt++) {
+            try {
+                // A wrap hook cannot hand the next hook new options (before-after-hook binds the originals), so the
+                // per-attempt signal goes into this request's own options object.
+                options.request = { ...options.request, signal: AbortSignal.timeout(policy.timeoutMs) };
+                return await request(options);
+            }
+            catch (error) {
+                const e = error;
+                const transient = !e.response || (typeof e.status === 'number' && e.status >= 500);
+                if (!retryable || !transient || attempt >= policy.retries)
+                    throw error;
+                await new Promise((resolve) => setTimeout(resolve, policy.retryDelayMs * (attempt + 1)));
+            }
+        }
+    });
+    return octokit;
+}
+/** The HTTP status of an Octokit error, when there was a response. */
+function errorStatus(error) {
+    const e = error;
+    return e?.response && typeof e.status === 'number' ? e.status : undefined;
+}
+/** GitHub's message of an Octokit error (its JSON body's message), else the error's own. */
+function errorMessage(error) {
+    const data = error?.response?.data;
+    if (typeof data?.message === 'string')
+        return data.message;
+    return error instanceof Error ? error.message : String(error);
+}
+/** An API error as a workflow author can act on it. */
+function describeError(error) {
+    const status = errorStatus(error);
+    const message = errorMessage(error);
+    if (!error?.response)
+        return `${message} (no response from the API)`;
+    if (status === 403 && /not accessible by integration/i.test(message)) {
+        return (`403 ${message}. The token cannot write here: a pull request from a fork gets a read-only token, ` +
+            'and the workflow needs "permissions: pull-requests: write, deployments: write" (or set comment: false).');
+    }
+    if (status === 401)
+        return `401 ${message}. Check the github-token input.`;
+    if (status === 404) {
+        return `404 ${message}. Check the repository and pull-request number, and that the token can read them.`;
+    }
+    return `${status ?? 'error'} ${message}`;
+}
+
+;// CONCATENATED MODULE: ./build/src/github/render.js
+/**
+ * The sticky comment's text: its bodies (deployed, failed, in progress, removed) and its meta line. Pure: no
+ * I/O. Everything that comes from outside the action (failure details, the URL, names) passes through
+ * src/redact.ts here, so no caller can post a secret by forgetting to.
+ */
+
+const COMMENT_MARKER = '<!-- jetscale-stack:preview -->';
+const META_PREFIX = '<!-- jetscale-stack:meta ';
+const META_PATTERN = /<!-- jetscale-stack:meta (\{.*?\}) -->/g;
+const SHA_PATTERN = /^[0-9a-f]{7,64}$/i;
+const STATUS_TEXT = {
+    success: { heading: 'Preview environment ready', cell: '✅ deployed', description: 'Preview deployed' },
+    failure: { heading: 'Preview deploy failed', cell: '❌ failed', description: 'Preview deploy failed' },
+    in_progress: { heading: 'Preview deploying…', cell: '⏳ in progress', description: 'Deploying preview' },
+};
+/** True when `a` comes from a later run than `b` (run id, then attempt). */
+function isNewer(a, b) {
+    if (a.runId !== b.runId)
+        return a.runId > b.runId;
+    return (a.runAttempt ?? 1) > (b.runAttempt ?? 1);
+}
+/** The metadata of a sticky comment: its last meta line (details text above it cannot forge it). */
+function parseMeta(body) {
+    const match = [...body.matchAll(META_PATTERN)].at(-1);
+    if (!match?.[1])
+        return undefined;
+    try {
+        const value = JSON.parse(match[1]);
+        if (typeof value.runId !== 'number' || typeof value.sha !== 'string')
+            return undefined;
+        return {
+            sha: value.sha,
+            runId: value.runId,
+            runAttempt: typeof value.runAttempt === 'number' ? value.runAttempt : 1,
+            updatedAt: typeof value.updatedAt === 'string' ? value.updatedAt : '',
+            state: value.state === 'deployed' || value.state === 'removed' ? value.state : undefined,
+        };
+    }
+    catch {
+        return undefined;
+    }
+}
+function metaLine(meta) {
+    return `${META_PREFIX}${JSON.stringify(meta)} -->`;
+}
+/** Whether a comment body is a sticky comment (it starts with the marker; a quote of it does not). */
+function hasMarker(body) {
+    return body.trimStart().startsWith(COMMENT_MARKER);
+}
+/**
+ * The URL as we may post it (the comment, a deployment's environment_url): an http(s) URL, normalised by the
+ * WHATWG parser (no spaces, quotes or angle brackets left), without credentials, redacted. Anything else
+ * (javascript:, markup, not a URL at all) is undefined: shown as "not shown", never sent.
+ */
+function safeUrl(text) {
+    if (!text)
+        return undefined;
+    let url;
+    try {
+        url = new URL(text.trim());
+    }
+    catch {
+        return undefined;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        return undefined;
+    // Credentials never leave; what the WHATWG parser leaves unencoded but RFC 3986 does not allow (|, ^, {, }
+    // …) is percent-encoded. The parser adds "/" to a bare origin: keep the URL as given there.
+    const bare = url.pathname === '/' && !url.search && !url.hash && !text.trim().endsWith('/');
+    const rest = bare ? '' : `${url.pathname}${url.search}${url.hash}`;
+    return redact(`${url.origin}${rest.replace(/[^A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]/g, encodeURIComponent)}`);
+}
+/** A URL as a Markdown autolink that cannot break out of a table cell or a bold span. */
+function urlLink(url) {
+    const href = safeUrl(url);
+    return href ? `<${href}>` : '_not shown: not an http(s) URL_';
+}
+/** Text as one inline code span, safe in a table cell: redacted, one line, fenced past its backticks. */
+function code(text) {
+    const clean = redact(text)
+        .replace(/[\r\n]+/g, ' ')
+        .replace(/\|/g, '\\|');
+    const longest = Math.max(0, ...[...clean.matchAll(/`+/g)].map((m) => m[0].length));
+    const ticks = '`'.repeat(longest + 1);
+    const pad = clean.startsWith('`') || clean.endsWith('`') ? ' ' : '';
+    return `${ticks}${pad}${clean}${pad}${ticks}`;
+}
+function render_shortSha(sha) {
+    return sha.slice(0, 7);
+}
+function runLink(ctx) {
+    const attempt = ctx.runAttempt > 1 ? ` (attempt ${ctx.runAttempt})` : '';
+    return `[${ctx.runId}${attempt}](${ctx.runUrl})`;
+}
+function commitLink(ctx, sha) {
+    if (!SHA_PATTERN.test(sha))
+        return code(sha);
+    return `[\`${render_shortSha(sha)}\`](${ctx.serverUrl}/${ctx.owner}/${ctx.repo}/commit/${sha}) (\`${sha}\`)`;
+}
+/** A fenced block that the text cannot close early. */
+function fence(text) {
+    const longest = Math.max(2, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
+    const ticks = '`'.repeat(longest + 1);
+    return `${ticks}text\n${text}\n${ticks}`;
+}
+/** The comment of a deploy (in progress, ready or failed). */
+function deployBody(ctx, report, meta) {
+    const text = STATUS_TEXT[report.status];
+    const link = urlLink(report.url);
+    const lines = [
+        COMMENT_MARKER,
+        `### ${text.heading}`,
+        '',
+        ...(report.status === 'success' ? [`**${link}**`, ''] : []),
+        '| | |',
+        '| --- | --- |',
+        `| Status | ${text.cell} |`,
+        `| URL | ${link} |`,
+        `| Commit | ${commitLink(ctx, ctx.sha)} |`,
+        `| Namespace | ${code(report.namespace)} |`,
+        `| Host | ${code(report.host)} |`,
+        `| Run | ${runLink(ctx)} |`,
+        `| Updated | ${meta.updatedAt} |`,
+        '',
+    ];
+    if (report.images?.length) {
+        lines.push('| Service | Image | From |', '| --- | --- | --- |');
+        for (const i of report.images)
+            lines.push(`| ${code(i.service)} | ${code(i.ref)} | ${code(i.from)} |`);
+        lines.push('');
+    }
+    const reason = report.status === 'failure' && report.reason?.trim() ? failureDetail(report.reason.trim(), 12, 1500) : '';
+    if (reason)
+        lines.push(`**What failed first** (full log: run ${runLink(ctx)}):`, '', fence(reason), '');
+    const details = report.details?.trim() ? failureDetail(report.details.trim()) : '';
+    if (details) {
+        lines.push('<details><summary>Details</summary>', '', fence(details), '', '</details>', '');
+    }
+    lines.push(metaLine(meta));
+    return lines.join('\n');
+}
+/** The comment once the preview is gone; `previous` is what the comment said before, if it was ours. */
+function teardownBody(ctx, meta, previous) {
+    const lines = [
+        COMMENT_MARKER,
+        '### Preview environment removed',
+        '',
+        `The preview of this pull request was torn down at ${meta.updatedAt} by run ${runLink(ctx)} ` +
+            `at commit ${commitLink(ctx, ctx.sha)}.`,
+    ];
+    if (previous?.state === 'deployed') {
+        lines.push('', `It last served commit ${commitLink(ctx, previous.sha)}, deployed by run ${previous.runId}.`);
+    }
+    lines.push('', metaLine(meta));
+    return lines.join('\n');
+}
+/** The deployment's description (GitHub keeps 140 characters of it). */
+function deploymentDescription(sha, namespace) {
+    return redact(`Preview of ${render_shortSha(sha)} in ${namespace}`).slice(0, 140);
+}
+
+;// CONCATENATED MODULE: ./build/src/github/identity.js
+/**
+ * Who the action writes as: the only author whose sticky comment the action takes for its own, and the only
+ * creator whose deployments count when it decides that a newer run has reported.
+ *
+ * Anyone who can comment on a pull request can post a comment carrying our marker and a meta line of their
+ * choosing (a huge run id would make every later run believe it is older and stand down). So a comment or a
+ * deployment is ours only when GitHub says our identity wrote it. How the identity is known:
+ *
+ *  - An installation access token (`ghs_…`: the workflow's GITHUB_TOKEN) cannot call GET /user (GitHub
+ *    answers 403 "Resource not accessible by integration"), and every comment or deployment it makes is by
+ *    the account `github-actions[bot]`, of type Bot. Logins ending in `[bot]` cannot be registered by people,
+ *    so login plus type identifies it (its numeric id differs between github.com and GitHub Enterprise
+ *    Server). A token of another GitHub App also starts with `ghs_`: its comments are by `<app-slug>[bot]`,
+ *    which the token cannot learn over REST; the `bot-login` input names it (ReportContext.identity).
+ *  - Any other token (a personal access token `ghp_…`/`github_pat_…`, OAuth `gho_…`, or a format we do not
+ *    know) is asked GET /user: 200 gives the user's id, which is what we match (a login can be renamed); a
+ *    403 "not accessible by integration" means an installation token after all (github-actions[bot]).
+ *  - When the identity cannot be told (GET /user failed otherwise), nothing is taken for ours: no comment is
+ *    written (a duplicate is better avoided than made) and no deployment's payload counts.
+ *
+ * The same rule, matching the author rather than the marker alone, is what peter-evans/find-comment's
+ * `comment-author: github-actions[bot]` and marocchino/sticky-pull-request-comment's GraphQL `viewer` check do;
+ * this one needs no input and no GraphQL.
+ */
+
+
+const ACTIONS_BOT_LOGIN = 'github-actions[bot]';
+/** Whether GitHub says `account` is `identity`. */
+function isIdentity(identity, account) {
+    if (!account)
+        return false;
+    if (identity.kind === 'bot')
+        return account.login === identity.login && account.type === 'Bot';
+    return account.id === identity.id;
+}
+function describeIdentity(identity) {
+    return identity.kind === 'bot' ? identity.login : `${identity.login} (id ${identity.id})`;
+}
+/** The login a bot identity is given explicitly: one that ends in [bot] (a GitHub App's account). */
+function botIdentity(login) {
+    return isBotLogin(login) ? { kind: 'bot', login } : undefined;
+}
+/**
+ * The identity of `token`; throws (an Octokit error) when GET /user fails for any reason other than the
+ * token being an installation token.
+ */
+async function resolveIdentity(octokit, token) {
+    if (token.startsWith('ghs_'))
+        return { kind: 'bot', login: ACTIONS_BOT_LOGIN };
+    try {
+        const { data } = await octokit.rest.users.getAuthenticated();
+        return { kind: 'user', login: data.login, id: data.id };
+    }
+    catch (error) {
+        if (errorStatus(error) === 403 && /not accessible by integration/i.test(errorMessage(error)))
+            return { kind: 'bot', login: ACTIONS_BOT_LOGIN };
+        throw error;
+    }
+}
+
+;// CONCATENATED MODULE: ./build/src/github/comments.js
+
+
+class CommentStore {
+    octokit;
+    repo;
+    issueNumber;
+    constructor(octokit, repo, issueNumber) {
+        this.octokit = octokit;
+        this.repo = repo;
+        this.issueNumber = issueNumber;
+    }
+    /** The first comment with the marker written by `identity`, searching every page. */
+    async find(identity) {
+        const ignored = [];
+        const pages = this.octokit.paginate.iterator(this.octokit.rest.issues.listComments, {
+            ...this.repo,
+            issue_number: this.issueNumber,
+            per_page: 100,
+        });
+        for await (const page of pages) {
+            for (const comment of page.data) {
+                const body = comment.body ?? '';
+                if (!hasMarker(body))
+                    continue;
+                const author = comment.user;
+                if (!isIdentity(identity, author)) {
+                    ignored.push({
+                        id: comment.id,
+                        url: comment.html_url,
+                        author: author?.login ?? '(deleted account)',
+                    });
+                    continue;
+                }
+                return { ours: { id: comment.id, url: comment.html_url, body, meta: parseMeta(body) }, ignored };
+            }
+        }
+        return { ignored };
+    }
+    async create(body) {
+        const { data } = await this.octokit.rest.issues.createComment({
+            ...this.repo,
+            issue_number: this.issueNumber,
+            body,
+        });
+        return { id: data.id, url: data.html_url };
+    }
+    async update(id, body) {
+        const { data } = await this.octokit.rest.issues.updateComment({ ...this.repo, comment_id: id, body });
+        return { id: data.id, url: data.html_url };
+    }
+}
+
+;// CONCATENATED MODULE: ./build/src/github/deployments.js
+/**
+ * The GitHub Deployment of a preview: created once per run, given statuses (in_progress, success, failure),
+ * and set inactive when the preview is torn down, except a deployment our identity made for a newer run.
+ */
+
+
+
+
+class Deployments {
+    octokit;
+    repo;
+    environment;
+    constructor(octokit, repo, environment) {
+        this.octokit = octokit;
+        this.repo = repo;
+        this.environment = environment;
+    }
+    /** Creates the deployment of `sha`; 202 and 409 are outcomes, any other error throws. */
+    async create(sha, payload) {
+        try {
+            const { status, data } = await this.octokit.rest.repos.createDeployment({
+                ...this.repo,
+                ref: sha,
+                environment: this.environment,
+                description: deploymentDescription(sha, payload.namespace),
+                transient_environment: true,
+                production_environment: false,
+                auto_merge: false,
+                required_contexts: [],
+                payload: { ...payload },
+            });
+            if ('id' in data && typeof data.id === 'number')
+                return { kind: 'created', id: data.id };
+            return {
+                kind: 'not-created',
+                status: 202,
+                message: redact(String(data.message ?? `HTTP ${status}`)),
+            };
+        }
+        catch (error) {
+            if (errorStatus(error) === 409)
+                return { kind: 'not-created', status: 409, message: redact(errorMessage(error)) };
+            throw error;
+        }
+    }
+    /** Adds a status; environment_url only when the URL is a plain http(s) URL. */
+    async setStatus(id, status, url, logUrl) {
+        const environmentUrl = safeUrl(url);
+        await this.octokit.rest.repos.createDeploymentStatus({
+            ...this.repo,
+            deployment_id: id,
+            state: status,
+            environment: this.environment,
+            ...(environmentUrl ? { environment_url: environmentUrl } : {}),
+            log_url: safeUrl(logUrl),
+            description: redact(STATUS_TEXT[status].description),
+            auto_inactive: true,
+        });
+    }
+    /** Every deployment of the environment, newest first, as GitHub lists them. */
+    async list() {
+        const all = await this.octokit.paginate(this.octokit.rest.repos.listDeployments, {
+            ...this.repo,
+            environment: this.environment,
+            per_page: 100,
+        });
+        return all.map((d) => ({ id: d.id, creator: d.creator, run: payloadRun(d.payload) }));
+    }
+    /** The state of the deployment's latest status (undefined when it has none). */
+    async latestState(id) {
+        const { data } = await this.octokit.rest.repos.listDeploymentStatuses({
+            ...this.repo,
+            deployment_id: id,
+            per_page: 1,
+        });
+        return data[0]?.state;
+    }
+    async deactivate(id, logUrl) {
+        await this.octokit.rest.repos.createDeploymentStatus({
+            ...this.repo,
+            deployment_id: id,
+            state: 'inactive',
+            description: 'Preview removed',
+            log_url: safeUrl(logUrl),
+        });
+    }
+}
+/**
+ * What teardown does with each deployment of the environment: a deployment stays active only when our
+ * identity created it for a run newer than this one (`identity` undefined: nothing is known to be ours).
+ */
+function decideTeardown(deployments, meta, identity) {
+    return deployments.map((deployment) => {
+        if (!deployment.run || !isNewer(deployment.run, meta))
+            return { action: 'deactivate', deployment };
+        if (identity && isIdentity(identity, deployment.creator))
+            return { action: 'keep', deployment };
+        return { action: 'deactivate-distrusted', deployment };
+    });
+}
+function payloadRun(payload) {
+    let value = payload;
+    if (typeof value === 'string') {
+        try {
+            value = JSON.parse(value);
+        }
+        catch {
+            return undefined;
+        }
+    }
+    const p = value;
+    if (!p || typeof p.runId !== 'number')
+        return undefined;
+    return { runId: p.runId, runAttempt: typeof p.runAttempt === 'number' ? p.runAttempt : 1 };
+}
+
+;// CONCATENATED MODULE: ./build/src/github/reporter.js
+/**
+ * Reports a preview to GitHub: one sticky pull-request comment and a GitHub Deployment per run.
+ *
+ * Reporting never fails a deploy. Every API error (403 from a fork's read-only token, 404, 401, 5xx,
+ * network) becomes a core.warning and an entry of `warnings`; the caller learns about it from the returned
+ * {ok, warnings} and from `warnings`, which its job summary prints (the reporter never writes the summary).
+ */
+
+
+
+
+
+
+
+/** How many ignored marker comments one report names. */
+const MAX_IGNORED_NAMED = 5;
+class Reporter {
+    context;
+    environment;
+    runAttempt;
+    runUrl;
+    /** Every warning raised by this reporter, across calls. */
+    warnings = [];
+    octokit;
+    comments;
+    deployments;
+    render;
+    now;
+    identityKnown;
+    identityFailed = new WeakSet();
+    deploymentId;
+    constructor(context, options = {}) {
+        this.context = context;
+        validateContext(context);
+        registerSecret(context.token);
+        this.environment = `preview/pr-${context.prNumber}`;
+        this.runAttempt = context.runAttempt ?? 1;
+        const serverUrl = trimSlash(context.serverUrl || process.env.GITHUB_SERVER_URL || 'https://github.com');
+        this.runUrl =
+            context.runUrl ||
+                `${serverUrl}/${context.owner}/${context.repo}/actions/runs/${context.runId}` +
+                    (context.runAttempt && context.runAttempt > 1 ? `/attempts/${context.runAttempt}` : '');
+        this.now = options.now ?? (() => new Date());
+        this.identityKnown = context.identity ? botIdentity(context.identity) : undefined;
+        const baseUrl = trimSlash(context.apiUrl || process.env.GITHUB_API_URL || 'https://api.github.com');
+        this.octokit = createClient(context.token, baseUrl, {
+            timeoutMs: options.timeoutMs ?? 30_000,
+            retries: options.retries ?? 2,
+            retryDelayMs: options.retryDelayMs ?? 1_000,
+        });
+        const repo = { owner: context.owner, repo: context.repo };
+        this.comments = new CommentStore(this.octokit, repo, context.prNumber);
+        this.deployments = new Deployments(this.octokit, repo, this.environment);
+        this.render = {
+            owner: context.owner,
+            repo: context.repo,
+            sha: context.sha,
+            runId: context.runId,
+            runAttempt: this.runAttempt,
+            runUrl: this.runUrl,
+            serverUrl,
+        };
+    }
+    /** Upserts the sticky comment and records a deployment with the given status. */
+    async reportDeploy(report) {
+        const result = newResult();
+        const meta = this.meta('deployed');
+        if (this.context.comment) {
+            const newer = await this.writeComment(result, meta, () => deployBody(this.render, report, meta));
+            if (newer)
+                return this.skip(result, newer);
+        }
+        await this.recordDeployment(result, report);
+        return result;
+    }
+    /** Marks the preview as gone in the sticky comment and sets the environment's deployments inactive. */
+    async reportTeardown() {
+        const result = newResult();
+        const meta = this.meta('removed');
+        if (this.context.comment) {
+            const newer = await this.writeComment(result, meta, (previous) => teardownBody(this.render, meta, previous));
+            if (newer)
+                return this.skip(result, newer);
+        }
+        const identity = await this.identity(result);
+        const listed = await this.attempt(result, `list deployments of ${this.environment}`, () => this.deployments.list());
+        if (!listed.ok)
+            return result;
+        result.deactivated = [];
+        for (const decision of decideTeardown(listed.value, meta, identity)) {
+            const { id, creator, run } = decision.deployment;
+            if (decision.action === 'keep') {
+                info(`Deployment ${id} of ${this.environment} was made by a newer run (${run?.runId}); left active.`);
+                continue;
+            }
+            if (decision.action === 'deactivate-distrusted') {
+                this.warn(result, `GitHub reporting: deployment ${id} of ${this.environment} names run ${run?.runId} in its payload but ` +
+                    `was created by ${creator?.login ?? '(unknown)'}, not by ${identity ? describeIdentity(identity) : 'this token’s account'}; ` +
+                    'its claim of a newer run does not count, and it is set inactive with the others.');
+            }
+            // Already inactive (a second teardown, or a closed PR's retry): nothing to change.
+            const latest = await this.attempt(result, `read the status of deployment ${id}`, () => this.deployments.latestState(id));
+            if (latest.ok && latest.value === 'inactive')
+                continue;
+            const set = await this.attempt(result, `set deployment ${id} inactive`, () => this.deployments.deactivate(id, this.runUrl));
+            if (set.ok)
+                result.deactivated.push(id);
+        }
+        return result;
+    }
+    /**
+     * Whether the pull request is still open. When that cannot be told (an API error), warns and answers
+     * true: a failed lookup must never tear a preview down.
+     */
+    async isPullRequestOpen() {
+        const result = newResult();
+        const pull = await this.attempt(result, `read pull request #${this.context.prNumber}`, () => this.octokit.rest.pulls.get({
+            owner: this.context.owner,
+            repo: this.context.repo,
+            pull_number: this.context.prNumber,
+        }));
+        return pull.ok ? pull.value.data.state === 'open' : true;
+    }
+    /**
+     * The account the token writes as; undefined (after one warning per report) when it cannot be told. A
+     * failed lookup is asked again by the next report, not within this one.
+     */
+    async identity(result) {
+        if (this.identityKnown || this.identityFailed.has(result))
+            return this.identityKnown;
+        const found = await this.attempt(result, 'tell which account the github-token is (GET /user), so no comment or deployment can be told to be ours', () => resolveIdentity(this.octokit, this.context.token));
+        if (found.ok)
+            this.identityKnown = found.value;
+        else
+            this.identityFailed.add(result);
+        return this.identityKnown;
+    }
+    /**
+     * Writes the sticky comment (updating ours, else creating it), unless ours records a newer run: then
+     * writes nothing and returns that run's metadata. Only a comment our identity wrote is ours.
+     */
+    async writeComment(result, meta, render) {
+        const identity = await this.identity(result);
+        if (!identity)
+            return undefined;
+        const found = await this.attempt(result, `list comments of pull request #${this.context.prNumber}`, () => this.comments.find(identity));
+        if (!found.ok)
+            return undefined;
+        this.reportIgnored(result, found.value.ignored, identity);
+        const ours = found.value.ours;
+        const previous = ours?.meta;
+        if (previous && isNewer(previous, meta))
+            return previous;
+        await this.upsertComment(result, ours, render(previous));
+        return undefined;
+    }
+    reportIgnored(result, ignored, identity) {
+        for (const c of ignored.slice(0, MAX_IGNORED_NAMED)) {
+            this.warn(result, `GitHub reporting: ignored comment ${c.id} by ${c.author} (${c.url}): it carries the preview marker ` +
+                `but was not written by ${describeIdentity(identity)}, the account of this token.`);
+        }
+        if (ignored.length > MAX_IGNORED_NAMED) {
+            this.warn(result, `GitHub reporting: ignored ${ignored.length - MAX_IGNORED_NAMED} more comments that carry the preview ` +
+                `marker but were not written by ${describeIdentity(identity)}.`);
+        }
+    }
+    async upsertComment(result, existing, body) {
+        if (existing) {
+            const updated = await this.attempt(result, `update comment ${existing.id}`, () => this.comments.update(existing.id, body));
+            if (updated.ok)
+                result.comment = { id: existing.id, url: updated.value.url, action: 'updated' };
+        }
+        else {
+            const created = await this.attempt(result, `comment on pull request #${this.context.prNumber}`, () => this.comments.create(body));
+            if (created.ok)
+                result.comment = { ...created.value, action: 'created' };
+        }
+    }
+    async recordDeployment(result, report) {
+        let id = this.deploymentId;
+        if (id === undefined) {
+            const created = await this.attempt(result, `create a deployment for ${this.environment}`, () => this.deployments.create(this.context.sha, {
+                runId: this.context.runId,
+                runAttempt: this.runAttempt,
+                namespace: report.namespace,
+                host: report.host,
+            }));
+            if (!created.ok)
+                return;
+            const outcome = created.value;
+            if (outcome.kind === 'not-created') {
+                const why = outcome.status === 202
+                    ? 'it merged the default branch into the commit instead'
+                    : 'a conflict (a merge conflict, or failed required status checks)';
+                this.warn(result, `GitHub reporting: GitHub did not create a deployment for ${this.environment}: ` +
+                    `${outcome.status} ${outcome.message} (${why}).`);
+                return;
+            }
+            id = outcome.id;
+            this.deploymentId = id;
+        }
+        result.deploymentId = id;
+        const deploymentId = id;
+        await this.attempt(result, `set deployment ${deploymentId} to ${report.status}`, () => this.deployments.setStatus(deploymentId, report.status, report.url, this.runUrl));
+    }
+    meta(state) {
+        return {
+            sha: this.context.sha,
+            runId: this.context.runId,
+            runAttempt: this.runAttempt,
+            updatedAt: this.now().toISOString(),
+            state,
+        };
+    }
+    skip(result, newer) {
+        result.skipped =
+            `run ${newer.runId} (attempt ${newer.runAttempt}) already reported on pull request ` +
+                `#${this.context.prNumber}; this run (${this.context.runId}, attempt ${this.runAttempt}) is older`;
+        info(`Not updating the preview comment or deployment: ${result.skipped}.`);
+        return result;
+    }
+    /** Runs one API call; an error becomes a warning (never a throw). */
+    async attempt(result, what, call) {
+        try {
+            return { ok: true, value: await call() };
+        }
+        catch (error) {
+            this.warn(result, `GitHub reporting: could not ${what}: ${describeError(error)}`);
+            return { ok: false };
+        }
+    }
+    warn(result, text) {
+        const message = redact(text);
+        warning(message);
+        result.warnings.push(message);
+        result.ok = false;
+        this.warnings.push(message);
+    }
+}
+function newResult() {
+    return { ok: true, warnings: [] };
+}
+function validateContext(c) {
+    const bad = (name, value, form) => new Error(`Invalid ${name}: ${JSON.stringify(value)}; expected ${form}`);
+    if (!c.owner || !/^[A-Za-z0-9_.-]+$/.test(c.owner))
+        throw bad('owner', c.owner, 'a GitHub owner name');
+    if (!c.repo || !/^[A-Za-z0-9_.-]+$/.test(c.repo))
+        throw bad('repo', c.repo, 'a GitHub repository name');
+    if (!Number.isInteger(c.prNumber) || c.prNumber < 1) {
+        throw bad('pr-number', c.prNumber, 'a positive integer');
+    }
+    if (!/^[0-9a-f]{7,64}$/i.test(c.sha))
+        throw bad('git-sha', c.sha, 'a hexadecimal commit SHA');
+    if (!Number.isInteger(c.runId) || c.runId < 1)
+        throw bad('run id', c.runId, 'a positive integer');
+    if (c.runAttempt !== undefined && (!Number.isInteger(c.runAttempt) || c.runAttempt < 1)) {
+        throw bad('run attempt', c.runAttempt, 'a positive integer');
+    }
+    if (!c.token)
+        throw new Error("Invalid github-token: empty; expected a token, such as the workflow's github.token");
+    if (c.identity !== undefined && !botIdentity(c.identity))
+        throw bad('identity', c.identity, "a GitHub App's bot login, such as my-app[bot]");
+}
+function trimSlash(url) {
+    return url.replace(/\/+$/, '');
+}
+
+;// CONCATENATED MODULE: ./build/src/github/index.js
+/** GitHub reporting: the sticky pull-request comment and the preview's GitHub Deployments. */
+
+
+
+
+;// CONCATENATED MODULE: ./build/src/commands.js
+const seconds = (s) => `${s}s`;
+const kind = {
+    createCluster(a) {
+        return {
+            cmd: 'kind',
+            args: [
+                'create',
+                'cluster',
+                '--name',
+                a.name,
+                '--config',
+                a.config,
+                '--image',
+                a.image,
+                '--kubeconfig',
+                a.kubeconfig,
+                '--wait',
+                seconds(a.waitSeconds),
+            ],
+            description: 'ephemeral Kind cluster for this job',
+        };
+    },
+    loadImage(ref, cluster, why) {
+        return { cmd: 'kind', args: ['load', 'docker-image', ref, '--name', cluster], description: why };
+    },
+    deleteCluster(name, why = 'always, even on failure') {
+        return { cmd: 'kind', args: ['delete', 'cluster', '--name', name], description: why };
+    },
+};
+const kubectl = {
+    /** `assume`: what a dry run takes the answer to be (the namespace absent, or present with these labels). */
+    getNamespace(ns, env, assume = 'absent') {
+        return {
+            cmd: 'kubectl',
+            args: ['get', 'namespace', ns, '--ignore-not-found', '-o', 'json'],
+            env,
+            silent: true,
+            description: `does the namespace exist, and is it ours? (a dry run assumes ${assume === 'absent' ? 'it does not exist' : 'it is ours'})`,
+            dryRunStdout: assume === 'absent'
+                ? ''
+                : JSON.stringify({
+                    metadata: { name: ns, uid: '<uid>', resourceVersion: '<version>', ...assume },
+                }),
+        };
+    },
+    /** `create` (not apply): fails if someone created the namespace since we looked. */
+    createFromStdin(manifest, env, why) {
+        return { cmd: 'kubectl', args: ['create', '-f', '-'], env, input: manifest, description: why };
+    },
+    applyFromStdin(manifest, env, why) {
+        return { cmd: 'kubectl', args: ['apply', '-f', '-'], env, input: manifest, description: why };
+    },
+    /**
+     * One merge patch of a namespace's labels and annotations, only if it is still at `resourceVersion` (the version
+     * the ownership check read): the API server refuses it with a Conflict otherwise, and nothing changes.
+     */
+    patchNamespace(ns, meta, env, why) {
+        return {
+            cmd: 'kubectl',
+            args: ['patch', 'namespace', ns, '--type=merge', '-p', JSON.stringify({ metadata: meta })],
+            env,
+            description: why,
+        };
+    },
+    /**
+     * ConfigMaps of a namespace (those matching `selector`, when given); none when the namespace does not exist.
+     * `assume`: what a dry run takes the answer to be.
+     */
+    listConfigMaps(ns, env, why, selector, assume = []) {
+        return {
+            cmd: 'kubectl',
+            args: ['get', 'configmaps', '-n', ns, ...(selector ? ['-l', selector] : []), '-o', 'json'],
+            env,
+            silent: true,
+            description: why,
+            dryRunStdout: JSON.stringify({ items: assume }),
+        };
+    },
+    listWorkloads(ns, env) {
+        return {
+            cmd: 'kubectl',
+            args: ['get', 'deployments,statefulsets,jobs', '-n', ns, '-o', 'json'],
+            env,
+            silent: true,
+            description: 'list workloads; then rollout status of each Deployment and StatefulSet, wait for each Job',
+            // The plan shows one wait of each kind for what the chart will have.
+            dryRunStdout: JSON.stringify({
+                items: ['Deployment', 'StatefulSet', 'Job'].map((kind) => ({ kind, metadata: { name: '<each>' } })),
+            }),
+        };
+    },
+    rolloutStatus(ref, ns, timeoutSeconds, env) {
+        return {
+            cmd: 'kubectl',
+            args: ['rollout', 'status', ref, '-n', ns, `--timeout=${seconds(timeoutSeconds)}`],
+            env,
+        };
+    },
+    waitComplete(ref, ns, timeoutSeconds, env) {
+        return {
+            cmd: 'kubectl',
+            args: ['wait', '--for=condition=complete', ref, '-n', ns, `--timeout=${seconds(timeoutSeconds)}`],
+            env,
+        };
+    },
+    portForward(ns, service, env) {
+        return {
+            cmd: 'kubectl',
+            args: ['port-forward', '-n', ns, `service/${service}`, '--address', '127.0.0.1', ':80'],
+            env,
+            description: `reach ${service} from the runner`,
+        };
+    },
+    /**
+     * Deletes the namespace only if it is still the object we checked, unchanged: the API server refuses the
+     * delete (409) when the UID or the resourceVersion differs, so a namespace re-created or relabelled by someone
+     * else since the check is never removed. Exits non-zero with NotFound when it is already gone.
+     */
+    deleteNamespaceIf(ns, uid, resourceVersion, env) {
+        return {
+            cmd: 'kubectl',
+            args: ['delete', '--raw', `/api/v1/namespaces/${ns}`, '-f', '-'],
+            env,
+            silent: true,
+            input: JSON.stringify({
+                kind: 'DeleteOptions',
+                apiVersion: 'v1',
+                preconditions: { uid, resourceVersion },
+                propagationPolicy: 'Background',
+            }),
+            allowFailure: true,
+            description: `remove the namespace we created, only if it is still the object checked (UID ${uid})`,
+        };
+    },
+    waitDeleted(ns, timeoutSeconds, env) {
+        return {
+            cmd: 'kubectl',
+            args: ['wait', '--for=delete', `namespace/${ns}`, `--timeout=${seconds(timeoutSeconds)}`],
+            env,
+            description: 'until the namespace is gone',
+        };
+    },
+    currentContext(env) {
+        return { cmd: 'kubectl', args: ['config', 'current-context'], env, silent: true };
+    },
+};
+const helm = {
+    uninstall(release, ns, timeoutSeconds, env) {
+        return {
+            cmd: 'helm',
+            args: [
+                'uninstall',
+                release,
+                '--namespace',
+                ns,
+                '--wait',
+                '--timeout',
+                seconds(timeoutSeconds),
+                '--ignore-not-found',
+            ],
+            env,
+            description: 'remove the release (its hooks and resources)',
+        };
+    },
+};
+/**
+ * `skaffold deploy` of prebuilt images, or `skaffold run` (build from the service contexts) without any.
+ * With prebuilt images, --default-repo= keeps Skaffold from renaming them after a cluster's advertised local
+ * registry (kind's local-registry-hosting ConfigMap), which would point the pods at images nobody pushed.
+ */
+function skaffoldDeploy(a) {
+    const images = a.images.flatMap((i) => ['--images', `${i.service}=${i.ref}`]);
+    if (images.length > 0)
+        images.push('--default-repo=');
+    const verb = images.length > 0 ? 'deploy' : 'run';
+    return {
+        cmd: 'skaffold',
+        args: [
+            verb,
+            '-p',
+            a.profile,
+            ...(a.kubeContext ? ['--kube-context', a.kubeContext] : []),
+            '--namespace',
+            a.namespace,
+            ...images,
+            '--status-check=true',
+        ],
+        cwd: a.stackDir,
+        env: a.env,
+        description: verb === 'deploy'
+            ? `deploy prebuilt images with the ${a.profile} profile`
+            : `no images given: build from the service contexts and deploy with the ${a.profile} profile`,
+    };
+}
+function testCommand(script, cwd, env) {
+    return { cmd: 'bash', args: ['-euo', 'pipefail', '-c', script], cwd, env, description: 'test-command' };
+}
+function tilt(verb, tiltfile) {
+    return { cmd: 'tilt', args: [verb, '--file', tiltfile], allowFailure: verb === 'down' };
+}
+
+;// CONCATENATED MODULE: ./build/src/loops/types.js
+
+/** A namespace we would touch is not ours: nothing was changed. */
+class OwnershipRefused extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'OwnershipRefused';
+        Object.setPrototypeOf(this, new.target.prototype);
+    }
+}
+
+;// CONCATENATED MODULE: ./build/src/loops/shared.js
+/**
+ * Steps more than one loop takes: the namespace ownership check, waiting for readiness, the contract checks,
+ * the test command, port-forwards and diagnostics. Each runs through the loop's dependencies, so a dry run
+ * prints it instead.
+ */
+
+
+
+
+
+
+
+async function getNamespace(ctx, ns, assume = 'absent') {
+    const out = await ctx.deps.exec.run(kubectl.getNamespace(ns, ctx.names.env, assume === 'ours'
+        ? { labels: ctx.names.labels ?? {}, annotations: ctx.names.annotations ?? {} }
+        : 'absent'));
+    if (!out.stdout.trim())
+        return { exists: false };
+    const { metadata: m = {} } = JSON.parse(out.stdout);
+    return {
+        exists: true,
+        uid: m.uid,
+        resourceVersion: m.resourceVersion,
+        labels: m.labels ?? {},
+        annotations: m.annotations ?? {},
+    };
+}
+function namespaceManifest(name, labels, annotations) {
+    return dist.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels, annotations } });
+}
+/** Waits until every Deployment and StatefulSet is rolled out and every Job completed — not merely applied. */
+async function waitReady(ctx, ns) {
+    const { exec } = ctx.deps;
+    const { env } = ctx.names;
+    const t = ctx.inputs.timeoutSeconds;
+    const out = await exec.run(kubectl.listWorkloads(ns, env));
+    const items = out.stdout.trim()
+        ? (JSON.parse(out.stdout).items ??
+            [])
+        : [];
+    for (const item of items) {
+        const ref = `${item.kind.toLowerCase()}/${item.metadata.name}`;
+        await exec.run(item.kind === 'Job' ? kubectl.waitComplete(ref, ns, t, env) : kubectl.rolloutStatus(ref, ns, t, env));
+    }
+}
+/** Runs the contract checks; throws ContractFailure naming every failed check. */
+async function contract(ctx, req) {
+    const results = await ctx.deps.contract(req);
+    ctx.result.checks = results;
+    for (const r of results)
+        ctx.deps.log(`${r.ok ? '✓' : '✗'} ${r.name} ${r.url} (${r.durationMs} ms)${r.ok ? '' : `: ${r.detail}`}`);
+    assertContract(results);
+    return results;
+}
+async function runTestCommand(ctx, env) {
+    if (!ctx.inputs.testCommand)
+        return;
+    await ctx.deps.exec.run(testCommand(ctx.inputs.testCommand, ctx.run.workspace, env));
+}
+/** Port-forwards to the release's frontend and backend Services while fn runs. */
+function withPortForwards(ctx, ns, release, fn) {
+    return forwardFrontendAndBackend(ctx.deps, ctx.names.env, ns, release, fn);
+}
+/** The same, for a caller without a loop (the CLI's test:ci). */
+async function forwardFrontendAndBackend(deps, env, ns, release, fn) {
+    // Both start at once; whichever started is stopped again, also when the other one failed.
+    const settled = await Promise.allSettled(['frontend', 'backend'].map((svc) => deps.portForward(kubectl.portForward(ns, `${release}-${svc}`, env))));
+    const started = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    try {
+        const failed = settled.find((r) => r.status === 'rejected');
+        if (failed)
+            throw failed.reason;
+        const [fe, be] = started;
+        return await fn(fe.url, be.url);
+    }
+    finally {
+        await Promise.all(started.map((pf) => pf.stop()));
+    }
+}
+/**
+ * On failure, collects diagnostics into a fresh directory of the run's private temp dir, then rethrows. Not when
+ * the failure is that the namespace or cluster is someone else's: what is in it is not ours to collect.
+ */
+async function withDiagnostics(ctx, args, fn) {
+    try {
+        return await fn();
+    }
+    catch (error) {
+        if (ctx.deps.diagnostics && !(error instanceof OwnershipRefused)) {
+            const dir = (0,external_node_path_namespaceObject.join)(ctx.run.tempDir, `diagnostics-${ctx.inputs.loop}`);
+            ctx.result.diagnosticsDir = dir;
+            try {
+                const found = await ctx.deps.diagnostics({ ...args, env: ctx.names.env, dir });
+                ctx.result.diagnostics = found.summary;
+                ctx.result.firstFailure = found.firstFailure;
+            }
+            catch (e) {
+                ctx.deps.log(`collecting diagnostics failed: ${e.message}`);
+            }
+        }
+        throw error;
+    }
+}
+/**
+ * What a failure may say outside the log (PR comment, job summary): the failing command's program and why it
+ * ran, its exit code and the last lines of its stderr, never its full command line or environment; redacted.
+ */
+function publicFailure(error) {
+    if (error instanceof CommandError) {
+        const what = error.command.description ?? `${error.command.cmd} ${error.command.args[0] ?? ''}`.trim();
+        return failureDetail(`${error.command.cmd} (${what}) failed with exit code ${error.result.exitCode}` +
+            (error.result.stderr.trim()
+                ? `:\n${error.result.stderr.trim().split('\n').slice(-10).join('\n')}`
+                : ''));
+    }
+    return failureDetail(error instanceof Error ? error.message : String(error));
+}
+/**
+ * What failed first, for the PR comment itself: the first failed contract check (its URL and what came back), else
+ * what the diagnostics found (the pod that is not Ready: its reason, last event and last log lines), else the
+ * error's first line. Redacted when rendered (src/github/render.ts).
+ */
+function firstFailure(ctx, error) {
+    if (error instanceof ContractFailure) {
+        const c = error.failed[0];
+        if (c)
+            return `contract check ${c.name} failed at ${c.url}: ${c.detail || 'failed'}`;
+    }
+    const step = ctx.result.steps.find((s) => !s.ok)?.name;
+    const where = step ? `step ${step}: ` : '';
+    // The cluster's view explains a deploy or a wait that failed; any other step failed for its own reason.
+    if (ctx.result.firstFailure && (step === 'deploy' || step === 'ready'))
+        return `${where}${ctx.result.firstFailure}`;
+    return `${where}${publicFailure(error).split('\n')[0]}`;
+}
+
+;// CONCATENATED MODULE: ./build/src/loops/ci-kind.js
+/**
+ * ci-kind: an ephemeral Kind cluster for this job, the CI-built images loaded into it, deploy, wait, contract
+ * checks, and the cluster deleted even on failure (the post step deletes it if this step never got there).
+ */
+
+
+
+
+
+
+const ciKind = async (ctx) => {
+    const { inputs, names, deps } = ctx;
+    const cluster = names.cluster;
+    const ns = names.namespace;
+    const release = names.release;
+    const env = names.env;
+    const dirs = await ctx.step('tools', () => deps.installTools(['kind', 'helm', 'skaffold', 'kubectl']));
+    // The post step may run without the main step's PATH additions: tell it where kind is.
+    if (dirs.kind)
+        deps.saveState(State.KindPath, (0,external_node_path_namespaceObject.join)(dirs.kind, process.platform === 'win32' ? 'kind.exe' : 'kind'));
+    let created = false;
+    try {
+        await withDiagnostics(ctx, { namespace: ns, kindCluster: cluster }, async () => {
+            await ctx.step('cluster', async () => {
+                // The name is this job's own (a random instance id), so it is recorded before creating: a cancelled
+                // step still leaves the post step enough to clean up. A name already taken is never ours to delete.
+                deps.saveState(State.ClusterName, cluster);
+                deps.saveState(State.ClusterCreated, 'true');
+                created = true;
+                try {
+                    await deps.exec.run(kind.createCluster({
+                        name: cluster,
+                        config: (0,external_node_path_namespaceObject.join)(ctx.run.stackDir, 'kind', 'cluster.ci.yaml'),
+                        image: inputs.nodeImage,
+                        kubeconfig: env.KUBECONFIG,
+                        waitSeconds: Math.min(inputs.timeoutSeconds, 300),
+                    }));
+                }
+                catch (error) {
+                    if (error instanceof CommandError && /already exist/i.test(error.result.stderr)) {
+                        created = false;
+                        deps.saveState(State.ClusterCreated, 'false');
+                        throw new OwnershipRefused(`Kind cluster ${cluster} already exists and was not created by this job: left alone, not deleted.`);
+                    }
+                    throw error;
+                }
+            });
+            await ctx.step('images', async () => {
+                for (const image of inputs.images)
+                    await deps.exec.run(kind.loadImage(image.ref, cluster, `load the CI-built ${image.service} image into the cluster`));
+                for (const ref of inputs.kindImages)
+                    await deps.exec.run(kind.loadImage(ref, cluster, 'kind-images: preload into the cluster'));
+            });
+            await ctx.step('namespace', () => deps.exec.run(kubectl.applyFromStdin(namespaceManifest(ns, names.labels ?? {}, {}), env, `namespace ${ns}`)));
+            await ctx.step('deploy', () => deps.exec.run(skaffoldDeploy({
+                profile: 'ci-kind',
+                namespace: ns,
+                images: inputs.images,
+                kubeContext: names.kubeContext,
+                stackDir: ctx.run.stackDir,
+                env,
+            })));
+            await ctx.step('ready', () => waitReady(ctx, ns));
+            await ctx.step('contract checks', () => withPortForwards(ctx, ns, release, async (frontendUrl, backendUrl) => {
+                await contract(ctx, {
+                    frontendUrl,
+                    backendUrl,
+                    mode: 'full',
+                    deadlineMs: Math.min(inputs.timeoutSeconds, 180) * 1000,
+                    expectedSha: inputs.sha,
+                });
+                await runTestCommand(ctx, { ...env, JETSCALE_URL: frontendUrl, JETSCALE_BACKEND_URL: backendUrl });
+            }));
+        });
+    }
+    finally {
+        if (created) {
+            await ctx.step('delete cluster', async () => {
+                await deps.exec.run(kind.deleteCluster(cluster));
+                deps.saveState(State.ClusterDeleted, 'true');
+            });
+        }
+    }
+};
+
+;// CONCATENATED MODULE: ./build/src/loops/deploy-live.js
+/**
+ * deploy-live (the CLI's `deploy live`): the live profile into the live kube context, refused unless the
+ * current context is the one named. The platform owns the namespace and its Secrets, so nothing is created.
+ */
+
+
+
+/** The current kube context is not the live one: nothing was deployed. */
+class ContextRefused extends OwnershipRefused {
+    constructor(message) {
+        super(message);
+        this.name = 'ContextRefused';
+        Object.setPrototypeOf(this, new.target.prototype);
+    }
+}
+const deployLive = async (ctx) => {
+    const { inputs, names, deps } = ctx;
+    const wanted = inputs.kubeContext;
+    await ctx.step('kube context', async () => {
+        const current = (await deps.exec.run({ ...kubectl.currentContext(names.env), dryRunStdout: wanted })).stdout.trim();
+        if (current !== wanted)
+            throw new ContextRefused(`deploy live refused: the current kube context is ${JSON.stringify(current)}, not the live context ${JSON.stringify(wanted)}`);
+    });
+    await ctx.step('deploy', () => deps.exec.run(skaffoldDeploy({
+        profile: 'live',
+        namespace: LIVE_NAMESPACE,
+        images: inputs.images,
+        kubeContext: wanted,
+        stackDir: ctx.run.stackDir,
+        env: names.env,
+    })));
+};
+
+;// CONCATENATED MODULE: ./build/src/loops/images.js
+/**
+ * Which image each service of a preview runs, and why: this PR's `images`, else the images a companion PR built
+ * (`preview-with`), else the baseline the live loop recorded (`record-baseline`). One place for the concept: the
+ * preview reads it, live writes it, the PR comment and the namespace's jetscale.ai/images annotation show it.
+ */
+
+
+
+
+
+
+
+const BASELINE_SELECTOR = `${Ownership.ManagedByLabel}=${MANAGED_BY},${Ownership.BaselineLabel}=true`;
+/** The ConfigMap that holds one service's baseline. */
+function baselineName(service) {
+    return `baseline-${service}`;
+}
+/** Reads the jetscale.ai/images annotation; anything unreadable is no images. */
+function parseImagesAnnotation(text) {
+    if (!text)
+        return [];
+    try {
+        const list = JSON.parse(text);
+        if (!Array.isArray(list))
+            return [];
+        return list.filter((i) => typeof i?.service === 'string' && typeof i?.ref === 'string' && typeof i?.source === 'string');
+    }
+    catch {
+        return [];
+    }
+}
+/**
+ * Every service's image for this preview. With no `images` at all Skaffold builds every service from source (as
+ * before): nothing to resolve. Otherwise a service this PR does not build must come from a companion PR or the
+ * baseline; when neither has it, the preview stops here, before anything is created.
+ */
+async function resolveImages(ctx) {
+    const { inputs, deps, names } = ctx;
+    const own = inputs.images.map((i) => ({ ...i, source: 'pr', from: 'this PR' }));
+    if (own.length === 0)
+        return [];
+    const resolved = [...own];
+    const missing = () => SERVICES.filter((s) => !resolved.some((i) => i.service === s));
+    // What the cluster says is read like any input: an image reference, or not used (and said so).
+    const usable = (ref, where) => {
+        if (isImageRef(ref))
+            return true;
+        deps.log(`${where}: ${JSON.stringify(ref.slice(0, 200))} is not an image reference; not used.`);
+        return false;
+    };
+    for (const c of inputs.previewWith) {
+        if (missing().length === 0)
+            break;
+        const companion = `${c.repository}#${c.prNumber}`;
+        const ns = previewNames({
+            prNumber: c.prNumber,
+            sha: 'unknown',
+            repository: c.repository,
+            primaryRepository: inputs.primaryRepository,
+            namespacePrefix: inputs.namespacePrefix,
+        }).namespace;
+        const info = await getNamespace(ctx, ns);
+        const owner = {
+            prNumber: c.prNumber,
+            repository: c.repository,
+            primaryRepository: inputs.primaryRepository,
+        };
+        if (!info.exists) {
+            deps.log(`preview-with ${companion}: it has no preview (namespace ${ns} does not exist); using the baseline.`);
+            continue;
+        }
+        if (!isOwnedBy(info, owner)) {
+            deps.log(`preview-with ${companion}: namespace ${ns} belongs to ${describeOwner(info)}, not to ${companion}; its images are not used.`);
+            continue;
+        }
+        // Only what the companion built itself: its own baseline entries are no better than ours.
+        const built = parseImagesAnnotation(info.annotations?.[Ownership.ImagesAnnotation]).filter((i) => i.source === 'pr');
+        for (const i of built)
+            if (missing().includes(i.service) && usable(i.ref, `preview-with ${companion}`))
+                resolved.push({ service: i.service, ref: i.ref, source: 'companion', from: companion });
+    }
+    if (missing().length > 0) {
+        const out = await deps.exec.run(kubectl.listConfigMaps(inputs.baselineNamespace, names.env, 'the baseline images (for the services this PR does not build; a dry run assumes one for each)', BASELINE_SELECTOR, SERVICES.map((s) => ({
+            metadata: { name: baselineName(s) },
+            data: { image: `baseline.invalid/${s}:as-recorded` },
+        }))));
+        const items = out.stdout.trim()
+            ? (JSON.parse(out.stdout).items ?? [])
+            : [];
+        for (const service of missing()) {
+            const cm = items.find((i) => i.metadata?.name === baselineName(service));
+            const ref = cm?.data?.image;
+            if (!ref || !usable(ref, `baseline ${inputs.baselineNamespace}/${baselineName(service)}`))
+                continue;
+            // Shown in the comment: only what has the shape it should (a repository, a timestamp).
+            const by = cm?.data?.repository;
+            const when = cm?.data?.['recorded-at'];
+            resolved.push({
+                service,
+                ref,
+                source: 'baseline',
+                from: `baseline${by && isRepository(by) ? ` of ${by}` : ''}` +
+                    `${when && /^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(when) ? `, recorded ${when}` : ''}`,
+            });
+        }
+    }
+    const still = missing();
+    if (still.length > 0)
+        throw new Error(`No image for ${still.map((s) => `service ${s}`).join(', ')}: the images input does not name ${still.length > 1 ? 'them' : 'it'}` +
+            `${inputs.previewWith.length ? ', no preview-with pull request built it' : ''}, and namespace ${inputs.baselineNamespace} holds no baseline for ${still.length > 1 ? 'them' : 'it'}. ` +
+            `Give ${still.map((s) => `${s}=<image>`).join(' and ')} in images, or record a baseline (loop: live with record-baseline: true and the images live runs). Nothing was created.`);
+    return resolved;
+}
+/**
+ * live with record-baseline: writes one ConfigMap per service of `images` into the baseline namespace (created
+ * when absent), after the smoke checks passed. Refuses to overwrite a ConfigMap of that name we did not create.
+ */
+async function recordBaseline(ctx) {
+    const { inputs, deps, names, run } = ctx;
+    const ns = inputs.baselineNamespace;
+    const env = names.env;
+    const recordedAt = new Date().toISOString();
+    const info = await getNamespace(ctx, ns);
+    const baselineNamespace = { [Ownership.ManagedByLabel]: MANAGED_BY, [Ownership.BaselineLabel]: 'true' };
+    if (info.exists && Object.entries(baselineNamespace).some(([k, v]) => info.labels?.[k] !== v))
+        throw new OwnershipRefused(`Refusing to record the baseline in namespace ${ns}: it exists and is not a baseline namespace of ours ` +
+            `(labels ${JSON.stringify(info.labels ?? {})}, expected ${JSON.stringify(baselineNamespace)}). Nothing was written; ` +
+            `choose another baseline-namespace, or let the live loop create it.`);
+    const ourKey = inputs.repository ? repositoryKey(inputs.repository) : undefined;
+    const existing = info.exists
+        ? (JSON.parse((await deps.exec.run(kubectl.listConfigMaps(ns, env, `which baseline entries exist in ${ns}, and whose`))).stdout || '{}').items ?? [])
+        : [];
+    for (const i of inputs.images) {
+        const found = existing.find((cm) => cm.metadata.name === baselineName(i.service));
+        if (found && found.metadata.labels?.[Ownership.ManagedByLabel] !== MANAGED_BY)
+            throw new OwnershipRefused(`Refusing to record the baseline of ${i.service}: ConfigMap ${ns}/${baselineName(i.service)} exists and is not ours (no ${Ownership.ManagedByLabel}=${MANAGED_BY} label). Nothing was written.`);
+        // Each repository records its own services: one repository's live run never overwrites another's entry.
+        const theirs = found?.metadata.labels?.[Ownership.RepoLabel];
+        if (found && theirs !== ourKey)
+            throw new OwnershipRefused(`Refusing to record the baseline of ${i.service}: ${ns}/${baselineName(i.service)} was recorded by another repository ` +
+                `(${Ownership.RepoLabel}=${theirs ?? '(none)'}; this run is ${inputs.repository ?? 'without a repository'}). Nothing was written.`);
+    }
+    const labels = {
+        [Ownership.ManagedByLabel]: MANAGED_BY,
+        [Ownership.BaselineLabel]: 'true',
+        ...(inputs.repository ? { [Ownership.RepoLabel]: repositoryKey(inputs.repository) } : {}),
+    };
+    const items = [];
+    if (!info.exists)
+        items.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels } });
+    for (const i of inputs.images)
+        items.push({
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            metadata: {
+                name: baselineName(i.service),
+                namespace: ns,
+                labels: { ...labels, [Ownership.ServiceLabel]: i.service },
+            },
+            data: {
+                service: i.service,
+                image: i.ref,
+                source: 'live',
+                url: inputs.url,
+                'recorded-at': recordedAt,
+                ...(inputs.sha ? { sha: inputs.sha } : {}),
+                ...(inputs.repository ? { repository: inputs.repository } : {}),
+                ...(run.runUrl ? { run: run.runUrl } : {}),
+            },
+        });
+    await deps.exec.run(kubectl.applyFromStdin(dist.stringify({ apiVersion: 'v1', kind: 'List', items }), env, `record ${inputs.images.map((i) => i.service).join(', ')} as the baseline in namespace ${ns}`));
+    deps.log(`Baseline recorded in namespace ${ns}: ${inputs.images.map((i) => `${i.service}=${i.ref}`).join(', ')}.`);
+}
+
+;// CONCATENATED MODULE: ./build/src/loops/live.js
+/**
+ * live: read-only verification of the live URL (GET-only smoke checks), then the team's test command. With
+ * record-baseline, the images live runs become the baseline previews use for the services a PR does not build,
+ * written only once the smoke checks passed.
+ */
+
+
+const live = async (ctx) => {
+    const { inputs, names } = ctx;
+    if (inputs.recordBaseline)
+        await ctx.step('tools', () => ctx.deps.installTools(['kubectl']));
+    await ctx.step('smoke checks', () => contract(ctx, {
+        frontendUrl: inputs.url,
+        mode: 'smoke',
+        deadlineMs: Math.min(inputs.timeoutSeconds, 120) * 1000,
+        resolve: inputs.resolve,
+    }));
+    await ctx.step('test-command', () => runTestCommand(ctx, { ...names.env, JETSCALE_URL: inputs.url }));
+    if (inputs.recordBaseline)
+        await ctx.step('record baseline', () => recordBaseline(ctx));
+};
+
+;// CONCATENATED MODULE: ./build/src/loops/plan.js
+/**
+ * Pure: every name a loop uses (derived from the inputs and the run), the values file it hands Skaffold, and the
+ * plan header a dry run prints.
+ */
+
+
+
+
+/** Derives every name a loop uses, without side effects. */
+function planNames(inputs, ctx) {
+    const base = { prNumber: inputs.prNumber, sha: inputs.sha, tools: inputs.tools };
+    const valuesFile = valuesFileFor(inputs, ctx);
+    const kubeconfig = kubeconfigPath(inputs, ctx);
+    const withKubeconfig = (env) => kubeconfig ? { ...env, KUBECONFIG: kubeconfig } : env;
+    const sha = inputs.sha ?? 'unknown';
+    switch (inputs.loop) {
+        case 'ci-kind': {
+            const cluster = kindClusterName(ctx.runId, ctx.runAttempt, ctx.instance);
+            return {
+                ...base,
+                loop: inputs.loop,
+                cluster,
+                kubeContext: `kind-${cluster}`,
+                namespace: CI_NAMESPACE,
+                release: CI_RELEASE,
+                labels: ciLabels(),
+                env: {
+                    KUBECONFIG: (0,external_node_path_namespaceObject.join)(ctx.tempDir, `${cluster}.kubeconfig`),
+                    JETSCALE_RELEASE: CI_RELEASE,
+                    JETSCALE_HOST: '',
+                    JETSCALE_SHA: sha,
+                    JETSCALE_VALUES_FILE: valuesFile,
+                },
+            };
+        }
+        case 'preview':
+            return { ...base, ...pullRequestNames(inputs, ctx, withKubeconfig), loop: inputs.loop };
+        case 'teardown':
+            return { ...base, ...pullRequestNames(inputs, ctx, withKubeconfig), loop: inputs.loop };
+        case 'live':
+            return { ...base, loop: inputs.loop, url: inputs.url, release: LIVE_RELEASE, env: withKubeconfig({}) };
+        case 'deploy-live':
+            return {
+                ...base,
+                loop: inputs.loop,
+                url: inputs.url,
+                namespace: LIVE_NAMESPACE,
+                release: LIVE_RELEASE,
+                kubeContext: inputs.kubeContext,
+                host: new URL(inputs.url).hostname,
+                env: withKubeconfig({
+                    JETSCALE_RELEASE: LIVE_RELEASE,
+                    JETSCALE_HOST: new URL(inputs.url).hostname,
+                    JETSCALE_SHA: sha,
+                    JETSCALE_VALUES_FILE: valuesFile,
+                }),
+            };
+    }
+}
+/** A pull request's names (preview and teardown derive the same ones). */
+function pullRequestNames(inputs, ctx, withKubeconfig) {
+    const sha = inputs.sha ?? 'unknown';
+    const n = previewNames({
+        prNumber: inputs.prNumber,
+        sha,
+        namespacePrefix: inputs.namespacePrefix,
+        baseDomain: inputs.baseDomain,
+        repository: inputs.repository,
+        primaryRepository: inputs.primaryRepository,
+        run: ctx.runUrl ?? ctx.runId,
+    });
+    return {
+        ...n,
+        prNumber: inputs.prNumber,
+        url: inputs.url ?? n.url,
+        env: withKubeconfig({
+            JETSCALE_RELEASE: n.release,
+            JETSCALE_HOST: n.host,
+            JETSCALE_SHA: sha,
+            // Teardown deploys nothing: it gets no values file (a bad one must never block a teardown).
+            ...(inputs.loop === 'preview' ? { JETSCALE_VALUES_FILE: valuesFileFor(inputs, ctx) } : {}),
+        }),
+    };
+}
+/** The generated values file a deploying loop hands Skaffold (JETSCALE_VALUES_FILE). */
+function valuesFileFor(inputs, ctx) {
+    return (0,external_node_path_namespaceObject.join)(ctx.tempDir, `values-${inputs.loop}.yaml`);
+}
+function kubeconfigPath(inputs, ctx) {
+    if (inputs.kubeconfig?.content !== undefined)
+        return (0,external_node_path_namespaceObject.join)(ctx.tempDir, 'kubeconfig');
+    return inputs.kubeconfig?.path === undefined ? undefined : (0,external_node_path_namespaceObject.resolve)(ctx.workspace, inputs.kubeconfig.path);
+}
+/**
+ * The values file the action hands Skaffold: the `values` files merged in order, then `set` entries. Objects
+ * have no prototype and keys are own properties only, so no key reaches JavaScript object internals.
+ */
+function extraValues(inputs) {
+    let merged = Object.create(null);
+    for (const file of inputs.values) {
+        const doc = dist.parse((0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8')) ?? {};
+        if (typeof doc !== 'object' || Array.isArray(doc))
+            throw new Error(`Values file ${file} is not a YAML mapping.`);
+        merged = deepMerge(merged, doc);
+    }
+    for (const { key, value } of inputs.set) {
+        const path = key.split('.');
+        let node = merged;
+        for (const part of path.slice(0, -1)) {
+            const next = Object.hasOwn(node, part) ? node[part] : undefined;
+            if (!isMapping(next))
+                node[part] = Object.create(null);
+            node = node[part];
+        }
+        node[path[path.length - 1]] = scalar(value);
+    }
+    return merged;
+}
+/**
+ * The values file the action writes: what the action itself sets, then extraValues over it (the user has the last
+ * word). The owner labels (a preview's PR and repository; managed-by stays Helm's) go on every object the chart
+ * makes, so a listing by repository and PR finds them. The Deployments' progress deadline is the timeout input, so a pod that never becomes ready fails the
+ * deploy (Skaffold's status check stops there) when the user said, not after Kubernetes' default 10 minutes.
+ */
+function chartValues(inputs, ownerLabels = {}) {
+    const own = Object.assign(Object.create(null), {
+        global: Object.assign(Object.create(null), {
+            progressDeadlineSeconds: inputs.timeoutSeconds,
+            ...(Object.keys(ownerLabels).length ? { ownerLabels } : {}),
+        }),
+    });
+    return deepMerge(own, extraValues(inputs));
+}
+function isMapping(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function scalar(value) {
+    if (value === 'true')
+        return true;
+    if (value === 'false')
+        return false;
+    if (value === 'null')
+        return null;
+    if (/^-?(0|[1-9][0-9]{0,14})$/.test(value))
+        return Number(value);
+    return value;
+}
+function deepMerge(a, b) {
+    const out = Object.assign(Object.create(null), a);
+    for (const [k, v] of Object.entries(b)) {
+        const prev = Object.hasOwn(out, k) ? out[k] : undefined;
+        out[k] = isMapping(prev) && isMapping(v) ? deepMerge(prev, v) : v;
+    }
+    return out;
+}
+/** The names a dry run prints before its commands. */
+function planHeader(names) {
+    const lines = [`# plan for loop ${names.loop} (dry run: nothing is executed)`];
+    for (const key of [
+        'prNumber',
+        'sha',
+        'namespace',
+        'host',
+        'url',
+        'release',
+        'environment',
+        'imageTag',
+        'cluster',
+        'kubeContext',
+    ]) {
+        if (names[key] !== undefined)
+            lines.push(`#   ${key}: ${names[key]}`);
+    }
+    if (names.labels)
+        lines.push(`#   labels: ${Object.entries(names.labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ')}`);
+    const env = Object.entries(names.env).map(([k, v]) => `${k}=${v}`);
+    lines.push(`#   environment of commands: ${env.join(' ') || '(none)'}`);
+    return lines;
+}
+
+;// CONCATENATED MODULE: ./build/src/loops/teardown.js
+/**
+ * teardown: removes a PR's preview, only when the namespace carries our ownership labels for that PR, and
+ * deletes the namespace only if it is still the very object that was checked (its UID and resourceVersion, as
+ * API preconditions), checked again right before the delete.
+ */
+
+
+
+
+
+class TeardownRefused extends OwnershipRefused {
+    constructor(namespace, owner, meta) {
+        super(`Refusing to tear down namespace ${namespace}: ${notOwned(meta, owner)}. ` + `Nothing was deleted.`);
+        this.name = 'TeardownRefused';
+        Object.setPrototypeOf(this, new.target.prototype);
+    }
+}
+const teardown = async (ctx) => {
+    await ctx.step('tools', () => ctx.deps.installTools(['helm', 'kubectl']));
+    await removePreview(ctx);
+};
+/** The teardown itself, also run by preview when its PR was closed during the deploy. */
+async function removePreview(ctx) {
+    const { deps, names, inputs } = ctx;
+    const ns = names.namespace;
+    const env = names.env;
+    const owned = (info) => {
+        if (!isOwnedBy(info, inputs))
+            throw new TeardownRefused(ns, inputs, info);
+        if (!info.uid || !info.resourceVersion)
+            throw new OwnershipRefused(`Refusing to tear down namespace ${ns}: the API server gave no UID to check. Nothing was deleted.`);
+    };
+    await ctx.step('teardown', async () => {
+        const checked = await getNamespace(ctx, ns, 'ours');
+        if (!checked.exists) {
+            deps.log(`Namespace ${ns} does not exist: nothing to tear down.`);
+            return;
+        }
+        owned(checked);
+        await deps.exec.run(helm.uninstall(names.release, ns, inputs.timeoutSeconds, env));
+        // Right before deleting, again: still ours, still the very object checked, unchanged since this look.
+        const now = await getNamespace(ctx, ns, 'ours');
+        if (!now.exists) {
+            deps.log(`Namespace ${ns} is already gone.`);
+            return;
+        }
+        owned(now);
+        if (now.uid !== checked.uid)
+            throw new OwnershipRefused(`Refusing to delete namespace ${ns}: it was replaced during the uninstall (UID ${checked.uid}, now ${now.uid}). Nothing more was deleted.`);
+        const command = kubectl.deleteNamespaceIf(ns, now.uid, now.resourceVersion, env);
+        const deleted = await deps.exec.run(command);
+        if (deleted.exitCode !== 0) {
+            if (/NotFound|not found/i.test(deleted.stderr))
+                deps.log(`Namespace ${ns} is already gone.`);
+            else if (/Conflict|precondition/i.test(deleted.stderr))
+                throw new OwnershipRefused(`Refusing to delete namespace ${ns}: it changed after the ownership check (the API server refused the delete on its UID and version). Nothing more was deleted.`);
+            else
+                throw new CommandError(command, deleted);
+        }
+        await deps.exec.run(kubectl.waitDeleted(ns, inputs.timeoutSeconds, env));
+    });
+    await deps.reporter?.reportTeardown();
+}
+
+;// CONCATENATED MODULE: ./build/src/loops/preview.js
+/**
+ * preview: the images each service runs (this PR's, a companion PR's, the baseline), the PR's own namespace
+ * (created with our ownership labels for this repository and PR, or refused when anyone else holds the name),
+ * deploy, wait, contract checks through the preview's URL, and the PR told how it went — on failure, with the
+ * first reason. A PR closed while this ran is torn down again, so no preview outlives its PR.
+ */
+
+
+
+
+
+
+
+const preview = async (ctx) => {
+    const { inputs, names, deps } = ctx;
+    const ns = names.namespace;
+    const env = names.env;
+    let images = [];
+    const report = async (status, failure) => {
+        await deps.reporter?.reportDeploy({
+            url: names.url,
+            namespace: ns,
+            host: names.host,
+            status,
+            details: failure?.details,
+            reason: failure?.reason,
+            images,
+        });
+    };
+    await ctx.step('tools', () => deps.installTools(['helm', 'skaffold', 'kubectl']));
+    try {
+        await withDiagnostics(ctx, { namespace: ns }, async () => {
+            await ctx.step('namespace', async () => {
+                const info = await getNamespace(ctx, ns);
+                if (info.exists && !isOwnedBy(info, inputs))
+                    throw new OwnershipRefused(`Refusing to deploy into namespace ${ns}: ${notOwned(info, inputs)}. ` +
+                        `Nothing was changed. Repositories sharing a cluster must agree on primary-repository (this run's is ` +
+                        `${inputs.primaryRepository ?? 'unset'}); otherwise choose another namespace-prefix.`);
+                images = await resolveImages(ctx);
+                const recorded = {
+                    ...(images.length ? { [Ownership.ImagesAnnotation]: JSON.stringify(images) } : {}),
+                };
+                await report('in_progress');
+                if (!info.exists)
+                    await deps.exec.run(kubectl.createFromStdin(namespaceManifest(ns, names.labels, { ...names.annotations, ...recorded }), env, `namespace ${ns} with our ownership labels`));
+                else {
+                    // Ours already. One patch, on the version just checked: a namespace made before repositories were
+                    // recorded gains the repository's labels and annotation together, never one without the other.
+                    const adopt = Boolean(names.labels[Ownership.RepoLabel] && !info.labels?.[Ownership.RepoLabel]);
+                    const repository = names.annotations[Ownership.RepositoryAnnotation];
+                    await deps.exec.run(kubectl.patchNamespace(ns, {
+                        ...(adopt ? { labels: names.labels } : {}),
+                        annotations: {
+                            [Ownership.ShaAnnotation]: inputs.sha ?? 'unknown',
+                            ...(repository ? { [Ownership.RepositoryAnnotation]: repository } : {}),
+                            ...recorded,
+                        },
+                        resourceVersion: info.resourceVersion ?? '',
+                    }, env, adopt
+                        ? 'record the repository that owns it, the SHA and the images now deployed'
+                        : 'record the SHA and images now deployed'));
+                }
+            });
+            await ctx.step('deploy', () => deps.exec.run(skaffoldDeploy({
+                profile: 'preview',
+                namespace: ns,
+                images: images.length ? images : inputs.images,
+                stackDir: ctx.run.stackDir,
+                env,
+            })));
+            await ctx.step('ready', () => waitReady(ctx, ns));
+            await ctx.step('contract checks', async () => {
+                await contract(ctx, {
+                    frontendUrl: names.url,
+                    mode: 'full',
+                    deadlineMs: Math.min(inputs.timeoutSeconds, 180) * 1000,
+                    expectedSha: inputs.sha,
+                    resolve: inputs.resolve,
+                });
+                await runTestCommand(ctx, { ...env, JETSCALE_URL: names.url });
+            });
+        });
+    }
+    catch (error) {
+        await report('failure', { details: publicFailure(error), reason: firstFailure(ctx, error) });
+        throw error;
+    }
+    if ((await deps.reporter?.isPullRequestOpen()) === false) {
+        deps.log(`PR #${inputs.prNumber} was closed during the deploy: tearing the preview down again.`);
+        await removePreview(ctx);
+        ctx.result.tornDownAfterClose = true;
+        return;
+    }
+    await report('success');
+};
+
+;// CONCATENATED MODULE: ./build/src/loops/index.js
+/**
+ * runLoop: one table from loop name to its file. Each loop gets one context; what is common to all (the plan's
+ * names, the private files every command reads, the step recorder, the result kept on failure) is here.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+
+const LOOP_BODIES = {
+    'ci-kind': ciKind,
+    preview: preview,
+    teardown: teardown,
+    live: live,
+    'deploy-live': deployLive,
+};
+/** Runs one loop. Never throws for a failure of the loop itself: the result carries the error and what ran. */
+async function runLoop(inputs, run, deps) {
+    const names = planNames(inputs, run);
+    const result = { loop: inputs.loop, names, steps: [], checks: [] };
+    const ctx = {
+        inputs,
+        run,
+        names,
+        deps,
+        result,
+        async step(name, fn) {
+            const t0 = Date.now();
+            deps.log(`▶ ${name}`);
+            try {
+                const out = await fn();
+                result.steps.push({ name, ok: true, ms: Date.now() - t0 });
+                return out;
+            }
+            catch (error) {
+                result.steps.push({ name, ok: false, ms: Date.now() - t0 });
+                throw error;
+            }
+        },
+    };
+    try {
+        writePrivateFiles(ctx);
+        await LOOP_BODIES[inputs.loop](ctx);
+    }
+    catch (error) {
+        result.error = error instanceof Error ? error : new Error(String(error));
+    }
+    return result;
+}
+/** The kubeconfig given as content and the generated values file: what every command of the loop reads. */
+function writePrivateFiles(ctx) {
+    const { inputs, names, deps } = ctx;
+    if (inputs.kubeconfig?.content !== undefined && names.env.KUBECONFIG)
+        deps.writeFile(names.env.KUBECONFIG, inputs.kubeconfig.content, 'the kubeconfig input');
+    if (names.env.JETSCALE_VALUES_FILE)
+        deps.writeFile(names.env.JETSCALE_VALUES_FILE, dist.stringify(chartValues(inputs, chartOwnerLabels(names.labels))), 'chart values from the timeout, values and set inputs');
+}
+/** Our ownership labels as the chart puts them on every object: all but managed-by, which Helm sets. */
+function chartOwnerLabels(labels) {
+    const { [Ownership.ManagedByLabel]: _, ...rest } = labels ?? {};
+    return rest;
+}
+
 ;// CONCATENATED MODULE: ./build/src/summary.js
 /**
  * Job summary sections for every loop, written through core.summary (to $GITHUB_STEP_SUMMARY).
@@ -51629,7 +54216,7 @@ function summaryEnabled() {
 function escapeHtml(text) {
     return text.replace(/[&<>"']/g, (c) => `&${{ '&': 'amp', '<': 'lt', '>': 'gt', '"': 'quot', "'": '#39' }[c]};`);
 }
-const code = (text) => `<code>${escapeHtml(text)}</code>`;
+const summary_code = (text) => `<code>${escapeHtml(text)}</code>`;
 /** core.summary renders an empty cell as an unclosed `<td>`; a space keeps the table well formed. */
 const cell = (html) => html || ' ';
 /** 850 → "850 ms", 12_300 → "12.3 s", 125_000 → "2 m 5 s". */
@@ -51643,18 +54230,12 @@ function formatDuration(ms) {
     const total = Math.round(ms / 1000);
     return `${Math.floor(total / 60)} m ${total % 60} s`;
 }
-const STEP_ICON = {
-    success: '✅ success',
-    failure: '❌ failure',
-    skipped: '⏭️ skipped',
-    in_progress: '⏳ in progress',
-};
 function writeHeading(title, level = 2) {
     return emit((s) => s.addHeading(escapeHtml(title), level));
 }
 function namesRows(names) {
     const rows = [];
-    const add = (label, value, render = code) => {
+    const add = (label, value, render = summary_code) => {
         if (value)
             rows.push([label, render(value)]);
     };
@@ -51681,18 +54262,17 @@ function writeNames(names) {
 function writeSteps(steps) {
     if (!steps.length)
         return Promise.resolve(false);
-    const total = steps.reduce((sum, step) => sum + (step.durationMs ?? 0), 0);
+    const total = steps.reduce((sum, step) => sum + step.ms, 0);
     return emit((s) => s
         .addHeading('Steps', 3)
         .addTable([
-        ['Step', 'Status', 'Duration', 'Detail'].map((data) => ({ data, header: true })),
+        ['Step', 'Status', 'Duration'].map((data) => ({ data, header: true })),
         ...steps.map((step) => [
             escapeHtml(step.name),
-            STEP_ICON[step.status],
-            step.durationMs === undefined ? '–' : formatDuration(step.durationMs),
-            cell(escapeHtml(step.detail ?? '')),
+            step.ok ? '✅ success' : '❌ failure',
+            formatDuration(step.ms),
         ]),
-        ['<b>Total</b>', ' ', formatDuration(total), ' '],
+        ['<b>Total</b>', ' ', formatDuration(total)],
     ]));
 }
 function writeChecks(checks) {
@@ -51715,9 +54295,9 @@ function writeChecks(checks) {
 function writeDiagnostics(location) {
     const parts = [];
     if (location.dir)
-        parts.push(`written to ${code(location.dir)}`);
+        parts.push(`written to ${summary_code(location.dir)}`);
     if (location.artifact) {
-        const name = code(location.artifact);
+        const name = summary_code(location.artifact);
         parts.push(location.url
             ? `uploaded as artifact <a href="${escapeHtml(location.url)}">${name}</a>`
             : `uploaded as artifact ${name}`);
@@ -51727,7 +54307,8 @@ function writeDiagnostics(location) {
     }
     if (!parts.length)
         return Promise.resolve(false);
-    return emit((s) => s.addHeading('Diagnostics', 3).addRaw(`<p>Diagnostics ${parts.join('; ')}.</p>`, true));
+    const found = location.found ? `<p>${escapeHtml(location.found)}</p>` : '';
+    return emit((s) => s.addHeading('Diagnostics', 3).addRaw(`<p>Diagnostics ${parts.join('; ')}.</p>${found}`, true));
 }
 function writeWarnings(title, warnings) {
     if (!warnings.length)
@@ -51752,1072 +54333,6 @@ async function writeLoopSummary(summary) {
     return true;
 }
 
-;// CONCATENATED MODULE: ./build/src/github.js
-/**
- * Reports a preview to GitHub: one sticky pull-request comment and a GitHub Deployment per run.
- *
- * Reporting never fails a deploy. Every API error (403 from a fork's read-only token, 404, 401, 5xx,
- * network) becomes a core.warning plus a line in the job summary, and the caller learns about it from the
- * returned {ok, warnings}.
- */
-
-
-
-const COMMENT_MARKER = '<!-- jetscale-stack:preview -->';
-const META_PREFIX = '<!-- jetscale-stack:meta ';
-const META_PATTERN = /<!-- jetscale-stack:meta (\{.*?\}) -->/g;
-/** Comments are limited to 65536 characters; keep details well inside that. */
-const MAX_DETAILS = 20_000;
-class Reporter {
-    context;
-    environment;
-    runAttempt;
-    runUrl;
-    /** Every warning raised by this reporter, across calls. */
-    warnings = [];
-    octokit;
-    serverUrl;
-    now;
-    summary;
-    deploymentId;
-    constructor(context, options = {}) {
-        this.context = context;
-        validateContext(context);
-        this.environment = `preview/pr-${context.prNumber}`;
-        this.runAttempt = context.runAttempt ?? 1;
-        this.serverUrl = trimSlash(context.serverUrl || process.env.GITHUB_SERVER_URL || 'https://github.com');
-        this.runUrl =
-            context.runUrl ||
-                `${this.serverUrl}/${context.owner}/${context.repo}/actions/runs/${context.runId}` +
-                    (context.runAttempt && context.runAttempt > 1 ? `/attempts/${context.runAttempt}` : '');
-        this.now = options.now ?? (() => new Date());
-        this.summary = options.summary ?? true;
-        const baseUrl = trimSlash(context.apiUrl || process.env.GITHUB_API_URL || 'https://api.github.com');
-        this.octokit = getOctokit(context.token, { baseUrl, userAgent: 'jetscale-stack' });
-        installRequestPolicy(this.octokit, {
-            timeoutMs: options.timeoutMs ?? 30_000,
-            retries: options.retries ?? 2,
-            retryDelayMs: options.retryDelayMs ?? 1_000,
-        });
-    }
-    get repoParams() {
-        return { owner: this.context.owner, repo: this.context.repo };
-    }
-    /** Upserts the sticky comment and records a deployment with the given status. */
-    async reportDeploy(report) {
-        const result = newResult();
-        const meta = this.meta('deployed');
-        if (this.context.comment) {
-            const newer = await this.writeComment(result, meta, () => this.deployBody(report, meta));
-            if (newer)
-                return this.skip(result, newer);
-        }
-        await this.recordDeployment(result, report);
-        return this.finish(result);
-    }
-    /** Marks the preview as gone in the sticky comment and sets the environment's deployments inactive. */
-    async reportTeardown() {
-        const result = newResult();
-        const meta = this.meta('removed');
-        if (this.context.comment) {
-            const newer = await this.writeComment(result, meta, (previous) => this.teardownBody(meta, previous));
-            if (newer)
-                return this.skip(result, newer);
-        }
-        const listed = await this.attempt(result, `list deployments of ${this.environment}`, () => this.octokit.paginate(this.octokit.rest.repos.listDeployments, {
-            ...this.repoParams,
-            environment: this.environment,
-            per_page: 100,
-        }));
-        if (listed.ok) {
-            result.deactivated = [];
-            for (const deployment of listed.value) {
-                const by = payloadRun(deployment.payload);
-                if (by && isNewer(by, meta)) {
-                    info(`Deployment ${deployment.id} of ${this.environment} was made by a newer run (${by.runId}); left active.`);
-                    continue;
-                }
-                // Already inactive (a second teardown, or a closed PR's retry): nothing to change.
-                const latest = await this.attempt(result, `read the status of deployment ${deployment.id}`, () => this.octokit.rest.repos.listDeploymentStatuses({
-                    ...this.repoParams,
-                    deployment_id: deployment.id,
-                    per_page: 1,
-                }));
-                if (latest.ok && latest.value.data[0]?.state === 'inactive')
-                    continue;
-                const set = await this.attempt(result, `set deployment ${deployment.id} inactive`, () => this.octokit.rest.repos.createDeploymentStatus({
-                    ...this.repoParams,
-                    deployment_id: deployment.id,
-                    state: 'inactive',
-                    description: 'Preview removed',
-                    log_url: this.runUrl,
-                }));
-                if (set.ok)
-                    result.deactivated.push(deployment.id);
-            }
-        }
-        return this.finish(result);
-    }
-    /**
-     * Whether the pull request is still open. When that cannot be told (an API error), warns and answers
-     * true: a failed lookup must never tear a preview down.
-     */
-    async isPullRequestOpen() {
-        const result = newResult();
-        const pull = await this.attempt(result, `read pull request #${this.context.prNumber}`, () => this.octokit.rest.pulls.get({ ...this.repoParams, pull_number: this.context.prNumber }));
-        await this.finish(result);
-        return pull.ok ? pull.value.data.state === 'open' : true;
-    }
-    /**
-     * Writes the sticky comment (updating the one found, else creating it), unless it records a newer run:
-     * then writes nothing and returns that run's metadata.
-     */
-    async writeComment(result, meta, render) {
-        const found = await this.attempt(result, `list comments of pull request #${this.context.prNumber}`, () => this.findComment());
-        if (!found.ok)
-            return undefined;
-        const previous = found.value?.meta;
-        if (previous && isNewer(previous, meta))
-            return previous;
-        await this.upsertComment(result, found.value, render(previous));
-        return undefined;
-    }
-    /** The first comment of the pull request that starts with the marker, searching every page. */
-    async findComment() {
-        const pages = this.octokit.paginate.iterator(this.octokit.rest.issues.listComments, {
-            ...this.repoParams,
-            issue_number: this.context.prNumber,
-            per_page: 100,
-        });
-        for await (const page of pages) {
-            for (const comment of page.data) {
-                const body = comment.body ?? '';
-                if (body.trimStart().startsWith(COMMENT_MARKER)) {
-                    return { id: comment.id, url: comment.html_url, body, meta: parseMeta(body) };
-                }
-            }
-        }
-        return undefined;
-    }
-    async upsertComment(result, existing, body) {
-        if (existing) {
-            const updated = await this.attempt(result, `update comment ${existing.id}`, () => this.octokit.rest.issues.updateComment({ ...this.repoParams, comment_id: existing.id, body }));
-            if (updated.ok)
-                result.comment = { id: existing.id, url: updated.value.data.html_url, action: 'updated' };
-        }
-        else {
-            const created = await this.attempt(result, `comment on pull request #${this.context.prNumber}`, () => this.octokit.rest.issues.createComment({
-                ...this.repoParams,
-                issue_number: this.context.prNumber,
-                body,
-            }));
-            if (created.ok) {
-                result.comment = { id: created.value.data.id, url: created.value.data.html_url, action: 'created' };
-            }
-        }
-    }
-    async recordDeployment(result, report) {
-        let id = this.deploymentId;
-        if (id === undefined) {
-            const created = await this.attempt(result, `create a deployment for ${this.environment}`, () => this.octokit.rest.repos.createDeployment({
-                ...this.repoParams,
-                ref: this.context.sha,
-                environment: this.environment,
-                description: `Preview of ${github_shortSha(this.context.sha)} in ${report.namespace}`,
-                transient_environment: true,
-                production_environment: false,
-                auto_merge: false,
-                required_contexts: [],
-                payload: {
-                    runId: this.context.runId,
-                    runAttempt: this.runAttempt,
-                    namespace: report.namespace,
-                    host: report.host,
-                },
-            }));
-            if (!created.ok)
-                return;
-            const data = created.value.data;
-            if (!('id' in data)) {
-                this.warn(result, `GitHub did not create a deployment for ${this.environment}: ${data.message ?? ''}`);
-                return;
-            }
-            id = data.id;
-            this.deploymentId = id;
-        }
-        result.deploymentId = id;
-        const deploymentId = id;
-        await this.attempt(result, `set deployment ${deploymentId} to ${report.status}`, () => this.octokit.rest.repos.createDeploymentStatus({
-            ...this.repoParams,
-            deployment_id: deploymentId,
-            state: report.status,
-            environment: this.environment,
-            environment_url: report.url,
-            log_url: this.runUrl,
-            description: STATUS_TEXT[report.status].description,
-            auto_inactive: true,
-        }));
-    }
-    meta(state) {
-        return {
-            sha: this.context.sha,
-            runId: this.context.runId,
-            runAttempt: this.runAttempt,
-            updatedAt: this.now().toISOString(),
-            state,
-        };
-    }
-    runLink() {
-        const attempt = this.runAttempt > 1 ? ` (attempt ${this.runAttempt})` : '';
-        return `[${this.context.runId}${attempt}](${this.runUrl})`;
-    }
-    commitLink(sha) {
-        const { owner, repo } = this.context;
-        return `[\`${github_shortSha(sha)}\`](${this.serverUrl}/${owner}/${repo}/commit/${sha}) (\`${sha}\`)`;
-    }
-    deployBody(report, meta) {
-        const text = STATUS_TEXT[report.status];
-        const lines = [
-            COMMENT_MARKER,
-            `### ${text.heading}`,
-            '',
-            ...(report.status === 'success' ? [`**${report.url}**`, ''] : []),
-            '| | |',
-            '| --- | --- |',
-            `| Status | ${text.cell} |`,
-            `| URL | ${report.url} |`,
-            `| Commit | ${this.commitLink(this.context.sha)} |`,
-            `| Namespace | \`${report.namespace}\` |`,
-            `| Host | \`${report.host}\` |`,
-            `| Run | ${this.runLink()} |`,
-            `| Updated | ${meta.updatedAt} |`,
-            '',
-        ];
-        if (report.details?.trim()) {
-            lines.push('<details><summary>Details</summary>', '', fence(truncate(report.details.trim())), '', '</details>', '');
-        }
-        lines.push(metaComment(meta));
-        return lines.join('\n');
-    }
-    teardownBody(meta, previous) {
-        const lines = [
-            COMMENT_MARKER,
-            '### Preview environment removed',
-            '',
-            `The preview of this pull request was torn down at ${meta.updatedAt} by run ${this.runLink()} ` +
-                `at commit ${this.commitLink(this.context.sha)}.`,
-        ];
-        if (previous?.state === 'deployed') {
-            lines.push('', `It last served commit ${this.commitLink(previous.sha)}, deployed by run ${previous.runId}.`);
-        }
-        lines.push('', metaComment(meta));
-        return lines.join('\n');
-    }
-    skip(result, newer) {
-        result.skipped =
-            `run ${newer.runId} (attempt ${newer.runAttempt}) already reported on pull request ` +
-                `#${this.context.prNumber}; this run (${this.context.runId}, attempt ${this.runAttempt}) is older`;
-        info(`Not updating the preview comment or deployment: ${result.skipped}.`);
-        return this.finish(result);
-    }
-    /** Runs one API call; an error becomes a warning (never a throw). */
-    async attempt(result, what, call) {
-        try {
-            return { ok: true, value: await call() };
-        }
-        catch (error) {
-            this.warn(result, `GitHub reporting: could not ${what}: ${describeError(error)}`);
-            return { ok: false };
-        }
-    }
-    warn(result, message) {
-        warning(message);
-        result.warnings.push(message);
-        result.ok = false;
-        this.warnings.push(message);
-    }
-    async finish(result) {
-        if (this.summary && result.warnings.length) {
-            try {
-                await writeWarnings('GitHub reporting', result.warnings);
-            }
-            catch (error) {
-                warning(`Could not write the job summary: ${error instanceof Error ? error.message : String(error)}`);
-            }
-        }
-        return result;
-    }
-}
-const STATUS_TEXT = {
-    success: { heading: 'Preview environment ready', cell: '✅ deployed', description: 'Preview deployed' },
-    failure: { heading: 'Preview deploy failed', cell: '❌ failed', description: 'Preview deploy failed' },
-    in_progress: { heading: 'Preview deploying…', cell: '⏳ in progress', description: 'Deploying preview' },
-};
-function newResult() {
-    return { ok: true, warnings: [] };
-}
-/** True when `a` comes from a later run than `b` (run id, then attempt). */
-function isNewer(a, b) {
-    if (a.runId !== b.runId)
-        return a.runId > b.runId;
-    return (a.runAttempt ?? 1) > (b.runAttempt ?? 1);
-}
-/** The metadata of a sticky comment: its last meta line (details text above it cannot forge it). */
-function parseMeta(body) {
-    const match = [...body.matchAll(META_PATTERN)].at(-1);
-    if (!match?.[1])
-        return undefined;
-    try {
-        const value = JSON.parse(match[1]);
-        if (typeof value.runId !== 'number' || typeof value.sha !== 'string')
-            return undefined;
-        return {
-            sha: value.sha,
-            runId: value.runId,
-            runAttempt: typeof value.runAttempt === 'number' ? value.runAttempt : 1,
-            updatedAt: typeof value.updatedAt === 'string' ? value.updatedAt : '',
-            state: value.state,
-        };
-    }
-    catch {
-        return undefined;
-    }
-}
-function metaComment(meta) {
-    return `${META_PREFIX}${JSON.stringify(meta)} -->`;
-}
-function payloadRun(payload) {
-    let value = payload;
-    if (typeof value === 'string') {
-        try {
-            value = JSON.parse(value);
-        }
-        catch {
-            return undefined;
-        }
-    }
-    const p = value;
-    if (!p || typeof p.runId !== 'number')
-        return undefined;
-    return { runId: p.runId, runAttempt: typeof p.runAttempt === 'number' ? p.runAttempt : 1 };
-}
-function describeError(error) {
-    const e = error;
-    const status = typeof e?.status === 'number' ? e.status : undefined;
-    const data = e?.response?.data;
-    const message = typeof data?.message === 'string' ? data.message : error instanceof Error ? error.message : String(error);
-    if (!e?.response)
-        return `${message} (no response from the API)`;
-    if (status === 403 && /not accessible by integration/i.test(message)) {
-        return (`403 ${message}. The token cannot write here: a pull request from a fork gets a read-only token, ` +
-            'and the workflow needs "permissions: pull-requests: write, deployments: write" (or set comment: false).');
-    }
-    if (status === 401)
-        return `401 ${message}. Check the github-token input.`;
-    if (status === 404) {
-        return `404 ${message}. Check the repository and pull-request number, and that the token can read them.`;
-    }
-    return `${status ?? 'error'} ${message}`;
-}
-function validateContext(c) {
-    const bad = (name, value, form) => new Error(`Invalid ${name}: ${JSON.stringify(value)}; expected ${form}`);
-    if (!c.owner || !/^[A-Za-z0-9_.-]+$/.test(c.owner))
-        throw bad('owner', c.owner, 'a GitHub owner name');
-    if (!c.repo || !/^[A-Za-z0-9_.-]+$/.test(c.repo))
-        throw bad('repo', c.repo, 'a GitHub repository name');
-    if (!Number.isInteger(c.prNumber) || c.prNumber < 1) {
-        throw bad('pr-number', c.prNumber, 'a positive integer');
-    }
-    if (!/^[0-9a-f]{7,64}$/i.test(c.sha))
-        throw bad('git-sha', c.sha, 'a hexadecimal commit SHA');
-    if (!Number.isInteger(c.runId) || c.runId < 1)
-        throw bad('run id', c.runId, 'a positive integer');
-    if (c.runAttempt !== undefined && (!Number.isInteger(c.runAttempt) || c.runAttempt < 1)) {
-        throw bad('run attempt', c.runAttempt, 'a positive integer');
-    }
-    if (!c.token)
-        throw new Error("Invalid github-token: empty; expected a token, such as the workflow's github.token");
-}
-/** Per-request timeout, and retries of idempotent requests (GET, PATCH) on 5xx or network errors. */
-function installRequestPolicy(octokit, policy) {
-    octokit.hook.wrap('request', async (request, options) => {
-        const retryable = options.method === 'GET' || options.method === 'PATCH';
-        for (let attempt = 0;; attempt++) {
-            try {
-                // A wrap hook cannot hand the next hook new options (before-after-hook binds the originals), so the
-                // per-attempt signal goes into this request's own options object.
-                options.request = { ...options.request, signal: AbortSignal.timeout(policy.timeoutMs) };
-                return await request(options);
-            }
-            catch (error) {
-                const e = error;
-                const transient = !e.response || (typeof e.status === 'number' && e.status >= 500);
-                if (!retryable || !transient || attempt >= policy.retries)
-                    throw error;
-                await new Promise((resolve) => setTimeout(resolve, policy.retryDelayMs * (attempt + 1)));
-            }
-        }
-    });
-}
-function github_shortSha(sha) {
-    return sha.slice(0, 7);
-}
-function trimSlash(url) {
-    return url.replace(/\/+$/, '');
-}
-function truncate(text) {
-    return text.length > MAX_DETAILS ? `…${text.slice(-MAX_DETAILS)}` : text;
-}
-/** A fenced block that the text cannot close early. */
-function fence(text) {
-    const longest = Math.max(2, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
-    const ticks = '`'.repeat(longest + 1);
-    return `${ticks}text\n${text}\n${ticks}`;
-}
-
-// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
-var dist = __nccwpck_require__(8815);
-;// CONCATENATED MODULE: ./build/src/loops.js
-/**
- * The four loops, written once against the Executor: run for real, or print the plan in dry-run mode.
- */
-
-
-
-
-
-
-const CI_NAMESPACE = 'jetscale-ci';
-const CI_RELEASE = 'app';
-const LIVE_RELEASE = 'jetscale';
-class ContractFailure extends Error {
-    failed;
-    constructor(failed) {
-        super(`Contract checks failed: ${failed.map((c) => `${c.name} (${c.url}): ${c.detail ?? 'failed'}`).join('; ')}`);
-        this.failed = failed;
-        this.name = 'ContractFailure';
-        Object.setPrototypeOf(this, new.target.prototype);
-    }
-}
-class TeardownRefused extends Error {
-    constructor(namespace, prNumber, labels) {
-        super(`Refusing to tear down namespace ${namespace}: it does not carry our ownership labels for PR ${prNumber} ` +
-            `(app.kubernetes.io/managed-by=jetscale-stack, jetscale.ai/pr=${prNumber}); its labels are ${JSON.stringify(labels ?? {})}. Nothing was deleted.`);
-        this.name = 'TeardownRefused';
-        Object.setPrototypeOf(this, new.target.prototype);
-    }
-}
-/** Derives every name a loop uses, without side effects. */
-function planNames(inputs, ctx) {
-    const base = { loop: inputs.loop, prNumber: inputs.prNumber, sha: inputs.sha, tools: inputs.tools };
-    const valuesFile = (0,external_node_path_namespaceObject.join)(ctx.tempDir, `jetscale-values-${inputs.loop}.yaml`);
-    const kubeconfigEnv = kubeconfigPath(inputs, ctx);
-    switch (inputs.loop) {
-        case 'ci-kind': {
-            const cluster = kindClusterName(ctx.runId, ctx.runAttempt);
-            const env = {
-                KUBECONFIG: (0,external_node_path_namespaceObject.join)(ctx.tempDir, `${cluster}.kubeconfig`),
-                JETSCALE_RELEASE: CI_RELEASE,
-                JETSCALE_HOST: '',
-                JETSCALE_SHA: inputs.sha ?? 'unknown',
-                JETSCALE_VALUES_FILE: valuesFile,
-            };
-            return {
-                ...base,
-                cluster,
-                kubeContext: `kind-${cluster}`,
-                namespace: CI_NAMESPACE,
-                release: CI_RELEASE,
-                labels: { 'app.kubernetes.io/managed-by': 'jetscale-stack' },
-                env,
-            };
-        }
-        case 'preview':
-        case 'teardown': {
-            const n = previewNames({
-                prNumber: inputs.prNumber,
-                sha: inputs.sha ?? 'unknown',
-                namespacePrefix: inputs.namespacePrefix,
-                baseDomain: inputs.baseDomain,
-                run: ctx.runUrl ?? ctx.runId,
-            });
-            const url = inputs.url ?? n.url;
-            const env = {
-                JETSCALE_RELEASE: n.release,
-                JETSCALE_HOST: n.host,
-                JETSCALE_SHA: inputs.sha ?? 'unknown',
-                JETSCALE_VALUES_FILE: valuesFile,
-            };
-            if (kubeconfigEnv)
-                env.KUBECONFIG = kubeconfigEnv;
-            return { ...base, ...n, url, env };
-        }
-        case 'live':
-            return {
-                ...base,
-                url: inputs.url,
-                release: LIVE_RELEASE,
-                env: kubeconfigEnv ? { KUBECONFIG: kubeconfigEnv } : {},
-            };
-    }
-}
-function kubeconfigPath(inputs, ctx) {
-    if (inputs.kubeconfig?.content !== undefined)
-        return (0,external_node_path_namespaceObject.join)(ctx.tempDir, 'jetscale-kubeconfig');
-    if (inputs.kubeconfig?.path)
-        return (0,external_node_path_namespaceObject.resolve)(ctx.workspace, inputs.kubeconfig.path);
-    return undefined;
-}
-/** The values file the action hands Skaffold: the `values` files merged in order, then `set` entries. */
-function extraValues(inputs, ctx) {
-    let merged = {};
-    for (const file of inputs.values) {
-        const path = (0,external_node_path_namespaceObject.isAbsolute)(file) ? file : (0,external_node_path_namespaceObject.resolve)(ctx.workspace, file);
-        const doc = dist.parse((0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8')) ?? {};
-        if (typeof doc !== 'object' || Array.isArray(doc))
-            throw new Error(`Values file ${file} is not a YAML mapping.`);
-        merged = deepMerge(merged, doc);
-    }
-    for (const { key, value } of inputs.set) {
-        const path = key.split('.');
-        let node = merged;
-        for (const part of path.slice(0, -1)) {
-            const next = node[part];
-            if (typeof next !== 'object' || next === null || Array.isArray(next))
-                node[part] = {};
-            node = node[part];
-        }
-        node[path[path.length - 1]] = scalar(value);
-    }
-    return merged;
-}
-function scalar(value) {
-    if (value === 'true')
-        return true;
-    if (value === 'false')
-        return false;
-    if (value === 'null')
-        return null;
-    if (/^-?(0|[1-9][0-9]{0,14})$/.test(value))
-        return Number(value);
-    return value;
-}
-function deepMerge(a, b) {
-    const out = { ...a };
-    for (const [k, v] of Object.entries(b)) {
-        const prev = out[k];
-        out[k] =
-            prev &&
-                typeof prev === 'object' &&
-                !Array.isArray(prev) &&
-                v &&
-                typeof v === 'object' &&
-                !Array.isArray(v)
-                ? deepMerge(prev, v)
-                : v;
-    }
-    return out;
-}
-class Runner {
-    deps;
-    dryRun;
-    steps = [];
-    constructor(deps, dryRun) {
-        this.deps = deps;
-        this.dryRun = dryRun;
-    }
-    async step(name, fn) {
-        const t0 = Date.now();
-        if (!this.dryRun)
-            this.deps.log(`▶ ${name}`);
-        else
-            this.deps.log(`# ${name}`);
-        try {
-            const out = await fn();
-            this.steps.push({ name, ok: true, ms: Date.now() - t0 });
-            return out;
-        }
-        catch (error) {
-            this.steps.push({ name, ok: false, ms: Date.now() - t0 });
-            throw error;
-        }
-    }
-}
-function timeoutFlag(seconds) {
-    return `${seconds}s`;
-}
-/** Writes the generated values file and the kubeconfig (from content) — skipped in dry run. */
-function prepareFiles(inputs, ctx, names, deps) {
-    const values = extraValues(inputs, ctx);
-    const text = dist.stringify(values);
-    if (inputs.dryRun) {
-        deps.log(`# ${names.env.JETSCALE_VALUES_FILE} would contain:\n${text.replace(/^/gm, '#   ')}`);
-        return;
-    }
-    (0,external_node_fs_namespaceObject.mkdirSync)(ctx.tempDir, { recursive: true });
-    if (names.env.JETSCALE_VALUES_FILE)
-        (0,external_node_fs_namespaceObject.writeFileSync)(names.env.JETSCALE_VALUES_FILE, text);
-    writeKubeconfig(inputs, ctx, names);
-}
-/** Writes the kubeconfig given as content to its private temp file (KUBECONFIG of every command) — not in dry run. */
-function writeKubeconfig(inputs, ctx, names) {
-    if (inputs.dryRun || inputs.kubeconfig?.content === undefined || !names.env.KUBECONFIG)
-        return;
-    (0,external_node_fs_namespaceObject.mkdirSync)(ctx.tempDir, { recursive: true });
-    (0,external_node_fs_namespaceObject.writeFileSync)(names.env.KUBECONFIG, inputs.kubeconfig.content, { mode: 0o600 });
-    (0,external_node_fs_namespaceObject.chmodSync)(names.env.KUBECONFIG, 0o600);
-}
-function namespaceManifest(name, labels, annotations) {
-    return dist.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels, annotations } });
-}
-async function getNamespace(exec, namespace, env) {
-    const out = await exec.run({
-        cmd: 'kubectl',
-        args: ['get', 'namespace', namespace, '--ignore-not-found', '-o', 'json'],
-        env,
-        silent: true,
-        description: 'does the namespace exist, and is it ours?',
-    });
-    if (!out.stdout.trim())
-        return { exists: false };
-    const ns = JSON.parse(out.stdout);
-    return { exists: true, labels: ns.metadata?.labels ?? {} };
-}
-/** Waits until every Deployment and StatefulSet is rolled out and every Job completed — not merely applied. */
-async function waitReady(exec, namespace, env, timeoutSeconds) {
-    const out = await exec.run({
-        cmd: 'kubectl',
-        args: ['get', 'deployments,statefulsets,jobs', '-n', namespace, '-o', 'json'],
-        env,
-        silent: true,
-        description: 'list workloads to wait for',
-    });
-    const items = out.stdout.trim()
-        ? (JSON.parse(out.stdout).items ?? [])
-        : [];
-    if (exec.dryRun) {
-        await exec.run({
-            cmd: 'kubectl',
-            args: [
-                'rollout',
-                'status',
-                'deployment/<each>',
-                '-n',
-                namespace,
-                `--timeout=${timeoutFlag(timeoutSeconds)}`,
-            ],
-            env,
-            description: 'for every Deployment and StatefulSet listed; Jobs: kubectl wait --for=condition=complete',
-        });
-        return;
-    }
-    for (const item of items) {
-        const ref = `${item.kind.toLowerCase()}/${item.metadata.name}`;
-        if (item.kind === 'Job') {
-            await exec.run({
-                cmd: 'kubectl',
-                args: [
-                    'wait',
-                    '--for=condition=complete',
-                    ref,
-                    '-n',
-                    namespace,
-                    `--timeout=${timeoutFlag(timeoutSeconds)}`,
-                ],
-                env,
-            });
-        }
-        else {
-            await exec.run({
-                cmd: 'kubectl',
-                args: ['rollout', 'status', ref, '-n', namespace, `--timeout=${timeoutFlag(timeoutSeconds)}`],
-                env,
-            });
-        }
-    }
-}
-function skaffoldDeploy(profile, inputs, ctx, names, extra = []) {
-    // With prebuilt images, --default-repo= keeps Skaffold from renaming them after a cluster's advertised local
-    // registry (kind's local-registry-hosting ConfigMap), which would point the pods at images nobody pushed.
-    const images = inputs.images.flatMap((i) => ['--images', `${i.service}=${i.ref}`]);
-    if (images.length > 0)
-        images.push('--default-repo=');
-    const verb = images.length > 0 ? 'deploy' : 'run';
-    return {
-        cmd: 'skaffold',
-        args: [
-            verb,
-            '-p',
-            profile,
-            ...extra,
-            '--namespace',
-            names.namespace,
-            ...images,
-            '--status-check=true',
-        ],
-        cwd: ctx.stackDir,
-        env: names.env,
-        description: verb === 'deploy'
-            ? `deploy prebuilt images with the ${profile} profile`
-            : `no images given: build from the service contexts and deploy with the ${profile} profile`,
-    };
-}
-async function runTestCommand(deps, inputs, ctx, env) {
-    if (!inputs.testCommand)
-        return;
-    await deps.exec.run({
-        cmd: 'bash',
-        args: ['-euo', 'pipefail', '-c', inputs.testCommand],
-        cwd: ctx.workspace,
-        env,
-        description: 'test-command',
-    });
-}
-async function contract(deps, inputs, req) {
-    if (inputs.dryRun) {
-        deps.log(`# contract checks (${req.mode}) against ${req.frontendUrl}${req.backendUrl && req.backendUrl !== req.frontendUrl ? ` and ${req.backendUrl}` : ''}` +
-            `: backend-health, backend-ready${req.mode === 'full' ? ', api-round-trip' : ''}, frontend-page, frontend-api`);
-        return [];
-    }
-    const results = await deps.contract(req);
-    for (const r of results)
-        deps.log(`${r.ok ? '✓' : '✗'} ${r.name} ${r.url} (${r.durationMs} ms)${r.ok ? '' : `: ${r.detail ?? ''}`}`);
-    const failed = results.filter((r) => !r.ok);
-    if (failed.length > 0)
-        throw new ContractFailure(failed);
-    return results;
-}
-async function withDiagnostics(deps, inputs, ctx, result, args, fn) {
-    try {
-        return await fn();
-    }
-    catch (error) {
-        if (!inputs.dryRun && deps.diagnostics) {
-            const dir = (0,external_node_path_namespaceObject.join)(ctx.tempDir, `jetscale-diagnostics-${inputs.loop}-${Date.now()}`);
-            (0,external_node_fs_namespaceObject.mkdirSync)(dir, { recursive: true });
-            result.diagnosticsDir = dir;
-            try {
-                result.diagnostics = await deps.diagnostics({ ...args, dir });
-            }
-            catch (e) {
-                deps.log(`collecting diagnostics failed: ${e.message}`);
-            }
-        }
-        throw error;
-    }
-}
-async function runLoop(inputs, ctx, deps) {
-    const names = planNames(inputs, ctx);
-    const runner = new Runner(deps, inputs.dryRun);
-    const result = { loop: inputs.loop, names, steps: runner.steps, checks: [] };
-    if (inputs.dryRun)
-        printPlanHeader(names, deps.log);
-    const install = async (tools) => runner.step('tools', async () => {
-        if (inputs.dryRun)
-            deps.log(`# install ${tools.map((t) => `${t} ${inputs.tools[t]}`).join(', ')} (checksum-verified, cached)`);
-        return inputs.dryRun ? {} : await deps.installTools(tools);
-    });
-    switch (inputs.loop) {
-        case 'ci-kind':
-            await ciKind(inputs, ctx, deps, names, runner, result, install);
-            break;
-        case 'preview':
-            await preview(inputs, ctx, deps, names, runner, result, install);
-            break;
-        case 'teardown':
-            await install(['helm', 'kubectl']);
-            writeKubeconfig(inputs, ctx, names);
-            await teardown(inputs, deps, names, runner);
-            break;
-        case 'live':
-            writeKubeconfig(inputs, ctx, names);
-            await runner.step('smoke checks', async () => {
-                result.checks = await contract(deps, inputs, {
-                    frontendUrl: names.url,
-                    mode: 'smoke',
-                    deadlineMs: Math.min(inputs.timeoutSeconds, 120) * 1000,
-                    resolve: inputs.resolve,
-                });
-            });
-            await runner.step('test-command', () => runTestCommand(deps, inputs, ctx, { ...names.env, JETSCALE_URL: names.url }));
-            break;
-    }
-    return result;
-}
-function printPlanHeader(names, log) {
-    log(`# plan for loop ${names.loop} (dry run: nothing is executed)`);
-    for (const key of [
-        'prNumber',
-        'sha',
-        'namespace',
-        'host',
-        'url',
-        'release',
-        'environment',
-        'imageTag',
-        'cluster',
-        'kubeContext',
-    ]) {
-        if (names[key] !== undefined)
-            log(`#   ${key}: ${names[key]}`);
-    }
-    if (names.labels)
-        log(`#   labels: ${Object.entries(names.labels)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(', ')}`);
-    log(`#   environment of commands: ${Object.entries(names.env)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ') || '(none)'}`);
-}
-async function ciKind(inputs, ctx, deps, names, runner, result, install) {
-    const cluster = names.cluster;
-    const env = names.env;
-    const ns = names.namespace;
-    const dirs = await install(['kind', 'helm', 'skaffold', 'kubectl']);
-    // The post step may run without the main step's PATH additions: tell it where kind is.
-    if (dirs.kind)
-        deps.saveState(State.KindPath, (0,external_node_path_namespaceObject.join)(dirs.kind, process.platform === 'win32' ? 'kind.exe' : 'kind'));
-    prepareFiles(inputs, ctx, names, deps);
-    let created = false;
-    try {
-        await withDiagnostics(deps, inputs, ctx, result, { namespace: ns, kindCluster: cluster, env }, async () => {
-            await runner.step('cluster', async () => {
-                // Saved before creating: a cancelled or crashed step still leaves the post step enough to clean up.
-                if (!inputs.dryRun) {
-                    deps.saveState(State.ClusterName, cluster);
-                    deps.saveState(State.ClusterCreated, 'true');
-                    created = true;
-                }
-                await deps.exec.run({
-                    cmd: 'kind',
-                    args: [
-                        'create',
-                        'cluster',
-                        '--name',
-                        cluster,
-                        '--config',
-                        (0,external_node_path_namespaceObject.join)(ctx.stackDir, 'kind', 'cluster.ci.yaml'),
-                        '--image',
-                        inputs.nodeImage,
-                        '--kubeconfig',
-                        env.KUBECONFIG,
-                        '--wait',
-                        timeoutFlag(Math.min(inputs.timeoutSeconds, 300)),
-                    ],
-                    description: 'ephemeral Kind cluster for this run',
-                });
-            });
-            await runner.step('images', async () => {
-                for (const image of inputs.images) {
-                    await deps.exec.run({
-                        cmd: 'kind',
-                        args: ['load', 'docker-image', image.ref, '--name', cluster],
-                        description: `load the CI-built ${image.service} image into the cluster`,
-                    });
-                }
-                for (const ref of inputs.kindImages) {
-                    await deps.exec.run({
-                        cmd: 'kind',
-                        args: ['load', 'docker-image', ref, '--name', cluster],
-                        description: 'kind-images: preload into the cluster',
-                    });
-                }
-            });
-            await runner.step('namespace', async () => {
-                await deps.exec.run({
-                    cmd: 'kubectl',
-                    args: ['apply', '-f', '-'],
-                    env,
-                    input: namespaceManifest(ns, names.labels ?? {}, {}),
-                    description: `namespace ${ns}`,
-                });
-            });
-            await runner.step('deploy', async () => {
-                await deps.exec.run(skaffoldDeploy('ci-kind', inputs, ctx, names, ['--kube-context', names.kubeContext]));
-            });
-            await runner.step('ready', () => waitReady(deps.exec, ns, env, inputs.timeoutSeconds));
-            await runner.step('contract checks', async () => {
-                result.checks = await withPortForwards(deps, inputs, ns, env, async (frontendUrl, backendUrl) => {
-                    const checks = await contract(deps, inputs, {
-                        frontendUrl,
-                        backendUrl,
-                        mode: 'full',
-                        deadlineMs: Math.min(inputs.timeoutSeconds, 180) * 1000,
-                        expectedSha: inputs.sha,
-                    });
-                    await runTestCommand(deps, inputs, ctx, {
-                        ...env,
-                        JETSCALE_URL: frontendUrl,
-                        JETSCALE_BACKEND_URL: backendUrl,
-                    });
-                    return checks;
-                });
-            });
-        });
-    }
-    finally {
-        if (created || inputs.dryRun) {
-            await runner.step('delete cluster', async () => {
-                await deps.exec.run({
-                    cmd: 'kind',
-                    args: ['delete', 'cluster', '--name', cluster],
-                    description: 'always, even on failure',
-                });
-                if (!inputs.dryRun)
-                    deps.saveState(State.ClusterDeleted, 'true');
-            });
-        }
-    }
-}
-async function withPortForwards(deps, inputs, ns, env, fn) {
-    const forward = (svc) => deps.exec.start({
-        cmd: 'kubectl',
-        args: ['port-forward', '-n', ns, `service/${svc}`, '--address', '127.0.0.1', ':80'],
-        env,
-        description: `reach ${svc} from the runner`,
-    });
-    const release = inputs.loop === 'ci-kind' ? CI_RELEASE : '';
-    const fe = forward(`${release}-frontend`);
-    const be = forward(`${release}-backend`);
-    try {
-        if (inputs.dryRun)
-            return await fn('http://127.0.0.1:<frontend-port>', 'http://127.0.0.1:<backend-port>');
-        const pattern = /Forwarding from 127\.0\.0\.1:(\d+)/;
-        const [fm, bm] = await Promise.all([fe.waitFor(pattern, 60_000), be.waitFor(pattern, 60_000)]);
-        return await fn(`http://127.0.0.1:${fm[1]}`, `http://127.0.0.1:${bm[1]}`);
-    }
-    finally {
-        await Promise.all([fe.stop(), be.stop()]);
-    }
-}
-async function preview(inputs, ctx, deps, names, runner, result, install) {
-    const ns = names.namespace;
-    const env = names.env;
-    const prNumber = inputs.prNumber;
-    await install(['helm', 'skaffold', 'kubectl']);
-    prepareFiles(inputs, ctx, names, deps);
-    const report = async (status, details) => {
-        if (!inputs.dryRun && deps.reporter)
-            await deps.reporter.reportDeploy({
-                url: names.url,
-                namespace: ns,
-                host: names.host,
-                status,
-                details,
-            });
-    };
-    try {
-        await withDiagnostics(deps, inputs, ctx, result, { namespace: ns, env }, async () => {
-            await runner.step('namespace', async () => {
-                const info = await getNamespace(deps.exec, ns, env);
-                if (info.exists && !isOwnedBy(info.labels, prNumber))
-                    throw new Error(`Refusing to deploy into namespace ${ns}: it exists but does not carry our ownership labels for PR ${prNumber} ` +
-                        `(its labels are ${JSON.stringify(info.labels ?? {})}). Nothing was changed; choose another namespace-prefix.`);
-                await report('in_progress');
-                if (!info.exists) {
-                    await deps.exec.run({
-                        cmd: 'kubectl',
-                        args: ['create', '-f', '-'],
-                        env,
-                        input: namespaceManifest(ns, names.labels ?? {}, names.annotations ?? {}),
-                        description: `namespace ${ns} with our ownership labels`,
-                    });
-                }
-                else {
-                    await deps.exec.run({
-                        cmd: 'kubectl',
-                        args: ['annotate', 'namespace', ns, '--overwrite', `jetscale.ai/sha=${inputs.sha ?? 'unknown'}`],
-                        env,
-                        description: 'record the SHA now deployed',
-                    });
-                }
-            });
-            await runner.step('deploy', () => deps.exec.run(skaffoldDeploy('preview', inputs, ctx, names)).then(() => undefined));
-            await runner.step('ready', () => waitReady(deps.exec, ns, env, inputs.timeoutSeconds));
-            await runner.step('contract checks', async () => {
-                result.checks = await contract(deps, inputs, {
-                    frontendUrl: names.url,
-                    mode: 'full',
-                    deadlineMs: Math.min(inputs.timeoutSeconds, 180) * 1000,
-                    expectedSha: inputs.sha,
-                    resolve: inputs.resolve,
-                });
-                await runTestCommand(deps, inputs, ctx, { ...env, JETSCALE_URL: names.url });
-            });
-        });
-    }
-    catch (error) {
-        await report('failure', error instanceof Error ? error.message : String(error));
-        throw error;
-    }
-    if (!inputs.dryRun && deps.reporter) {
-        const open = await deps.reporter.isPullRequestOpen();
-        if (open === false) {
-            deps.log(`PR #${prNumber} was closed during the deploy: tearing the preview down again.`);
-            await teardown(inputs, deps, names, runner);
-            result.tornDownAfterClose = true;
-            return;
-        }
-    }
-    await report('success');
-}
-async function teardown(inputs, deps, names, runner) {
-    const ns = names.namespace;
-    const env = names.env;
-    const prNumber = inputs.prNumber;
-    await runner.step('teardown', async () => {
-        const info = await getNamespace(deps.exec, ns, env);
-        if (inputs.dryRun)
-            deps.log('# (dry run: assuming the namespace exists and carries our labels)');
-        else if (!info.exists) {
-            deps.log(`Namespace ${ns} does not exist: nothing to tear down.`);
-            return;
-        }
-        else if (!isOwnedBy(info.labels, prNumber)) {
-            throw new TeardownRefused(ns, prNumber, info.labels);
-        }
-        await deps.exec.run({
-            cmd: 'helm',
-            args: [
-                'uninstall',
-                names.release,
-                '--namespace',
-                ns,
-                '--wait',
-                '--timeout',
-                timeoutFlag(inputs.timeoutSeconds),
-                '--ignore-not-found',
-            ],
-            env,
-            description: 'remove the release (its hooks and resources)',
-        });
-        await deps.exec.run({
-            cmd: 'kubectl',
-            args: [
-                'delete',
-                'namespace',
-                ns,
-                '--ignore-not-found',
-                '--wait=true',
-                `--timeout=${timeoutFlag(inputs.timeoutSeconds)}`,
-            ],
-            env,
-            description: 'remove the namespace we created (checked: it carries our labels)',
-        });
-    });
-    if (!inputs.dryRun && deps.reporter)
-        await deps.reporter.reportTeardown();
-}
-/** Renders the planned commands of a dry run, for --json and the action's `plan` output. */
-function planCommands(exec) {
-    return exec.commands.map((c) => ({
-        command: formatCommand({ cmd: c.cmd, args: c.args }),
-        description: c.description,
-        env: c.env,
-        cwd: c.cwd,
-    }));
-}
-
 ;// CONCATENATED MODULE: ./build/src/main.js
 
 
@@ -52827,72 +54342,78 @@ function planCommands(exec) {
 
 
 
+
 async function run() {
-    let result;
     let inputs;
-    let warnings = [];
     try {
         const event = readEvent();
         const ctx = runContext(process.env, event);
         inputs = getInputs(ctx, event);
-        const exec = inputs.dryRun ? new DryRunExecutor((line) => info(line)) : new ExecExecutor();
-        const reporter = makeReporter(inputs, ctx);
         const names = planNames(inputs, ctx);
-        setOutputs(names, ctx);
-        const deps = loopDeps(inputs, exec, reporter);
-        try {
-            result = await runLoop(inputs, ctx, deps);
-        }
-        finally {
-            warnings = reporter?.warnings ?? [];
-            if (inputs.dryRun)
-                setOutput(Outputs.Plan, JSON.stringify({ names, commands: planCommands(exec) }));
-        }
-        await summarize(inputs, result, warnings);
+        setOutputs(names);
+        const reporter = makeReporter(inputs, ctx);
+        const deps = loopDeps(inputs, reporter);
+        if (inputs.dryRun)
+            for (const line of planHeader(names))
+                info(line);
+        const result = await runLoop(inputs, ctx, deps);
+        if (inputs.dryRun)
+            setOutput(Outputs.Plan, JSON.stringify({ names, commands: planCommands(deps) }));
+        if (result.diagnosticsDir)
+            setOutput(Outputs.DiagnosticsDir, result.diagnosticsDir);
+        // The loop's own outcome decides the step; a summary that cannot be written only warns.
+        await summarize(inputs, result, reporter?.warnings ?? []).catch((error) => warning(`Could not write the job summary: ${error instanceof Error ? error.message : String(error)}`));
+        if (result.error)
+            setFailed(result.error.message);
     }
     catch (error) {
+        // Bad inputs, or a failure before any loop ran: the summary says why, when there is one to write.
         const message = error instanceof Error ? error.message : String(error);
-        const diag = error.diagnosticsDir;
-        if (diag)
-            setOutput(Outputs.DiagnosticsDir, diag);
-        if (inputs && !result)
-            await summarize(inputs, undefined, warnings, message).catch(() => undefined);
+        if (inputs)
+            await summarize(inputs, undefined, [], message).catch(() => undefined);
         setFailed(message);
     }
 }
-function loopDeps(inputs, exec, reporter) {
-    const base = defaultLoopDeps(inputs, exec, (line) => info(line));
+function loopDeps(inputs, reporter) {
+    const log = (line) => info(line);
+    if (inputs.dryRun)
+        return dryRunLoopDeps(inputs, log);
     return {
-        ...base,
+        ...realLoopDeps(inputs, new ExecExecutor(), log),
         reporter,
         saveState: (key, value) => saveState(key, value),
-        diagnostics: async (args) => {
-            setOutput(Outputs.DiagnosticsDir, args.dir);
-            return base.diagnostics(args);
-        },
     };
 }
+/** GitHub reporting runs on a runner only: a pull-request loop with a token, a repository and a run id. */
 function makeReporter(inputs, ctx) {
-    if (inputs.dryRun || !['preview', 'teardown'].includes(inputs.loop))
+    if (inputs.dryRun || (inputs.loop !== 'preview' && inputs.loop !== 'teardown'))
         return undefined;
-    if (!inputs.githubToken || !ctx.owner || !ctx.repo || inputs.prNumber === undefined) {
-        info('No GitHub token or repository context: skipping the PR comment and the deployment.');
+    const runId = /^[1-9][0-9]*$/.test(ctx.runId) ? Number(ctx.runId) : undefined;
+    const missing = [
+        !inputs.githubToken && 'github-token',
+        (!ctx.owner || !ctx.repo) && 'GITHUB_REPOSITORY',
+        runId === undefined && 'GITHUB_RUN_ID',
+        !inputs.sha && 'git-sha',
+    ].filter(Boolean);
+    if (missing.length > 0) {
+        info(`Not on a runner (no ${missing.join(', ')}): skipping the PR comment and the deployment.`);
         return undefined;
     }
     return new Reporter({
         owner: ctx.owner,
         repo: ctx.repo,
         prNumber: inputs.prNumber,
-        sha: inputs.sha ?? 'unknown',
-        runId: Number.parseInt(ctx.runId, 10) || 0,
+        sha: inputs.sha,
+        runId: runId,
         runAttempt: Number.parseInt(ctx.runAttempt, 10) || 1,
         runUrl: ctx.runUrl,
         token: inputs.githubToken,
         apiUrl: ctx.apiUrl,
         comment: inputs.comment,
+        identity: inputs.botLogin,
     });
 }
-function setOutputs(names, ctx) {
+function setOutputs(names) {
     if (names.namespace)
         setOutput(Outputs.Namespace, names.namespace);
     if (names.host)
@@ -52903,9 +54424,11 @@ function setOutputs(names, ctx) {
         setOutput(Outputs.Release, names.release);
     if (names.cluster)
         setOutput(Outputs.Cluster, names.cluster);
-    void ctx;
 }
-async function summarize(inputs, result, warnings, failure) {
+/** The one writer of the job summary: names, steps, checks, diagnostics and warnings, on failure too. */
+async function summarize(inputs, result, warnings, failedBeforeLoop) {
+    const error = result?.error ?? failedBeforeLoop;
+    const failure = error === undefined ? undefined : publicFailure(error);
     await writeLoopSummary({
         title: `JetScale Stack — ${inputs.loop}${inputs.dryRun ? ' (dry run)' : ''}${failure ? ' failed' : ''}`,
         names: result
@@ -52918,19 +54441,17 @@ async function summarize(inputs, result, warnings, failure) {
                 cluster: result.names.cluster,
             }
             : undefined,
-        steps: result?.steps.map((s) => ({
-            name: s.name,
-            status: s.ok ? 'success' : 'failure',
-            durationMs: s.ms,
-        })),
+        steps: result?.steps,
         checks: result?.checks.map((c) => ({
             name: c.name,
             ok: c.ok,
             durationMs: c.durationMs,
-            detail: c.detail,
+            detail: redact(c.detail),
         })),
-        diagnostics: result?.diagnosticsDir ? { dir: result.diagnosticsDir } : undefined,
-        warnings: [...warnings, ...(failure ? [failure] : [])],
+        diagnostics: result?.diagnosticsDir
+            ? { dir: result.diagnosticsDir, found: result.diagnostics && redact(result.diagnostics) }
+            : undefined,
+        warnings: [...warnings.map(redact), ...(failure ? [failure] : [])],
     });
 }
 

@@ -2,23 +2,30 @@
  * The local CLI: the same core as the action, with the task names teams already know.
  *   npx stack <task> [flags]      npx stack -l      npx stack plan <loop> --pr N --json
  */
-import { existsSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import YAML from 'yaml';
-import { bundledStackDir, type RunContext } from './context.js';
+import { kind, tilt } from './commands.js';
+import { CLI_LOOPS } from './constants.js';
+import {
+  bundledStackDir,
+  fileChecks,
+  privateTempDir,
+  type RunContext,
+  registerSecretInputs,
+} from './context.js';
 import { runContractChecks } from './contract.js';
-import { defaultLoopDeps } from './deps.js';
+import { dryRunLoopDeps, planCommands, realLoopDeps } from './deps.js';
 import { DryRunExecutor, ExecExecutor, type Executor } from './executor.js';
 import {
-  CI_NAMESPACE,
-  extraValues,
+  ContextRefused,
+  forwardFrontendAndBackend,
   type LoopDeps,
-  planCommands,
+  planHeader,
   planNames,
   runLoop,
-  withPortForwards,
-} from './loops.js';
+} from './loops/index.js';
+import { CI_NAMESPACE, CI_RELEASE } from './naming.js';
 import { type ActionInputs, InputError, parseInputs, type RawInputs } from './validate.js';
 
 export const LOCAL_CLUSTER = 'jetscale-local';
@@ -72,6 +79,9 @@ Flags:
   --url URL            URL to check (test:local, test:live, deploy preview); $LIVE_URL for test:live
   --values FILE        extra values file (repeatable)    --set key=value   extra chart value (repeatable)
   --base-domain D      default app.jetscale.ai           --namespace-prefix P   default jetscale-pr-
+  --repo OWNER/NAME    the repository that owns the preview (default $GITHUB_REPOSITORY)
+  --primary-repo O/N   the repository that keeps the short preview names (default: --repo)
+  --preview-with O/N#N another repository's PR whose images this preview runs (repeatable)
   --kubeconfig PATH    preview/teardown/deploy live      --resolve host=IP  reach a host without DNS
   --timeout T          e.g. 10m (default)                --test-command CMD  extra test after the checks
   --context NAME       the live kube context (deploy live; default $JETSCALE_LIVE_CONTEXT; --url or $LIVE_URL gives the host)
@@ -125,31 +135,25 @@ export async function cli(argv: string[], io: CliIo = defaultIo()): Promise<numb
     apiUrl: io.env.GITHUB_API_URL ?? 'https://api.github.com',
     workspace: cwd,
     stackDir: io.env.JETSCALE_STACK_DIR ?? bundledStackDir(),
-    tempDir: io.env.RUNNER_TEMP ?? resolve(io.env.TMPDIR ?? '/tmp'),
+    tempDir: privateTempDir(io.env),
+    instance: randomBytes(3).toString('hex'),
     fromFork: false,
   };
   const raw = rawInputs(flags, io.env);
+  registerSecretInputs(raw, cwd);
   const parseFor = (loop: string, extra: RawInputs = {}): ActionInputs =>
-    parseInputs(
-      { ...raw, loop, ...extra },
-      { fileExists: (p) => existsSync(isAbsolute(p) ? p : resolve(cwd, p)) },
-    );
+    parseInputs({ ...raw, loop, ...extra }, fileChecks(cwd, CLI_LOOPS));
   try {
     switch (task) {
       case 'plan': {
         if (!sub) throw new UsageError('plan needs a loop: ci-kind, preview, teardown or live');
         const inputs = parseFor(sub, { 'dry-run': 'true' });
-        const lines: string[] = [];
-        const exec = new DryRunExecutor((line) => lines.push(line));
-        await runLoop(
-          inputs,
-          ctx,
-          deps(inputs, exec, io, (line) => lines.push(line)),
-        );
-        if (flags.json)
-          io.out(
-            `${JSON.stringify({ names: planNames(inputs, ctx), commands: planCommands(exec) }, null, 2)}\n`,
-          );
+        const names = planNames(inputs, ctx);
+        const lines: string[] = planHeader(names);
+        const deps = dryRunLoopDeps(inputs, (line) => lines.push(line));
+        const result = await runLoop(inputs, ctx, deps);
+        if (result.error) throw result.error;
+        if (flags.json) io.out(`${JSON.stringify({ names, commands: planCommands(deps) }, null, 2)}\n`);
         else io.out(`${lines.join('\n')}\n`);
         return 0;
       }
@@ -157,7 +161,7 @@ export async function cli(argv: string[], io: CliIo = defaultIo()): Promise<numb
         return await loop(parseFor('ci-kind'), ctx, io);
       case 'deploy':
         if (sub === 'preview') return await loop(parseFor('preview'), ctx, io);
-        if (sub === 'live') return await deployLive(flags, parseFor('ci-kind'), ctx, io);
+        if (sub === 'live') return await deployLive(flags, raw, parseFor, ctx, io);
         throw new UsageError(`deploy needs a target: preview or live (got ${JSON.stringify(sub ?? '')})`);
       case 'teardown':
         return await loop(parseFor('teardown'), ctx, io);
@@ -179,35 +183,31 @@ export async function cli(argv: string[], io: CliIo = defaultIo()): Promise<numb
       }
       case 'test:ci': {
         const inputs = parseFor('ci-kind');
-        const exec = executor(io, inputs.dryRun);
-        return await withPortForwards(
-          deps(inputs, exec, io),
-          inputs,
-          CI_NAMESPACE,
-          {},
-          (frontendUrl, backendUrl) => checks(inputs, io, 'full', frontendUrl, backendUrl),
+        return await forwardFrontendAndBackend(loopDeps(inputs, io), {}, CI_NAMESPACE, CI_RELEASE, (fe, be) =>
+          checks(inputs, io, 'full', fe, be),
         );
       }
       case 'dev':
-        return await external(io, flags, [
-          { cmd: 'tilt', args: ['up', '--file', resolve(ctx.stackDir, 'Tiltfile')] },
-        ]);
+        return await external(io, flags, [tilt('up', resolve(ctx.stackDir, 'Tiltfile'))]);
       case 'clean':
         return await external(io, flags, [
-          { cmd: 'tilt', args: ['down', '--file', resolve(ctx.stackDir, 'Tiltfile')], allowFailure: true },
-          { cmd: 'kind', args: ['delete', 'cluster', '--name', LOCAL_CLUSTER] },
+          tilt('down', resolve(ctx.stackDir, 'Tiltfile')),
+          kind.deleteCluster(LOCAL_CLUSTER, 'the local Kind cluster'),
         ]);
       default:
         throw new UsageError(`unknown task ${JSON.stringify(task)}; run stack -l for the list`);
     }
   } catch (error) {
-    if (error instanceof InputError || error instanceof UsageError) {
-      io.err(`stack: ${error.message}\n`);
-      return 2;
-    }
     io.err(`stack: ${error instanceof Error ? error.message : String(error)}\n`);
-    return 1;
+    return exitCode(error);
   }
+}
+
+/** 2: bad usage or input (nothing ran, or live's context check refused); 1: the task failed. */
+export function exitCode(error: unknown): 1 | 2 {
+  return error instanceof InputError || error instanceof UsageError || error instanceof ContextRefused
+    ? 2
+    : 1;
 }
 
 class UsageError extends Error {}
@@ -227,6 +227,9 @@ function parse(argv: string[]) {
       set: { type: 'string', multiple: true },
       'base-domain': { type: 'string' },
       'namespace-prefix': { type: 'string' },
+      repo: { type: 'string' },
+      'primary-repo': { type: 'string' },
+      'preview-with': { type: 'string', multiple: true },
       kubeconfig: { type: 'string' },
       resolve: { type: 'string', multiple: true },
       timeout: { type: 'string' },
@@ -259,35 +262,42 @@ function rawInputs(flags: Flags, env: NodeJS.ProcessEnv): RawInputs {
   if (flags.set) raw.set = flags.set.join('\n');
   if (flags['base-domain'] !== undefined) raw['base-domain'] = flags['base-domain'];
   if (flags['namespace-prefix'] !== undefined) raw['namespace-prefix'] = flags['namespace-prefix'];
+  const repo = flags.repo ?? env.GITHUB_REPOSITORY;
+  if (repo) raw.repository = repo;
+  if (flags['primary-repo']) raw['primary-repository'] = flags['primary-repo'];
+  if (flags['preview-with']) raw['preview-with'] = flags['preview-with'].join('\n');
   if (flags.kubeconfig) raw.kubeconfig = flags.kubeconfig;
   if (flags.resolve) raw.resolve = flags.resolve.join('\n');
   if (flags.timeout) raw.timeout = flags.timeout;
   if (flags['test-command']) raw['test-command'] = flags['test-command'];
   if (flags['node-image']) raw['node-image'] = flags['node-image'];
   if (flags['dry-run']) raw['dry-run'] = 'true';
+  const context = flags.context ?? env.JETSCALE_LIVE_CONTEXT;
+  if (context !== undefined) raw['kube-context'] = context;
   return raw;
 }
 
-function deps(
-  inputs: ActionInputs,
-  exec: Executor,
-  io: CliIo,
-  log = (line: string) => io.out(`${line}\n`),
-): LoopDeps {
-  return defaultLoopDeps(inputs, exec, log);
+function executor(io: CliIo): Executor {
+  return io.executor ? io.executor(false) : new ExecExecutor();
 }
 
-function executor(io: CliIo, dryRun: boolean): Executor {
-  if (io.executor) return io.executor(dryRun);
-  return dryRun ? new DryRunExecutor((line) => io.out(`${line}\n`)) : new ExecExecutor();
+/** Real dependencies, or printing ones for --dry-run. */
+function loopDeps(inputs: ActionInputs, io: CliIo): LoopDeps {
+  const log = (line: string) => io.out(`${line}\n`);
+  return inputs.dryRun ? dryRunLoopDeps(inputs, log) : realLoopDeps(inputs, executor(io), log);
 }
 
 async function loop(inputs: ActionInputs, ctx: RunContext, io: CliIo): Promise<number> {
-  const exec = executor(io, inputs.dryRun);
-  const result = await runLoop(inputs, ctx, deps(inputs, exec, io));
-  io.out(
-    `${inputs.loop}: done (${result.steps.map((s) => `${s.name} ${(s.ms / 1000).toFixed(1)}s`).join(', ')})\n`,
-  );
+  const result = await runLoop(inputs, ctx, loopDeps(inputs, io));
+  const steps = result.steps
+    .map((s) => `${s.name} ${(s.ms / 1000).toFixed(1)}s${s.ok ? '' : ' failed'}`)
+    .join(', ');
+  if (result.error) {
+    io.out(`${inputs.loop}: failed (${steps})\n`);
+    if (result.diagnosticsDir) io.out(`diagnostics: ${result.diagnosticsDir}\n`);
+    throw result.error;
+  }
+  io.out(`${inputs.loop}: done (${steps})\n`);
   return 0;
 }
 
@@ -324,70 +334,27 @@ async function external(
   flags: Flags,
   commands: Array<{ cmd: string; args: string[]; allowFailure?: boolean }>,
 ): Promise<number> {
-  const exec = executor(io, Boolean(flags['dry-run']));
+  const exec = flags['dry-run'] ? new DryRunExecutor((l) => io.out(`${l}\n`)) : executor(io);
   for (const c of commands) await exec.run(c);
   return 0;
 }
 
-async function deployLive(flags: Flags, inputs: ActionInputs, ctx: RunContext, io: CliIo): Promise<number> {
+async function deployLive(
+  flags: Flags,
+  raw: RawInputs,
+  parseFor: (loop: string, extra?: RawInputs) => ActionInputs,
+  ctx: RunContext,
+  io: CliIo,
+): Promise<number> {
   const wanted = flags.context ?? io.env.JETSCALE_LIVE_CONTEXT;
   if (!wanted)
     throw new UsageError('deploy live needs the live kube context: --context NAME or $JETSCALE_LIVE_CONTEXT');
-  const url = flags.url ?? io.env.LIVE_URL;
-  const host = url ? safeHost(url) : undefined;
-  if (!host)
+  const url = raw.url ?? io.env.LIVE_URL;
+  if (!url)
     throw new UsageError(
       `deploy live needs the live URL (--url or $LIVE_URL, e.g. https://app.jetscale.ai); got ${JSON.stringify(url ?? '')}`,
     );
   if (!flags.confirm)
     throw new UsageError(`deploy live changes production: add --confirm to deploy to context ${wanted}`);
-  const exec = executor(io, inputs.dryRun);
-  // --kubeconfig reaches both the context check and the deploy (else kubectl's default: $KUBECONFIG, ~/.kube/config)
-  const kube: Record<string, string> = flags.kubeconfig ? { KUBECONFIG: resolve(flags.kubeconfig) } : {};
-  const current = (
-    await exec.run({ cmd: 'kubectl', args: ['config', 'current-context'], silent: true, env: kube })
-  ).stdout.trim();
-  if (!inputs.dryRun && current !== wanted)
-    throw new UsageError(
-      `deploy live refused: the current kube context is ${JSON.stringify(current)}, not the live context ${JSON.stringify(wanted)}`,
-    );
-  const env: Record<string, string> = {
-    ...kube,
-    JETSCALE_RELEASE: 'jetscale',
-    JETSCALE_HOST: host,
-    JETSCALE_SHA: inputs.sha ?? 'unknown',
-  };
-  if (inputs.values.length > 0 || inputs.set.length > 0) {
-    const file = join(ctx.tempDir, `jetscale-values-live-${process.pid}.yaml`);
-    if (!inputs.dryRun) writeFileSync(file, YAML.stringify(extraValues(inputs, ctx)));
-    env.JETSCALE_VALUES_FILE = file;
-  }
-  const images = inputs.images.flatMap((i) => ['--images', `${i.service}=${i.ref}`]);
-  if (images.length > 0) images.push('--default-repo=');
-  await exec.run({
-    cmd: 'skaffold',
-    args: [
-      images.length ? 'deploy' : 'run',
-      '-p',
-      'live',
-      '--kube-context',
-      wanted,
-      '--namespace',
-      'jetscale',
-      ...images,
-      '--status-check=true',
-    ],
-    cwd: ctx.stackDir,
-    env,
-  });
-  return 0;
-}
-
-function safeHost(url: string): string | undefined {
-  try {
-    const u = new URL(url);
-    return ['http:', 'https:'].includes(u.protocol) ? u.hostname : undefined;
-  } catch {
-    return undefined;
-  }
+  return loop(parseFor('deploy-live', { url, 'kube-context': wanted }), ctx, io);
 }

@@ -2,10 +2,25 @@
 
 export const MANAGED_BY = 'jetscale-stack';
 
+/**
+ * The services the chart deploys from images a PR can build (skaffold.yaml's artifacts; test/stack/drift.test.ts
+ * keeps the two in agreement). A preview runs each from this PR's images, a companion PR's, or the baseline.
+ */
+export const SERVICES = ['backend', 'frontend'] as const;
+
 /** Labels and annotations that mark what we own in a cluster. */
 export enum Ownership {
   ManagedByLabel = 'app.kubernetes.io/managed-by',
   PrLabel = 'jetscale.ai/pr',
+  /** The repository's key (`<slug>-<h8>`, src/naming.ts repositoryKey): selects what one repository owns. */
+  RepoLabel = 'jetscale.ai/repo',
+  /** The repository in full (`owner/name`, lower-case): a label value cannot hold the slash. */
+  RepositoryAnnotation = 'jetscale.ai/repository',
+  /** JSON: each service's image and where it came from (this PR, a companion PR, the baseline). */
+  ImagesAnnotation = 'jetscale.ai/images',
+  /** On the baseline ConfigMaps: `true`. */
+  BaselineLabel = 'jetscale.ai/baseline',
+  ServiceLabel = 'jetscale.ai/service',
   ShaAnnotation = 'jetscale.ai/sha',
   CreatedAtAnnotation = 'jetscale.ai/created-at',
   RunAnnotation = 'jetscale.ai/run',
@@ -29,12 +44,18 @@ export enum Inputs {
   Kubeconfig = 'kubeconfig',
   Url = 'url',
   GithubToken = 'github-token',
+  BotLogin = 'bot-login',
   Comment = 'comment',
   TestCommand = 'test-command',
   Timeout = 'timeout',
   DryRun = 'dry-run',
   Resolve = 'resolve',
   StackDir = 'stack-dir',
+  Repository = 'repository',
+  PrimaryRepository = 'primary-repository',
+  PreviewWith = 'preview-with',
+  BaselineNamespace = 'baseline-namespace',
+  RecordBaseline = 'record-baseline',
 }
 
 export enum Outputs {
@@ -56,5 +77,9 @@ export enum State {
   KindPath = 'kindPath',
 }
 
+/** The action's loops (the `loop` input). */
 export const LOOPS = ['ci-kind', 'preview', 'teardown', 'live'] as const;
 export type Loop = (typeof LOOPS)[number];
+/** The CLI's loops: the action's four plus `deploy live`. */
+export const CLI_LOOPS = [...LOOPS, 'deploy-live'] as const;
+export type AnyLoop = (typeof CLI_LOOPS)[number];

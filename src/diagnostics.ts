@@ -32,8 +32,18 @@ interface PodSummary {
   reason: string | undefined;
 }
 
-/** Collects diagnostics into opts.dir and returns a short, one-line summary of what was found. */
-export async function collectDiagnostics(executor: Executor, opts: DiagnosticsOptions): Promise<string> {
+export interface Diagnostics {
+  /** One line: what was collected and which pods are not Ready. */
+  summary: string;
+  /**
+   * What went wrong first, as far as the cluster says: the earliest pod that is not Ready with its reason, its
+   * last warning event and the last lines of its log; else the earliest warning event. Not redacted here.
+   */
+  firstFailure?: string;
+}
+
+/** Collects diagnostics into opts.dir; returns a short summary and the first failure found. */
+export async function collectDiagnostics(executor: Executor, opts: DiagnosticsOptions): Promise<Diagnostics> {
   await mkdir(opts.dir, { recursive: true });
   const kubeFlags = [
     ...(opts.kubeconfig ? ['--kubeconfig', opts.kubeconfig] : []),
@@ -86,19 +96,27 @@ export async function collectDiagnostics(executor: Executor, opts: DiagnosticsOp
   );
   const pods = parsePods(podsJson.stdout);
   const notReady = pods.filter((p) => !p.ready && p.phase !== 'Succeeded');
+  const events = parseWarnings(
+    (await run('events.json', ['get', 'events', '-o', 'json', ...scope], `events in ${where}`)).stdout,
+  );
 
   if (notReady.length > 0) await mkdir(join(opts.dir, 'logs'), { recursive: true });
+  const lastLines = new Map<string, string[]>();
   for (const pod of notReady) {
     const base = join('logs', `${pod.namespace}_${pod.name}`);
     const podArgs = ['logs', pod.name, '--namespace', pod.namespace, '--all-containers', '--prefix'];
-    await run(`${base}.log`, podArgs, `logs of pod ${pod.name} (not Ready)`);
+    const now = await run(`${base}.log`, podArgs, `logs of pod ${pod.name} (not Ready)`);
+    let logs = now.exitCode === 0 ? now.stdout : '';
     if (pod.restarts > 0) {
-      await run(
+      const previous = await run(
         `${base}.previous.log`,
         [...podArgs, '--previous'],
         `logs of the previous run of pod ${pod.name}`,
       );
+      // A restarted container's previous run is the one that failed; its current run may have written nothing yet.
+      if (previous.exitCode === 0 && previous.stdout.trim()) logs = previous.stdout;
     }
+    lastLines.set(pod.name, lastLogLines(logs));
   }
 
   let kindNote = '';
@@ -121,7 +139,83 @@ export async function collectDiagnostics(executor: Executor, opts: DiagnosticsOp
   ].join('; ');
   const text = `${summary}${kindNote}${failures.length ? `; failed: ${failures.join(', ')}` : ''}`;
   await writeFile(join(opts.dir, 'summary.txt'), `${text}\n`);
-  return text;
+  return { summary: text, firstFailure: describeFirstFailure(notReady, events, lastLines) };
+}
+
+/**
+ * The last five lines of a pod's log, as the PR comment may quote them: without kubectl's `[pod/…/container] `
+ * prefix (so redaction sees each line as the service wrote it), and with any NAME=value line left out (a service
+ * printing its environment or configuration on the way down).
+ */
+export function lastLogLines(logs: string): string[] {
+  return logs
+    .split('\n')
+    .map((l) => l.replace(/^\[pod\/[^\]\s]+\] /, ''))
+    .filter((l) => l.trim() !== '')
+    .slice(-5)
+    .map((l) => (/^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*=/.test(l) ? '[a NAME=value line left out]' : l));
+}
+
+interface WarningEvent {
+  kind: string;
+  name: string;
+  reason: string;
+  message: string;
+  at: string;
+}
+
+/** Warning events from `kubectl get events -o json`, earliest first; anything unreadable is none. */
+export function parseWarnings(text: string): WarningEvent[] {
+  let items: unknown;
+  try {
+    items = (JSON.parse(text) as { items?: unknown }).items;
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(items)) return [];
+  return items
+    .map((e) => {
+      const ev = e as {
+        type?: string;
+        reason?: string;
+        message?: string;
+        eventTime?: string | null;
+        lastTimestamp?: string | null;
+        firstTimestamp?: string | null;
+        involvedObject?: { kind?: string; name?: string };
+      };
+      return {
+        type: ev.type,
+        kind: ev.involvedObject?.kind ?? '?',
+        name: ev.involvedObject?.name ?? '?',
+        reason: ev.reason ?? '',
+        message: (ev.message ?? '').trim(),
+        at: ev.lastTimestamp ?? ev.eventTime ?? ev.firstTimestamp ?? '',
+      };
+    })
+    .filter((e) => e.type === 'Warning')
+    .map(({ type: _, ...e }) => e)
+    .sort((a, b) => a.at.localeCompare(b.at));
+}
+
+/** The pod that is not Ready (its reason, last warning, last log lines), else the earliest warning event. */
+export function describeFirstFailure(
+  notReady: PodSummary[],
+  warnings: WarningEvent[],
+  lastLines: Map<string, string[]>,
+): string | undefined {
+  const pod = notReady[0];
+  if (pod) {
+    const event = warnings.filter((e) => e.kind === 'Pod' && e.name === pod.name).at(-1);
+    const lines = lastLines.get(pod.name) ?? [];
+    return [
+      `pod ${pod.name} is not Ready: ${pod.reason ?? pod.phase}${pod.restarts > 0 ? ` after ${pod.restarts} restart(s)` : ''}`,
+      ...(event ? [`last event: ${event.reason}: ${event.message}`] : []),
+      ...(lines.length ? ['last log lines:', ...lines] : []),
+    ].join('\n');
+  }
+  const first = warnings[0];
+  return first ? `${first.kind.toLowerCase()}/${first.name}: ${first.reason}: ${first.message}` : undefined;
 }
 
 function render(command: Command, result: ExecResult): string {

@@ -20,6 +20,8 @@ export interface Command {
   silent?: boolean;
   /** Text written to the command's standard input. */
   input?: string;
+  /** The output a dry run takes this query to give (the plan then shows the path that answer leads to). */
+  dryRunStdout?: string;
 }
 
 export interface ExecResult {
@@ -49,8 +51,9 @@ export class CommandError extends Error {
     readonly command: Command,
     readonly result: ExecResult,
   ) {
+    // The command line without its environment: KUBECONFIG and JETSCALE_* say nothing about why it failed.
     super(
-      `${formatCommand(command)} failed with exit code ${result.exitCode}` +
+      `${formatCommand({ cmd: command.cmd, args: command.args })} failed with exit code ${result.exitCode}` +
         (result.stderr.trim() ? `: ${lastLines(result.stderr, 20)}` : ''),
     );
     this.name = 'CommandError';
@@ -83,7 +86,7 @@ export class ExecExecutor implements Executor {
     this.commands.push(command);
     const out = await exec.getExecOutput(command.cmd, command.args, {
       cwd: command.cwd,
-      env: command.env ? mergeEnv(command.env) : undefined,
+      env: childEnv(command.env),
       ignoreReturnCode: true,
       silent: command.silent ?? false,
       input: command.input === undefined ? undefined : Buffer.from(command.input),
@@ -97,7 +100,7 @@ export class ExecExecutor implements Executor {
     this.commands.push(command);
     const child = spawn(command.cmd, command.args, {
       cwd: command.cwd,
-      env: command.env ? mergeEnv(command.env) : process.env,
+      env: childEnv(command.env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let text = '';
@@ -132,7 +135,9 @@ export class ExecExecutor implements Executor {
             if (exited)
               return done(() =>
                 reject(
-                  new Error(`${formatCommand(command)} ${exited} before printing ${pattern}: ${text.trim()}`),
+                  new Error(
+                    `${formatCommand({ cmd: command.cmd, args: command.args })} ${exited} before printing ${pattern}: ${text.trim()}`,
+                  ),
                 ),
               );
           };
@@ -141,7 +146,7 @@ export class ExecExecutor implements Executor {
               done(() =>
                 reject(
                   new Error(
-                    `${formatCommand(command)} printed no ${pattern} within ${timeoutMs} ms: ${text.trim()}`,
+                    `${formatCommand({ cmd: command.cmd, args: command.args })} printed no ${pattern} within ${timeoutMs} ms: ${text.trim()}`,
                   ),
                 ),
               ),
@@ -180,7 +185,7 @@ export class DryRunExecutor implements Executor {
     this.print(
       `${String(n).padStart(2)}. ${line}${stdin}${command.description ? `    # ${command.description}` : ''}`,
     );
-    return { exitCode: 0, stdout: '', stderr: '' };
+    return { exitCode: 0, stdout: command.dryRunStdout ?? '', stderr: '' };
   }
 
   start(command: Command): Background {
@@ -195,8 +200,14 @@ export class DryRunExecutor implements Executor {
   }
 }
 
-function mergeEnv(extra: Record<string, string>): Record<string, string> {
+/**
+ * The environment of every command we run: ours, over the runner's, without the action's own inputs (INPUT_*:
+ * the github-token and the kubeconfig among them) and the runner's tokens (ACTIONS_RUNTIME_TOKEN, the OIDC
+ * request token). A command that needs the kubeconfig gets KUBECONFIG; none needs the token.
+ */
+export function childEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (v !== undefined && !/^(INPUT_|ACTIONS_RUNTIME_|ACTIONS_ID_TOKEN_)/.test(k)) env[k] = v;
   return { ...env, ...extra };
 }

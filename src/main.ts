@@ -1,91 +1,106 @@
 import * as core from '@actions/core';
 import { Outputs, type State } from './constants.js';
 import { getInputs, type RunContext, readEvent, runContext } from './context.js';
-import { defaultLoopDeps } from './deps.js';
-import { DryRunExecutor, ExecExecutor, type Executor } from './executor.js';
-import { Reporter } from './github.js';
-import { type LoopDeps, type LoopResult, planCommands, planNames, runLoop } from './loops.js';
+import { dryRunLoopDeps, planCommands, realLoopDeps } from './deps.js';
+import { ExecExecutor } from './executor.js';
+import { Reporter } from './github/index.js';
+import {
+  type LoopDeps,
+  type LoopResult,
+  planHeader,
+  planNames,
+  publicFailure,
+  runLoop,
+} from './loops/index.js';
+import { redact } from './redact.js';
 import { writeLoopSummary } from './summary.js';
 import type { ActionInputs } from './validate.js';
 
 export async function run(): Promise<void> {
-  let result: LoopResult | undefined;
   let inputs: ActionInputs | undefined;
-  let warnings: string[] = [];
   try {
     const event = readEvent();
     const ctx = runContext(process.env, event);
     inputs = getInputs(ctx, event);
-    const exec: Executor = inputs.dryRun ? new DryRunExecutor((line) => core.info(line)) : new ExecExecutor();
-    const reporter = makeReporter(inputs, ctx);
     const names = planNames(inputs, ctx);
-    setOutputs(names, ctx);
-    const deps = loopDeps(inputs, exec, reporter);
-    try {
-      result = await runLoop(inputs, ctx, deps);
-    } finally {
-      warnings = reporter?.warnings ?? [];
-      if (inputs.dryRun)
-        core.setOutput(Outputs.Plan, JSON.stringify({ names, commands: planCommands(exec) }));
-    }
-    await summarize(inputs, result, warnings);
+    setOutputs(names);
+    const reporter = makeReporter(inputs, ctx);
+    const deps = loopDeps(inputs, reporter);
+    if (inputs.dryRun) for (const line of planHeader(names)) core.info(line);
+    const result = await runLoop(inputs, ctx, deps);
+    if (inputs.dryRun) core.setOutput(Outputs.Plan, JSON.stringify({ names, commands: planCommands(deps) }));
+    if (result.diagnosticsDir) core.setOutput(Outputs.DiagnosticsDir, result.diagnosticsDir);
+    // The loop's own outcome decides the step; a summary that cannot be written only warns.
+    await summarize(inputs, result, reporter?.warnings ?? []).catch((error: unknown) =>
+      core.warning(
+        `Could not write the job summary: ${error instanceof Error ? error.message : String(error)}`,
+      ),
+    );
+    if (result.error) core.setFailed(result.error.message);
   } catch (error) {
+    // Bad inputs, or a failure before any loop ran: the summary says why, when there is one to write.
     const message = error instanceof Error ? error.message : String(error);
-    const diag = (error as { diagnosticsDir?: string }).diagnosticsDir;
-    if (diag) core.setOutput(Outputs.DiagnosticsDir, diag);
-    if (inputs && !result) await summarize(inputs, undefined, warnings, message).catch(() => undefined);
+    if (inputs) await summarize(inputs, undefined, [], message).catch(() => undefined);
     core.setFailed(message);
   }
 }
 
-export function loopDeps(inputs: ActionInputs, exec: Executor, reporter: Reporter | undefined): LoopDeps {
-  const base = defaultLoopDeps(inputs, exec, (line) => core.info(line));
+function loopDeps(inputs: ActionInputs, reporter: Reporter | undefined): LoopDeps {
+  const log = (line: string) => core.info(line);
+  if (inputs.dryRun) return dryRunLoopDeps(inputs, log);
   return {
-    ...base,
+    ...realLoopDeps(inputs, new ExecExecutor(), log),
     reporter,
     saveState: (key: State, value: string) => core.saveState(key, value),
-    diagnostics: async (args) => {
-      core.setOutput(Outputs.DiagnosticsDir, args.dir);
-      return (base.diagnostics as NonNullable<LoopDeps['diagnostics']>)(args);
-    },
   };
 }
 
-function makeReporter(inputs: ActionInputs, ctx: RunContext): Reporter | undefined {
-  if (inputs.dryRun || !['preview', 'teardown'].includes(inputs.loop)) return undefined;
-  if (!inputs.githubToken || !ctx.owner || !ctx.repo || inputs.prNumber === undefined) {
-    core.info('No GitHub token or repository context: skipping the PR comment and the deployment.');
+/** GitHub reporting runs on a runner only: a pull-request loop with a token, a repository and a run id. */
+export function makeReporter(inputs: ActionInputs, ctx: RunContext): Reporter | undefined {
+  if (inputs.dryRun || (inputs.loop !== 'preview' && inputs.loop !== 'teardown')) return undefined;
+  const runId = /^[1-9][0-9]*$/.test(ctx.runId) ? Number(ctx.runId) : undefined;
+  const missing = [
+    !inputs.githubToken && 'github-token',
+    (!ctx.owner || !ctx.repo) && 'GITHUB_REPOSITORY',
+    runId === undefined && 'GITHUB_RUN_ID',
+    !inputs.sha && 'git-sha',
+  ].filter(Boolean);
+  if (missing.length > 0) {
+    core.info(`Not on a runner (no ${missing.join(', ')}): skipping the PR comment and the deployment.`);
     return undefined;
   }
   return new Reporter({
-    owner: ctx.owner,
-    repo: ctx.repo,
+    owner: ctx.owner as string,
+    repo: ctx.repo as string,
     prNumber: inputs.prNumber,
-    sha: inputs.sha ?? 'unknown',
-    runId: Number.parseInt(ctx.runId, 10) || 0,
+    sha: inputs.sha as string,
+    runId: runId as number,
     runAttempt: Number.parseInt(ctx.runAttempt, 10) || 1,
     runUrl: ctx.runUrl,
-    token: inputs.githubToken,
+    token: inputs.githubToken as string,
     apiUrl: ctx.apiUrl,
     comment: inputs.comment,
+    identity: inputs.botLogin,
   });
 }
 
-function setOutputs(names: ReturnType<typeof planNames>, ctx: RunContext): void {
+function setOutputs(names: ReturnType<typeof planNames>): void {
   if (names.namespace) core.setOutput(Outputs.Namespace, names.namespace);
   if (names.host) core.setOutput(Outputs.Host, names.host);
   if (names.url) core.setOutput(Outputs.Url, names.url);
   if (names.release) core.setOutput(Outputs.Release, names.release);
   if (names.cluster) core.setOutput(Outputs.Cluster, names.cluster);
-  void ctx;
 }
 
-async function summarize(
+/** The one writer of the job summary: names, steps, checks, diagnostics and warnings, on failure too. */
+export async function summarize(
   inputs: ActionInputs,
   result: LoopResult | undefined,
   warnings: string[],
-  failure?: string,
+  failedBeforeLoop?: string,
 ): Promise<void> {
+  const error = result?.error ?? failedBeforeLoop;
+  const failure = error === undefined ? undefined : publicFailure(error);
   await writeLoopSummary({
     title: `JetScale Stack — ${inputs.loop}${inputs.dryRun ? ' (dry run)' : ''}${failure ? ' failed' : ''}`,
     names: result
@@ -98,18 +113,16 @@ async function summarize(
           cluster: result.names.cluster,
         }
       : undefined,
-    steps: result?.steps.map((s) => ({
-      name: s.name,
-      status: s.ok ? 'success' : 'failure',
-      durationMs: s.ms,
-    })),
+    steps: result?.steps,
     checks: result?.checks.map((c) => ({
       name: c.name,
       ok: c.ok,
       durationMs: c.durationMs,
-      detail: c.detail,
+      detail: redact(c.detail),
     })),
-    diagnostics: result?.diagnosticsDir ? { dir: result.diagnosticsDir } : undefined,
-    warnings: [...warnings, ...(failure ? [failure] : [])],
+    diagnostics: result?.diagnosticsDir
+      ? { dir: result.diagnosticsDir, found: result.diagnostics && redact(result.diagnostics) }
+      : undefined,
+    warnings: [...warnings.map(redact), ...(failure ? [failure] : [])],
   });
 }

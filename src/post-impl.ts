@@ -3,6 +3,7 @@
  * It only warns; it never fails the job.
  */
 import * as core from '@actions/core';
+import { kind } from './commands.js';
 import { State } from './constants.js';
 import { ExecExecutor, type Executor } from './executor.js';
 
@@ -17,9 +18,8 @@ export async function runPost(exec: Executor = new ExecExecutor()): Promise<void
     }
     core.info(`post: removing Kind cluster ${cluster} left by the main step.`);
     await exec.run({
+      ...kind.deleteCluster(cluster, 'cleanup after a failed or cancelled run'),
       cmd: core.getState(State.KindPath) || 'kind',
-      args: ['delete', 'cluster', '--name', cluster],
-      description: 'cleanup after a failed or cancelled run',
     });
   } catch (error) {
     core.warning(`post: cleanup failed: ${error instanceof Error ? error.message : String(error)}`);

@@ -4,6 +4,8 @@
  * $GITHUB_STEP_SUMMARY is not set (the CLI on a laptop). All text is HTML-escaped.
  */
 import * as core from '@actions/core';
+import type { CheckResult } from './contract.js';
+import type { StepRecord } from './loops/types.js';
 
 export interface DerivedNames {
   namespace?: string;
@@ -14,21 +16,8 @@ export interface DerivedNames {
   cluster?: string;
 }
 
-export type StepStatus = 'success' | 'failure' | 'skipped' | 'in_progress';
-
-export interface StepRecord {
-  name: string;
-  status: StepStatus;
-  durationMs?: number;
-  detail?: string;
-}
-
-export interface CheckRecord {
-  name: string;
-  ok: boolean;
-  durationMs: number;
-  detail?: string;
-}
+/** A check as the summary shows it: the contract's own result type, the fields a reader needs. */
+export type CheckRow = Pick<CheckResult, 'name' | 'ok' | 'durationMs' | 'detail'>;
 
 export interface DiagnosticsLocation {
   /** Directory on the runner the diagnostics were written to. */
@@ -37,13 +26,15 @@ export interface DiagnosticsLocation {
   artifact?: string;
   /** Link to the artifact or the run. */
   url?: string;
+  /** What the collection found, in one line (pods not ready and why). */
+  found?: string;
 }
 
 export interface LoopSummary {
   title: string;
   names?: DerivedNames;
   steps?: StepRecord[];
-  checks?: CheckRecord[];
+  checks?: CheckRow[];
   diagnostics?: DiagnosticsLocation;
   warnings?: string[];
 }
@@ -88,13 +79,6 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(total / 60)} m ${total % 60} s`;
 }
 
-const STEP_ICON: Record<StepStatus, string> = {
-  success: '✅ success',
-  failure: '❌ failure',
-  skipped: '⏭️ skipped',
-  in_progress: '⏳ in progress',
-};
-
 export function writeHeading(title: string, level: 1 | 2 | 3 = 2): Promise<boolean> {
   return emit((s) => s.addHeading(escapeHtml(title), level));
 }
@@ -129,24 +113,23 @@ export function writeNames(names: DerivedNames): Promise<boolean> {
 
 export function writeSteps(steps: StepRecord[]): Promise<boolean> {
   if (!steps.length) return Promise.resolve(false);
-  const total = steps.reduce((sum, step) => sum + (step.durationMs ?? 0), 0);
+  const total = steps.reduce((sum, step) => sum + step.ms, 0);
   return emit((s) =>
     s
       .addHeading('Steps', 3)
       .addTable([
-        ['Step', 'Status', 'Duration', 'Detail'].map((data) => ({ data, header: true })),
+        ['Step', 'Status', 'Duration'].map((data) => ({ data, header: true })),
         ...steps.map((step) => [
           escapeHtml(step.name),
-          STEP_ICON[step.status],
-          step.durationMs === undefined ? '–' : formatDuration(step.durationMs),
-          cell(escapeHtml(step.detail ?? '')),
+          step.ok ? '✅ success' : '❌ failure',
+          formatDuration(step.ms),
         ]),
-        ['<b>Total</b>', ' ', formatDuration(total), ' '],
+        ['<b>Total</b>', ' ', formatDuration(total)],
       ]),
   );
 }
 
-export function writeChecks(checks: CheckRecord[]): Promise<boolean> {
+export function writeChecks(checks: CheckRow[]): Promise<boolean> {
   if (!checks.length) return Promise.resolve(false);
   const passed = checks.filter((c) => c.ok).length;
   return emit((s) =>
@@ -179,7 +162,10 @@ export function writeDiagnostics(location: DiagnosticsLocation): Promise<boolean
     parts.push(`see <a href="${escapeHtml(location.url)}">${escapeHtml(location.url)}</a>`);
   }
   if (!parts.length) return Promise.resolve(false);
-  return emit((s) => s.addHeading('Diagnostics', 3).addRaw(`<p>Diagnostics ${parts.join('; ')}.</p>`, true));
+  const found = location.found ? `<p>${escapeHtml(location.found)}</p>` : '';
+  return emit((s) =>
+    s.addHeading('Diagnostics', 3).addRaw(`<p>Diagnostics ${parts.join('; ')}.</p>${found}`, true),
+  );
 }
 
 export function writeWarnings(title: string, warnings: string[]): Promise<boolean> {

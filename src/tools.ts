@@ -1,7 +1,7 @@
 /**
  * Verified installs of kind, helm, skaffold and kubectl through @actions/tool-cache.
  *
- * - The tool cache is tried first: a hit downloads nothing.
+ * - The tool cache is tried first: a hit downloads nothing, but it is used only once it is verified (below).
  * - Otherwise the official release asset is downloaded (retries with exponential backoff on HTTP 5xx/408/429,
  *   connection resets and truncated bodies; a 404 fails at once), its SHA-256 is checked against src/pins.json
  *   (never against a checksum fetched from the download site), it is extracted if archived, made executable,
@@ -9,9 +9,32 @@
  * - A version with no pinned checksum for the platform fails before anything is downloaded.
  * - Nothing is written to the tool cache before the checksum matched; a failure while caching removes what
  *   was written, so the cache never holds a half-installed `<tool>/<version>`.
+ *
+ * Trusting a cache hit. The tool cache is a directory any job on the runner can write: on a self-hosted runner
+ * that keeps it between jobs, a fork's job can plant `kubectl/<version>/x64/kubectl` (and its `.complete`
+ * marker), and a later preview job would run it with the cluster's kubeconfig. actions/setup-node and
+ * setup-go trust `tc.find` (they check the version directory name, nothing else; right on GitHub's fresh VMs,
+ * not on a shared runner). Here a hit is used only when the binary about to be put on PATH is proven to be
+ * the pinned release, with the trust anchored in the action's own code (src/pins.json), never in a file of
+ * the cache, which the same attacker could rewrite (a checksum recorded next to the binary proves nothing):
+ *   - raw-binary assets (kind, skaffold, kubectl): the cached binary's SHA-256 equals the pin;
+ *   - archived assets (helm .tar.gz/.zip): the pin is the archive's, so the verified archive is cached next to
+ *     the binary; on a hit the archive's SHA-256 must equal the pin, and the binary extracted from it (into a
+ *     private temporary directory) must be byte-identical (same SHA-256) to the cached one. Forging either
+ *     means a SHA-256 preimage of the pin. An entry without the archive (written by an older version of this
+ *     action) cannot be verified and is replaced;
+ *   - or the binary's SHA-256 is listed for that tool in JETSCALE_TRUSTED_TOOL_SHA256 (whitespace- or
+ *     comma-separated `tool=sha256` entries): tools a runner's operator built and placed in the cache
+ *     themselves, e.g. on runners that reach no download site. The variable comes from the job's environment
+ *     (the workflow or the runner's configuration), which a fork's earlier job cannot set for a later one.
+ * A hit that fails is reported as a warning naming the tool, the path, the expected and the actual checksum,
+ * removed, and the tool is downloaded and verified again; if that fails too, the error repeats why the cached
+ * copy was rejected. Verification happens right before use: it does not defend against a job that runs at the
+ * same time as this one under the same user and swaps the file in between (nothing an action does can; such a
+ * runner must not run untrusted jobs).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,7 +94,15 @@ export interface InstallOptions {
   retry?: RetryOptions;
   /** A download that delivers no bytes for this long is abandoned (and retried). Default 60 s. */
   stallTimeoutMs?: number;
+  /**
+   * SHA-256 checksums a cached binary may have besides the pinned release's, per tool (see the header).
+   * Default: parsed from the JETSCALE_TRUSTED_TOOL_SHA256 environment variable.
+   */
+  trustedSha256?: Partial<Record<ToolName, readonly string[]>>;
 }
+
+/** Environment variable listing checksums of operator-built binaries a cache hit may have (see the header). */
+export const TRUSTED_TOOLS_ENV = 'JETSCALE_TRUSTED_TOOL_SHA256';
 
 /** Official download prefixes; the asset path is appended as documented in assetFor. */
 export const DEFAULT_BASE_URLS: Record<ToolName, string> = {
@@ -92,6 +123,26 @@ const VERSION_INPUT: Record<ToolName, string> = {
 const DEFAULT_RETRY: RetryOptions = { attempts: 4, minDelayMs: 2_000, maxDelayMs: 20_000 };
 const VERSION_PATTERN = /^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/;
 const UPDATE_HINT = 'run node .github/scripts/update-pins.mjs';
+
+/**
+ * Parses JETSCALE_TRUSTED_TOOL_SHA256: `tool=sha256` entries separated by whitespace or commas, e.g.
+ * `kubectl=3f1c… helm=9ab0…`. Anything else is an error naming the variable and the entry.
+ */
+export function parseTrustedTools(text: string | undefined): Partial<Record<ToolName, string[]>> {
+  const trusted: Partial<Record<ToolName, string[]>> = {};
+  for (const entry of (text ?? '').split(/[\s,]+/).filter(Boolean)) {
+    const m = /^([a-z]+)=([0-9a-f]{64})$/.exec(entry);
+    const name = m?.[1] as ToolName | undefined;
+    if (!m || !name || !TOOL_NAMES.includes(name)) {
+      throw new Error(
+        `${TRUSTED_TOOLS_ENV}: '${entry}' is not a tool=sha256 entry (tools: ${TOOL_NAMES.join(', ')}; ` +
+          'sha256: 64 lower-case hex digits)',
+      );
+    }
+    trusted[name] = [...(trusted[name] ?? []), m[2] as string];
+  }
+  return trusted;
+}
 
 /** The pins shipped with the action (src/pins.json, bundled by ncc). */
 export function toolchainPins(): Pins {
@@ -218,8 +269,11 @@ export async function installTools<N extends ToolName>(
     if (prior !== undefined) throw new Error(`${r.name} requested twice (${prior} and ${r.version})`);
     seen.set(r.name, r.version);
   }
+  const trusted = opts.trustedSha256 ?? parseTrustedTools(process.env[TRUSTED_TOOLS_ENV]);
   ensureRunnerDirs();
-  const results = await Promise.allSettled(requests.map((r) => installOne(r.name, r.version, opts)));
+  const results = await Promise.allSettled(
+    requests.map((r) => installOne(r.name, r.version, { ...opts, trustedSha256: trusted })),
+  );
   const dirs = {} as Record<N, string>;
   const failures: string[] = [];
   results.forEach((result, i) => {
@@ -247,17 +301,25 @@ async function installOne(name: ToolName, rawVersion: string, opts: InstallOptio
   const platform = opts.platform ?? process.platform;
   const nodeArch = opts.arch ?? process.arch;
   const cacheVersion = version.slice(1);
-  const binaryName = `${name}${goOs(platform) === 'windows' ? '.exe' : ''}`;
-
-  const hit = tc.find(name, cacheVersion, nodeArch);
-  if (hit && existsSync(join(hit, binaryName))) {
-    core.info(`${name} ${version}: found in the tool cache at ${hit}`);
-    core.addPath(hit);
-    return hit;
-  }
-
   const asset = assetFor(name, version, platform, nodeArch, opts.pins ?? toolchainPins(), opts.baseUrls);
   const label = `${name} ${version}`;
+
+  let rejected: string | undefined;
+  const hit = tc.find(name, cacheVersion, nodeArch);
+  if (hit && existsSync(join(hit, asset.binaryName))) {
+    const check = await verifyCached(hit, asset, opts.trustedSha256?.[name] ?? [], label);
+    if (check.ok) {
+      core.info(`${label}: found in the tool cache at ${hit}; ${check.how}`);
+      core.addPath(hit);
+      return hit;
+    }
+    rejected = `the cached ${join(hit, asset.binaryName)} failed verification (${check.reason})`;
+    core.warning(`${label}: ${rejected}; removing it and downloading ${name} again`);
+    await removeCacheEntry(name, cacheVersion, nodeArch).catch((error: unknown) => {
+      throw new Error(`${label}: ${rejected}, and removing it failed: ${errorText(error)}`);
+    });
+  }
+
   const work = join(process.env.RUNNER_TEMP ?? tmpdir(), `jetscale-${name}-${randomUUID()}`);
   await mkdir(work, { recursive: true });
   try {
@@ -282,21 +344,124 @@ async function installOne(name: ToolName, rawVersion: string, opts: InstallOptio
     if (asset.archive === 'none') {
       await copyFile(file, staged);
     } else {
-      const extracted =
-        asset.archive === 'zip'
-          ? await tc.extractZip(file, join(work, 'x'))
-          : await tc.extractTar(file, join(work, 'x'));
-      const inner = join(extracted, ...(asset.binaryPathInArchive ?? asset.binaryName).split('/'));
-      if (!existsSync(inner)) {
-        throw new Error(`${label}: archive ${asset.url} has no ${asset.binaryPathInArchive}`);
-      }
-      await copyFile(inner, staged);
+      await copyFile(await extractBinary(file, asset, join(work, 'x'), label), staged);
+      // The verified archive stays next to the binary: what a later cache hit is checked against.
+      await copyFile(file, join(stage, archiveName(asset)));
     }
     await chmod(staged, 0o755);
     return await cacheStaged(stage, name, cacheVersion, nodeArch, label);
+  } catch (error) {
+    if (rejected === undefined) throw error;
+    throw new Error(`${errorText(error)} (before that, ${rejected}; it was removed)`);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** File name of the release asset (the last segment of its URL), e.g. helm-v3.19.0-linux-amd64.tar.gz. */
+function archiveName(asset: Asset): string {
+  return asset.url.slice(asset.url.lastIndexOf('/') + 1);
+}
+
+/** Extracts the archive into `into` and returns the path of the tool's binary inside it. */
+async function extractBinary(archive: string, asset: Asset, into: string, label: string): Promise<string> {
+  const extracted =
+    asset.archive === 'zip' ? await tc.extractZip(archive, into) : await tc.extractTar(archive, into);
+  const inner = join(extracted, ...(asset.binaryPathInArchive ?? asset.binaryName).split('/'));
+  if (!existsSync(inner))
+    throw new Error(`${label}: archive ${asset.url} has no ${asset.binaryPathInArchive}`);
+  return inner;
+}
+
+type CacheCheck = { ok: true; how: string } | { ok: false; reason: string };
+
+/** Whether the cached binary in `dir` is the pinned release (or a trusted build); see the header for the rule. */
+async function verifyCached(
+  dir: string,
+  asset: Asset,
+  trusted: readonly string[],
+  label: string,
+): Promise<CacheCheck> {
+  // The whole directory goes on PATH: a genuine binary with a `bash`, `helm` or `docker` planted next to it would
+  // still run the plant (the test command runs bash by name, Skaffold runs helm and kubectl by name).
+  const expected = new Set([asset.binaryName, ...(asset.archive === 'none' ? [] : [archiveName(asset)])]);
+  const others = (await readdir(dir)).filter((entry) => !expected.has(entry));
+  if (others.length > 0)
+    return {
+      ok: false,
+      reason: `its directory holds other files (${others.sort().join(', ')}), each of which would be on PATH`,
+    };
+  const binary = join(dir, asset.binaryName);
+  let actual: string;
+  try {
+    actual = await sha256File(binary);
+  } catch (error) {
+    return { ok: false, reason: `cannot read it: ${errorText(error)}` };
+  }
+  if (trusted.includes(actual)) {
+    return { ok: true, how: `sha256 ${actual} is listed in ${TRUSTED_TOOLS_ENV}` };
+  }
+  if (asset.archive === 'none') {
+    return actual === asset.sha256
+      ? { ok: true, how: `sha256 ${actual} matches the pin` }
+      : { ok: false, reason: `expected sha256 ${asset.sha256} (the pin), got ${actual}` };
+  }
+  const archive = join(dir, archiveName(asset));
+  if (!existsSync(archive)) {
+    return {
+      ok: false,
+      reason:
+        `no verified archive ${archiveName(asset)} next to it to check it against: expected the binary of the ` +
+        `archive with sha256 ${asset.sha256}, got a binary with sha256 ${actual}`,
+    };
+  }
+  const archiveSha = await sha256File(archive).catch((error: unknown) => `unreadable (${errorText(error)})`);
+  if (archiveSha !== asset.sha256) {
+    return {
+      ok: false,
+      reason: `its archive ${archive}: expected sha256 ${asset.sha256} (the pin), got ${archiveSha}`,
+    };
+  }
+  const work = join(
+    process.env.RUNNER_TEMP ?? tmpdir(),
+    `jetscale-${asset.binaryName}-verify-${randomUUID()}`,
+  );
+  await mkdir(work, { recursive: true });
+  try {
+    const expected = await sha256File(await extractBinary(archive, asset, join(work, 'x'), label));
+    return expected === actual
+      ? {
+          ok: true,
+          how: `sha256 ${actual} is the binary of the cached archive, whose sha256 matches the pin`,
+        }
+      : {
+          ok: false,
+          reason: `expected sha256 ${expected} (the binary in the archive that matches the pin), got ${actual}`,
+        };
+  } catch (error) {
+    return { ok: false, reason: `its archive ${archive} could not be extracted: ${errorText(error)}` };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(path), hash);
+  return hash.digest('hex');
+}
+
+/** Removes `<tool>/<version>/<arch>` and its `.complete` marker from the tool cache (and the version if empty). */
+async function removeCacheEntry(name: ToolName, cacheVersion: string, nodeArch: string): Promise<void> {
+  const versionDir = join(process.env.RUNNER_TOOL_CACHE ?? '', name, cacheVersion);
+  // The marker first: an entry without it is no longer a hit, even if removing the directory fails half-way.
+  await rm(`${join(versionDir, nodeArch)}.complete`, { force: true });
+  await rm(join(versionDir, nodeArch), { recursive: true, force: true });
+  if (existsSync(versionDir) && (await readdir(versionDir)).length === 0) await rmdir(versionDir);
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** tc.cacheDir writes the `.complete` marker last; if it throws, remove whatever it wrote. */
@@ -313,11 +478,8 @@ async function cacheStaged(
     core.addPath(dir);
     return dir;
   } catch (error) {
-    const versionDir = join(process.env.RUNNER_TOOL_CACHE ?? '', name, cacheVersion);
-    await rm(join(versionDir, nodeArch), { recursive: true, force: true });
-    await rm(`${join(versionDir, nodeArch)}.complete`, { force: true });
-    if (existsSync(versionDir) && (await readdir(versionDir)).length === 0) await rmdir(versionDir);
-    throw new Error(`${label}: caching failed: ${error instanceof Error ? error.message : String(error)}`);
+    await removeCacheEntry(name, cacheVersion, nodeArch);
+    throw new Error(`${label}: caching failed: ${errorText(error)}`);
   }
 }
 

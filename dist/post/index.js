@@ -2341,7 +2341,7 @@ module.exports = {
 
 
 const diagnosticsChannel = __nccwpck_require__(3053)
-const util = __nccwpck_require__(356)
+const util = __nccwpck_require__(7975)
 
 const undiciDebugLog = util.debuglog('undici')
 const fetchDebuglog = util.debuglog('fetch')
@@ -3710,7 +3710,7 @@ const { IncomingMessage } = __nccwpck_require__(7067)
 const stream = __nccwpck_require__(7075)
 const net = __nccwpck_require__(7030)
 const { Blob } = __nccwpck_require__(4573)
-const nodeUtil = __nccwpck_require__(356)
+const nodeUtil = __nccwpck_require__(7975)
 const { stringify } = __nccwpck_require__(1792)
 const { EventEmitter: EE } = __nccwpck_require__(8474)
 const { InvalidArgumentError } = __nccwpck_require__(8707)
@@ -10859,7 +10859,7 @@ module.exports = MockAgent
 
 
 
-const { promisify } = __nccwpck_require__(356)
+const { promisify } = __nccwpck_require__(7975)
 const Client = __nccwpck_require__(3701)
 const { buildMockDispatch } = __nccwpck_require__(3397)
 const {
@@ -11174,7 +11174,7 @@ module.exports.MockScope = MockScope
 
 
 
-const { promisify } = __nccwpck_require__(356)
+const { promisify } = __nccwpck_require__(7975)
 const Pool = __nccwpck_require__(628)
 const { buildMockDispatch } = __nccwpck_require__(3397)
 const {
@@ -11284,7 +11284,7 @@ const {
   types: {
     isPromise
   }
-} = __nccwpck_require__(356)
+} = __nccwpck_require__(7975)
 
 function matchValue (match, value) {
   if (typeof match === 'string') {
@@ -17341,7 +17341,7 @@ const { kEnumerableProperty } = __nccwpck_require__(3440)
 const { FileLike, isFileLike } = __nccwpck_require__(7114)
 const { webidl } = __nccwpck_require__(5893)
 const { File: NativeFile } = __nccwpck_require__(4573)
-const nodeUtil = __nccwpck_require__(356)
+const nodeUtil = __nccwpck_require__(7975)
 
 /** @type {globalThis['File']} */
 const File = globalThis.File ?? NativeFile
@@ -17652,7 +17652,7 @@ const {
 } = __nccwpck_require__(3168)
 const { webidl } = __nccwpck_require__(5893)
 const assert = __nccwpck_require__(4589)
-const util = __nccwpck_require__(356)
+const util = __nccwpck_require__(7975)
 
 const kHeadersMap = Symbol('headers map')
 const kHeadersSortedMap = Symbol('headers map sorted')
@@ -20618,7 +20618,7 @@ const { extractBody, mixinBody, cloneBody, bodyUnusable } = __nccwpck_require__(
 const { Headers, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = __nccwpck_require__(660)
 const { FinalizationRegistry } = __nccwpck_require__(6653)()
 const util = __nccwpck_require__(3440)
-const nodeUtil = __nccwpck_require__(356)
+const nodeUtil = __nccwpck_require__(7975)
 const {
   isValidHTTPToken,
   sameOrigin,
@@ -21659,7 +21659,7 @@ module.exports = { Request, makeRequest, fromInnerRequest, cloneRequest }
 const { Headers, HeadersList, fill, getHeadersGuard, setHeadersGuard, setHeadersList } = __nccwpck_require__(660)
 const { extractBody, cloneBody, mixinBody, hasFinalizationRegistry, streamRegistry, bodyUnusable } = __nccwpck_require__(4492)
 const util = __nccwpck_require__(3440)
-const nodeUtil = __nccwpck_require__(356)
+const nodeUtil = __nccwpck_require__(7975)
 const { kEnumerableProperty } = util
 const {
   isValidReasonPhrase,
@@ -21681,7 +21681,7 @@ const { FormData } = __nccwpck_require__(5910)
 const { URLSerializer } = __nccwpck_require__(1900)
 const { kConstruct } = __nccwpck_require__(6443)
 const assert = __nccwpck_require__(4589)
-const { types } = __nccwpck_require__(356)
+const { types } = __nccwpck_require__(7975)
 
 const textEncoder = new TextEncoder('utf-8')
 
@@ -23928,7 +23928,7 @@ module.exports = {
 
 
 
-const { types, inspect } = __nccwpck_require__(356)
+const { types, inspect } = __nccwpck_require__(7975)
 const { markAsUncloneable } = __nccwpck_require__(5919)
 const { toUSVString } = __nccwpck_require__(3440)
 
@@ -25390,7 +25390,7 @@ const {
 const { ProgressEvent } = __nccwpck_require__(8573)
 const { getEncoding } = __nccwpck_require__(2607)
 const { serializeAMimeType, parseMIMEType } = __nccwpck_require__(1900)
-const { types } = __nccwpck_require__(356)
+const { types } = __nccwpck_require__(7975)
 const { StringDecoder } = __nccwpck_require__(3193)
 const { btoa } = __nccwpck_require__(4573)
 
@@ -27797,7 +27797,7 @@ const { establishWebSocketConnection, closeWebSocketConnection } = __nccwpck_req
 const { ByteParser } = __nccwpck_require__(1652)
 const { kEnumerableProperty, isBlobLike } = __nccwpck_require__(3440)
 const { getGlobalDispatcher } = __nccwpck_require__(2581)
-const { types } = __nccwpck_require__(356)
+const { types } = __nccwpck_require__(7975)
 const { ErrorEvent, CloseEvent } = __nccwpck_require__(5188)
 const { SendQueue } = __nccwpck_require__(3900)
 
@@ -28517,7 +28517,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:url");
 
 /***/ }),
 
-/***/ 356:
+/***/ 7975:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:util");
@@ -31550,14 +31550,230 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+;// CONCATENATED MODULE: ./build/src/commands.js
+const seconds = (s) => `${s}s`;
+const kind = {
+    createCluster(a) {
+        return {
+            cmd: 'kind',
+            args: [
+                'create',
+                'cluster',
+                '--name',
+                a.name,
+                '--config',
+                a.config,
+                '--image',
+                a.image,
+                '--kubeconfig',
+                a.kubeconfig,
+                '--wait',
+                seconds(a.waitSeconds),
+            ],
+            description: 'ephemeral Kind cluster for this job',
+        };
+    },
+    loadImage(ref, cluster, why) {
+        return { cmd: 'kind', args: ['load', 'docker-image', ref, '--name', cluster], description: why };
+    },
+    deleteCluster(name, why = 'always, even on failure') {
+        return { cmd: 'kind', args: ['delete', 'cluster', '--name', name], description: why };
+    },
+};
+const kubectl = {
+    /** `assume`: what a dry run takes the answer to be (the namespace absent, or present with these labels). */
+    getNamespace(ns, env, assume = 'absent') {
+        return {
+            cmd: 'kubectl',
+            args: ['get', 'namespace', ns, '--ignore-not-found', '-o', 'json'],
+            env,
+            silent: true,
+            description: `does the namespace exist, and is it ours? (a dry run assumes ${assume === 'absent' ? 'it does not exist' : 'it is ours'})`,
+            dryRunStdout: assume === 'absent'
+                ? ''
+                : JSON.stringify({
+                    metadata: { name: ns, uid: '<uid>', resourceVersion: '<version>', ...assume },
+                }),
+        };
+    },
+    /** `create` (not apply): fails if someone created the namespace since we looked. */
+    createFromStdin(manifest, env, why) {
+        return { cmd: 'kubectl', args: ['create', '-f', '-'], env, input: manifest, description: why };
+    },
+    applyFromStdin(manifest, env, why) {
+        return { cmd: 'kubectl', args: ['apply', '-f', '-'], env, input: manifest, description: why };
+    },
+    /**
+     * One merge patch of a namespace's labels and annotations, only if it is still at `resourceVersion` (the version
+     * the ownership check read): the API server refuses it with a Conflict otherwise, and nothing changes.
+     */
+    patchNamespace(ns, meta, env, why) {
+        return {
+            cmd: 'kubectl',
+            args: ['patch', 'namespace', ns, '--type=merge', '-p', JSON.stringify({ metadata: meta })],
+            env,
+            description: why,
+        };
+    },
+    /**
+     * ConfigMaps of a namespace (those matching `selector`, when given); none when the namespace does not exist.
+     * `assume`: what a dry run takes the answer to be.
+     */
+    listConfigMaps(ns, env, why, selector, assume = []) {
+        return {
+            cmd: 'kubectl',
+            args: ['get', 'configmaps', '-n', ns, ...(selector ? ['-l', selector] : []), '-o', 'json'],
+            env,
+            silent: true,
+            description: why,
+            dryRunStdout: JSON.stringify({ items: assume }),
+        };
+    },
+    listWorkloads(ns, env) {
+        return {
+            cmd: 'kubectl',
+            args: ['get', 'deployments,statefulsets,jobs', '-n', ns, '-o', 'json'],
+            env,
+            silent: true,
+            description: 'list workloads; then rollout status of each Deployment and StatefulSet, wait for each Job',
+            // The plan shows one wait of each kind for what the chart will have.
+            dryRunStdout: JSON.stringify({
+                items: ['Deployment', 'StatefulSet', 'Job'].map((kind) => ({ kind, metadata: { name: '<each>' } })),
+            }),
+        };
+    },
+    rolloutStatus(ref, ns, timeoutSeconds, env) {
+        return {
+            cmd: 'kubectl',
+            args: ['rollout', 'status', ref, '-n', ns, `--timeout=${seconds(timeoutSeconds)}`],
+            env,
+        };
+    },
+    waitComplete(ref, ns, timeoutSeconds, env) {
+        return {
+            cmd: 'kubectl',
+            args: ['wait', '--for=condition=complete', ref, '-n', ns, `--timeout=${seconds(timeoutSeconds)}`],
+            env,
+        };
+    },
+    portForward(ns, service, env) {
+        return {
+            cmd: 'kubectl',
+            args: ['port-forward', '-n', ns, `service/${service}`, '--address', '127.0.0.1', ':80'],
+            env,
+            description: `reach ${service} from the runner`,
+        };
+    },
+    /**
+     * Deletes the namespace only if it is still the object we checked, unchanged: the API server refuses the
+     * delete (409) when the UID or the resourceVersion differs, so a namespace re-created or relabelled by someone
+     * else since the check is never removed. Exits non-zero with NotFound when it is already gone.
+     */
+    deleteNamespaceIf(ns, uid, resourceVersion, env) {
+        return {
+            cmd: 'kubectl',
+            args: ['delete', '--raw', `/api/v1/namespaces/${ns}`, '-f', '-'],
+            env,
+            silent: true,
+            input: JSON.stringify({
+                kind: 'DeleteOptions',
+                apiVersion: 'v1',
+                preconditions: { uid, resourceVersion },
+                propagationPolicy: 'Background',
+            }),
+            allowFailure: true,
+            description: `remove the namespace we created, only if it is still the object checked (UID ${uid})`,
+        };
+    },
+    waitDeleted(ns, timeoutSeconds, env) {
+        return {
+            cmd: 'kubectl',
+            args: ['wait', '--for=delete', `namespace/${ns}`, `--timeout=${seconds(timeoutSeconds)}`],
+            env,
+            description: 'until the namespace is gone',
+        };
+    },
+    currentContext(env) {
+        return { cmd: 'kubectl', args: ['config', 'current-context'], env, silent: true };
+    },
+};
+const helm = {
+    uninstall(release, ns, timeoutSeconds, env) {
+        return {
+            cmd: 'helm',
+            args: [
+                'uninstall',
+                release,
+                '--namespace',
+                ns,
+                '--wait',
+                '--timeout',
+                seconds(timeoutSeconds),
+                '--ignore-not-found',
+            ],
+            env,
+            description: 'remove the release (its hooks and resources)',
+        };
+    },
+};
+/**
+ * `skaffold deploy` of prebuilt images, or `skaffold run` (build from the service contexts) without any.
+ * With prebuilt images, --default-repo= keeps Skaffold from renaming them after a cluster's advertised local
+ * registry (kind's local-registry-hosting ConfigMap), which would point the pods at images nobody pushed.
+ */
+function skaffoldDeploy(a) {
+    const images = a.images.flatMap((i) => ['--images', `${i.service}=${i.ref}`]);
+    if (images.length > 0)
+        images.push('--default-repo=');
+    const verb = images.length > 0 ? 'deploy' : 'run';
+    return {
+        cmd: 'skaffold',
+        args: [
+            verb,
+            '-p',
+            a.profile,
+            ...(a.kubeContext ? ['--kube-context', a.kubeContext] : []),
+            '--namespace',
+            a.namespace,
+            ...images,
+            '--status-check=true',
+        ],
+        cwd: a.stackDir,
+        env: a.env,
+        description: verb === 'deploy'
+            ? `deploy prebuilt images with the ${a.profile} profile`
+            : `no images given: build from the service contexts and deploy with the ${a.profile} profile`,
+    };
+}
+function testCommand(script, cwd, env) {
+    return { cmd: 'bash', args: ['-euo', 'pipefail', '-c', script], cwd, env, description: 'test-command' };
+}
+function tilt(verb, tiltfile) {
+    return { cmd: 'tilt', args: [verb, '--file', tiltfile], allowFailure: verb === 'down' };
+}
+
 ;// CONCATENATED MODULE: ./build/src/constants.js
 /** Names shared by the action, its post step and the CLI. */
 const MANAGED_BY = 'jetscale-stack';
+/**
+ * The services the chart deploys from images a PR can build (skaffold.yaml's artifacts; test/stack/drift.test.ts
+ * keeps the two in agreement). A preview runs each from this PR's images, a companion PR's, or the baseline.
+ */
+const SERVICES = (/* unused pure expression or super */ null && (['backend', 'frontend']));
 /** Labels and annotations that mark what we own in a cluster. */
 var Ownership;
 (function (Ownership) {
     Ownership["ManagedByLabel"] = "app.kubernetes.io/managed-by";
     Ownership["PrLabel"] = "jetscale.ai/pr";
+    /** The repository's key (`<slug>-<h8>`, src/naming.ts repositoryKey): selects what one repository owns. */
+    Ownership["RepoLabel"] = "jetscale.ai/repo";
+    /** The repository in full (`owner/name`, lower-case): a label value cannot hold the slash. */
+    Ownership["RepositoryAnnotation"] = "jetscale.ai/repository";
+    /** JSON: each service's image and where it came from (this PR, a companion PR, the baseline). */
+    Ownership["ImagesAnnotation"] = "jetscale.ai/images";
+    /** On the baseline ConfigMaps: `true`. */
+    Ownership["BaselineLabel"] = "jetscale.ai/baseline";
+    Ownership["ServiceLabel"] = "jetscale.ai/service";
     Ownership["ShaAnnotation"] = "jetscale.ai/sha";
     Ownership["CreatedAtAnnotation"] = "jetscale.ai/created-at";
     Ownership["RunAnnotation"] = "jetscale.ai/run";
@@ -31581,12 +31797,18 @@ var Inputs;
     Inputs["Kubeconfig"] = "kubeconfig";
     Inputs["Url"] = "url";
     Inputs["GithubToken"] = "github-token";
+    Inputs["BotLogin"] = "bot-login";
     Inputs["Comment"] = "comment";
     Inputs["TestCommand"] = "test-command";
     Inputs["Timeout"] = "timeout";
     Inputs["DryRun"] = "dry-run";
     Inputs["Resolve"] = "resolve";
     Inputs["StackDir"] = "stack-dir";
+    Inputs["Repository"] = "repository";
+    Inputs["PrimaryRepository"] = "primary-repository";
+    Inputs["PreviewWith"] = "preview-with";
+    Inputs["BaselineNamespace"] = "baseline-namespace";
+    Inputs["RecordBaseline"] = "record-baseline";
 })(Inputs || (Inputs = {}));
 var Outputs;
 (function (Outputs) {
@@ -31607,7 +31829,10 @@ var State;
     State["ClusterDeleted"] = "clusterDeleted";
     State["KindPath"] = "kindPath";
 })(State || (State = {}));
-const LOOPS = (/* unused pure expression or super */ null && (['ci-kind', 'preview', 'teardown', 'live']));
+/** The action's loops (the `loop` input). */
+const LOOPS = ['ci-kind', 'preview', 'teardown', 'live'];
+/** The CLI's loops: the action's four plus `deploy live`. */
+const CLI_LOOPS = [...LOOPS, 'deploy-live'];
 
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
@@ -31622,7 +31847,8 @@ class CommandError extends Error {
     command;
     result;
     constructor(command, result) {
-        super(`${formatCommand(command)} failed with exit code ${result.exitCode}` +
+        // The command line without its environment: KUBECONFIG and JETSCALE_* say nothing about why it failed.
+        super(`${formatCommand({ cmd: command.cmd, args: command.args })} failed with exit code ${result.exitCode}` +
             (result.stderr.trim() ? `: ${lastLines(result.stderr, 20)}` : ''));
         this.command = command;
         this.result = result;
@@ -31653,7 +31879,7 @@ class ExecExecutor {
         this.commands.push(command);
         const out = await getExecOutput(command.cmd, command.args, {
             cwd: command.cwd,
-            env: command.env ? mergeEnv(command.env) : undefined,
+            env: childEnv(command.env),
             ignoreReturnCode: true,
             silent: command.silent ?? false,
             input: command.input === undefined ? undefined : Buffer.from(command.input),
@@ -31667,7 +31893,7 @@ class ExecExecutor {
         this.commands.push(command);
         const child = (0,external_node_child_process_namespaceObject.spawn)(command.cmd, command.args, {
             cwd: command.cwd,
-            env: command.env ? mergeEnv(command.env) : process.env,
+            env: childEnv(command.env),
             stdio: ['ignore', 'pipe', 'pipe'],
         });
         let text = '';
@@ -31701,9 +31927,9 @@ class ExecExecutor {
                     if (m)
                         return done(() => resolve(m));
                     if (exited)
-                        return done(() => reject(new Error(`${formatCommand(command)} ${exited} before printing ${pattern}: ${text.trim()}`)));
+                        return done(() => reject(new Error(`${formatCommand({ cmd: command.cmd, args: command.args })} ${exited} before printing ${pattern}: ${text.trim()}`)));
                 };
-                const timer = setTimeout(() => done(() => reject(new Error(`${formatCommand(command)} printed no ${pattern} within ${timeoutMs} ms: ${text.trim()}`))), timeoutMs);
+                const timer = setTimeout(() => done(() => reject(new Error(`${formatCommand({ cmd: command.cmd, args: command.args })} printed no ${pattern} within ${timeoutMs} ms: ${text.trim()}`))), timeoutMs);
                 const done = (f) => {
                     clearTimeout(timer);
                     listeners.delete(check);
@@ -31736,7 +31962,7 @@ class DryRunExecutor {
         const line = formatCommand({ cmd: command.cmd, args: command.args });
         const stdin = command.input !== undefined ? ' <<stdin' : '';
         this.print(`${String(n).padStart(2)}. ${line}${stdin}${command.description ? `    # ${command.description}` : ''}`);
-        return { exitCode: 0, stdout: '', stderr: '' };
+        return { exitCode: 0, stdout: command.dryRunStdout ?? '', stderr: '' };
     }
     start(command) {
         void this.run(command);
@@ -31749,10 +31975,15 @@ class DryRunExecutor {
         };
     }
 }
-function mergeEnv(extra) {
+/**
+ * The environment of every command we run: ours, over the runner's, without the action's own inputs (INPUT_*:
+ * the github-token and the kubeconfig among them) and the runner's tokens (ACTIONS_RUNTIME_TOKEN, the OIDC
+ * request token). A command that needs the kubeconfig gets KUBECONFIG; none needs the token.
+ */
+function childEnv(extra = {}) {
     const env = {};
     for (const [k, v] of Object.entries(process.env))
-        if (v !== undefined)
+        if (v !== undefined && !/^(INPUT_|ACTIONS_RUNTIME_|ACTIONS_ID_TOKEN_)/.test(k))
             env[k] = v;
     return { ...env, ...extra };
 }
@@ -31762,6 +31993,7 @@ function mergeEnv(extra) {
  * The post step: removes the ephemeral Kind cluster when the main step did not (failure, cancel, crash).
  * It only warns; it never fails the job.
  */
+
 
 
 
@@ -31776,9 +32008,8 @@ async function runPost(exec = new ExecExecutor()) {
         }
         info(`post: removing Kind cluster ${cluster} left by the main step.`);
         await exec.run({
+            ...kind.deleteCluster(cluster, 'cleanup after a failed or cancelled run'),
             cmd: getState(State.KindPath) || 'kind',
-            args: ['delete', 'cluster', '--name', cluster],
-            description: 'cleanup after a failed or cancelled run',
         });
     }
     catch (error) {

@@ -1,0 +1,240 @@
+/**
+ * Pure builders of every command the loops run (kind, kubectl, helm, skaffold, the test command): argv and
+ * environment only, no I/O, so tests check them without an executor and a dry run prints exactly these.
+ */
+import type { Command } from './executor.js';
+
+type Env = Record<string, string>;
+
+const seconds = (s: number) => `${s}s`;
+
+export const kind = {
+  createCluster(a: {
+    name: string;
+    config: string;
+    image: string;
+    kubeconfig: string;
+    waitSeconds: number;
+  }): Command {
+    return {
+      cmd: 'kind',
+      args: [
+        'create',
+        'cluster',
+        '--name',
+        a.name,
+        '--config',
+        a.config,
+        '--image',
+        a.image,
+        '--kubeconfig',
+        a.kubeconfig,
+        '--wait',
+        seconds(a.waitSeconds),
+      ],
+      description: 'ephemeral Kind cluster for this job',
+    };
+  },
+  loadImage(ref: string, cluster: string, why: string): Command {
+    return { cmd: 'kind', args: ['load', 'docker-image', ref, '--name', cluster], description: why };
+  },
+  deleteCluster(name: string, why = 'always, even on failure'): Command {
+    return { cmd: 'kind', args: ['delete', 'cluster', '--name', name], description: why };
+  },
+};
+
+export const kubectl = {
+  /** `assume`: what a dry run takes the answer to be (the namespace absent, or present with these labels). */
+  getNamespace(
+    ns: string,
+    env: Env,
+    assume: 'absent' | { labels: Env; annotations: Env } = 'absent',
+  ): Command {
+    return {
+      cmd: 'kubectl',
+      args: ['get', 'namespace', ns, '--ignore-not-found', '-o', 'json'],
+      env,
+      silent: true,
+      description: `does the namespace exist, and is it ours? (a dry run assumes ${assume === 'absent' ? 'it does not exist' : 'it is ours'})`,
+      dryRunStdout:
+        assume === 'absent'
+          ? ''
+          : JSON.stringify({
+              metadata: { name: ns, uid: '<uid>', resourceVersion: '<version>', ...assume },
+            }),
+    };
+  },
+  /** `create` (not apply): fails if someone created the namespace since we looked. */
+  createFromStdin(manifest: string, env: Env, why: string): Command {
+    return { cmd: 'kubectl', args: ['create', '-f', '-'], env, input: manifest, description: why };
+  },
+  applyFromStdin(manifest: string, env: Env, why: string): Command {
+    return { cmd: 'kubectl', args: ['apply', '-f', '-'], env, input: manifest, description: why };
+  },
+  /**
+   * One merge patch of a namespace's labels and annotations, only if it is still at `resourceVersion` (the version
+   * the ownership check read): the API server refuses it with a Conflict otherwise, and nothing changes.
+   */
+  patchNamespace(
+    ns: string,
+    meta: { labels?: Env; annotations: Env; resourceVersion: string },
+    env: Env,
+    why: string,
+  ): Command {
+    return {
+      cmd: 'kubectl',
+      args: ['patch', 'namespace', ns, '--type=merge', '-p', JSON.stringify({ metadata: meta })],
+      env,
+      description: why,
+    };
+  },
+  /**
+   * ConfigMaps of a namespace (those matching `selector`, when given); none when the namespace does not exist.
+   * `assume`: what a dry run takes the answer to be.
+   */
+  listConfigMaps(ns: string, env: Env, why: string, selector?: string, assume: object[] = []): Command {
+    return {
+      cmd: 'kubectl',
+      args: ['get', 'configmaps', '-n', ns, ...(selector ? ['-l', selector] : []), '-o', 'json'],
+      env,
+      silent: true,
+      description: why,
+      dryRunStdout: JSON.stringify({ items: assume }),
+    };
+  },
+  listWorkloads(ns: string, env: Env): Command {
+    return {
+      cmd: 'kubectl',
+      args: ['get', 'deployments,statefulsets,jobs', '-n', ns, '-o', 'json'],
+      env,
+      silent: true,
+      description:
+        'list workloads; then rollout status of each Deployment and StatefulSet, wait for each Job',
+      // The plan shows one wait of each kind for what the chart will have.
+      dryRunStdout: JSON.stringify({
+        items: ['Deployment', 'StatefulSet', 'Job'].map((kind) => ({ kind, metadata: { name: '<each>' } })),
+      }),
+    };
+  },
+  rolloutStatus(ref: string, ns: string, timeoutSeconds: number, env: Env): Command {
+    return {
+      cmd: 'kubectl',
+      args: ['rollout', 'status', ref, '-n', ns, `--timeout=${seconds(timeoutSeconds)}`],
+      env,
+    };
+  },
+  waitComplete(ref: string, ns: string, timeoutSeconds: number, env: Env): Command {
+    return {
+      cmd: 'kubectl',
+      args: ['wait', '--for=condition=complete', ref, '-n', ns, `--timeout=${seconds(timeoutSeconds)}`],
+      env,
+    };
+  },
+  portForward(ns: string, service: string, env: Env): Command {
+    return {
+      cmd: 'kubectl',
+      args: ['port-forward', '-n', ns, `service/${service}`, '--address', '127.0.0.1', ':80'],
+      env,
+      description: `reach ${service} from the runner`,
+    };
+  },
+  /**
+   * Deletes the namespace only if it is still the object we checked, unchanged: the API server refuses the
+   * delete (409) when the UID or the resourceVersion differs, so a namespace re-created or relabelled by someone
+   * else since the check is never removed. Exits non-zero with NotFound when it is already gone.
+   */
+  deleteNamespaceIf(ns: string, uid: string, resourceVersion: string, env: Env): Command {
+    return {
+      cmd: 'kubectl',
+      args: ['delete', '--raw', `/api/v1/namespaces/${ns}`, '-f', '-'],
+      env,
+      silent: true,
+      input: JSON.stringify({
+        kind: 'DeleteOptions',
+        apiVersion: 'v1',
+        preconditions: { uid, resourceVersion },
+        propagationPolicy: 'Background',
+      }),
+      allowFailure: true,
+      description: `remove the namespace we created, only if it is still the object checked (UID ${uid})`,
+    };
+  },
+  waitDeleted(ns: string, timeoutSeconds: number, env: Env): Command {
+    return {
+      cmd: 'kubectl',
+      args: ['wait', '--for=delete', `namespace/${ns}`, `--timeout=${seconds(timeoutSeconds)}`],
+      env,
+      description: 'until the namespace is gone',
+    };
+  },
+  currentContext(env: Env): Command {
+    return { cmd: 'kubectl', args: ['config', 'current-context'], env, silent: true };
+  },
+};
+
+export const helm = {
+  uninstall(release: string, ns: string, timeoutSeconds: number, env: Env): Command {
+    return {
+      cmd: 'helm',
+      args: [
+        'uninstall',
+        release,
+        '--namespace',
+        ns,
+        '--wait',
+        '--timeout',
+        seconds(timeoutSeconds),
+        '--ignore-not-found',
+      ],
+      env,
+      description: 'remove the release (its hooks and resources)',
+    };
+  },
+};
+
+export interface SkaffoldDeploy {
+  profile: string;
+  namespace: string;
+  images: Array<{ service: string; ref: string }>;
+  kubeContext?: string;
+  stackDir: string;
+  env: Env;
+}
+
+/**
+ * `skaffold deploy` of prebuilt images, or `skaffold run` (build from the service contexts) without any.
+ * With prebuilt images, --default-repo= keeps Skaffold from renaming them after a cluster's advertised local
+ * registry (kind's local-registry-hosting ConfigMap), which would point the pods at images nobody pushed.
+ */
+export function skaffoldDeploy(a: SkaffoldDeploy): Command {
+  const images = a.images.flatMap((i) => ['--images', `${i.service}=${i.ref}`]);
+  if (images.length > 0) images.push('--default-repo=');
+  const verb = images.length > 0 ? 'deploy' : 'run';
+  return {
+    cmd: 'skaffold',
+    args: [
+      verb,
+      '-p',
+      a.profile,
+      ...(a.kubeContext ? ['--kube-context', a.kubeContext] : []),
+      '--namespace',
+      a.namespace,
+      ...images,
+      '--status-check=true',
+    ],
+    cwd: a.stackDir,
+    env: a.env,
+    description:
+      verb === 'deploy'
+        ? `deploy prebuilt images with the ${a.profile} profile`
+        : `no images given: build from the service contexts and deploy with the ${a.profile} profile`,
+  };
+}
+
+export function testCommand(script: string, cwd: string, env: Env): Command {
+  return { cmd: 'bash', args: ['-euo', 'pipefail', '-c', script], cwd, env, description: 'test-command' };
+}
+
+export function tilt(verb: 'up' | 'down', tiltfile: string): Command {
+  return { cmd: 'tilt', args: [verb, '--file', tiltfile], allowFailure: verb === 'down' };
+}

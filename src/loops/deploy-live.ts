@@ -1,0 +1,42 @@
+/**
+ * deploy-live (the CLI's `deploy live`): the live profile into the live kube context, refused unless the
+ * current context is the one named. The platform owns the namespace and its Secrets, so nothing is created.
+ */
+import { kubectl, skaffoldDeploy } from '../commands.js';
+import { LIVE_NAMESPACE } from '../naming.js';
+import { type LoopBody, OwnershipRefused } from './types.js';
+
+/** The current kube context is not the live one: nothing was deployed. */
+export class ContextRefused extends OwnershipRefused {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ContextRefused';
+    Object.setPrototypeOf(this, new.target.prototype);
+  }
+}
+
+export const deployLive: LoopBody<'deploy-live'> = async (ctx) => {
+  const { inputs, names, deps } = ctx;
+  const wanted = inputs.kubeContext;
+  await ctx.step('kube context', async () => {
+    const current = (
+      await deps.exec.run({ ...kubectl.currentContext(names.env), dryRunStdout: wanted })
+    ).stdout.trim();
+    if (current !== wanted)
+      throw new ContextRefused(
+        `deploy live refused: the current kube context is ${JSON.stringify(current)}, not the live context ${JSON.stringify(wanted)}`,
+      );
+  });
+  await ctx.step('deploy', () =>
+    deps.exec.run(
+      skaffoldDeploy({
+        profile: 'live',
+        namespace: LIVE_NAMESPACE,
+        images: inputs.images,
+        kubeContext: wanted,
+        stackDir: ctx.run.stackDir,
+        env: names.env,
+      }),
+    ),
+  );
+};

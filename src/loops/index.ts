@@ -1,0 +1,80 @@
+/**
+ * runLoop: one table from loop name to its file. Each loop gets one context; what is common to all (the plan's
+ * names, the private files every command reads, the step recorder, the result kept on failure) is here.
+ */
+import YAML from 'yaml';
+import { type AnyLoop, Ownership } from '../constants.js';
+import type { RunContext } from '../context.js';
+import type { ActionInputs } from '../validate.js';
+import { ciKind } from './ci-kind.js';
+import { deployLive } from './deploy-live.js';
+import { live } from './live.js';
+import { chartValues, planNames } from './plan.js';
+import { preview } from './preview.js';
+import { teardown } from './teardown.js';
+import type { LoopBody, LoopContext, LoopDeps, LoopResult } from './types.js';
+
+export { ContextRefused } from './deploy-live.js';
+export { chartValues, extraValues, planHeader, planNames } from './plan.js';
+export { forwardFrontendAndBackend, publicFailure, withPortForwards } from './shared.js';
+export { TeardownRefused } from './teardown.js';
+export * from './types.js';
+
+const LOOP_BODIES: { [L in AnyLoop]: LoopBody<L> } = {
+  'ci-kind': ciKind,
+  preview,
+  teardown,
+  live,
+  'deploy-live': deployLive,
+};
+
+/** Runs one loop. Never throws for a failure of the loop itself: the result carries the error and what ran. */
+export async function runLoop(inputs: ActionInputs, run: RunContext, deps: LoopDeps): Promise<LoopResult> {
+  const names = planNames(inputs, run);
+  const result: LoopResult = { loop: inputs.loop, names, steps: [], checks: [] };
+  const ctx: LoopContext = {
+    inputs,
+    run,
+    names,
+    deps,
+    result,
+    async step(name, fn) {
+      const t0 = Date.now();
+      deps.log(`▶ ${name}`);
+      try {
+        const out = await fn();
+        result.steps.push({ name, ok: true, ms: Date.now() - t0 });
+        return out;
+      } catch (error) {
+        result.steps.push({ name, ok: false, ms: Date.now() - t0 });
+        throw error;
+      }
+    },
+  };
+  try {
+    writePrivateFiles(ctx);
+    await (LOOP_BODIES[inputs.loop] as LoopBody<AnyLoop>)(ctx as never);
+  } catch (error) {
+    result.error = error instanceof Error ? error : new Error(String(error));
+  }
+  return result;
+}
+
+/** The kubeconfig given as content and the generated values file: what every command of the loop reads. */
+function writePrivateFiles(ctx: LoopContext): void {
+  const { inputs, names, deps } = ctx;
+  if (inputs.kubeconfig?.content !== undefined && names.env.KUBECONFIG)
+    deps.writeFile(names.env.KUBECONFIG, inputs.kubeconfig.content, 'the kubeconfig input');
+  if (names.env.JETSCALE_VALUES_FILE)
+    deps.writeFile(
+      names.env.JETSCALE_VALUES_FILE,
+      YAML.stringify(chartValues(inputs, chartOwnerLabels(names.labels))),
+      'chart values from the timeout, values and set inputs',
+    );
+}
+
+/** Our ownership labels as the chart puts them on every object: all but managed-by, which Helm sets. */
+function chartOwnerLabels(labels: Record<string, string> | undefined): Record<string, string> {
+  const { [Ownership.ManagedByLabel]: _, ...rest } = labels ?? {};
+  return rest;
+}

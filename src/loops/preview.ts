@@ -1,0 +1,126 @@
+/**
+ * preview: the images each service runs (this PR's, a companion PR's, the baseline), the PR's own namespace
+ * (created with our ownership labels for this repository and PR, or refused when anyone else holds the name),
+ * deploy, wait, contract checks through the preview's URL, and the PR told how it went — on failure, with the
+ * first reason. A PR closed while this ran is torn down again, so no preview outlives its PR.
+ */
+import { kubectl, skaffoldDeploy } from '../commands.js';
+import { Ownership } from '../constants.js';
+import { isOwnedBy, notOwned } from '../naming.js';
+import { resolveImages, type ServiceImage } from './images.js';
+import {
+  contract,
+  firstFailure,
+  getNamespace,
+  namespaceManifest,
+  publicFailure,
+  runTestCommand,
+  waitReady,
+  withDiagnostics,
+} from './shared.js';
+import { removePreview } from './teardown.js';
+import { type LoopBody, OwnershipRefused } from './types.js';
+
+export const preview: LoopBody<'preview'> = async (ctx) => {
+  const { inputs, names, deps } = ctx;
+  const ns = names.namespace;
+  const env = names.env;
+  let images: ServiceImage[] = [];
+  const report = async (
+    status: 'success' | 'failure' | 'in_progress',
+    failure?: { details: string; reason: string },
+  ) => {
+    await deps.reporter?.reportDeploy({
+      url: names.url,
+      namespace: ns,
+      host: names.host,
+      status,
+      details: failure?.details,
+      reason: failure?.reason,
+      images,
+    });
+  };
+  await ctx.step('tools', () => deps.installTools(['helm', 'skaffold', 'kubectl']));
+  try {
+    await withDiagnostics(ctx, { namespace: ns }, async () => {
+      await ctx.step('namespace', async () => {
+        const info = await getNamespace(ctx, ns);
+        if (info.exists && !isOwnedBy(info, inputs))
+          throw new OwnershipRefused(
+            `Refusing to deploy into namespace ${ns}: ${notOwned(info, inputs)}. ` +
+              `Nothing was changed. Repositories sharing a cluster must agree on primary-repository (this run's is ` +
+              `${inputs.primaryRepository ?? 'unset'}); otherwise choose another namespace-prefix.`,
+          );
+        images = await resolveImages(ctx);
+        const recorded = {
+          ...(images.length ? { [Ownership.ImagesAnnotation]: JSON.stringify(images) } : {}),
+        };
+        await report('in_progress');
+        if (!info.exists)
+          await deps.exec.run(
+            kubectl.createFromStdin(
+              namespaceManifest(ns, names.labels, { ...names.annotations, ...recorded }),
+              env,
+              `namespace ${ns} with our ownership labels`,
+            ),
+          );
+        else {
+          // Ours already. One patch, on the version just checked: a namespace made before repositories were
+          // recorded gains the repository's labels and annotation together, never one without the other.
+          const adopt = Boolean(names.labels[Ownership.RepoLabel] && !info.labels?.[Ownership.RepoLabel]);
+          const repository = names.annotations[Ownership.RepositoryAnnotation];
+          await deps.exec.run(
+            kubectl.patchNamespace(
+              ns,
+              {
+                ...(adopt ? { labels: names.labels } : {}),
+                annotations: {
+                  [Ownership.ShaAnnotation]: inputs.sha ?? 'unknown',
+                  ...(repository ? { [Ownership.RepositoryAnnotation]: repository } : {}),
+                  ...recorded,
+                },
+                resourceVersion: info.resourceVersion ?? '',
+              },
+              env,
+              adopt
+                ? 'record the repository that owns it, the SHA and the images now deployed'
+                : 'record the SHA and images now deployed',
+            ),
+          );
+        }
+      });
+      await ctx.step('deploy', () =>
+        deps.exec.run(
+          skaffoldDeploy({
+            profile: 'preview',
+            namespace: ns,
+            images: images.length ? images : inputs.images,
+            stackDir: ctx.run.stackDir,
+            env,
+          }),
+        ),
+      );
+      await ctx.step('ready', () => waitReady(ctx, ns));
+      await ctx.step('contract checks', async () => {
+        await contract(ctx, {
+          frontendUrl: names.url,
+          mode: 'full',
+          deadlineMs: Math.min(inputs.timeoutSeconds, 180) * 1000,
+          expectedSha: inputs.sha,
+          resolve: inputs.resolve,
+        });
+        await runTestCommand(ctx, { ...env, JETSCALE_URL: names.url });
+      });
+    });
+  } catch (error) {
+    await report('failure', { details: publicFailure(error), reason: firstFailure(ctx, error) });
+    throw error;
+  }
+  if ((await deps.reporter?.isPullRequestOpen()) === false) {
+    deps.log(`PR #${inputs.prNumber} was closed during the deploy: tearing the preview down again.`);
+    await removePreview(ctx);
+    ctx.result.tornDownAfterClose = true;
+    return;
+  }
+  await report('success');
+};

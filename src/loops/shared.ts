@@ -1,0 +1,201 @@
+/**
+ * Steps more than one loop takes: the namespace ownership check, waiting for readiness, the contract checks,
+ * the test command, port-forwards and diagnostics. Each runs through the loop's dependencies, so a dry run
+ * prints it instead.
+ */
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { kubectl, testCommand } from '../commands.js';
+import type { AnyLoop } from '../constants.js';
+import { assertContract, type CheckResult, ContractFailure } from '../contract.js';
+import { CommandError } from '../executor.js';
+import { failureDetail } from '../redact.js';
+import {
+  type ContractRequest,
+  type LoopContext,
+  type LoopDeps,
+  OwnershipRefused,
+  type PortForward,
+} from './types.js';
+
+export interface NamespaceInfo {
+  exists: boolean;
+  uid?: string;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export async function getNamespace<L extends AnyLoop>(
+  ctx: LoopContext<L>,
+  ns: string,
+  assume: 'absent' | 'ours' = 'absent',
+): Promise<NamespaceInfo> {
+  const out = await ctx.deps.exec.run(
+    kubectl.getNamespace(
+      ns,
+      ctx.names.env,
+      assume === 'ours'
+        ? { labels: ctx.names.labels ?? {}, annotations: ctx.names.annotations ?? {} }
+        : 'absent',
+    ),
+  );
+  if (!out.stdout.trim()) return { exists: false };
+  const { metadata: m = {} } = JSON.parse(out.stdout) as {
+    metadata?: {
+      uid?: string;
+      resourceVersion?: string;
+      labels?: Record<string, string>;
+      annotations?: Record<string, string>;
+    };
+  };
+  return {
+    exists: true,
+    uid: m.uid,
+    resourceVersion: m.resourceVersion,
+    labels: m.labels ?? {},
+    annotations: m.annotations ?? {},
+  };
+}
+
+export function namespaceManifest(
+  name: string,
+  labels: Record<string, string>,
+  annotations: Record<string, string>,
+): string {
+  return YAML.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels, annotations } });
+}
+
+/** Waits until every Deployment and StatefulSet is rolled out and every Job completed — not merely applied. */
+export async function waitReady<L extends AnyLoop>(ctx: LoopContext<L>, ns: string): Promise<void> {
+  const { exec } = ctx.deps;
+  const { env } = ctx.names;
+  const t = ctx.inputs.timeoutSeconds;
+  const out = await exec.run(kubectl.listWorkloads(ns, env));
+  const items = out.stdout.trim()
+    ? ((JSON.parse(out.stdout) as { items?: Array<{ kind: string; metadata: { name: string } }> }).items ??
+      [])
+    : [];
+  for (const item of items) {
+    const ref = `${item.kind.toLowerCase()}/${item.metadata.name}`;
+    await exec.run(
+      item.kind === 'Job' ? kubectl.waitComplete(ref, ns, t, env) : kubectl.rolloutStatus(ref, ns, t, env),
+    );
+  }
+}
+
+/** Runs the contract checks; throws ContractFailure naming every failed check. */
+export async function contract<L extends AnyLoop>(
+  ctx: LoopContext<L>,
+  req: ContractRequest,
+): Promise<CheckResult[]> {
+  const results = await ctx.deps.contract(req);
+  ctx.result.checks = results;
+  for (const r of results)
+    ctx.deps.log(`${r.ok ? '✓' : '✗'} ${r.name} ${r.url} (${r.durationMs} ms)${r.ok ? '' : `: ${r.detail}`}`);
+  assertContract(results);
+  return results;
+}
+
+export async function runTestCommand<L extends AnyLoop>(
+  ctx: LoopContext<L>,
+  env: Record<string, string>,
+): Promise<void> {
+  if (!ctx.inputs.testCommand) return;
+  await ctx.deps.exec.run(testCommand(ctx.inputs.testCommand, ctx.run.workspace, env));
+}
+
+/** Port-forwards to the release's frontend and backend Services while fn runs. */
+export function withPortForwards<T, L extends AnyLoop>(
+  ctx: LoopContext<L>,
+  ns: string,
+  release: string,
+  fn: (frontendUrl: string, backendUrl: string) => Promise<T>,
+): Promise<T> {
+  return forwardFrontendAndBackend(ctx.deps, ctx.names.env, ns, release, fn);
+}
+
+/** The same, for a caller without a loop (the CLI's test:ci). */
+export async function forwardFrontendAndBackend<T>(
+  deps: Pick<LoopDeps, 'portForward'>,
+  env: Record<string, string>,
+  ns: string,
+  release: string,
+  fn: (frontendUrl: string, backendUrl: string) => Promise<T>,
+): Promise<T> {
+  // Both start at once; whichever started is stopped again, also when the other one failed.
+  const settled = await Promise.allSettled(
+    ['frontend', 'backend'].map((svc) => deps.portForward(kubectl.portForward(ns, `${release}-${svc}`, env))),
+  );
+  const started = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  try {
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const [fe, be] = started as [PortForward, PortForward];
+    return await fn(fe.url, be.url);
+  } finally {
+    await Promise.all(started.map((pf) => pf.stop()));
+  }
+}
+
+/**
+ * On failure, collects diagnostics into a fresh directory of the run's private temp dir, then rethrows. Not when
+ * the failure is that the namespace or cluster is someone else's: what is in it is not ours to collect.
+ */
+export async function withDiagnostics<T, L extends AnyLoop>(
+  ctx: LoopContext<L>,
+  args: { namespace?: string; kindCluster?: string },
+  fn: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (ctx.deps.diagnostics && !(error instanceof OwnershipRefused)) {
+      const dir = join(ctx.run.tempDir, `diagnostics-${ctx.inputs.loop}`);
+      ctx.result.diagnosticsDir = dir;
+      try {
+        const found = await ctx.deps.diagnostics({ ...args, env: ctx.names.env, dir });
+        ctx.result.diagnostics = found.summary;
+        ctx.result.firstFailure = found.firstFailure;
+      } catch (e) {
+        ctx.deps.log(`collecting diagnostics failed: ${(e as Error).message}`);
+      }
+    }
+    throw error;
+  }
+}
+
+/**
+ * What a failure may say outside the log (PR comment, job summary): the failing command's program and why it
+ * ran, its exit code and the last lines of its stderr, never its full command line or environment; redacted.
+ */
+export function publicFailure(error: unknown): string {
+  if (error instanceof CommandError) {
+    const what = error.command.description ?? `${error.command.cmd} ${error.command.args[0] ?? ''}`.trim();
+    return failureDetail(
+      `${error.command.cmd} (${what}) failed with exit code ${error.result.exitCode}` +
+        (error.result.stderr.trim()
+          ? `:\n${error.result.stderr.trim().split('\n').slice(-10).join('\n')}`
+          : ''),
+    );
+  }
+  return failureDetail(error instanceof Error ? error.message : String(error));
+}
+
+/**
+ * What failed first, for the PR comment itself: the first failed contract check (its URL and what came back), else
+ * what the diagnostics found (the pod that is not Ready: its reason, last event and last log lines), else the
+ * error's first line. Redacted when rendered (src/github/render.ts).
+ */
+export function firstFailure<L extends AnyLoop>(ctx: LoopContext<L>, error: unknown): string {
+  if (error instanceof ContractFailure) {
+    const c = error.failed[0];
+    if (c) return `contract check ${c.name} failed at ${c.url}: ${c.detail || 'failed'}`;
+  }
+  const step = ctx.result.steps.find((s) => !s.ok)?.name;
+  const where = step ? `step ${step}: ` : '';
+  // The cluster's view explains a deploy or a wait that failed; any other step failed for its own reason.
+  if (ctx.result.firstFailure && (step === 'deploy' || step === 'ready'))
+    return `${where}${ctx.result.firstFailure}`;
+  return `${where}${publicFailure(error).split('\n')[0]}`;
+}
