@@ -1,6 +1,10 @@
 // What the rendered manifests promise, stage by stage: restricted pods, probes, pinned images, requests
 // and limits, network policies and the wiring every stage shares; then what only live, preview and local do.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import YAML from 'yaml';
 import {
   type Container,
   containersOf,
@@ -414,6 +418,47 @@ describe.skipIf(helm.skip)('preview', () => {
     expect(backend.resources.requests).toEqual({ cpu: '25m', memory: '64Mi' });
     const ingress = ofKind(manifests, 'Ingress')[0] as Manifest;
     expect(ingress.spec.rules[0].host).toBe('pr-42.preview.example.com');
+  });
+});
+
+describe.skipIf(helm.skip)('progress deadline', () => {
+  test("every Deployment gives up after global.progressDeadlineSeconds (600, Kubernetes' default, unless set)", async () => {
+    for (const [set, want] of [
+      [[], 600],
+      [['global.progressDeadlineSeconds=90'], 90],
+    ] as const) {
+      const deployments = ofKind(
+        await render({ ...stages.preview, set: [...(stages.preview.set ?? []), ...set] }),
+        'Deployment',
+      );
+      expect(deployments.length).toBeGreaterThan(0);
+      for (const d of deployments)
+        expect(d.spec.progressDeadlineSeconds, `${d.metadata.name} ${set}`).toBe(want);
+    }
+  });
+});
+
+describe.skipIf(helm.skip)('owner labels', () => {
+  test("global.ownerLabels go on every object of every stage, and on no selector (a preview's PR and repository)", async () => {
+    const owner = { 'jetscale.ai/pr': '101', 'jetscale.ai/repo': 'frontend-ea5f768e' };
+    // As the action hands them: a values file (YAML keeps "101" a string).
+    const file = join(mkdtempSync(join(tmpdir(), 'owner-')), 'owner.yaml');
+    writeFileSync(file, YAML.stringify({ global: { ownerLabels: owner } }));
+    for (const [stage, scenario] of Object.entries(stages)) {
+      const manifests = await render({ ...scenario, files: [...scenario.files, file] });
+      expect(manifests.length, stage).toBeGreaterThan(5);
+      for (const m of manifests) {
+        expect(m.metadata.labels, `${stage} ${m.kind}/${m.metadata.name}`).toMatchObject(owner);
+        for (const selector of [
+          m.spec?.selector?.matchLabels,
+          m.spec?.selector,
+          m.spec?.podSelector?.matchLabels,
+        ])
+          if (selector && typeof selector === 'object')
+            for (const key of Object.keys(owner))
+              expect(selector, `${stage} ${m.kind}/${m.metadata.name} selector`).not.toHaveProperty([key]);
+      }
+    }
   });
 });
 

@@ -27,6 +27,9 @@ app.kubernetes.io/version: {{ .context.Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .context.Release.Service }}
 app.kubernetes.io/part-of: jetscale
 jetscale.dev/environment: {{ include "app.environment" .context }}
+{{- with (dig "ownerLabels" dict (.context.Values.global | default dict)) }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
 {{/* Selector labels of a component (immutable on Deployments/StatefulSets: keep them small). */}}
