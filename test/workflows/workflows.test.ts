@@ -1,8 +1,9 @@
 /**
  * The GitHub workflows under .github/workflows: actionlint (with shellcheck when installed) finds nothing,
  * the security rules hold structurally (permissions, pinned actions, no untrusted expressions in scripts, no
- * pull_request_target), and the reusable preview workflow behaves as promised when run by act (nektos/act)
- * on this host: a fork's pull request never reaches the deploy job, a same-repository one deploys (dry run).
+ * pull_request_target, the action run from the reusable workflow's own commit), and the reusable workflows
+ * behave as promised when run by act (nektos/act) on this host: a fork's pull request never reaches the
+ * deploy job, a same-repository one deploys (dry run), a caller pinned to a commit runs that commit's action.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,9 +14,11 @@ import { parse } from 'yaml';
 import {
   type ActRun,
   actHostFlags,
+  actWithJobWorkflow,
   commitServiceRepo,
   pullRequestEvent,
   runActOnHost,
+  stageMarkedCommit,
   stageStack,
 } from '../support/act.js';
 import { startContractStack } from '../support/contract-server.js';
@@ -40,6 +43,9 @@ const reusable: Record<string, string[]> = {
 
 const PREVIEW_GROUP = `jetscale-preview-\${{ github.repository }}-\${{ github.event.pull_request.number }}`;
 const SAME_REPO = 'github.event.pull_request.head.repo.full_name == github.repository';
+/** The job context naming the reusable workflow's own repository and commit (GitHub's runner provides it). */
+const SELF_REPO = `\${{ job.workflow_repository }}`;
+const SELF_SHA = `\${{ job.workflow_sha }}`;
 const FORK = 'github.event.pull_request.head.repo.full_name != github.repository';
 
 type Step = {
@@ -48,6 +54,7 @@ type Step = {
   uses?: string;
   run?: string;
   if?: string;
+  env?: Record<string, string>;
   with?: Record<string, unknown>;
 };
 type Job = {
@@ -126,8 +133,15 @@ describe('expressionsInRun (the checker itself)', () => {
 describe('actionlint', () => {
   const tool = requireTool('actionlint');
   const shellcheck = findTool('shellcheck') !== undefined; // actionlint runs it over run: scripts when on PATH
+  // actionlint 1.7.12 does not know the job.workflow_* context GitHub's runner provides (rhysd/actionlint#647,
+  // #705): the reusable workflows read job.workflow_repository and job.workflow_sha. Exactly that finding is
+  // ignored, nothing else about the job context.
+  const ignore = [
+    '-ignore',
+    'property "workflow_(repository|sha)" is not defined in object type \\{check_run_id',
+  ];
   const lint = (files: string[]) => {
-    const run = spawnSync(tool.path as string, ['-format', '{{json .}}', ...files], {
+    const run = spawnSync(tool.path as string, ['-format', '{{json .}}', ...ignore, ...files], {
       cwd: repoRoot,
       encoding: 'utf8',
       timeout: 60_000,
@@ -240,6 +254,7 @@ test('each third-party action is pinned to the same SHA and version in every wor
 
 describe.each(Object.entries(reusable))('reusable %s', (file, loops) => {
   const wf = load(file);
+  const raw = readFileSync(join(workflowsDir, file), 'utf8');
   const call = workflowCall(wf);
 
   test('is triggered by workflow_call only', () => {
@@ -261,12 +276,48 @@ describe.each(Object.entries(reusable))('reusable %s', (file, loops) => {
     for (const job of Object.values(wf.jobs)) expect(job['runs-on']).toBe(`\${{ inputs.runs-on }}`);
   });
 
-  test(`runs the action at jetscale/stack@v1 with loop ${loops.join(', ')}`, () => {
-    const used = Object.values(wf.jobs)
-      .flatMap((j) => j.steps ?? [])
-      .filter((s) => s.uses?.startsWith('jetscale/stack'));
-    expect(used.map((s) => s.uses)).toEqual(loops.map(() => 'jetscale/stack@v1'));
-    expect(used.map((s) => s.with?.loop)).toEqual(loops);
+  // Issue 9: "the reusable workflows call jetscale/stack@v1, a moving tag: a caller that pins
+  // preview.yml@<sha> still runs whatever v1 points to, with its kubeconfig."
+  test(`finding: the reusable workflows call jetscale/stack@v1, a moving tag; now each job runs the action (loop ${loops.join(', ')}) of the workflow's own commit`, () => {
+    const jobs = Object.values(wf.jobs).filter((j) => (j.steps ?? []).some((s) => s.with?.loop));
+    expect(
+      jobs
+        .flatMap((j) => j.steps ?? [])
+        .filter((s) => s.with?.loop)
+        .map((s) => s.with?.loop),
+    ).toEqual(loops);
+    expect(raw).not.toMatch(/uses:\s*jetscale\/stack@/);
+    for (const job of jobs) {
+      const steps = job.steps ?? [];
+      const at = (pred: (s: Step) => boolean) => steps.findIndex(pred);
+      const action = at((s) => s.with?.loop !== undefined);
+      const self = at((s) => s.with?.repository === SELF_REPO);
+      const guard = at((s) => s.env?.WORKFLOW_SHA === SELF_SHA);
+      const callers = steps.filter((s) => s.uses?.startsWith('actions/checkout@') && !s.with?.repository);
+      // The action is the check-out of this workflow's repository at this workflow's commit, in a directory
+      // of its own under the workspace, made after the caller's check-out (whose clean would remove it) ...
+      expect(steps[action]?.uses).toBe('./.jetscale-stack-action');
+      expect(steps[self]).toMatchObject({
+        uses: expect.stringMatching(/^actions\/checkout@[0-9a-f]{40}$/),
+        with: {
+          repository: SELF_REPO,
+          ref: SELF_SHA,
+          path: '.jetscale-stack-action',
+          'persist-credentials': false,
+        },
+      });
+      expect(self).toBeGreaterThan(-1);
+      expect(self).toBeLessThan(action);
+      for (const c of callers) expect(steps.indexOf(c)).toBeLessThan(self);
+      expect(callers.every((c) => c.with?.path === undefined)).toBe(true);
+      // ... and a runner that does not say which commit that is stops the job before anything runs.
+      expect(guard).toBeGreaterThan(-1);
+      expect(guard).toBeLessThan(self);
+      expect(steps[guard]?.env?.WORKFLOW_REPOSITORY).toBe(SELF_REPO);
+      expect(steps[guard]?.run).toMatch(
+        /-z "\$WORKFLOW_REPOSITORY" \] \|\| \[ -z "\$WORKFLOW_SHA" \]; then[\s\S]*exit 1/,
+      );
+    }
   });
 });
 
@@ -288,11 +339,14 @@ describe('preview.yml', () => {
     expect(job?.concurrency).toEqual({ group: PREVIEW_GROUP, 'cancel-in-progress': false });
   });
 
-  test('deploy runs only for same-repository pull requests, on opened/synchronize/reopened', () => {
+  test('deploy runs only for same-repository pull requests, on opened/synchronize/reopened, and edited when the description changed (a Preview-With line)', () => {
     expect(deploy?.if).toContain("github.event_name == 'pull_request'");
     expect(deploy?.if).toContain(SAME_REPO);
     for (const action of ['opened', 'synchronize', 'reopened'])
       expect(deploy?.if).toContain(`github.event.action == '${action}'`);
+    expect(deploy?.if).toContain(
+      `(github.event.action == 'edited' && contains(toJSON(github.event.changes), '"body":'))`,
+    );
     expect(deploy?.if).not.toContain('closed');
   });
 
@@ -357,22 +411,30 @@ describe('ci.yml', () => {
  * it fails loudly if it ever runs (it runs only after a failed step).
  */
 describe('reusable workflows under act', () => {
-  const act = requireTool('act');
+  const act = actWithJobWorkflow(); // act with the job.workflow_* context (see test/support/act.ts)
   const skip = act.skip !== undefined;
   const label = act.skip ?? 'act on the host';
   let work = '';
   let nodeDir = '';
+  let pinned: { sha: string; marker: string } = { sha: '', marker: '' };
 
   beforeAll(() => {
     if (skip) return;
     nodeDir = dirname(node24()); // action.yml says node24; act runs the host's `node`
     work = mkdtempSync(join(tmpdir(), 'jetscale-act-'));
     stageStack(work);
+    // A second commit of jetscale/stack, not tagged v1, whose action prints a marker first thing.
+    pinned = stageMarkedCommit(work);
     const svc = join(work, 'demo');
     mkdirSync(join(svc, '.github', 'workflows'), { recursive: true });
     for (const f of fixtureFiles) cpSync(join(fixturesDir, f), join(svc, '.github', 'workflows', f));
+    // The README's preview caller, pinned to that commit instead of v1.
+    const caller = readFileSync(join(fixturesDir, 'preview-caller.yml'), 'utf8');
+    const pinnedCaller = caller.replace('preview.yml@v1', `preview.yml@${pinned.sha}`);
+    expect(pinnedCaller).not.toBe(caller);
+    writeFileSync(join(svc, '.github', 'workflows', 'pinned-caller.yml'), pinnedCaller);
     commitServiceRepo(svc, 'callers');
-  });
+  }, 900_000); // the first run builds act with the job.workflow_* context (minutes on a cold Go build cache)
 
   afterAll(() => {
     if (work) rmSync(work, { recursive: true, force: true });
@@ -385,6 +447,8 @@ describe('reusable workflows under act', () => {
     event?: object;
     secrets?: Record<string, string>;
     vars?: Record<string, string>;
+    /** Another act binary (default: act with the job.workflow_* context). */
+    act?: string;
   }): Promise<ActRun> {
     const args = [opts.eventName, '--json', '-W', `.github/workflows/${opts.workflow}`];
     if (opts.event) {
@@ -398,7 +462,7 @@ describe('reusable workflows under act', () => {
       ...Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ['--var', `${k}=${v}`]),
     );
     return runActOnHost({
-      act: act.path as string,
+      act: opts.act ?? (act.path as string),
       args,
       work,
       nodeDir,
@@ -417,6 +481,13 @@ describe('reusable workflows under act', () => {
     ['same-repository synchronize', 'deploy', 7, event('synchronize', 'jetscale/demo', 7), KUBECONFIG],
     ['same-repository reopened', 'deploy', 8, event('reopened', 'jetscale/demo', 8), KUBECONFIG],
     ['same-repository closed', 'teardown', 42, event('closed', 'jetscale/demo', 42), KUBECONFIG],
+    [
+      'same-repository edited description',
+      'deploy',
+      9,
+      { ...event('edited', 'jetscale/demo', 9), changes: { body: { from: 'before' } } },
+      KUBECONFIG,
+    ],
     ['fork opened', 'fork', 43, event('opened', 'mallory/demo', 43), {}],
     ['fork synchronize', 'fork', 43, event('synchronize', 'mallory/demo', 43), {}],
     ['fork closed', 'fork', 43, event('closed', 'mallory/demo', 43), {}],
@@ -439,11 +510,29 @@ describe('reusable workflows under act', () => {
       expect(run.text).toContain(`# plan for loop ${only === 'deploy' ? 'preview' : 'teardown'} (dry run`);
       expect(output('namespace')).toBe(`jetscale-pr-${pr}`);
       expect(run.text).not.toContain('stand-in for actions/upload-artifact ran');
+      // The action of the commit v1 named (act resolves a --local-repository ref to itself).
+      expect(run.text).toContain('stand-in for actions/checkout: jetscale/stack@v1 (');
+      expect(run.text).not.toContain(pinned.marker);
     }
     if (only === 'deploy')
       expect(run.text).toContain(
         `skaffold deploy -p preview --namespace jetscale-pr-${pr} --images backend=ghcr.io/jetscale/backend:sha-1234567 --images frontend=ghcr.io/jetscale/frontend:sha-1234567`,
       );
+  });
+
+  test.skipIf(skip)(`preview: an edit of the title alone runs no job (${label})`, async () => {
+    const run = await runAct({
+      eventName: 'pull_request',
+      workflow: 'preview-caller.yml',
+      event: { ...event('edited', 'jetscale/demo', 10), changes: { title: { from: 'before' } } },
+      secrets: KUBECONFIG,
+    });
+    expect(run.status, run.text.slice(-3000)).toBe(0);
+    expect(
+      Object.values(run.results).filter((r) => r !== 'skipped'),
+      run.text.slice(-3000),
+    ).toEqual([]);
+    expect(run.text).not.toContain('# plan for loop');
   });
 
   test.skipIf(skip)(
@@ -460,6 +549,47 @@ describe('reusable workflows under act', () => {
       expect(run.text).toContain("secret 'kubeconfig' is empty");
       expect(run.text).not.toContain('jetscale-pr-44'); // the action never started
       expect(run.text).not.toContain('stand-in for actions/upload-artifact ran'); // no diagnostics to upload
+    },
+  );
+
+  test.skipIf(skip)(`a caller pinned to a SHA runs that SHA's action, not v1's (${label})`, async () => {
+    const run = await runAct({
+      eventName: 'pull_request',
+      workflow: 'pinned-caller.yml',
+      event: event('opened', 'jetscale/demo', 45),
+      secrets: KUBECONFIG,
+    });
+    expect(run.results, run.text.slice(-3000)).toEqual({ deploy: 'success' });
+    expect(run.status).toBe(0);
+    // The pinned commit's action ran (its marker), and nothing of jetscale/stack at v1 was fetched ...
+    expect(run.text).toContain(pinned.marker);
+    expect(run.text).not.toMatch(/LocalRepositoryCache matched \S*jetscale\/stack with ref v1\b/);
+    // ... because the job checked out its own commit (job.workflow_sha) and ran the action from there,
+    expect(run.text).toContain(
+      `jetscale-stack: the action of jetscale/stack@${pinned.sha}, the commit this workflow was called at`,
+    );
+    expect(run.text).toContain(`stand-in for actions/checkout: jetscale/stack@${pinned.sha} (${pinned.sha})`);
+    // and that action is what planned the deploy (dry run).
+    expect(run.text).toContain('# plan for loop preview (dry run');
+    expect(run.lines.find((l) => l.command === 'set-output' && l.name === 'namespace')?.arg).toBe(
+      'jetscale-pr-45',
+    );
+  });
+
+  test.skipIf(skip || requireTool('act').skip !== undefined)(
+    `without the job.workflow_* context (act as released) the job stops before any action runs (${label})`,
+    async () => {
+      const run = await runAct({
+        eventName: 'pull_request',
+        workflow: 'preview-caller.yml',
+        event: event('opened', 'jetscale/demo', 46),
+        secrets: KUBECONFIG,
+        act: requireTool('act').path,
+      });
+      expect(run.results, run.text.slice(-3000)).toEqual({ deploy: 'failure' });
+      expect(run.text).toContain('::error title=Unknown workflow commit::');
+      expect(run.text).not.toContain('stand-in for actions/checkout: jetscale/stack');
+      expect(run.text).not.toContain('jetscale-pr-46'); // the action never started
     },
   );
 
