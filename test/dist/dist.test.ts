@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import YAML from 'yaml';
+import { pullRequestEventPayload } from '../support/github-objects.js';
 import { node24 } from '../support/node24.js';
 import { repoRoot } from '../support/tools.js';
 
@@ -54,16 +55,12 @@ test('action.yml points at the bundles and runs on node24 with a post step', () 
   }
 });
 
-const event = {
+const event = pullRequestEventPayload({
   action: 'opened',
+  repository: 'jetscale/app',
   number: 101,
-  pull_request: {
-    number: 101,
-    state: 'open',
-    head: { sha: '4f2c9e1aa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5', repo: { full_name: 'jetscale/app' } },
-    base: { repo: { full_name: 'jetscale/app' } },
-  },
-};
+  headSha: '4f2c9e1aa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5',
+});
 
 function runAction(nodeBin: string, inputs: Record<string, string>) {
   const dir = mkdtempSync(join(tmpdir(), 'runner-'));

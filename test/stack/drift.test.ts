@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
+import { SERVICES as ACTION_SERVICES } from '../../src/constants.js';
 import { repoRoot, requireTool } from '../support/tools.js';
 import {
   type HelmRelease,
@@ -42,7 +43,8 @@ import {
 } from './stack-tools.js';
 
 /** The contract's services (common brief): image names, example contexts, chart components. */
-const SERVICES = ['backend', 'frontend'];
+// The action's list (the services a preview fills from a companion PR or the baseline) is skaffold's artifacts.
+const SERVICES = [...ACTION_SERVICES];
 const DATA = ['postgres', 'redis'];
 /**
  * The values file of each environment. CI runs the chart's defaults (values.yaml) with global.environment=ci;

@@ -9,13 +9,25 @@
  *   GET    /repos/{owner}/{repo}/deployments                (environment, sha, ref, task; paginated, newest first)
  *   POST   /repos/{owner}/{repo}/deployments/{id}/statuses  201 (auto_inactive as GitHub documents it)
  *   GET    /repos/{owner}/{repo}/deployments/{id}/statuses  (per_page, page; newest first)
+ *   GET    /user                                             (403 for an installation token, as GitHub)
+ *
+ * Every /repos/{owner}/{repo}/… route also answers GitHub's /repositories/{id}/… form, which is what its
+ * pagination `Link` headers use (and so do ours).
+ *
+ * Held to GitHub's own description (test/support/openapi.ts): every request is checked against the REST
+ * description (operation, parameters, body, X-GitHub-Api-Version) and every response the double sends
+ * against the schema of its status, and every problem is recorded in `violations`. `assertValid()` throws
+ * when there is any, and so does `close()`: a test that ends with its server closed fails loudly. Responses
+ * are complete objects (full users, repositories, pull requests; test/support/github-objects.ts).
  *
  * State lives in memory; every request is logged (method, path, query, JSON body, Authorization header,
- * response status). `setReadOnly(true)` answers every write with GitHub's 403 for a token without write
- * access (what a pull request from a fork gets).
+ * API version, response status). `setReadOnly(true)` answers every write with GitHub's 403 for a token
+ * without write access (what a pull request from a fork gets).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type GitHubHosts, privateUser, pullRequest, repositoryId, simpleUser } from './github-objects.js';
+import { API_VERSION, type RestDescription, restDescription } from './openapi.js';
 
 export interface GitHubServerOptions {
   owner?: string;
@@ -25,15 +37,20 @@ export interface GitHubServerOptions {
   /** Pull requests that exist, with their state. Comments can only be made on these. */
   pulls?: Record<number, 'open' | 'closed'>;
   readOnly?: boolean;
-  /** Login of the user the token belongs to (author of comments, creator of deployments). */
+  /**
+   * Login of the account the token belongs to (author of comments, creator of deployments). Default
+   * github-actions[bot], as for GITHUB_TOKEN: GET /user then answers 403, as GitHub does for an installation
+   * token; any other login is a user whose token GET /user describes.
+   */
   login?: string;
+  /** The repository's numeric id, used in /repositories/{id}/… URLs. Default: derived from owner/repo. */
+  repositoryId?: number;
+  /** Check requests and responses against GitHub's REST description (default true). */
+  validate?: boolean;
 }
 
-export interface User {
-  login: string;
-  id: number;
-  type: 'Bot' | 'User';
-}
+/** A user as GitHub shows it (simple-user: all 18 fields). */
+export type User = ReturnType<typeof simpleUser>;
 
 export interface IssueComment {
   id: number;
@@ -90,7 +107,8 @@ export interface DeploymentStatus {
 }
 
 export interface GitHubState {
-  pulls: Map<number, { state: 'open' | 'closed' }>;
+  /** Pull requests; headSha (default ffff…) is the head commit GET /pulls/{n} shows. */
+  pulls: Map<number, { state: 'open' | 'closed'; headSha?: string }>;
   comments: Map<number, IssueComment[]>;
   deployments: Deployment[];
   statuses: Map<number, DeploymentStatus[]>;
@@ -102,6 +120,8 @@ export interface LoggedRequest {
   query: Record<string, string>;
   body: unknown;
   auth: string | undefined;
+  /** The X-GitHub-Api-Version header the client sent. */
+  apiVersion?: string;
   status: number;
 }
 
@@ -126,9 +146,32 @@ export interface GitHubServer {
   failNext(failure: Failure): void;
   /** Seed an issue with comments, as if written earlier by `login` (not logged as requests). */
   seedComments(issue: number, bodies: string[], login?: string): IssueComment[];
+  /** Seed a deployment, as if created earlier by `creator` (default: the token's account). */
+  seedDeployment(deployment: {
+    environment: string;
+    ref?: string;
+    payload?: unknown;
+    creator?: string;
+    /** Statuses it already has, oldest first. */
+    states?: string[];
+  }): Deployment;
+  /**
+   * The next `times` create-deployment requests get GitHub's other answers: 'merged' is 202 ("Auto-merged
+   * main into <ref> on deployment.", no deployment), 'conflict' is 409 (merge conflict or failed checks).
+   */
+  answerCreateDeployment(outcome: 'merged' | 'conflict', times?: number): void;
+  /** The repository's numeric id (GitHub's /repositories/{id} form). */
+  repositoryId: number;
+  /** Every request or response that does not match GitHub's description, one line each. */
+  violations: string[];
+  /** Throws, listing them, when there are violations. */
+  assertValid(): void;
+  /** Returns the violations recorded so far and forgets them (for tests that provoke them on purpose). */
+  takeViolations(): string[];
   /** Requests rendered as "METHOD /path?query" lines, for sequence assertions. */
   lines(): string[];
   clearRequests(): void;
+  /** Stops the server; rejects when requests or responses violated GitHub's description (see assertValid). */
   close(): Promise<void>;
 }
 
@@ -151,20 +194,21 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
   const owner = options.owner ?? 'jetscale';
   const repo = options.repo ?? 'stack';
   const login = options.login ?? 'github-actions[bot]';
+  const repoId = options.repositoryId ?? repositoryId(`${owner}/${repo}`);
+  const description: RestDescription | undefined = options.validate === false ? undefined : restDescription();
   let readOnly = options.readOnly ?? false;
   const failures: Failure[] = [];
+  const deploymentAnswers: Array<'merged' | 'conflict'> = [];
   const requests: LoggedRequest[] = [];
+  const violations: string[] = [];
   const state: GitHubState = { pulls: new Map(), comments: new Map(), deployments: [], statuses: new Map() };
   for (const [n, s] of Object.entries(options.pulls ?? {})) state.pulls.set(Number(n), { state: s });
   let nextId = 1000;
-  const user = (name: string): User => ({
-    login: name,
-    id: name === login ? 41898282 : 1000 + name.length,
-    type: name.endsWith('[bot]') ? 'Bot' : 'User',
-  });
   const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
   let base = '';
+  const hosts = (): GitHubHosts => ({ api: base, web: 'https://github.example' });
+  const user = (name: string): User => simpleUser(name, hosts());
   const repoApi = () => `${base}/repos/${owner}/${repo}`;
   const webUrl = `https://github.example/${owner}/${repo}`;
 
@@ -190,8 +234,10 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
     const pageNo = Math.max(1, intParam(req, 'page') ?? 1);
     const last = Math.max(1, Math.ceil(items.length / perPage));
     const page = items.slice((pageNo - 1) * perPage, pageNo * perPage);
+    // GitHub's Link headers name the repository by id: /repositories/{id}/… whatever form was asked.
+    const rest = req.pathname.replace(/^\/repos\/[^/]+\/[^/]+\//, `/repositories/${repoId}/`);
     const rel = (p: number, name: string) => {
-      const u = new URL(req.pathname + req.search, base);
+      const u = new URL(rest + req.search, base);
       u.searchParams.set('per_page', String(perPage));
       u.searchParams.set('page', String(p));
       return `<${u.toString()}>; rel="${name}"`;
@@ -201,6 +247,35 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
     if (pageNo < last) links.push(rel(pageNo + 1, 'next'), rel(last, 'last'));
     if (pageNo > 1) links.push(rel(1, 'first'));
     return { page, link: links.length ? links.join(', ') : undefined };
+  }
+
+  function makeDeployment(b: Record<string, unknown>, ref: string, creator: string): Deployment {
+    const environment = typeof b.environment === 'string' ? b.environment : 'production';
+    const id = nextId++;
+    const at = now();
+    return {
+      id,
+      node_id: `DE_${id}`,
+      url: `${repoApi()}/deployments/${id}`,
+      sha: /^[0-9a-f]{40}$/.test(ref) ? ref : '0'.repeat(40),
+      ref,
+      task: typeof b.task === 'string' ? b.task : 'deploy',
+      payload: b.payload ?? {},
+      original_environment: environment,
+      environment,
+      description: typeof b.description === 'string' ? b.description : null,
+      creator: user(creator),
+      created_at: at,
+      updated_at: at,
+      statuses_url: `${repoApi()}/deployments/${id}/statuses`,
+      repository_url: repoApi(),
+      transient_environment: b.transient_environment === true,
+      production_environment:
+        b.production_environment === undefined
+          ? environment === 'production'
+          : b.production_environment === true,
+      requested: { auto_merge: b.auto_merge, required_contexts: b.required_contexts },
+    };
   }
 
   function requirePull(n: number): void {
@@ -266,15 +341,16 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
         if (!pull) throw new HttpError(404, 'Not Found', `${DOCS}/pulls/pulls#get-a-pull-request`);
         return {
           status: 200,
-          json: {
-            id: 500000 + n,
-            number: n,
-            state: pull.state,
-            html_url: `${webUrl}/pull/${n}`,
-            url: `${repoApi()}/pulls/${n}`,
-            merged: false,
-            draft: false,
-          },
+          json: pullRequest(
+            {
+              base: { owner, name: repo, id: repoId },
+              number: n,
+              state: pull.state,
+              headSha: pull.headSha ?? 'f'.repeat(40),
+              headRef: `feature-${n}`,
+            },
+            hosts(),
+          ),
         };
       },
     },
@@ -285,33 +361,11 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
         const docs = `${DOCS}/deployments/deployments#create-a-deployment`;
         requireWrite(docs);
         const ref = field(body, 'ref', docs);
-        const b = body as Record<string, unknown>;
-        const environment = typeof b.environment === 'string' ? b.environment : 'production';
-        const id = nextId++;
-        const at = now();
-        const deployment: Deployment = {
-          id,
-          node_id: `DE_${id}`,
-          url: `${repoApi()}/deployments/${id}`,
-          sha: /^[0-9a-f]{40}$/.test(ref) ? ref : '0'.repeat(40),
-          ref,
-          task: typeof b.task === 'string' ? b.task : 'deploy',
-          payload: b.payload ?? {},
-          original_environment: environment,
-          environment,
-          description: typeof b.description === 'string' ? b.description : null,
-          creator: user(login),
-          created_at: at,
-          updated_at: at,
-          statuses_url: `${repoApi()}/deployments/${id}/statuses`,
-          repository_url: repoApi(),
-          transient_environment: b.transient_environment === true,
-          production_environment:
-            b.production_environment === undefined
-              ? environment === 'production'
-              : b.production_environment === true,
-          requested: { auto_merge: b.auto_merge, required_contexts: b.required_contexts },
-        };
+        const answer = deploymentAnswers.shift();
+        if (answer === 'merged')
+          return { status: 202, json: { message: `Auto-merged main into ${ref} on deployment.` } };
+        if (answer === 'conflict') throw new HttpError(409, `Conflict merging main into ${ref}.`, docs);
+        const deployment = makeDeployment(body as Record<string, unknown>, ref, login);
         state.deployments.push(deployment);
         return { status: 201, json: publicDeployment(deployment) };
       },
@@ -418,20 +472,37 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
     return status;
   }
 
+  /** The path in GitHub's /repos/{owner}/{repo} form (what the description names), from either form. */
+  function repoPath(pathname: string): string {
+    const m = /^\/repositories\/(\d+)(\/.*)?$/.exec(pathname);
+    return m && Number(m[1]) === repoId ? `/repos/${owner}/${repo}${m[2] ?? ''}` : pathname;
+  }
+
+  function record(kind: 'request' | 'response', entry: LoggedRequest, problems: string[]): void {
+    const q = new URLSearchParams(entry.query).toString();
+    for (const p of problems)
+      violations.push(
+        `${kind} ${entry.method} ${entry.path}${q ? `?${q}` : ''} (${entry.status || '-'}): ${p}`,
+      );
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', base);
     const method = req.method ?? 'GET';
     const raw = await readBody(req);
     let body: unknown;
+    const version = req.headers['x-github-api-version'];
     const entry: LoggedRequest = {
       method,
       path: url.pathname,
       query: Object.fromEntries(url.searchParams),
       body: undefined,
       auth: req.headers.authorization,
+      apiVersion: typeof version === 'string' ? version : undefined,
       status: 0,
     };
     requests.push(entry);
+    const path = repoPath(url.pathname);
     let status: number;
     let json: unknown;
     let link: string | undefined;
@@ -440,10 +511,25 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
         try {
           body = JSON.parse(raw);
         } catch {
+          violations.push(`request ${method} ${url.pathname}: body is not JSON: ${raw.slice(0, 200)}`);
           throw new HttpError(400, 'Problems parsing JSON');
         }
       }
       entry.body = body;
+      if (description) {
+        record(
+          'request',
+          entry,
+          description.checkRequest({ method, path, query: entry.query, headers: req.headers, body }),
+        );
+      }
+      if (entry.apiVersion !== undefined && entry.apiVersion !== API_VERSION) {
+        throw new HttpError(
+          400,
+          `Unsupported 'X-GitHub-Api-Version' header: ${entry.apiVersion}`,
+          'https://docs.github.com/rest/about-the-rest-api/api-versions',
+        );
+      }
       const auth = req.headers.authorization ?? '';
       const given = auth.replace(/^(token|bearer)\s+/i, '');
       if (!auth || (options.token !== undefined && given !== options.token)) {
@@ -455,26 +541,40 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
         if (failure.times <= 0) failures.splice(failures.indexOf(failure), 1);
         throw new HttpError(failure.status, failure.message ?? 'Server Error');
       }
-      const prefix = `/repos/${owner}/${repo}`;
-      if (!url.pathname.startsWith(`${prefix}/`)) throw new HttpError(404, 'Not Found');
-      const rest = url.pathname.slice(prefix.length);
-      const route = routes
-        .map((r) => ({ r, m: r.method === method ? rest.match(r.pattern) : null }))
-        .find((x) => x.m);
-      if (!route?.m) throw new HttpError(404, 'Not Found');
-      ({ status, json, link } = route.r.handler(route.m, url, body));
+      if (method === 'GET' && path === '/user') {
+        // An installation token (GITHUB_TOKEN) is no user: GitHub answers 403.
+        if (login.endsWith('[bot]')) {
+          throw new HttpError(
+            403,
+            'Resource not accessible by integration',
+            `${DOCS}/users/users#get-the-authenticated-user`,
+          );
+        }
+        ({ status, json } = { status: 200, json: privateUser(login, hosts()) });
+      } else {
+        const prefix = `/repos/${owner}/${repo}`;
+        if (!path.startsWith(`${prefix}/`)) throw new HttpError(404, 'Not Found');
+        const rest = path.slice(prefix.length);
+        const route = routes
+          .map((r) => ({ r, m: r.method === method ? rest.match(r.pattern) : null }))
+          .find((x) => x.m);
+        if (!route?.m) throw new HttpError(404, 'Not Found');
+        ({ status, json, link } = route.r.handler(route.m, url, body));
+      }
     } catch (error) {
       const e = error instanceof HttpError ? error : new HttpError(500, String(error));
       status = e.status;
       json = { message: e.message, documentation_url: e.documentation, ...e.extra, status: String(e.status) };
     }
     entry.status = status;
+    if (description)
+      record('response', entry, description.checkResponse({ method, path, status, body: json }));
     const text = JSON.stringify(json);
     const headers: Record<string, string | number> = {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(text),
       'x-github-media-type': 'github.v3; format=json',
-      'x-github-api-version-selected': '2022-11-28',
+      'x-github-api-version-selected': API_VERSION,
       'x-ratelimit-limit': 5000,
       'x-ratelimit-remaining': 4999,
       'x-github-request-id': `R${requests.length}`,
@@ -496,15 +596,25 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
   });
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
+  function assertValid(): void {
+    if (!violations.length) return;
+    throw new Error(
+      `The GitHub double saw ${violations.length} request(s) or response(s) that GitHub's OpenAPI description ` +
+        `does not allow:\n${violations.map((v) => `  - ${v}`).join('\n')}`,
+    );
+  }
+
   return {
     url: base,
     state,
     requests,
+    repositoryId: repoId,
+    violations,
     setReadOnly: (value) => {
       readOnly = value;
     },
     setPullState: (n, s) => {
-      state.pulls.set(n, { state: s });
+      state.pulls.set(n, { ...state.pulls.get(n), state: s });
     },
     failNext: (failure) => {
       failures.push({ ...failure });
@@ -516,6 +626,19 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
       state.comments.set(issue, list);
       return made;
     },
+    seedDeployment: ({ environment, ref = 'f'.repeat(40), payload, creator = login, states = [] }) => {
+      const deployment = makeDeployment({ environment, payload, transient_environment: true }, ref, creator);
+      deployment.production_environment = false;
+      state.deployments.push(deployment);
+      for (const s of states)
+        addStatus(deployment, s, { description: '', log_url: '', environment_url: '', auto_inactive: false });
+      return deployment;
+    },
+    answerCreateDeployment: (outcome, times = 1) => {
+      for (let i = 0; i < times; i++) deploymentAnswers.push(outcome);
+    },
+    assertValid,
+    takeViolations: () => violations.splice(0, violations.length),
     lines: () =>
       requests.map((r) => {
         const q = new URLSearchParams(r.query).toString();
@@ -524,11 +647,13 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
     clearRequests: () => {
       requests.length = 0;
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    close: async () => {
+      await new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
         server.close((error) => (error ? reject(error) : resolve()));
-      }),
+      });
+      assertValid();
+    },
   };
 }
 

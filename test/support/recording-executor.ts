@@ -15,6 +15,7 @@ export interface ScriptedReply {
   /** Matches the command line as formatCommand renders it (without env), e.g. /^kubectl .*get pods/. */
   match: RegExp;
   result: Partial<ExecResult>;
+  once?: boolean;
 }
 
 export class RecordingExecutor implements Executor {
@@ -28,6 +29,12 @@ export class RecordingExecutor implements Executor {
     return this;
   }
 
+  /** A reply used once, before any lasting one: the cluster's answer changes between two identical queries. */
+  replyOnce(match: RegExp, result: Partial<ExecResult>): this {
+    this.replies.unshift({ match, result, once: true });
+    return this;
+  }
+
   /** Command lines run so far, rendered like a shell (no env). */
   lines(): string[] {
     return this.commands.map((c) => formatCommand({ cmd: c.cmd, args: c.args }));
@@ -36,7 +43,9 @@ export class RecordingExecutor implements Executor {
   async run(command: Command): Promise<ExecResult> {
     this.commands.push(command);
     const line = formatCommand({ cmd: command.cmd, args: command.args });
-    const scripted = this.replies.find((r) => r.match.test(line))?.result ?? {};
+    const reply = this.replies.find((r) => r.match.test(line));
+    if (reply?.once) this.replies.splice(this.replies.indexOf(reply), 1);
+    const scripted = reply?.result ?? {};
     const result: ExecResult = { exitCode: 0, stdout: '', stderr: '', ...scripted };
     if (result.exitCode !== 0 && !command.allowFailure) throw new CommandError(command, result);
     return result;

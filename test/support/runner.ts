@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot, toolCacheDir } from './tools.js';
+import { repoRoot, rigTrustedToolChecksums, toolCacheDir } from './tools.js';
 
 export interface RunnerDirs {
   dir: string;
@@ -32,6 +32,8 @@ export function runnerEnv(
     GITHUB_WORKSPACE: dir,
     RUNNER_TEMP: dir,
     RUNNER_TOOL_CACHE: toolCacheDir(),
+    // The rig's tools are built from source: vouch for them, or the action would reject (and remove) them.
+    JETSCALE_TRUSTED_TOOL_SHA256: rigTrustedToolChecksums(),
     ...opts.extra,
   };
   for (const [k, v] of Object.entries(opts.inputs ?? {})) env[`INPUT_${k.toUpperCase()}`] = v;

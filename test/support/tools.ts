@@ -4,6 +4,7 @@
  *   $JETSCALE_TOOL_CACHE/<tool>/<version without v>/x64/<tool>   plus   <tool>/<version>/x64.complete
  * Default: ~/.cache/jetscale-stack/toolcache. Tools without a pin fall back to PATH.
  */
+import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -62,4 +63,18 @@ function isExecutable(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The rig builds kind, helm, skaffold and kubectl from source, so their checksums are not the pinned release
+ * assets', and the action rejects (and removes) a cache hit it cannot verify. This is the value of
+ * JETSCALE_TRUSTED_TOOL_SHA256 (src/tools.ts) that vouches for the rig's binaries: `tool=sha256` per tool
+ * found in the rig's cache. Every run of the action against the rig's tool cache must pass it.
+ */
+export function rigTrustedToolChecksums(): string {
+  return ['kind', 'helm', 'skaffold', 'kubectl']
+    .map((tool) => [tool, findTool(tool)] as const)
+    .filter((entry): entry is readonly [string, string] => entry[1] !== undefined)
+    .map(([tool, path]) => `${tool}=${createHash('sha256').update(readFileSync(path)).digest('hex')}`)
+    .join(' ');
 }

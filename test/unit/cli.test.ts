@@ -2,7 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { cli, TASKS } from '../../src/cli-impl.js';
+import { cli, exitCode, TASKS } from '../../src/cli-impl.js';
+import { ContextRefused, TeardownRefused } from '../../src/loops/index.js';
+import { InputError } from '../../src/validate.js';
 import { RecordingExecutor } from '../support/recording-executor.js';
 
 function io(env: Record<string, string> = {}, exec = new RecordingExecutor()) {
@@ -59,6 +61,49 @@ describe('plan', () => {
     });
     expect(plan.commands[0].command).toBe('kubectl get namespace jetscale-pr-101 --ignore-not-found -o json');
     expect(t.exec.commands).toHaveLength(0);
+  });
+
+  test("plan preview of a second repository's PR: its own names, and the baseline for what it does not build", async () => {
+    const t = io({ GITHUB_REPOSITORY: 'jetscale/frontend' });
+    const argv = [
+      'plan',
+      'preview',
+      '--pr',
+      '101',
+      '--primary-repo',
+      'jetscale/backend',
+      '--image',
+      'frontend=r/f:1',
+      '--json',
+    ];
+    expect(await cli(argv, t.io)).toBe(0);
+    const plan = JSON.parse(t.out.join(''));
+    expect(plan.names).toMatchObject({
+      namespace: 'jetscale-pr-101-frontend-ea5f768e',
+      host: 'pr-101-frontend-ea5f768e.app.jetscale.ai',
+      release: 'pr-101-frontend-ea5f768e',
+    });
+    const commands = plan.commands.map((c: { command: string }) => c.command);
+    expect(commands[1]).toMatch(/^kubectl get configmaps -n jetscale-baseline -l /);
+    expect(commands.find((c: string) => c.startsWith('skaffold'))).toContain(
+      '--images frontend=r/f:1 --images backend=baseline.invalid/backend:as-recorded',
+    );
+    expect(t.exec.commands).toHaveLength(0);
+  });
+});
+
+describe('exit codes', () => {
+  test.each([
+    ['bad input', new InputError(['x']), 2],
+    ['live context refused', new ContextRefused('x'), 2],
+    [
+      'a preview or teardown refused for a namespace someone else owns',
+      new TeardownRefused('ns', { prNumber: 1 }, {}),
+      1,
+    ],
+    ['a failed loop', new Error('x'), 1],
+  ])('%s exits %i', (_name, error, code) => {
+    expect(exitCode(error)).toBe(code);
   });
 });
 
@@ -130,6 +175,18 @@ describe('deploy live is guarded', () => {
     writeFileSync(file, 'apiVersion: v1\nkind: Config\n');
     expect(await cli([...args, '--kubeconfig', file], t.io), t.err.join('')).toBe(0);
     expect(exec.commands.map((c) => c.env?.KUBECONFIG)).toEqual([file, file]);
+  });
+
+  test('plan deploy-live prints the context check and the deploy, executing nothing', async () => {
+    const t = io();
+    const args = ['plan', 'deploy-live', '--context', 'prod', '--url', 'https://app.jetscale.ai', '--json'];
+    expect(await cli(args, t.io), t.err.join('')).toBe(0);
+    const plan = JSON.parse(t.out.join(''));
+    expect(plan.commands.map((c: { command: string }) => c.command)).toEqual([
+      'kubectl config current-context',
+      'skaffold run -p live --kube-context prod --namespace jetscale --status-check=true',
+    ]);
+    expect(t.exec.commands).toHaveLength(0);
   });
 
   test('refused without the live URL', async () => {

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { collectDiagnostics, parsePods } from '../../src/diagnostics.js';
+import { collectDiagnostics, lastLogLines, parsePods } from '../../src/diagnostics.js';
 import { ExecExecutor } from '../../src/executor.js';
 import { startContractServer } from '../support/contract-server.js';
 import { RecordingExecutor } from '../support/recording-executor.js';
@@ -42,12 +42,67 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'diagnostics-'));
 });
 
+const event = (type: string, kind: string, name: string, reason: string, message: string, at: string) => ({
+  type,
+  reason,
+  message,
+  lastTimestamp: at,
+  involvedObject: { kind, name },
+});
+const EVENTS = JSON.stringify({
+  items: [
+    event(
+      'Warning',
+      'Pod',
+      'app-frontend-7c4b',
+      'BackOff',
+      'Back-off restarting failed container web',
+      '2026-12-02T10:05:00Z',
+    ),
+    event(
+      'Normal',
+      'Pod',
+      'app-frontend-7c4b',
+      'Pulled',
+      'Container image already present',
+      '2026-12-02T10:06:00Z',
+    ),
+    event('Warning', 'Pod', 'app-other-1', 'Unhealthy', 'Readiness probe failed', '2026-12-02T10:07:00Z'),
+    event(
+      'Warning',
+      'ReplicaSet',
+      'app-backend-5d9f',
+      'FailedCreate',
+      'pods "app-backend-5d9f-" is forbidden: exceeded quota',
+      '2026-12-02T10:01:00Z',
+    ),
+    event('Warning', 'Pod', 'app-frontend-7c4b', 'Failed', 'Error: older', '2026-12-02T10:04:00Z'),
+  ],
+});
+
+test('the last log lines the comment may quote: no kubectl prefix, no NAME=value line', () => {
+  const logs = [
+    '[pod/p-1/web] starting',
+    '[pod/p-1/web] DATABASE_URL=postgres://app:s3cret@db/app',
+    '[pod/p-1/web] export STRIPE_KEY=sk_live_x',
+    '[pod/p-1/web] {"level":"error","msg":"boom"}',
+    '',
+  ].join('\n');
+  expect(lastLogLines(logs)).toEqual([
+    'starting',
+    '[a NAME=value line left out]',
+    '[a NAME=value line left out]',
+    '{"level":"error","msg":"boom"}',
+  ]);
+});
+
 describe('collectDiagnostics', () => {
   test('namespace, kubeconfig, context and kind: runs each command and writes each output', async () => {
     const exec = new RecordingExecutor()
       .reply(/ get all,events /, { stdout: 'NAME READY STATUS\npod/app-backend-5d9f 1/1 Running\n' })
       .reply(/ describe pods /, { stdout: 'Name: app-backend-5d9f\n' })
       .reply(/ get pods -o json /, { stdout: PODS })
+      .reply(/ get events -o json /, { stdout: EVENTS })
       .reply(/ logs app-frontend-7c4b .* --previous$/, {
         stdout: '[pod/app-frontend-7c4b/web] panic: boom\n',
       })
@@ -59,7 +114,7 @@ describe('collectDiagnostics', () => {
       .reply(/^kind export logs/, { stdout: `Exported logs for cluster "ci" to:\n${dir}/kind\n` });
     const env = { KUBECONFIG: '/ignored-because-flag-wins', PATH: '/tools/bin' };
 
-    const summary = await collectDiagnostics(exec, {
+    const { summary, firstFailure } = await collectDiagnostics(exec, {
       kubeconfig: '/tmp/kc',
       context: 'kind-ci',
       namespace: 'jetscale-pr-7',
@@ -73,6 +128,7 @@ describe('collectDiagnostics', () => {
       `${k} get all,events -o wide --namespace jetscale-pr-7`,
       `${k} describe pods --namespace jetscale-pr-7`,
       `${k} get pods -o json --namespace jetscale-pr-7`,
+      `${k} get events -o json --namespace jetscale-pr-7`,
       `${k} logs app-frontend-7c4b --namespace jetscale-pr-7 --all-containers --prefix`,
       `${k} logs app-frontend-7c4b --namespace jetscale-pr-7 --all-containers --prefix --previous`,
       `${k} logs app-postgres-0 --namespace jetscale-pr-7 --all-containers --prefix`,
@@ -87,6 +143,7 @@ describe('collectDiagnostics', () => {
     expect(files).toEqual(
       [
         'describe-pods.txt',
+        'events.json',
         'get-all-events.txt',
         'kind-export-logs.txt',
         'logs',
@@ -111,11 +168,30 @@ describe('collectDiagnostics', () => {
     );
 
     expect(summary).toBe(
-      `diagnostics for namespace jetscale-pr-7 in ${dir}: 7 command output(s); 4 pod(s), 2 not Ready ` +
+      `diagnostics for namespace jetscale-pr-7 in ${dir}: 8 command output(s); 4 pod(s), 2 not Ready ` +
         '(jetscale-pr-7/app-frontend-7c4b CrashLoopBackOff, 4 restart(s), jetscale-pr-7/app-postgres-0 ContainerCreating)' +
         `; kind logs in ${dir}/kind; failed: logs/jetscale-pr-7_app-postgres-0.log (exit 1)`,
     );
     expect(await readFile(join(dir, 'summary.txt'), 'utf8')).toBe(`${summary}\n`);
+    // The first pod that is not Ready, its latest warning (not another pod's), and its failed run's last lines.
+    expect(firstFailure).toBe(
+      [
+        'pod app-frontend-7c4b is not Ready: CrashLoopBackOff after 4 restart(s)',
+        'last event: BackOff: Back-off restarting failed container web',
+        'last log lines:',
+        'panic: boom',
+      ].join('\n'),
+    );
+  });
+
+  test('with no pod to blame, the first failure is the earliest warning event', async () => {
+    const exec = new RecordingExecutor()
+      .reply(/ get pods -o json /, { stdout: '{"items":[]}' })
+      .reply(/ get events -o json /, { stdout: EVENTS });
+    const { firstFailure } = await collectDiagnostics(exec, { namespace: 'ns', dir: join(dir, 'w') });
+    expect(firstFailure).toBe(
+      'replicaset/app-backend-5d9f: FailedCreate: pods "app-backend-5d9f-" is forbidden: exceeded quota',
+    );
   });
 
   test('no namespace, no kind: all namespaces; an unreachable cluster does not throw', async () => {
@@ -124,18 +200,19 @@ describe('collectDiagnostics', () => {
     const exec = new RecordingExecutor().reply(/^kubectl /, { exitCode: 1, stderr: refused });
     const nested = join(dir, 'not', 'yet', 'there');
 
-    const summary = await collectDiagnostics(exec, { dir: nested });
+    const { summary } = await collectDiagnostics(exec, { dir: nested });
 
     expect(exec.lines()).toEqual([
       'kubectl get all,events -o wide --all-namespaces',
       'kubectl describe pods --all-namespaces',
       'kubectl get pods -o json --all-namespaces',
+      'kubectl get events -o json --all-namespaces',
     ]);
     expect(await readFile(join(nested, 'describe-pods.txt'), 'utf8')).toContain(`# stderr\n${refused}`);
     expect(summary).toContain('diagnostics for all namespaces');
     expect(summary).toContain('pods could not be listed');
     expect(summary).toContain(
-      'failed: get-all-events.txt (exit 1), describe-pods.txt (exit 1), pods.json (exit 1)',
+      'failed: get-all-events.txt (exit 1), describe-pods.txt (exit 1), pods.json (exit 1), events.json (exit 1)',
     );
     expect(existsSync(join(nested, 'kind-export-logs.txt'))).toBe(false);
   });
@@ -152,7 +229,11 @@ describe('collectDiagnostics with real programs', () => {
 
   test('kubectl and kind missing from PATH: still writes every file and names what failed', async () => {
     process.env.PATH = await mkdtemp(join(tmpdir(), 'empty-path-'));
-    const summary = await collectDiagnostics(new ExecExecutor(), { namespace: 'ns', kindCluster: 'ci', dir });
+    const { summary } = await collectDiagnostics(new ExecExecutor(), {
+      namespace: 'ns',
+      kindCluster: 'ci',
+      dir,
+    });
     expect(summary).toContain('pods could not be listed');
     expect(summary).toContain('kind export logs failed');
     expect(summary).toContain('kind-export-logs.txt (exit -1)');
@@ -183,7 +264,7 @@ describe('collectDiagnostics with real programs', () => {
         );
         process.env.PATH = `${dirname(kubectl.path as string)}${delimiter}${savedPath}`;
         const out = join(dir, 'out');
-        const summary = await collectDiagnostics(new ExecExecutor(), {
+        const { summary } = await collectDiagnostics(new ExecExecutor(), {
           kubeconfig,
           context: 'ctx',
           namespace: 'ns',

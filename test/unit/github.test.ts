@@ -5,7 +5,16 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { COMMENT_MARKER, parseMeta, type ReportContext, Reporter } from '../../src/github.js';
+import { runContext } from '../../src/context.js';
+import {
+  API_VERSION,
+  COMMENT_MARKER,
+  parseMeta,
+  type ReportContext,
+  Reporter,
+} from '../../src/github/index.js';
+import { makeReporter } from '../../src/main.js';
+import { clearSecrets, registerSecret } from '../../src/redact.js';
 import {
   escapeHtml,
   formatDuration,
@@ -15,6 +24,7 @@ import {
   writeNames,
   writeSteps,
 } from '../../src/summary.js';
+import { parseInputs } from '../../src/validate.js';
 import { type GitHubServer, startGitHubServer } from '../support/github-server.js';
 
 const OWNER = 'jetscale';
@@ -24,6 +34,8 @@ const TOKEN = 'ghs_test_token';
 const SHA_A = 'a'.repeat(40);
 const SHA_B = '0123456789abcdef0123456789abcdef01234567';
 const API = `/repos/${OWNER}/${REPO}`;
+/** The /repositories/{id} form GitHub's Link headers use. */
+const REPO_ID = () => `/repositories/${server.repositoryId}`;
 const DEPLOY = {
   url: 'https://pr-12.preview.example.com',
   namespace: 'jetscale-pr-12',
@@ -217,8 +229,9 @@ describe('reportDeploy', () => {
 
     expect(server.lines().slice(0, 4)).toEqual([
       `GET ${API}/issues/${PR}/comments?per_page=100`,
-      `GET ${API}/issues/${PR}/comments?per_page=100&page=2`,
-      `GET ${API}/issues/${PR}/comments?per_page=100&page=3`,
+      // Later pages come from the Link header, in GitHub's /repositories/{id} form.
+      `GET ${REPO_ID()}/issues/${PR}/comments?per_page=100&page=2`,
+      `GET ${REPO_ID()}/issues/${PR}/comments?per_page=100&page=3`,
       `PATCH ${API}/issues/comments/${sticky?.id}`,
     ]);
     expect(server.lines().filter((l) => l.startsWith(`POST ${API}/issues`))).toEqual([]);
@@ -259,7 +272,7 @@ describe('reportDeploy', () => {
     expect(result.comment).toBeUndefined();
   });
 
-  it('read-only token (403): warnings, no throw, job summary written', async () => {
+  it('read-only token (403): warnings, no throw', async () => {
     server.setReadOnly(true);
 
     const result = await reporter().reportDeploy({ ...DEPLOY, status: 'success' });
@@ -274,10 +287,6 @@ describe('reportDeploy', () => {
     expect(result.warnings[0]).toContain('could not comment on pull request #12');
     expect(result.warnings[1]).toContain('could not create a deployment for preview/pr-12');
     for (const w of result.warnings) expect(w).toContain('403 Resource not accessible by integration');
-    const text = summaryText();
-    expect(text).toContain('GitHub reporting');
-    expect(text).toContain('Resource not accessible by integration');
-    expect(text.match(/<li>/g)).toHaveLength(2);
     expect(comments()).toHaveLength(0);
     expect(server.state.deployments).toHaveLength(0);
   });
@@ -294,10 +303,11 @@ describe('reportDeploy', () => {
       expectWarning: /401 Bad credentials\. Check the github-token input/,
     },
   ])('$name → warnings, never a throw', async ({ setup, expectWarning }) => {
-    const result = await reporter(setup({})).reportDeploy({ ...DEPLOY, status: 'success' });
+    const r = reporter(setup({}));
+    const result = await r.reportDeploy({ ...DEPLOY, status: 'success' });
     expect(result.ok).toBe(false);
     expect(result.warnings.some((w) => expectWarning.test(w))).toBe(true);
-    expect(summaryText()).toContain('GitHub reporting');
+    expect(r.warnings).toEqual(result.warnings);
   });
 
   it('retries a GET that failed with 5xx; does not retry a failed POST', async () => {
@@ -406,10 +416,10 @@ describe('reportTeardown', () => {
 
     const result = await reporter({ comment: false, runId: 500 }).reportTeardown();
 
-    const lists = server.lines().filter((l) => l.startsWith(`GET ${API}/deployments?`));
+    const lists = server.lines().filter((l) => /^GET \/repos(itories)?\/.*\/deployments\?/.test(l));
     expect(lists).toEqual([
       `GET ${API}/deployments?environment=preview%2Fpr-12&per_page=100`,
-      `GET ${API}/deployments?environment=preview%2Fpr-12&per_page=100&page=2`,
+      `GET ${REPO_ID()}/deployments?environment=preview%2Fpr-12&per_page=100&page=2`,
     ]);
     expect(result.deactivated).toHaveLength(105);
     expect(
@@ -484,7 +494,280 @@ describe('reportTeardown', () => {
     ]);
     expect(result).toMatchObject({ ok: false, deactivated: [] });
     expect(result.warnings).toHaveLength(2);
-    expect(summaryText()).toContain('could not set deployment');
+    expect(result.warnings[1]).toContain('could not set deployment');
+  });
+});
+
+// Each finding of issue 9 about GitHub reporting, by name. Every one of these fails on the reporter as it was
+// before the fix (src/github.ts at 28eb092).
+describe('findings of issue 9', () => {
+  const HUGE_RUN = 999_999_999;
+  const forgedBody = (runId = HUGE_RUN) =>
+    `${COMMENT_MARKER}\nlooks like ours\n<!-- jetscale-stack:meta {"sha":"${SHA_B}","runId":${runId},"runAttempt":1,"state":"deployed"} -->`;
+
+  it.each([
+    {
+      kind: 'GITHUB_TOKEN (installation token)',
+      login: 'github-actions[bot]',
+      token: 'ghs_installationToken',
+      forger: 'mallory',
+    },
+    // A personal access token's account is asked of GET /user; then even github-actions[bot] is someone else.
+    {
+      kind: 'personal access token',
+      login: 'octocat',
+      token: 'ghp_personalAccessToken',
+      forger: 'github-actions[bot]',
+    },
+  ])(
+    'the sticky comment is only ever one written by the action’s own identity ($kind): a marker from $forger is ignored and named',
+    async ({ login, token, forger }) => {
+      await server.close();
+      server = await startGitHubServer({ owner: OWNER, repo: REPO, token, login, pulls: { [PR]: 'open' } });
+      const [forged] = server.seedComments(PR, [forgedBody()], forger);
+
+      const deploy = await reporter({ token }).reportDeploy({ ...DEPLOY, status: 'success' });
+
+      // Not silenced: our own comment is created, the deployment and its status are recorded.
+      expect(deploy.skipped).toBeUndefined();
+      expect(deploy.comment?.action).toBe('created');
+      expect(deploy.deploymentId).toBeDefined();
+      expect(server.state.statuses.get(deploy.deploymentId ?? 0)?.map((s) => s.state)).toEqual(['success']);
+      expect(comments().find((c) => c.id === forged?.id)?.body).toBe(forgedBody());
+      const ours = comments().find((c) => c.id === deploy.comment?.id);
+      expect(ours?.user.login).toBe(login);
+      expect(parseMeta(ours?.body ?? '')).toMatchObject({ runId: 100 });
+      expect(deploy.warnings).toEqual([
+        expect.stringMatching(
+          new RegExp(`ignored comment ${forged?.id} by ${forger.replace(/[[\]]/g, '\\$&')}`),
+        ),
+      ]);
+      expect(deploy.warnings[0]).toContain(`not written by ${login}`);
+
+      // Teardown is not silenced either: our comment is updated, the deployment set inactive.
+      const teardown = await reporter({ token, runId: 120 }).reportTeardown();
+      expect(teardown.skipped).toBeUndefined();
+      expect(teardown.comment).toMatchObject({ id: deploy.comment?.id, action: 'updated' });
+      expect(teardown.deactivated).toEqual([deploy.deploymentId]);
+      expect(comments().find((c) => c.id === forged?.id)?.body).toBe(forgedBody());
+    },
+  );
+
+  it('the sticky comment is only ever one written by the action’s own identity: when the token’s account cannot be told, no comment is taken or written', async () => {
+    await server.close();
+    server = await startGitHubServer({
+      owner: OWNER,
+      repo: REPO,
+      token: 'ghp_pat',
+      login: 'octocat',
+      pulls: { [PR]: 'open' },
+    });
+    server.seedComments(PR, [forgedBody()], 'mallory');
+    server.failNext({ method: 'GET', path: /^\/user$/, status: 503, times: 3 });
+
+    const result = await reporter({ token: 'ghp_pat' }).reportDeploy({ ...DEPLOY, status: 'success' });
+
+    expect(server.lines().filter((l) => l.includes('/comments'))).toEqual([]);
+    expect(result.comment).toBeUndefined();
+    expect(result.skipped).toBeUndefined();
+    expect(result.deploymentId).toBeDefined();
+    expect(result.warnings).toEqual([
+      expect.stringContaining('could not tell which account the github-token is'),
+    ]);
+
+    // Teardown asks again (once), and without an identity no deployment's claim of a newer run counts.
+    server.seedDeployment({
+      environment: 'preview/pr-12',
+      payload: { runId: HUGE_RUN },
+      states: ['success'],
+    });
+    server.clearRequests();
+    server.failNext({ method: 'GET', path: /^\/user$/, status: 503, times: 3 });
+    const teardown = await reporter({ token: 'ghp_pat', runId: 120 }).reportTeardown();
+    expect(server.lines().filter((l) => l === 'GET /user')).toHaveLength(3);
+    expect(server.lines().filter((l) => l.includes('/comments'))).toEqual([]);
+    expect(teardown.deactivated).toHaveLength(2);
+    expect(teardown.warnings[0]).toContain('could not tell which account the github-token is');
+    expect(teardown.warnings.slice(1)).toEqual([expect.stringContaining(`names run ${HUGE_RUN}`)]);
+  });
+
+  it('another GitHub App’s token with bot-login: that App’s sticky comment is found again and updated, github-actions[bot]’s is not taken', async () => {
+    const app = 'jetscale-preview[bot]';
+    const token = 'ghs_anotherAppsInstallationToken';
+    await server.close();
+    server = await startGitHubServer({
+      owner: OWNER,
+      repo: REPO,
+      token,
+      login: app,
+      pulls: { [PR]: 'open' },
+    });
+    // A sticky comment of the workflow's own GITHUB_TOKEN (another account) is on the PR already.
+    const [actions] = server.seedComments(PR, [forgedBody(50)], 'github-actions[bot]');
+
+    // The first run as the action wires it: the bot-login input reaches the reporter.
+    const inputs = parseInputs({
+      loop: 'preview',
+      'pr-number': String(PR),
+      'git-sha': SHA_A,
+      'github-token': token,
+      'bot-login': app,
+    });
+    const env = { GITHUB_RUN_ID: '100', GITHUB_REPOSITORY: `${OWNER}/${REPO}`, GITHUB_API_URL: server.url };
+    const first = await (makeReporter(inputs, runContext(env)) as Reporter).reportDeploy({
+      ...DEPLOY,
+      status: 'success',
+    });
+    const second = await reporter({ token, identity: app, runId: 101, sha: SHA_B }).reportDeploy({
+      ...DEPLOY,
+      status: 'success',
+    });
+
+    expect(first.comment?.action).toBe('created');
+    expect(second.comment).toMatchObject({ id: first.comment?.id, action: 'updated' });
+    const ours = comments().filter((c) => c.user.login === app);
+    expect(ours).toHaveLength(1);
+    expect(parseMeta(ours[0]?.body ?? '')).toMatchObject({ runId: 101, sha: SHA_B });
+    expect(comments().find((c) => c.id === actions?.id)?.body).toBe(forgedBody(50));
+  });
+
+  it('a deployment not created by the action’s identity does not count as a newer run at teardown', async () => {
+    const own = await reporter({ comment: false, runId: 110 }).reportDeploy({ ...DEPLOY, status: 'success' });
+    const forged = server.seedDeployment({
+      environment: 'preview/pr-12',
+      payload: { runId: HUGE_RUN, runAttempt: 1, namespace: DEPLOY.namespace, host: DEPLOY.host },
+      creator: 'mallory',
+      states: ['success'],
+    });
+    const newerOwn = server.seedDeployment({
+      environment: 'preview/pr-12',
+      payload: { runId: 130, runAttempt: 1 },
+      states: ['success'],
+    });
+
+    const result = await reporter({ comment: false, runId: 120 }).reportTeardown();
+
+    expect([...(result.deactivated ?? [])].sort()).toEqual([own.deploymentId, forged.id].sort());
+    expect(server.state.statuses.get(forged.id)?.at(-1)?.state).toBe('inactive');
+    expect(server.state.statuses.get(newerOwn.id)?.at(-1)?.state).toBe('success');
+    expect(result.warnings).toEqual([
+      expect.stringMatching(
+        new RegExp(`deployment ${forged.id} .*names run ${HUGE_RUN}.*created by mallory`),
+      ),
+    ]);
+  });
+
+  it('warnings once: the reporter never writes the job summary, it only collects its warnings', async () => {
+    server.setReadOnly(true);
+    const r = reporter();
+
+    const deploy = await r.reportDeploy({ ...DEPLOY, status: 'success' });
+    const teardown = await r.reportTeardown();
+    await r.isPullRequestOpen();
+
+    expect(deploy.warnings.length).toBeGreaterThan(0);
+    expect(r.warnings).toEqual([...deploy.warnings, ...teardown.warnings]);
+    expect(summaryText()).toBe('');
+  });
+
+  it('nothing secret leaves: failure details and descriptions posted to GitHub are redacted', async () => {
+    const KUBE_SECRET = 'kube-credential-7f3a9c1e';
+    registerSecret(KUBE_SECRET);
+    try {
+      const details = [
+        'Error: UPGRADE FAILED: context deadline exceeded',
+        `helm upgrade --kube-token ${KUBE_SECRET} failed`,
+        `curl -H "Authorization: Bearer ${KUBE_SECRET}x" https://example.com`,
+        // A test command that prints its environment.
+        'HOME=/home/runner',
+        `GITHUB_TOKEN=${TOKEN}`,
+        'JETSCALE_URL=https://pr-12.preview.example.com',
+        'PATH=/usr/bin:/bin',
+        `INPUT_GITHUB-TOKEN=${TOKEN}`,
+        `token leaked in a log line: ${TOKEN}`,
+        'ghp_0123456789abcdefghijABCDEFGHIJ0123',
+      ].join('\n');
+
+      const r = reporter();
+      await r.reportDeploy({ ...DEPLOY, status: 'failure', details });
+      const body = comments()[0]?.body ?? '';
+      await r.reportTeardown();
+
+      const sent = JSON.stringify(server.requests.map((q) => q.body));
+      for (const secret of [TOKEN, KUBE_SECRET, 'ghp_0123456789abcdefghijABCDEFGHIJ0123'])
+        expect(sent).not.toContain(secret);
+      expect(body).toContain('UPGRADE FAILED');
+      expect(body).toContain('[5 environment variables omitted]');
+      expect(body).toContain('token leaked in a log line: ***');
+    } finally {
+      clearSecrets();
+    }
+  });
+
+  it.each([
+    {
+      url: 'https://user:hunter22@pr-12.preview.example.com/a?b=<script>alert(1)</script>|x',
+      shown: '<https://pr-12.preview.example.com/a?b=%3Cscript%3Ealert(1)%3C/script%3E%7Cx>',
+      sent: 'https://pr-12.preview.example.com/a?b=%3Cscript%3Ealert(1)%3C/script%3E%7Cx',
+    },
+    { url: 'javascript:alert(1)', shown: '_not shown: not an http(s) URL_', sent: undefined },
+    { url: '<img src=x onerror=alert(1)>', shown: '_not shown: not an http(s) URL_', sent: undefined },
+    {
+      url: 'https://pr-12.preview.example.com',
+      shown: '<https://pr-12.preview.example.com>',
+      sent: 'https://pr-12.preview.example.com',
+    },
+  ])(
+    'url is parsed: only a plain http(s) URL reaches the comment and environment_url ($url)',
+    async ({ url, shown, sent }) => {
+      await reporter().reportDeploy({ ...DEPLOY, url, status: 'success' });
+
+      const body = stickies()[0]?.body ?? '';
+      expect(body).toContain(`| URL | ${shown} |`);
+      expect(body).toContain(`**${shown}**`);
+      expect(body).not.toContain('<script>');
+      expect(body).not.toContain('<img');
+      expect(body).not.toContain('hunter22');
+      const status = server.requests.find((q) => q.path.endsWith('/statuses'))?.body as Record<
+        string,
+        unknown
+      >;
+      expect(status.environment_url).toBe(sent);
+    },
+  );
+
+  it('sends X-GitHub-Api-Version: 2022-11-28 on every request', async () => {
+    const r = reporter();
+    await r.reportDeploy({ ...DEPLOY, status: 'in_progress' });
+    await r.reportDeploy({ ...DEPLOY, status: 'success' });
+    await r.isPullRequestOpen();
+    await reporter({ runId: 120 }).reportTeardown();
+
+    expect(server.requests.length).toBeGreaterThan(6);
+    expect(server.requests.map((q) => q.apiVersion)).toEqual(server.requests.map(() => API_VERSION));
+  });
+
+  it.each([
+    { outcome: 'merged' as const, status: 202, message: 'Auto-merged main into' },
+    { outcome: 'conflict' as const, status: 409, message: 'Conflict merging main into' },
+  ])('create-deployment $status is a warning, never a throw', async ({ outcome, status, message }) => {
+    server.answerCreateDeployment(outcome);
+
+    const result = await reporter().reportDeploy({ ...DEPLOY, status: 'success' });
+
+    expect(server.requests.map((q) => `${q.method} ${q.path.replace(API, '')} ${q.status}`)).toEqual([
+      `GET /issues/${PR}/comments 200`,
+      `POST /issues/${PR}/comments 201`,
+      `POST /deployments ${status}`,
+    ]);
+    expect(result.ok).toBe(false);
+    expect(result.deploymentId).toBeUndefined();
+    expect(result.comment?.action).toBe('created');
+    expect(result.warnings).toEqual([
+      expect.stringMatching(
+        new RegExp(`did not create a deployment for preview/pr-12: ${status} ${message}`),
+      ),
+    ]);
   });
 });
 
@@ -526,12 +809,12 @@ describe('job summary', () => {
         sha: SHA_A,
       },
       steps: [
-        { name: 'deploy', status: 'success', durationMs: 12_300 },
-        { name: 'checks', status: 'failure', durationMs: 850, detail: '<readyz> 503' },
+        { name: 'deploy', ok: true, ms: 12_300 },
+        { name: '<checks>', ok: false, ms: 850 },
       ],
       checks: [
-        { name: 'GET /api/healthz', ok: true, durationMs: 40 },
-        { name: 'GET /api/readyz', ok: false, durationMs: 125_000, detail: 'postgres "down" & redis ok' },
+        { name: 'backend-health', ok: true, durationMs: 40, detail: '200' },
+        { name: 'backend-ready', ok: false, durationMs: 125_000, detail: 'postgres "down" & redis ok' },
       ],
       diagnostics: { dir: '/tmp/diag', artifact: 'diagnostics-pr-12' },
     });
@@ -547,8 +830,8 @@ describe('job summary', () => {
     expect(positions).toEqual([...positions].sort((a, b) => a - b));
     expect(text).toContain('<a href="https://pr-12.example.com">https://pr-12.example.com</a>');
     expect(text).toContain('<td>deploy</td><td>✅ success</td><td>12.3 s</td>');
-    expect(text).toContain('<td>&lt;readyz&gt; 503</td>');
-    expect(text).toContain('<td><b>Total</b></td><td> </td><td>13.2 s</td><td> </td></tr></table>');
+    expect(text).toContain('<td>&lt;checks&gt;</td><td>❌ failure</td>');
+    expect(text).toContain('<td><b>Total</b></td><td> </td><td>13.2 s</td></tr></table>');
     expect(text).toContain('<p>1 of 2 passed</p>');
     expect(text).toContain(
       '<td>❌ failed</td><td>2 m 5 s</td><td>postgres &quot;down&quot; &amp; redis ok</td>',
@@ -556,7 +839,7 @@ describe('job summary', () => {
     expect(text).toContain(
       'written to <code>/tmp/diag</code>; uploaded as artifact <code>diagnostics-pr-12</code>',
     );
-    expect(text).not.toContain('<readyz>');
+    expect(text).not.toContain('<checks>');
     expect(text.split('<td>').length).toBe(text.split('</td>').length);
   });
 
@@ -576,8 +859,8 @@ describe('job summary', () => {
     try {
       const wrote = await Promise.all([
         writeNames({ namespace: 'x' }),
-        writeSteps([{ name: 's', status: 'success' }]),
-        writeChecks([{ name: 'c', ok: true, durationMs: 1 }]),
+        writeSteps([{ name: 's', ok: true, ms: 1 }]),
+        writeChecks([{ name: 'backend-health', ok: true, durationMs: 1, detail: '200' }]),
         writeDiagnostics({ dir: '/d' }),
       ]);
       expect(wrote).toEqual([false, false, false, false]);

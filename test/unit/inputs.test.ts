@@ -1,5 +1,7 @@
+import { tmpdir } from 'node:os';
 import { describe, expect, test } from 'vitest';
 import { cli } from '../../src/cli-impl.js';
+import { fileChecks } from '../../src/context.js';
 import { InputError, parseInputs, type RawInputs } from '../../src/validate.js';
 import { RecordingExecutor } from '../support/recording-executor.js';
 
@@ -62,6 +64,8 @@ const bad: Array<[string, RawInputs, string, string]> = [
   ['timeout too long', { timeout: '7h' }, 'timeout', '1s to 6h'],
   ['dry-run yes', { 'dry-run': 'yes' }, 'dry-run', 'true or false'],
   ['comment 1', { comment: '1' }, 'comment', 'true or false'],
+  ['bot-login of a user', { 'bot-login': 'octocat' }, 'bot-login', 'its slug followed by [bot]'],
+  ['bot-login with markup', { 'bot-login': 'x[bot]<b>' }, 'bot-login', 'its slug followed by [bot]'],
   ['url ftp', { loop: 'live', url: 'ftp://example.com' }, 'url', 'http:// or https://'],
   ['url with credentials', { loop: 'live', url: 'https://u:p@example.com' }, 'url', 'without credentials'],
   ['kind version', { 'kind-version': 'latest' }, 'kind-version', 'v1.2.3'],
@@ -153,7 +157,7 @@ describe('parseInputs accepts and normalises good input', () => {
   });
 
   test('a values file that does not exist is named', () => {
-    expect(() => parseInputs({ values: 'missing.yaml' }, { fileExists: () => false })).toThrow(
+    expect(() => parseInputs({ values: 'missing.yaml' }, fileChecks(tmpdir()))).toThrow(
       /'values': "missing.yaml".*does not exist/,
     );
   });

@@ -1,66 +1,39 @@
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import YAML from 'yaml';
 import { State } from '../../src/constants.js';
-import type { RunContext } from '../../src/context.js';
-import { DryRunExecutor } from '../../src/executor.js';
+import { runContext } from '../../src/context.js';
+import { dryRunLoopDeps } from '../../src/deps.js';
 import {
-  type CheckResultLike,
   ContractFailure,
+  chartValues,
   extraValues,
-  type LoopDeps,
-  type ReporterLike,
+  planNames,
   runLoop,
   TeardownRefused,
-} from '../../src/loops.js';
+} from '../../src/loops/index.js';
 import { parseInputs, type RawInputs } from '../../src/validate.js';
+import { deps, passing, recordingReporter, run, runCtx, tmp } from '../support/loop-harness.js';
 import { RecordingExecutor } from '../support/recording-executor.js';
 
 const SHA = '4f2c9e1aa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5';
-const tmp = mkdtempSync(join(tmpdir(), 'loops-'));
-const ctx: RunContext = {
-  runId: '777',
-  runAttempt: '2',
-  apiUrl: 'http://127.0.0.1:1',
-  workspace: tmp,
-  stackDir: '/stack',
-  tempDir: tmp,
-  fromFork: false,
-};
-
-const passing: CheckResultLike[] = [
-  { name: 'backend-health', ok: true, url: 'http://x/api/healthz', durationMs: 1 },
-];
-
-function deps(exec: LoopDeps['exec'], over: Partial<LoopDeps> = {}) {
-  const state: Array<[State, string]> = [];
-  const log: string[] = [];
-  const tools: string[][] = [];
-  const d: LoopDeps = {
-    exec,
-    log: (l) => log.push(l),
-    installTools: async (t) => {
-      tools.push(t);
-      return {};
-    },
-    contract: async () => passing,
-    saveState: (k, v) => state.push([k, v]),
-    ...over,
-  };
-  return { d, state, log, tools };
-}
-
 function inputs(raw: RawInputs) {
   return parseInputs({ 'git-sha': SHA, ...raw });
 }
 
 const owned = JSON.stringify({
-  metadata: { labels: { 'app.kubernetes.io/managed-by': 'jetscale-stack', 'jetscale.ai/pr': '101' } },
+  metadata: {
+    uid: 'uid-101',
+    resourceVersion: '42',
+    labels: { 'app.kubernetes.io/managed-by': 'jetscale-stack', 'jetscale.ai/pr': '101' },
+  },
 });
 const foreign = JSON.stringify({ metadata: { labels: { team: 'payments' } } });
 
 describe('dry run prints the exact commands in order and executes nothing', () => {
+  const c = runCtx();
+  const kubeconfig = join(c.tempDir, 'jetscale-ci-a1b2c3-777-2.kubeconfig');
   test.each([
     [
       'preview with images',
@@ -75,7 +48,9 @@ describe('dry run prints the exact commands in order and executes nothing', () =
         'kubectl create -f -',
         'skaffold deploy -p preview --namespace jetscale-pr-101 --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=true',
         'kubectl get deployments,statefulsets,jobs -n jetscale-pr-101 -o json',
-        "kubectl rollout status 'deployment/<each>' -n jetscale-pr-101 --timeout=600s",
+        'kubectl rollout status deployment/<each> -n jetscale-pr-101 --timeout=600s',
+        'kubectl rollout status statefulset/<each> -n jetscale-pr-101 --timeout=600s',
+        'kubectl wait --for=condition=complete job/<each> -n jetscale-pr-101 --timeout=600s',
       ],
     ],
     [
@@ -84,37 +59,54 @@ describe('dry run prints the exact commands in order and executes nothing', () =
       [
         'kubectl get namespace jetscale-pr-101 --ignore-not-found -o json',
         'helm uninstall pr-101 --namespace jetscale-pr-101 --wait --timeout 300s --ignore-not-found',
-        'kubectl delete namespace jetscale-pr-101 --ignore-not-found --wait=true --timeout=300s',
+        'kubectl get namespace jetscale-pr-101 --ignore-not-found -o json',
+        'kubectl delete --raw /api/v1/namespaces/jetscale-pr-101 -f -',
+        'kubectl wait --for=delete namespace/jetscale-pr-101 --timeout=300s',
       ],
     ],
     [
       'ci-kind',
       { loop: 'ci-kind', images: 'backend=r/backend:1\nfrontend=r/frontend:1', 'dry-run': 'true' },
       [
-        `kind create cluster --name jetscale-ci-777-2 --config /stack/kind/cluster.ci.yaml --image kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a --kubeconfig ${tmp}/jetscale-ci-777-2.kubeconfig --wait 300s`,
-        'kind load docker-image r/backend:1 --name jetscale-ci-777-2',
-        'kind load docker-image r/frontend:1 --name jetscale-ci-777-2',
+        `kind create cluster --name jetscale-ci-a1b2c3-777-2 --config /stack/kind/cluster.ci.yaml --image kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a --kubeconfig ${kubeconfig} --wait 300s`,
+        'kind load docker-image r/backend:1 --name jetscale-ci-a1b2c3-777-2',
+        'kind load docker-image r/frontend:1 --name jetscale-ci-a1b2c3-777-2',
         'kubectl apply -f -',
-        'skaffold deploy -p ci-kind --kube-context kind-jetscale-ci-777-2 --namespace jetscale-ci --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=true',
+        'skaffold deploy -p ci-kind --kube-context kind-jetscale-ci-a1b2c3-777-2 --namespace jetscale-ci --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=true',
         'kubectl get deployments,statefulsets,jobs -n jetscale-ci -o json',
-        "kubectl rollout status 'deployment/<each>' -n jetscale-ci --timeout=600s",
+        'kubectl rollout status deployment/<each> -n jetscale-ci --timeout=600s',
+        'kubectl rollout status statefulset/<each> -n jetscale-ci --timeout=600s',
+        'kubectl wait --for=condition=complete job/<each> -n jetscale-ci --timeout=600s',
         'kubectl port-forward -n jetscale-ci service/app-frontend --address 127.0.0.1 :80',
         'kubectl port-forward -n jetscale-ci service/app-backend --address 127.0.0.1 :80',
-        'kind delete cluster --name jetscale-ci-777-2',
+        'kind delete cluster --name jetscale-ci-a1b2c3-777-2',
       ],
     ],
     ['live', { loop: 'live', url: 'https://app.jetscale.ai', 'dry-run': 'true' }, []],
   ])('%s', async (_name, raw, expected) => {
     const printed: string[] = [];
-    const exec = new DryRunExecutor((l) => printed.push(l));
-    const { d, state, tools } = deps(exec);
-    await runLoop(inputs(raw as RawInputs), ctx, d);
-    expect(exec.commands.map((c) => [c.cmd, ...c.args].join(' ').replace(/'/g, ''))).toEqual(
+    const d = dryRunLoopDeps(inputs(raw as RawInputs), (l) => printed.push(l));
+    const result = await runLoop(inputs(raw as RawInputs), c, d);
+    expect(result.error).toBeUndefined();
+    expect(d.exec.commands.map((cmd) => [cmd.cmd, ...cmd.args].join(' ').replace(/'/g, ''))).toEqual(
       expected.map((e) => e.replace(/'/g, '')),
     );
-    expect(printed).toHaveLength(expected.length);
-    expect(state).toEqual([]); // a dry run leaves nothing for the post step
-    expect(tools).toEqual([]); // and installs nothing
+    expect(printed.filter((l) => /^ ?\d+\. /.test(l))).toHaveLength(expected.length);
+    expect(existsSync(c.tempDir)).toBe(false); // no file written, not even the private dir
+  });
+
+  test('a values file is named, not printed: it may hold secrets', async () => {
+    const file = join(tmp, 'secret-values.yaml');
+    writeFileSync(file, 'backend:\n  env:\n    API_KEY: hunter2-secret\n');
+    const printed: string[] = [];
+    const raw: RawInputs = { loop: 'preview', 'pr-number': '101', values: file, 'dry-run': 'true' };
+    await runLoop(
+      inputs(raw),
+      runCtx(),
+      dryRunLoopDeps(inputs(raw), (l) => printed.push(l)),
+    );
+    expect(printed.join('\n')).not.toContain('hunter2-secret');
+    expect(printed.join('\n')).toMatch(/# write .*values-preview\.yaml/);
   });
 });
 
@@ -123,7 +115,7 @@ describe('teardown deletes only what we created', () => {
     const exec = new RecordingExecutor().reply(/^kubectl get namespace/, { stdout: foreign });
     const reporter = recordingReporter();
     await expect(
-      runLoop(inputs({ loop: 'teardown', 'pr-number': '101' }), ctx, deps(exec, { reporter }).d),
+      run(inputs({ loop: 'teardown', 'pr-number': '101' }), runCtx(), deps(exec, { reporter }).d),
     ).rejects.toBeInstanceOf(TeardownRefused);
     expect(exec.lines()).toEqual(['kubectl get namespace jetscale-pr-101 --ignore-not-found -o json']);
     expect(reporter.calls).toEqual([]);
@@ -134,7 +126,7 @@ describe('teardown deletes only what we created', () => {
       stdout: owned.replace('"101"', '"102"'),
     });
     await expect(
-      runLoop(inputs({ loop: 'teardown', 'pr-number': '101' }), ctx, deps(exec).d),
+      run(inputs({ loop: 'teardown', 'pr-number': '101' }), runCtx(), deps(exec).d),
     ).rejects.toThrow(/Refusing to tear down namespace jetscale-pr-101.*Nothing was deleted/);
     expect(exec.lines().filter((l) => /delete|uninstall/.test(l))).toEqual([]);
   });
@@ -142,19 +134,79 @@ describe('teardown deletes only what we created', () => {
   test('removes release and namespace when they are ours, then reports', async () => {
     const exec = new RecordingExecutor().reply(/^kubectl get namespace/, { stdout: owned });
     const reporter = recordingReporter();
-    await runLoop(inputs({ loop: 'teardown', 'pr-number': '101' }), ctx, deps(exec, { reporter }).d);
+    await run(inputs({ loop: 'teardown', 'pr-number': '101' }), runCtx(), deps(exec, { reporter }).d);
     expect(exec.lines().slice(1)).toEqual([
       'helm uninstall pr-101 --namespace jetscale-pr-101 --wait --timeout 600s --ignore-not-found',
-      'kubectl delete namespace jetscale-pr-101 --ignore-not-found --wait=true --timeout=600s',
+      'kubectl get namespace jetscale-pr-101 --ignore-not-found -o json',
+      'kubectl delete --raw /api/v1/namespaces/jetscale-pr-101 -f -',
+      'kubectl wait --for=delete namespace/jetscale-pr-101 --timeout=600s',
     ]);
+    // The delete names the object that was checked: the API server refuses it for any other, or a changed one.
+    expect(JSON.parse(exec.commands[3]?.input ?? '{}')).toMatchObject({
+      preconditions: { uid: 'uid-101', resourceVersion: '42' },
+    });
+    expect(reporter.calls).toEqual(['teardown']);
+  });
+
+  test.each([
+    [
+      'relabelled for another PR during the uninstall',
+      { metadata: { uid: 'uid-101', resourceVersion: '43', labels: { 'jetscale.ai/pr': '7' } } },
+      /belongs to someone else .*not to this run \(no repository given\) PR #101.*Nothing was deleted/,
+    ],
+    [
+      'replaced by another namespace of that name during the uninstall',
+      JSON.parse(owned.replace('uid-101', 'uid-other')),
+      /was replaced during the uninstall \(UID uid-101, now uid-other\)/,
+    ],
+  ])(
+    'teardown re-checks ownership right before deleting: a namespace %s is not deleted',
+    async (_n, now, why) => {
+      // The first look finds it ours; the look right before the delete finds it changed.
+      const exec = new RecordingExecutor()
+        .reply(/^kubectl get namespace/, { stdout: JSON.stringify(now) })
+        .replyOnce(/^kubectl get namespace/, { stdout: owned });
+      const result = await runLoop(inputs({ loop: 'teardown', 'pr-number': '101' }), runCtx(), deps(exec).d);
+      expect(result.error?.message).toMatch(why);
+      expect(exec.lines().filter((l) => l.startsWith('kubectl delete'))).toEqual([]);
+    },
+  );
+
+  test('a namespace the API server will not delete on the checked UID and version is refused, not retried', async () => {
+    const exec = new RecordingExecutor()
+      .reply(/^kubectl get namespace/, { stdout: owned })
+      .reply(/^kubectl delete --raw/, {
+        exitCode: 1,
+        stderr:
+          'Error from server (Conflict): Operation cannot be fulfilled: Precondition failed: UID in precondition',
+      });
+    const result = await runLoop(inputs({ loop: 'teardown', 'pr-number': '101' }), runCtx(), deps(exec).d);
+    expect(result.error?.message).toMatch(/changed after the ownership check/);
+    expect(exec.lines().filter((l) => l.startsWith('kubectl wait'))).toEqual([]);
+  });
+
+  test('a namespace gone between the check and the delete is torn down (a second teardown racing the first)', async () => {
+    const exec = new RecordingExecutor()
+      .reply(/^kubectl get namespace/, { stdout: owned })
+      .reply(/^kubectl delete --raw/, {
+        exitCode: 1,
+        stderr: 'Error from server (NotFound): namespaces "x" not found',
+      });
+    const reporter = recordingReporter();
+    const result = await runLoop(
+      inputs({ loop: 'teardown', 'pr-number': '101' }),
+      runCtx(),
+      deps(exec, { reporter }).d,
+    );
+    expect(result.error).toBeUndefined();
     expect(reporter.calls).toEqual(['teardown']);
   });
 
   test('is a no-op when the namespace is already gone (idempotent), and still reports', async () => {
     const exec = new RecordingExecutor();
     const reporter = recordingReporter();
-    await runLoop(inputs({ loop: 'teardown', 'pr-number': '101' }), ctx, deps(exec, { reporter }).d);
-    await runLoop(inputs({ loop: 'teardown', 'pr-number': '101' }), ctx, deps(exec, { reporter }).d);
+    await run(inputs({ loop: 'teardown', 'pr-number': '101' }), runCtx(), deps(exec, { reporter }).d);
+    await run(inputs({ loop: 'teardown', 'pr-number': '101' }), runCtx(), deps(exec, { reporter }).d);
     expect(exec.lines()).toEqual([
       'kubectl get namespace jetscale-pr-101 --ignore-not-found -o json',
       'kubectl get namespace jetscale-pr-101 --ignore-not-found -o json',
@@ -167,9 +219,11 @@ describe('a kubeconfig given as content reaches every loop that talks to a clust
   const content = 'apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n';
   test('teardown (the reusable workflow passes a secret, not a file)', async () => {
     const exec = new RecordingExecutor().reply(/^kubectl get namespace/, { stdout: owned });
-    await runLoop(inputs({ loop: 'teardown', 'pr-number': '101', kubeconfig: content }), ctx, deps(exec).d);
+    const c = runCtx();
+    await run(inputs({ loop: 'teardown', 'pr-number': '101', kubeconfig: content }), c, deps(exec).d);
     const file = exec.commands[0]?.env?.KUBECONFIG as string;
-    expect(file).toBe(join(tmp, 'jetscale-kubeconfig'));
+    expect(file).toBe(join(c.tempDir, 'kubeconfig'));
+    expect(statSync(c.tempDir).mode & 0o777).toBe(0o700);
     expect(readFileSync(file, 'utf8')).toBe(content);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(exec.commands.every((c) => c.env?.KUBECONFIG === file)).toBe(true);
@@ -177,39 +231,72 @@ describe('a kubeconfig given as content reaches every loop that talks to a clust
 
   test('live: the test-command gets KUBECONFIG and JETSCALE_URL', async () => {
     const exec = new RecordingExecutor();
-    await runLoop(
+    const c = runCtx();
+    await run(
       inputs({ loop: 'live', url: 'https://app.jetscale.ai', kubeconfig: content, 'test-command': 'true' }),
-      ctx,
+      c,
       deps(exec).d,
     );
     expect(exec.commands).toHaveLength(1);
     expect(exec.commands[0]?.env).toMatchObject({
-      KUBECONFIG: join(tmp, 'jetscale-kubeconfig'),
+      KUBECONFIG: join(c.tempDir, 'kubeconfig'),
       JETSCALE_URL: 'https://app.jetscale.ai',
     });
-    expect(readFileSync(join(tmp, 'jetscale-kubeconfig'), 'utf8')).toBe(content);
+    expect(readFileSync(join(c.tempDir, 'kubeconfig'), 'utf8')).toBe(content);
   });
 });
 
 describe('preview', () => {
   test('refuses to deploy into an existing namespace that is not ours', async () => {
     const exec = new RecordingExecutor().reply(/^kubectl get namespace/, { stdout: foreign });
-    await expect(runLoop(inputs({ loop: 'preview', 'pr-number': '101' }), ctx, deps(exec).d)).rejects.toThrow(
-      /Refusing to deploy into namespace jetscale-pr-101/,
-    );
+    await expect(
+      run(inputs({ loop: 'preview', 'pr-number': '101' }), runCtx(), deps(exec).d),
+    ).rejects.toThrow(/Refusing to deploy into namespace jetscale-pr-101/);
     expect(exec.lines()).toHaveLength(1);
   });
 
   test('redeploy into our namespace records the new SHA instead of creating it', async () => {
     const exec = new RecordingExecutor().reply(/^kubectl get namespace/, { stdout: owned });
-    await runLoop(
-      inputs({ loop: 'preview', 'pr-number': '101', images: 'backend=r/b:2' }),
-      ctx,
+    await run(
+      inputs({ loop: 'preview', 'pr-number': '101', images: 'backend=r/b:2\nfrontend=r/f:2' }),
+      runCtx(),
       deps(exec).d,
     );
+    // One patch, only on the version the ownership check read.
     expect(exec.lines()[1]).toBe(
-      `kubectl annotate namespace jetscale-pr-101 --overwrite jetscale.ai/sha=${SHA}`,
+      `kubectl patch namespace jetscale-pr-101 --type=merge -p '${JSON.stringify({
+        metadata: {
+          annotations: {
+            'jetscale.ai/sha': SHA,
+            'jetscale.ai/images': JSON.stringify([
+              { service: 'backend', ref: 'r/b:2', source: 'pr', from: 'this PR' },
+              { service: 'frontend', ref: 'r/f:2', source: 'pr', from: 'this PR' },
+            ]),
+          },
+          resourceVersion: '42',
+        },
+      })}'`,
     );
+  });
+
+  test('the values file Skaffold is handed bounds the wait for a pod that never gets ready by the timeout input', async () => {
+    const written = new Map<string, string>();
+    const exec = new RecordingExecutor();
+    await run(
+      inputs({
+        loop: 'preview',
+        'pr-number': '101',
+        images: 'backend=r/b:2\nfrontend=r/f:2',
+        timeout: '90s',
+      }),
+      runCtx(),
+      deps(exec, { writeFile: (path, content) => written.set(path, content) }).d,
+    );
+    const skaffold = exec.commands.find((c) => c.cmd === 'skaffold');
+    const handed = written.get(skaffold?.env?.JETSCALE_VALUES_FILE as string) ?? '';
+    expect(YAML.parse(handed)).toEqual({
+      global: { progressDeadlineSeconds: 90, ownerLabels: { 'jetscale.ai/pr': '101' } },
+    });
   });
 
   test('waits for every Deployment, StatefulSet and Job listed, not for "applied"', async () => {
@@ -223,9 +310,9 @@ describe('preview', () => {
     const exec = new RecordingExecutor().reply(/^kubectl get deployments,statefulsets,jobs/, {
       stdout: JSON.stringify(workloads),
     });
-    await runLoop(
-      inputs({ loop: 'preview', 'pr-number': '101', images: 'backend=r/b:2' }),
-      ctx,
+    await run(
+      inputs({ loop: 'preview', 'pr-number': '101', images: 'backend=r/b:2\nfrontend=r/f:2' }),
+      runCtx(),
       deps(exec).d,
     );
     expect(exec.lines().filter((l) => /rollout|wait/.test(l))).toEqual([
@@ -238,15 +325,17 @@ describe('preview', () => {
   test('a PR closed during the deploy is torn down again (no orphan)', async () => {
     const exec = new RecordingExecutor().reply(/^kubectl get namespace/, { stdout: owned });
     const reporter = recordingReporter({ open: false });
-    const result = await runLoop(
-      inputs({ loop: 'preview', 'pr-number': '101', images: 'backend=r/b:2' }),
-      ctx,
+    const result = await run(
+      inputs({ loop: 'preview', 'pr-number': '101', images: 'backend=r/b:2\nfrontend=r/f:2' }),
+      runCtx(),
       deps(exec, { reporter }).d,
     );
     expect(result.tornDownAfterClose).toBe(true);
-    expect(exec.lines().slice(-2)).toEqual([
+    expect(exec.lines().slice(-4)).toEqual([
       'helm uninstall pr-101 --namespace jetscale-pr-101 --wait --timeout 600s --ignore-not-found',
-      'kubectl delete namespace jetscale-pr-101 --ignore-not-found --wait=true --timeout=600s',
+      'kubectl get namespace jetscale-pr-101 --ignore-not-found -o json',
+      'kubectl delete --raw /api/v1/namespaces/jetscale-pr-101 -f -',
+      'kubectl wait --for=delete namespace/jetscale-pr-101 --timeout=600s',
     ]);
     expect(reporter.calls).toEqual(['deploy:in_progress', 'teardown']);
   });
@@ -263,17 +352,18 @@ describe('preview', () => {
           ok: false,
           url: 'https://pr-101.app.jetscale.ai/api/readyz',
           durationMs: 5,
+          attempts: 3,
           detail: '503 redis down',
         },
       ],
       diagnostics: async ({ dir }) => {
         dirs.push(dir);
-        return '1 pod not ready';
+        return { summary: '1 pod not ready' };
       },
     });
-    const error = await runLoop(
-      inputs({ loop: 'preview', 'pr-number': '101', images: 'backend=r/b:2' }),
-      ctx,
+    const error = await run(
+      inputs({ loop: 'preview', 'pr-number': '101', images: 'backend=r/b:2\nfrontend=r/f:2' }),
+      runCtx(),
       d,
     ).catch((e) => e);
     expect(error).toBeInstanceOf(ContractFailure);
@@ -291,27 +381,67 @@ describe('ci-kind', () => {
     // Port-forwards are background commands the recording executor cannot run: the checks step fails there,
     // which is exactly a failure after the cluster exists.
     const { d, state } = deps(exec);
-    await expect(runLoop(inputs({ loop: 'ci-kind', images: 'backend=r/b:1' }), ctx, d)).rejects.toThrow(
+    await expect(run(inputs({ loop: 'ci-kind', images: 'backend=r/b:1' }), runCtx(), d)).rejects.toThrow(
       /port-forward/,
     );
-    expect(exec.lines().at(-1)).toBe('kind delete cluster --name jetscale-ci-777-2');
+    expect(exec.lines().at(-1)).toBe('kind delete cluster --name jetscale-ci-a1b2c3-777-2');
     expect(state).toEqual([
-      [State.ClusterName, 'jetscale-ci-777-2'],
+      [State.ClusterName, 'jetscale-ci-a1b2c3-777-2'],
       [State.ClusterCreated, 'true'],
       [State.ClusterDeleted, 'true'],
     ]);
   });
 
+  test('when one port-forward fails, the one that started is stopped again (no process left behind)', async () => {
+    const stopped: string[] = [];
+    const exec = new RecordingExecutor();
+    const { d } = deps(exec, {
+      portForward: async (c) => {
+        const svc = c.args.find((a) => a.startsWith('service/')) as string;
+        if (svc.endsWith('backend')) {
+          await new Promise((r) => setTimeout(r, 20)); // fails after the frontend's started
+          throw new Error('backend port-forward failed');
+        }
+        return { url: 'http://127.0.0.1:1', stop: async () => void stopped.push(svc) };
+      },
+    });
+    const result = await runLoop(inputs({ loop: 'ci-kind', images: 'backend=r/b:1' }), runCtx(), d);
+    expect(result.error?.message).toBe('backend port-forward failed');
+    expect(stopped).toEqual(['service/app-frontend']);
+  });
+
   test('a failing kind create still ends with a delete', async () => {
     const exec = new RecordingExecutor().reply(/^kind create/, { exitCode: 1, stderr: 'boom' });
     const { d } = deps(exec);
-    await expect(runLoop(inputs({ loop: 'ci-kind' }), ctx, d)).rejects.toThrow(
+    await expect(run(inputs({ loop: 'ci-kind' }), runCtx(), d)).rejects.toThrow(
       /kind create cluster.*exit code 1: boom/,
     );
     expect(exec.lines()).toEqual([
-      expect.stringMatching(/^kind create cluster --name jetscale-ci-777-2/),
-      'kind delete cluster --name jetscale-ci-777-2',
+      expect.stringMatching(/^kind create cluster --name jetscale-ci-a1b2c3-777-2/),
+      'kind delete cluster --name jetscale-ci-a1b2c3-777-2',
     ]);
+  });
+
+  test('a Kind cluster name already taken is not ours: the action never deletes another job’s cluster', async () => {
+    const exec = new RecordingExecutor().reply(/^kind create/, {
+      exitCode: 1,
+      stderr: 'ERROR: failed to create cluster: node(s) already exist for a cluster with the name "x"',
+    });
+    const { d, state } = deps(exec);
+    const result = await runLoop(inputs({ loop: 'ci-kind' }), runCtx(), d);
+    expect(result.error?.message).toMatch(/already exists and was not created by this job: left alone/);
+    expect(exec.lines().filter((l) => l.startsWith('kind delete'))).toEqual([]);
+    expect(state).toContainEqual([State.ClusterCreated, 'false']);
+  });
+
+  test('two jobs of one run on a shared Docker host get different cluster names', () => {
+    const env = { GITHUB_RUN_ID: '777', GITHUB_RUN_ATTEMPT: '2' };
+    const [a, b] = [runContext(env), runContext(env)].map(
+      (c) => planNames(inputs({ loop: 'ci-kind' }), c).cluster,
+    );
+    expect(a).toMatch(/^jetscale-ci-[0-9a-f]{6}-777-2$/);
+    expect(b).toMatch(/^jetscale-ci-[0-9a-f]{6}-777-2$/);
+    expect(a).not.toBe(b);
   });
 });
 
@@ -325,7 +455,7 @@ describe('live is verification only', () => {
         return passing;
       },
     });
-    await runLoop(inputs({ loop: 'live', url: 'https://app.jetscale.ai/' }), ctx, d);
+    await run(inputs({ loop: 'live', url: 'https://app.jetscale.ai/' }), runCtx(), d);
     expect(exec.commands).toEqual([]);
     expect(tools).toEqual([]);
     expect(requests).toEqual([
@@ -343,23 +473,21 @@ test('extra values: files merged in order, then set entries with scalar types', 
     values: `${a}\n${b}`,
     set: 'backend.replicaCount=3\ningress.enabled=false\nglobal.gitSha=abc',
   });
-  expect(extraValues(inp, ctx)).toEqual({
+  expect(extraValues(inp)).toEqual({
     backend: { replicaCount: 3, image: { tag: 'two' } },
     ingress: { enabled: false },
     global: { gitSha: 'abc' },
   });
 });
 
-function recordingReporter(opts: { open?: boolean } = {}): ReporterLike & { calls: string[] } {
-  const calls: string[] = [];
-  return {
-    calls,
-    reportDeploy: async (a) => {
-      calls.push(`deploy:${a.status}`);
-    },
-    reportTeardown: async () => {
-      calls.push('teardown');
-    },
-    isPullRequestOpen: async () => opts.open ?? true,
-  };
-}
+test("the values file sets the Deployments' progress deadline to the timeout input; the user's values win", () => {
+  expect(chartValues(parseInputs({ timeout: '90s', set: 'global.gitSha=abc' }))).toEqual({
+    global: { progressDeadlineSeconds: 90, gitSha: 'abc' },
+  });
+  expect(chartValues(parseInputs({})).global).toEqual({ progressDeadlineSeconds: 600 });
+  expect(
+    chartValues(parseInputs({ timeout: '2m', set: 'global.progressDeadlineSeconds=30' })).global,
+  ).toEqual({
+    progressDeadlineSeconds: 30,
+  });
+});

@@ -55,14 +55,15 @@ describe('previewNames', () => {
     [{ 'jetscale.ai/pr': '101' }, 101, false],
     [{}, 101, false],
     [undefined, 101, false],
-  ])('isOwnedBy(%j, %i) = %s', (labels, pr, owned) => {
-    expect(isOwnedBy(labels, pr)).toBe(owned);
+  ])('isOwnedBy(%j, %i) = %s (a run that knows no repository)', (labels, pr, owned) => {
+    expect(isOwnedBy(labels && { labels }, { prNumber: pr })).toBe(owned);
   });
 
   test('kind cluster names are DNS labels short enough for node container names', () => {
-    expect(kindClusterName('1234567890123', '2')).toBe('jetscale-ci-1234567890123-2');
-    expect(kindClusterName('x'.repeat(80)).length).toBeLessThanOrEqual(40);
-    expect(isDnsLabel(`${kindClusterName('Run_ID.9')}-control-plane`)).toBe(true);
+    expect(kindClusterName('1234567890123', '2', 'a1b2c3')).toBe('jetscale-ci-a1b2c3-1234567890123-2');
+    expect(kindClusterName('x'.repeat(80), '1', 'a1b2c3')).toMatch(/^jetscale-ci-a1b2c3-x+$/);
+    expect(kindClusterName('x'.repeat(80), '1', 'a1b2c3').length).toBeLessThanOrEqual(40);
+    expect(isDnsLabel(`${kindClusterName('Run_ID.9', '1', 'a1b2c3')}-control-plane`)).toBe(true);
   });
 });
 

