@@ -6,7 +6,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ratio, rigValuesFile, run, runAction, table, tool, toolCache } from './lib.mjs';
+import { ratio, rigValuesFile, run, runAction, table, tool, toolCache, trustedTools } from './lib.mjs';
 
 const runs = Number(process.argv[2] ?? 3);
 const nodeImage = process.env.JETSCALE_RIG_NODE_IMAGE ?? 'jetscale-rig/kind-node:v1.34.4';
@@ -22,6 +22,7 @@ const values = rigValuesFile(dir);
 async function actionRun(i) {
   const env = {
     RUNNER_TOOL_CACHE: toolCache,
+    JETSCALE_TRUSTED_TOOL_SHA256: trustedTools(),
     RUNNER_TEMP: dir,
     GITHUB_WORKSPACE: dir,
     GITHUB_RUN_ID: `bench${Date.now() % 1e6}${i}`,

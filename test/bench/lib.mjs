@@ -1,7 +1,8 @@
 // Shared by the benchmark scripts in test/bench: running a command with timed output lines, medians, and
 // the per-step table. Prints figures; asserts nothing.
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -14,6 +15,21 @@ const pins = JSON.parse(readFileSync(join(root, 'src/pins.json'), 'utf8'));
 export const toolDir = (t) => join(toolCache, t, (pins.tools[t] ?? pins.rigTools[t]).version.slice(1), 'x64');
 /** Path of a pinned tool in the rig's tool cache. */
 export const tool = (t) => join(toolDir(t), t);
+
+/**
+ * JETSCALE_TRUSTED_TOOL_SHA256 for the rig's tools: they are built from source, not the pinned release assets, and
+ * the action rejects (and removes) a cache hit it cannot verify.
+ */
+export const trustedTools = () =>
+  ['kind', 'helm', 'skaffold', 'kubectl']
+    .filter((t) => existsSync(tool(t)))
+    .map(
+      (t) =>
+        `${t}=${createHash('sha256')
+          .update(readFileSync(tool(t)))
+          .digest('hex')}`,
+    )
+    .join(' ');
 
 /** Writes <dir>/rig-values.yaml: the chart on the rig's images, loaded into the cluster, never pulled. */
 export function rigValuesFile(dir) {

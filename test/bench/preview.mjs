@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ratio, rigValuesFile, run, runAction, table, tool, toolCache } from './lib.mjs';
+import { ratio, rigValuesFile, run, runAction, table, tool, toolCache, trustedTools } from './lib.mjs';
 
 const runs = Number(process.argv[2] ?? 3);
 const rigCache = process.env.JETSCALE_RIG_CACHE ?? join(homedir(), '.cache', 'jetscale-stack', 'rig');
@@ -37,6 +37,7 @@ async function action(loop, pr) {
   const host = `pr-${pr}.app.jetscale.ai`;
   const env = {
     RUNNER_TOOL_CACHE: toolCache,
+    JETSCALE_TRUSTED_TOOL_SHA256: trustedTools(),
     RUNNER_TEMP: dir,
     GITHUB_WORKSPACE: dir,
     GITHUB_RUN_ID: `bench${Date.now() % 1e6}`,

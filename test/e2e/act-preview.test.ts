@@ -1,18 +1,20 @@
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   type ActRun,
   actHostFlags,
+  actWithJobWorkflow,
   commitServiceRepo,
   pullRequestEvent,
   runActOnHost,
+  stageMarkedCommit,
   stageStack,
 } from '../support/act.js';
 import { type GitHubServer, startGitHubServer } from '../support/github-server.js';
 import { node24 } from '../support/node24.js';
-import { repoRoot, requireTool, toolCacheDir } from '../support/tools.js';
+import { repoRoot, toolCacheDir } from '../support/tools.js';
 import {
   FULL_CHECKS,
   RIG_VALUES,
@@ -25,6 +27,10 @@ import {
 
 const PR = 301;
 const NAMESPACE = `jetscale-pr-${PR}`;
+/** The pull request of the SHA-pinned caller's scenario (its own namespace, so the scenarios never meet). */
+const PINNED_PR = 302;
+const PINNED_NAMESPACE = `jetscale-pr-${PINNED_PR}`;
+const PINNED_HOST = `pr-${PINNED_PR}.app.jetscale.ai`;
 const HOST = `pr-${PR}.app.jetscale.ai`;
 const PREVIEW_URL = `https://${HOST}`;
 const SHA = '4f2c9e1aa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5';
@@ -33,21 +39,26 @@ const CLUSTER = 'jetscale-rig';
 const ACT_TIMEOUT_MS = 12 * 60_000;
 const kubeconfigPath = rigKubeconfig(CLUSTER);
 
+/**
+ * act with GitHub's job.workflow_* context (the reusable workflows run their action from
+ * job.workflow_repository at job.workflow_sha; act as released lacks it): test/support/act.ts.
+ */
+const act = actWithJobWorkflow();
 /** The rig's reason to skip (throws in CI), then act's, then the shared cluster's. */
-const skip = rigSkipReason() ?? requireTool('act').skip ?? rigClusterSkipReason();
+const skip = rigSkipReason() ?? act.skip ?? rigClusterSkipReason();
 const kubectl = rigKubectl;
 
-function namespaceExists(): boolean {
-  const r = kubectl('get', 'namespace', NAMESPACE, '-o', 'name', '--ignore-not-found');
-  if (r.status !== 0) throw new Error(`kubectl get namespace ${NAMESPACE}: ${r.stderr}`);
+function namespaceExists(ns = NAMESPACE): boolean {
+  const r = kubectl('get', 'namespace', ns, '-o', 'name', '--ignore-not-found');
+  if (r.status !== 0) throw new Error(`kubectl get namespace ${ns}: ${r.stderr}`);
   return r.stdout.trim() !== '';
 }
 
-/** Removes what a failed earlier run may have left: this test's namespace, nothing else. */
-function removeNamespace(): void {
-  if (!namespaceExists()) return;
-  const r = kubectl('delete', 'namespace', NAMESPACE, '--wait=true', '--timeout=180s');
-  if (r.status !== 0) throw new Error(`kubectl delete namespace ${NAMESPACE}: ${r.stderr}`);
+/** Removes what a failed earlier run may have left: this test's namespaces, nothing else. */
+function removeNamespace(ns = NAMESPACE): void {
+  if (!namespaceExists(ns)) return;
+  const r = kubectl('delete', 'namespace', ns, '--wait=true', '--timeout=180s');
+  if (r.status !== 0) throw new Error(`kubectl delete namespace ${ns}: ${r.stderr}`);
 }
 
 interface ActPreviewRun extends ActRun {
@@ -59,39 +70,57 @@ describe.skipIf(skip)(`preview.yml under act on the rig${skip ? ` (skipped: ${sk
   let gh: GitHubServer;
   let runId = Math.floor(Date.now() / 1000);
   let ingress: ReturnType<typeof rigIngress>;
+  let pinned: { sha: string; marker: string } = { sha: '', marker: '' };
 
   beforeAll(async () => {
     ingress = rigIngress(CLUSTER);
     removeNamespace();
+    removeNamespace(PINNED_NAMESPACE);
     work = mkdtempSync(join(tmpdir(), 'jetscale-act-preview-'));
-    // jetscale/stack@v1 (this checkout) and the upload-artifact stand-in: test/support/act.ts
+    // jetscale/stack@v1 (this checkout) and the checkout and upload-artifact stand-ins: test/support/act.ts
     stageStack(work);
+    // A second commit of jetscale/stack, not tagged v1, whose action prints a marker first thing.
+    pinned = stageMarkedCommit(work);
     // act's host mode sets RUNNER_TOOL_CACHE to <action cache>/tool_cache: there, the rig's pinned tools.
     mkdirSync(join(work, 'act-cache'));
     symlinkSync(toolCacheDir(), join(work, 'act-cache', 'tool_cache'));
     // The service repository (git remote jetscale/demo): its pull-request workflow and the rig values file.
     const svc = join(work, 'demo');
     mkdirSync(join(svc, '.github', 'workflows'), { recursive: true });
-    cpSync(
-      join(repoRoot, 'test', 'e2e', 'fixtures', 'act', 'pr.yml'),
-      join(svc, '.github', 'workflows', 'pr.yml'),
-    );
+    const caller = readFileSync(join(repoRoot, 'test', 'e2e', 'fixtures', 'act', 'pr.yml'), 'utf8');
+    writeFileSync(join(svc, '.github', 'workflows', 'pr.yml'), caller);
+    // The same caller pinned to that commit instead of v1.
+    const pinnedCaller = caller.replace('preview.yml@v1', `preview.yml@${pinned.sha}`);
+    if (pinnedCaller === caller) throw new Error('pr.yml no longer calls preview.yml@v1');
+    writeFileSync(join(svc, '.github', 'workflows', 'pr-pinned.yml'), pinnedCaller);
     writeFileSync(join(svc, 'rig-values.yaml'), RIG_VALUES);
     commitServiceRepo(svc, 'service repository');
-    gh = await startGitHubServer({ owner: 'jetscale', repo: 'demo', token: TOKEN, pulls: { [PR]: 'open' } });
-  });
+    gh = await startGitHubServer({
+      owner: 'jetscale',
+      repo: 'demo',
+      token: TOKEN,
+      pulls: { [PR]: 'open', [PINNED_PR]: 'open' },
+    });
+  }, 900_000); // the first run builds act with the job.workflow_* context (minutes on a cold Go build cache)
 
   afterAll(async () => {
     await gh?.close();
-    if (!skip) removeNamespace();
+    if (!skip) {
+      removeNamespace();
+      removeNamespace(PINNED_NAMESPACE);
+    }
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  const event = (action: 'opened' | 'closed', headRepo: string) =>
-    pullRequestEvent(action, headRepo, PR, SHA);
+  const event = (action: 'opened' | 'closed', headRepo: string, pr = PR) =>
+    pullRequestEvent(action, headRepo, pr, SHA);
 
   /** Runs act for one pull_request event (asynchronously: the GitHub server in this process keeps answering). */
-  async function runAct(ev: ReturnType<typeof event>): Promise<ActPreviewRun> {
+  async function runAct(
+    ev: ReturnType<typeof event>,
+    workflow = 'pr.yml',
+    host = HOST,
+  ): Promise<ActPreviewRun> {
     runId += 1; // every event is a newer run than the one before, as on GitHub
     const eventFile = join(work, `event-${runId}.json`);
     writeFileSync(eventFile, JSON.stringify(ev));
@@ -99,7 +128,7 @@ describe.skipIf(skip)(`preview.yml under act on the rig${skip ? ` (skipped: ${sk
       'pull_request',
       '--json',
       '-W',
-      '.github/workflows/pr.yml',
+      `.github/workflows/${workflow}`,
       '-e',
       eventFile,
       ...actHostFlags(work),
@@ -108,7 +137,7 @@ describe.skipIf(skip)(`preview.yml under act on the rig${skip ? ` (skipped: ${sk
       '-s',
       `GITHUB_TOKEN=${TOKEN}`,
       '--var',
-      `RESOLVE=${HOST}=${ingress.ip}`,
+      `RESOLVE=${host}=${ingress.ip}`,
       '--var',
       `INGRESS_CLASS=${ingress.className}`,
       '--env',
@@ -120,7 +149,7 @@ describe.skipIf(skip)(`preview.yml under act on the rig${skip ? ` (skipped: ${sk
     ];
     const t0 = Date.now();
     const run = await runActOnHost({
-      act: requireTool('act').path as string,
+      act: act.path as string,
       args,
       work,
       nodeDir: dirname(node24()), // action.yml says node24
@@ -220,6 +249,37 @@ describe.skipIf(skip)(`preview.yml under act on the rig${skip ? ` (skipped: ${sk
     expect(comment?.body).not.toContain('Preview environment ready');
     const [deployment] = previewDeployments();
     expect(statesOf(deployment?.id as number)).toEqual(['in_progress', 'success', 'inactive']);
+    expect(gh.requests.filter((r) => r.status >= 400)).toEqual([]);
+  });
+
+  test("a caller pinned to a SHA runs that SHA's action, not v1's: it deploys and tears down with it", async () => {
+    gh.clearRequests();
+    const deploy = await runAct(event('opened', 'jetscale/demo', PINNED_PR), 'pr-pinned.yml', PINNED_HOST);
+    console.log(`act pull_request opened (pinned caller): ${deploy.seconds.toFixed(1)} s`);
+    expect(deploy.results, deploy.text.slice(-6000)).toEqual({ deploy: 'success' });
+    // The pinned commit's action ran (its marker), nothing of jetscale/stack at v1 was fetched, and the job
+    // checked out the commit it was called at.
+    expect(deploy.text).toContain(pinned.marker);
+    expect(deploy.text).not.toMatch(/LocalRepositoryCache matched \S*jetscale\/stack with ref v1\b/);
+    expect(deploy.text).toContain(
+      `stand-in for actions/checkout: jetscale/stack@${pinned.sha} (${pinned.sha})`,
+    );
+    // That action deployed the preview, passed the contract checks and reported.
+    for (const check of FULL_CHECKS) expect(deploy.text).toMatch(new RegExp(`✓ ${check} `));
+    const labels = JSON.parse(kubectl('get', 'namespace', PINNED_NAMESPACE, '-o', 'json').stdout) as {
+      metadata: { labels: Record<string, string> };
+    };
+    expect(labels.metadata.labels).toMatchObject({
+      'app.kubernetes.io/managed-by': 'jetscale-stack',
+      'jetscale.ai/pr': String(PINNED_PR),
+    });
+    expect(gh.state.comments.get(PINNED_PR)?.[0]?.body).toContain(`https://${PINNED_HOST}`);
+
+    gh.setPullState(PINNED_PR, 'closed');
+    const teardown = await runAct(event('closed', 'jetscale/demo', PINNED_PR), 'pr-pinned.yml', PINNED_HOST);
+    expect(teardown.results, teardown.text.slice(-6000)).toEqual({ teardown: 'success' });
+    expect(teardown.text).toContain(pinned.marker);
+    expect(namespaceExists(PINNED_NAMESPACE)).toBe(false);
     expect(gh.requests.filter((r) => r.status >= 400)).toEqual([]);
   });
 });

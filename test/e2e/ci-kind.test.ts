@@ -4,11 +4,19 @@
  * Skaffold's ci-kind profile, runs the contract checks and removes the cluster — also when a check fails, and
  * from the post step when the main step is killed.
  */
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parseCommandFile, runBundle, runnerEnv, waitForOutput } from '../support/runner.js';
-import { FULL_CHECKS, kindClusters, RIG_IMAGES, RIG_NODE_IMAGE, RIG_VALUES, rigSkipReason } from './rig.js';
+import {
+  diagnosticsFiles,
+  FULL_CHECKS,
+  kindClusters,
+  RIG_IMAGES,
+  RIG_NODE_IMAGE,
+  RIG_VALUES,
+  rigSkipReason,
+} from './rig.js';
 
 const skip = rigSkipReason();
 const SHA = '4f2c9e1aa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5';
@@ -69,8 +77,33 @@ describe.skipIf(skip)(`ci-kind on the rig${skip ? ` (skipped: ${skip})` : ''}`, 
     const outputs = parseCommandFile(join(dir, 'output'));
     expect(kindClusters()).not.toContain(outputs.cluster);
     const diag = outputs['diagnostics-dir'] as string;
-    expect(existsSync(diag)).toBe(true);
-    expect(readdirSync(diag).length).toBeGreaterThan(2);
+    expect(existsSync(diag), out).toBe(true);
+    // What the files hold, for a failure with every pod healthy: the namespace's objects and their events, and
+    // the services' logs (from the Kind node), where the backend says which SHA it runs.
+    const files = diagnosticsFiles(diag);
+    const listing = files.map((f) => f.path).join('\n');
+    const all = files.map((f) => f.text).join('\n');
+    for (const object of [
+      'deployment.apps/app-backend',
+      'deployment.apps/app-frontend',
+      'service/app-backend',
+    ])
+      expect(all, `${object} in none of:\n${listing}`).toContain(object);
+    const events = all
+      .split('\n')
+      .filter((l) => /\bpod\/app-backend-/.test(l) && /\b(Scheduled|Pulled|Created|Started)\b/.test(l));
+    expect(events, `no event of the backend's pod in:\n${listing}`).not.toEqual([]);
+    const logOf = (component: string) =>
+      files
+        .filter((f) => f.path.includes(`app-${component}-`) && f.path.endsWith('.log'))
+        .flatMap((f) => f.text.split('\n'))
+        .filter((l) => l.includes('"msg":"listening"'));
+    expect(logOf('backend'), `no backend log in:\n${listing}`).toEqual(
+      expect.arrayContaining([expect.stringContaining('"gitSha":"0000000"')]),
+    );
+    expect(logOf('frontend'), `no frontend log in:\n${listing}`).toEqual(
+      expect.arrayContaining([expect.stringContaining(`"gitSha":"${SHA}"`)]),
+    );
   });
 
   test('the post step removes the cluster when the main step is killed', async () => {

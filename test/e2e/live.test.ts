@@ -422,8 +422,16 @@ describe.skipIf(skip)(`live on a 1+3-node rig cluster${skip ? ` (skipped: ${skip
 
   test("the action's live loop passes its smoke checks and changes nothing", async () => {
     // App data a user left behind: the live loop must neither add to it nor touch it.
-    const seeded = await request(ingress.ip, ca, 'POST', '/api/items', { name: `live-e2e-${Date.now()}` });
-    expect(seeded.status).toBe(201);
+    // Setup, not the claim under test: right after the deploy a write can meet a backend replica the ingress
+    // already routes to but whose database connection is still warming up, so it is retried for up to a minute.
+    let seeded = { status: 0, json: undefined as unknown };
+    for (let i = 0; i < 30 && seeded.status !== 201; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 2000));
+      seeded = await request(ingress.ip, ca, 'POST', '/api/items', { name: `live-e2e-${Date.now()}` }).catch(
+        (e: Error) => ({ status: 0, json: e.message }),
+      );
+    }
+    expect(seeded.status, `POST /api/items: ${JSON.stringify(seeded.json)}`).toBe(201);
     const data = async () => ({
       items: (await request(ingress.ip, ca, 'GET', '/api/items')).json,
       stats: (await request(ingress.ip, ca, 'GET', '/api/stats')).json,

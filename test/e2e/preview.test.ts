@@ -3,7 +3,8 @@ import { Agent, request } from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { COMMENT_MARKER } from '../../src/github.js';
+import { COMMENT_MARKER } from '../../src/github/index.js';
+import { pullRequestEventPayload } from '../support/github-objects.js';
 import { type GitHubServer, startGitHubServer } from '../support/github-server.js';
 import { parseCommandFile, runBundle, runnerEnv } from '../support/runner.js';
 import {
@@ -135,7 +136,6 @@ describe.skipIf(skip)(`preview on the rig's shared cluster${skip ? ` (skipped: $
   let github: GitHubServer;
   let ingress: RigIngress;
   let client: Client;
-  let valuesFile: string;
 
   function previewEnv(opts: {
     loop: 'preview' | 'teardown';
@@ -145,16 +145,14 @@ describe.skipIf(skip)(`preview on the rig's shared cluster${skip ? ` (skipped: $
   }) {
     const host = `pr-${opts.pr}.app.jetscale.ai`;
     const r = runnerEnv({
-      event: {
+      event: pullRequestEventPayload({
         action: opts.action ?? (opts.loop === 'teardown' ? 'closed' : 'opened'),
+        repository: 'jetscale/app',
         number: opts.pr,
-        pull_request: {
-          number: opts.pr,
-          state: opts.loop === 'teardown' ? 'closed' : 'open',
-          head: { sha: opts.sha, ref: `feature-${opts.pr}`, repo: { full_name: 'jetscale/app' } },
-          base: { ref: 'main', repo: { full_name: 'jetscale/app' } },
-        },
-      },
+        headSha: opts.sha,
+        headRef: `feature-${opts.pr}`,
+        baseRef: 'main',
+      }),
       extra: {
         GITHUB_REPOSITORY: 'jetscale/app',
         GITHUB_RUN_ID: `${Date.now()}`.slice(-9),
@@ -168,12 +166,13 @@ describe.skipIf(skip)(`preview on the rig's shared cluster${skip ? ` (skipped: $
         'github-token': TOKEN,
         kubeconfig: rigKubeconfig(),
         images: `backend=${RIG_IMAGES.backend}\nfrontend=${RIG_IMAGES.frontend}`,
-        values: valuesFile,
+        values: 'rig-values.yaml', // in the workspace: values files outside it are refused
         set: `ingress.className=${ingress.className}`,
         resolve: `${host}=${ingress.ip}`,
         timeout: '6m',
       },
     });
+    writeFileSync(join(r.dir, 'rig-values.yaml'), RIG_VALUES);
     return r;
   }
 
@@ -193,8 +192,6 @@ describe.skipIf(skip)(`preview on the rig's shared cluster${skip ? ` (skipped: $
       token: TOKEN,
       pulls: { 101: 'open', 102: 'open', [FOREIGN_PR]: 'open' },
     });
-    valuesFile = join(runnerEnv().dir, 'rig-values.yaml');
-    writeFileSync(valuesFile, RIG_VALUES);
     // Leftovers of an interrupted earlier run would make the assertions below meaningless.
     for (const ns of ['jetscale-pr-101', 'jetscale-pr-102', `jetscale-pr-${FOREIGN_PR}`])
       kubectl('delete', 'namespace', ns, '--ignore-not-found', '--wait=true', '--timeout=180s');

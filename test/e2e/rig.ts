@@ -4,9 +4,9 @@
  * suite never skips in CI.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { findTool, toolCacheDir } from '../support/tools.js';
 
 /** The contract checks a full run (ci-kind, preview) must pass, by name (as the action prints them). */
@@ -124,4 +124,99 @@ export function rigClusterSkipReason(): string | undefined {
     problem = `the rig ingress CA ${join(rigCacheDir(), 'ingress', 'ca.crt')} is missing (npm run rig:up installs the ingress)`;
   if (problem && process.env.CI === 'true') throw new Error(`e2e: ${problem}`);
   return problem;
+}
+
+/**
+ * Every object of every listable namespaced kind in `ns` (events left out: reading a namespace makes none,
+ * but the cluster's controllers may), plus the namespace itself, as "Kind/name" → resourceVersion. Two equal
+ * snapshots mean nothing in the namespace was created, changed or deleted in between. Throws when kubectl does.
+ */
+export function namespaceSnapshot(ns: string): Map<string, string> {
+  const kinds = rigKubectl('api-resources', '--verbs=list', '--namespaced', '-o', 'name')
+    .stdout.split('\n')
+    .filter((k) => k && k !== 'events' && k !== 'events.events.k8s.io');
+  const objects = rigKubectl('get', kinds.join(','), '-n', ns, '-o', 'json');
+  const namespace = rigKubectl('get', 'namespace', ns, '-o', 'json');
+  if (objects.status !== 0 || namespace.status !== 0)
+    throw new Error(`snapshot of namespace ${ns}: ${objects.stderr}${namespace.stderr}`);
+  type Item = { kind: string; metadata: { name: string; resourceVersion: string } };
+  const items = [...(JSON.parse(objects.stdout).items as Item[]), JSON.parse(namespace.stdout) as Item];
+  return new Map(items.map((i) => [`${i.kind}/${i.metadata.name}`, i.metadata.resourceVersion]));
+}
+
+/**
+ * Creates namespace `ns` on the shared rig cluster as someone else would (with `labels`, and a ConfigMap and a
+ * Secret of theirs in it), and waits until the cluster's controllers have added what they add to every
+ * namespace (the default ServiceAccount, kube-root-ca.crt), so that a later snapshot sees only others' changes.
+ */
+export async function createForeignNamespace(ns: string, labels: Record<string, string>): Promise<void> {
+  const manifest = JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels } },
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'theirs', namespace: ns },
+        data: { owner: 'someone-else' },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'theirs', namespace: ns },
+        stringData: { note: 'not the action’s' },
+      },
+    ],
+  });
+  const r = spawnSync(findTool('kubectl') as string, ['--kubeconfig', rigKubeconfig(), 'create', '-f', '-'], {
+    input: manifest,
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`creating namespace ${ns}: ${r.stderr}`);
+  for (let i = 0; i < 60; i++) {
+    const sa = rigKubectl('get', 'serviceaccount', 'default', '-n', ns);
+    const ca = rigKubectl('get', 'configmap', 'kube-root-ca.crt', '-n', ns);
+    if (sa.status === 0 && ca.status === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  throw new Error(`namespace ${ns}: no default ServiceAccount or kube-root-ca.crt after 60 s`);
+}
+
+/** Where a Helm release named `release` exists on the shared rig cluster, in any namespace (its release Secrets). */
+export function helmReleaseNamespaces(release: string): string[] {
+  const r = rigKubectl('get', 'secrets', '-A', '-l', `owner=helm,name=${release}`, '-o', 'json');
+  if (r.status !== 0) throw new Error(`listing Helm release secrets: ${r.stderr}`);
+  const items = JSON.parse(r.stdout).items as Array<{ metadata: { namespace: string } }>;
+  return [...new Set(items.map((i) => i.metadata.namespace))];
+}
+
+/** Namespaces of the shared rig cluster that carry the label jetscale.ai/pr=<pr>. */
+export function namespacesLabelledFor(pr: number): string[] {
+  const r = rigKubectl('get', 'namespaces', '-l', `jetscale.ai/pr=${pr}`, '-o', 'name');
+  if (r.status !== 0) throw new Error(`listing namespaces: ${r.stderr}`);
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+/** Ingresses of the shared rig cluster, in any namespace, with a rule for `host` ("namespace/name"). */
+export function ingressesFor(host: string): string[] {
+  const r = rigKubectl('get', 'ingresses', '-A', '-o', 'json');
+  if (r.status !== 0) throw new Error(`listing ingresses: ${r.stderr}`);
+  const items = JSON.parse(r.stdout).items as Array<{
+    metadata: { namespace: string; name: string };
+    spec: { rules?: Array<{ host?: string }> };
+  }>;
+  return items
+    .filter((i) => (i.spec.rules ?? []).some((rule) => rule.host === host))
+    .map((i) => `${i.metadata.namespace}/${i.metadata.name}`);
+}
+
+/** The files under a diagnostics directory, recursively, with their text: what a reader of the artifact sees. */
+export function diagnosticsFiles(dir: string): Array<{ path: string; text: string }> {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => {
+      const path = join(e.parentPath, e.name);
+      return { path: relative(dir, path), text: readFileSync(path, 'utf8') };
+    });
 }
