@@ -21,7 +21,22 @@ const scenarios: Scenario[] = [
     .map((file) => ({ name: `ci/${file}`, release: 'app', files: [values(`ci/${file}`)] })),
 ];
 
-/** What may differ between two renders of the same values, or says nothing about the objects. */
+/** Map keys sorted (their order means nothing to Kubernetes); list order kept (env order does). */
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === 'object')
+    return Object.fromEntries(
+      Object.entries(value)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([k, v]) => [k, sortKeys(v)]),
+    );
+  return value;
+}
+
+/**
+ * What may differ between two renders of the same values, or says nothing about the objects: the chart label,
+ * passwords, the order of objects (it follows template file names) and of map keys.
+ */
 function normalise(manifests: Manifest[]): unknown[] {
   const copy = structuredClone(manifests) as Array<
     Manifest & { data?: Record<string, string>; stringData?: Record<string, string> }
@@ -39,7 +54,8 @@ function normalise(manifests: Manifest[]): unknown[] {
           for (const k of Object.keys(m[field] as object))
             (m[field] as Record<string, string>)[k] = '<made at install>';
   }
-  return copy;
+  const id = (m: Manifest) => `${m.kind}/${m.metadata.name}`;
+  return copy.sort((a, b) => (id(a) < id(b) ? -1 : id(a) > id(b) ? 1 : 0)).map(sortKeys);
 }
 
 const fileOf = (s: Scenario) =>
