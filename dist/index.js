@@ -44742,7 +44742,7 @@ function lines(value) {
 /** Keys that reach JavaScript object internals: never a chart value. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const SET_KEY = /^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9_-]*)*$/;
-const SET_FORM = 'lines of key.path=value, the key made of dot-separated names, each a letter then letters, digits, _ or - (e.g. backend.replicaCount=2; __proto__, constructor and prototype are not names)';
+const SET_FORM = 'lines of key.path=value, the key made of dot-separated names, each a letter then letters, digits, _ or - (e.g. services.backend.replicas=2; __proto__, constructor and prototype are not names)';
 /** Characters that would be markup in a PR comment or a job summary; never part of a URL we accept. */
 const URL_UNSAFE = /[\s<>"'`\\{}|^]/;
 const URL_FORM = 'an http:// or https:// URL without credentials (e.g. https://app.jetscale.ai)';

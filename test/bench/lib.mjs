@@ -36,7 +36,7 @@ export function rigValuesFile(dir) {
   const file = join(dir, 'rig-values.yaml');
   writeFileSync(
     file,
-    `postgres:\n  image: { repository: jetscale-rig/postgres, tag: "15", pullPolicy: Never }\nredis:\n  image: { repository: jetscale-rig/redis, tag: "7", pullPolicy: Never }\nbackend:\n  image: { repository: jetscale-rig/backend, tag: rig, pullPolicy: Never }\nfrontend:\n  image: { repository: jetscale-rig/frontend, tag: rig, pullPolicy: Never }\n`,
+    `postgres:\n  image: { repository: jetscale-rig/postgres, tag: "15", pullPolicy: Never }\nredis:\n  image: { repository: jetscale-rig/redis, tag: "7", pullPolicy: Never }\nservices:\n  backend:\n    image: { repository: jetscale-rig/backend, tag: rig, pullPolicy: Never }\n  frontend:\n    image: { repository: jetscale-rig/frontend, tag: rig, pullPolicy: Never }\n`,
   );
   return file;
 }

@@ -150,7 +150,7 @@ describe.skipIf(helm.skip || binaries.skip)('charts/app on a real kube-apiserver
     const pg = await secretValue(namespace, 'app-postgres', 'PGPASSWORD');
     const redis = await secretValue(namespace, 'app-redis', 'REDIS_PASSWORD');
     expect(pg).toMatch(/^[A-Za-z0-9]{32}$/);
-    await install({ ...stages.local, set: ['backend.replicaCount=2'] }, namespace, 'upgrade');
+    await install({ ...stages.local, set: ['services.backend.replicas=2'] }, namespace, 'upgrade');
     expect(await secretValue(namespace, 'app-postgres', 'PGPASSWORD')).toBe(pg);
     expect(await secretValue(namespace, 'app-redis', 'REDIS_PASSWORD')).toBe(redis);
     const url = await secretValue(namespace, 'app-postgres', 'DATABASE_URL');

@@ -230,7 +230,7 @@ describe.skipIf(helm.skip)('image references', () => {
       name: `tag ${tag}`,
       release: 'app',
       files: [],
-      set: [`backend.image.tag=${tag}`],
+      set: [`services.backend.image.tag=${tag}`],
     });
     expect(containersOf(find(manifests, 'Deployment', 'app-backend')).main[0]?.image).toBe(image);
   });

@@ -23,20 +23,23 @@ async function templateError(files: string[], set: string[] = []): Promise<strin
 
 // [values file, fragments the error must contain]
 const rejected: Array<[string, string[]]> = [
-  ['replicas-three.yaml', ["at '/backend/replicaCount': got string, want integer"]],
+  ['replicas-three.yaml', ["at '/services/backend/replicas': got string, want integer"]],
   ['host-with-spaces.yaml', ["at '/ingress/host': 'my app.example.com' does not match pattern"]],
   ['host-with-scheme.yaml', ["at '/ingress/host': 'https://app.example.com' does not match pattern"]],
   ['live-without-tls.yaml', ["at '/ingress/tls/enabled': value must be true"]],
   ['unknown-key.yaml', ["additional properties 'ingres' not allowed"]],
-  ['unknown-subchart-key.yaml', ['frontend:', "additional properties 'replicas' not allowed"]],
+  [
+    'unknown-subchart-key.yaml',
+    ["at '/services/frontend': additional properties 'replicaCount' not allowed"],
+  ],
   [
     'unknown-environment.yaml',
     ["at '/global/environment': value must be one of 'local', 'ci', 'preview', 'live'"],
   ],
-  ['unquoted-numeric-tag.yaml', ['frontend:', "at '/image/tag': got number, want string"]],
+  ['unquoted-numeric-tag.yaml', ["at '/services/frontend/image/tag': got number, want string"]],
   ['missing-limits.yaml', ['postgres:', "at '/resources': missing property 'limits'"]],
   ['root-user.yaml', ['redis:', "at '/securityContext/runAsUser': minimum: got 0, want 1"]],
-  ['latest-tag.yaml', ['backend.image.tag is "latest": pin an image tag']],
+  ['latest-tag.yaml', ['services.backend.image.tag is "latest": pin an image tag']],
 ];
 
 describe.skipIf(helm.skip)('bad values are rejected with a message naming the setting', () => {

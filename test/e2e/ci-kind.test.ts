@@ -62,10 +62,7 @@ describe.skipIf(skip)(`ci-kind on the rig${skip ? ` (skipped: ${skip})` : ''}`, 
     // The backend reports another SHA than the one the run expects (as when stale images are deployed):
     // frontend-api must fail, while every pod is Ready.
     const { env, dir } = ciKindEnv(`${Date.now()}`.slice(-8), { timeout: '3m' });
-    writeFileSync(
-      join(dir, 'stale.yaml'),
-      'backend:\n  extraEnv:\n    - name: GIT_SHA\n      value: "0000000"\n',
-    );
+    writeFileSync(join(dir, 'stale.yaml'), 'services:\n  backend:\n    env: { GIT_SHA: "0000000" }\n');
     env.INPUT_VALUES = `${env.INPUT_VALUES}\n${join(dir, 'stale.yaml')}`;
     const run = runBundle('dist/index.js', env);
     const code = await run.done;

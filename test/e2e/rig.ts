@@ -31,10 +31,11 @@ export const RIG_VALUES = `postgres:
   image: { repository: jetscale-rig/postgres, tag: "15", pullPolicy: Never }
 redis:
   image: { repository: jetscale-rig/redis, tag: "7", pullPolicy: Never }
-backend:
-  image: { pullPolicy: Never }
-frontend:
-  image: { pullPolicy: Never }
+services:
+  backend:
+    image: { pullPolicy: Never }
+  frontend:
+    image: { pullPolicy: Never }
 `;
 
 export function rigProblem(): string | undefined {

@@ -114,12 +114,14 @@ describe('skaffold.yaml is the source of truth', () => {
     ]);
   });
 
-  test('setValueTemplates feed each artifact, and only artifacts, into <service>.image.*', () => {
+  test('setValueTemplates feed each artifact, and only artifacts, into services.<service>.image.*', () => {
     for (const profile of PROFILES) {
       const t = release(applyProfile(base, profile)).setValueTemplates ?? {};
       for (const s of SERVICES) {
-        expect(t[`${s}.image.repository`], `${profile}: ${s}.image.repository`).toBe(`{{.IMAGE_REPO_${s}}}`);
-        expect(t[`${s}.image.tag`], `${profile}: ${s}.image.tag`).toBe(
+        expect(t[`services.${s}.image.repository`], `${profile}: services.${s}.image.repository`).toBe(
+          `{{.IMAGE_REPO_${s}}}`,
+        );
+        expect(t[`services.${s}.image.tag`], `${profile}: services.${s}.image.tag`).toBe(
           `{{.IMAGE_TAG_${s}}}@{{.IMAGE_DIGEST_${s}}}`,
         );
       }
@@ -156,21 +158,20 @@ describe('charts/app agrees with skaffold.yaml', () => {
   const chart = parse(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8'));
   const values = parse(readFileSync(join(chartDir, 'values.yaml'), 'utf8'));
   const subchartDir = join(chartDir, 'charts');
-  const withDeployment = readdirSync(subchartDir).filter((d) =>
-    existsSync(join(subchartDir, d, 'templates', 'deployment.yaml')),
-  );
+  const declared = Object.keys(values.services ?? {});
 
-  test('one chart component with a Deployment per artifact, plus postgres and redis', () => {
-    expect(withDeployment.sort()).toEqual([...SERVICES].sort());
+  test('one declared service per artifact; postgres and redis are the only subcharts', () => {
+    expect(declared.sort()).toEqual([...SERVICES].sort());
     const deps = (chart.dependencies ?? []).map((d: { name: string }) => d.name);
-    expect(deps.sort()).toEqual([...SERVICES, ...DATA].sort());
+    expect(deps.sort()).toEqual(DATA);
+    expect(readdirSync(subchartDir).sort()).toEqual(DATA);
   });
 
-  test('each artifact has <service>.image.repository/tag/pullPolicy in the chart values', () => {
+  test('each artifact has services.<service>.image.repository and tag in the chart values', () => {
     for (const s of SERVICES) {
-      const own = parse(readFileSync(join(subchartDir, s, 'values.yaml'), 'utf8')) ?? {};
-      const image = { ...(own.image ?? {}), ...(values[s]?.image ?? {}) };
-      expect(Object.keys(image), s).toEqual(expect.arrayContaining(['repository', 'tag', 'pullPolicy']));
+      expect(Object.keys(values.services[s]?.image ?? {}), s).toEqual(
+        expect.arrayContaining(['repository', 'tag']),
+      );
     }
   });
 

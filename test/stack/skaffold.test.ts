@@ -30,7 +30,7 @@ const sk = (args: string[], extra: Record<string, string> = {}) =>
 const work = mkdtempSync(join(tmpdir(), 'jetscale-skaffold-'));
 // an extra values file like the one the action writes (JETSCALE_VALUES_FILE): applied last, it wins
 const extraValues = join(work, 'extra-values.yaml');
-writeFileSync(extraValues, 'backend:\n  logLevel: warn\n');
+writeFileSync(extraValues, 'services:\n  backend:\n    env: { LOG_LEVEL: warn }\n');
 // live also needs the TLS Secret and the managed services' Secrets on top of values.live.yaml
 const liveValues = join(work, 'live-values.yaml');
 writeFileSync(
@@ -41,8 +41,9 @@ writeFileSync(
     '  redis: { existingSecret: jetscale-redis }',
     'ingress:',
     '  tls: { secretName: jetscale-tls }',
-    'backend:',
-    '  logLevel: warn',
+    'services:',
+    '  backend:',
+    '    env: { LOG_LEVEL: warn }',
     '',
   ].join('\n'),
 );
@@ -64,7 +65,7 @@ interface Case {
     host: string;
     sha: string;
     valuesFile: string;
-    /** JETSCALE_VALUES_FILE is set (it sets backend.logLevel=warn) */
+    /** JETSCALE_VALUES_FILE is set (it sets services.backend.env.LOG_LEVEL=warn) */
     extra: boolean;
     set?: string[];
     /** false: postgres and redis are managed services, not in the cluster (live) */
@@ -169,10 +170,10 @@ function helmTemplate(c: Case): K8sObject[] {
   args.push('-f', `charts/app/${c.expect.valuesFile}`);
   if (c.expect.extra) args.push('-f', c.env.JETSCALE_VALUES_FILE as string);
   const sets = [
-    `backend.image.repository=${c.images.backend.repository}`,
-    `backend.image.tag=${c.images.backend.tag}`,
-    `frontend.image.repository=${c.images.frontend.repository}`,
-    `frontend.image.tag=${c.images.frontend.tag}`,
+    `services.backend.image.repository=${c.images.backend.repository}`,
+    `services.backend.image.tag=${c.images.backend.tag}`,
+    `services.frontend.image.repository=${c.images.frontend.repository}`,
+    `services.frontend.image.tag=${c.images.frontend.tag}`,
     `global.gitSha=${c.expect.sha}`,
     `ingress.host=${c.expect.host}`,
     ...(c.expect.set ?? []),

@@ -137,7 +137,7 @@ describe('parseInputs accepts and normalises good input', () => {
     const inputs = parseInputs(
       {
         images: `backend=localhost:5001/backend:ci-1\n# a comment\n\nfrontend=ghcr.io/acme/frontend@sha256:${'a'.repeat(64)}`,
-        set: 'backend.replicaCount=2\ningress.host=x.example.com',
+        set: 'services.backend.replicas=2\ningress.host=x.example.com',
         values: 'a.yaml',
         resolve: 'pr-1.app.jetscale.ai=127.0.0.1',
         timeout: '90s',
@@ -149,7 +149,7 @@ describe('parseInputs accepts and normalises good input', () => {
       { service: 'frontend', ref: `ghcr.io/acme/frontend@sha256:${'a'.repeat(64)}` },
     ]);
     expect(inputs.set).toEqual([
-      { key: 'backend.replicaCount', value: '2' },
+      { key: 'services.backend.replicas', value: '2' },
       { key: 'ingress.host', value: 'x.example.com' },
     ]);
     expect(inputs.resolve).toEqual({ 'pr-1.app.jetscale.ai': '127.0.0.1' });

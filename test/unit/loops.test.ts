@@ -467,14 +467,14 @@ describe('live is verification only', () => {
 test('extra values: files merged in order, then set entries with scalar types', () => {
   const a = join(tmp, 'a.yaml');
   const b = join(tmp, 'b.yaml');
-  writeFileSync(a, 'backend:\n  replicaCount: 1\n  image: { tag: one }\n');
-  writeFileSync(b, 'backend:\n  image: { tag: two }\n');
+  writeFileSync(a, 'services:\n  backend:\n    replicas: 1\n    image: { tag: one }\n');
+  writeFileSync(b, 'services:\n  backend:\n    image: { tag: two }\n');
   const inp = parseInputs({
     values: `${a}\n${b}`,
-    set: 'backend.replicaCount=3\ningress.enabled=false\nglobal.gitSha=abc',
+    set: 'services.backend.replicas=3\ningress.enabled=false\nglobal.gitSha=abc',
   });
   expect(extraValues(inp)).toEqual({
-    backend: { replicaCount: 3, image: { tag: 'two' } },
+    services: { backend: { replicas: 3, image: { tag: 'two' } } },
     ingress: { enabled: false },
     global: { gitSha: 'abc' },
   });

@@ -1,5 +1,5 @@
 {{/*
-Chart-wide helpers shared by the umbrella chart and its subcharts (backend, frontend, postgres, redis).
+Chart-wide helpers shared by the umbrella chart, its declared services and its subcharts (postgres, redis).
 Helm parses every template of a chart and its subcharts into one set, so the subcharts call these too.
 Each helper that needs a component takes (dict "context" $ "component" "<name>").
 */}}
@@ -45,10 +45,10 @@ app.kubernetes.io/instance: {{ .context.Release.Name }}
 
 {{/*
 Image reference "<repository>:<tag>" (or "@<digest>"). A tag is required and "latest" is refused: every
-environment runs a pinned image. Takes (dict "image" .Values.image "key" "backend.image").
+environment runs a pinned image. Takes (dict "image" <image> "key" "services.backend.image").
 */}}
 {{- define "app.image" -}}
-{{- $repo := required (printf "%s.repository is required (an image repository, e.g. ghcr.io/jetscale/backend)" .key) .image.repository -}}
+{{- $repo := required (printf "%s.repository is required (an image repository, e.g. ghcr.io/acme/api)" .key) .image.repository -}}
 {{- if .image.digest -}}
 {{- printf "%s@%s" $repo .image.digest -}}
 {{- else -}}
@@ -100,13 +100,12 @@ imagePullSecrets:
 {{- end -}}
 
 {{/*
-topologySpreadConstraints from the component's .Values.topologySpreadConstraints, each completed with the
-component's labelSelector and matchLabelKeys [pod-template-hash] (so a rollout's new ReplicaSet spreads on
-its own). Takes (dict "context" $ "component" "backend").
+topologySpreadConstraints of a declared service, each completed with the service's labelSelector and
+matchLabelKeys [pod-template-hash] (so a rollout's new ReplicaSet spreads on its own).
+Takes (dict "context" $ "component" <name> "svc" <service>).
 */}}
 {{- define "app.topologySpreadConstraints" -}}
-{{- $ctx := .context -}}
-{{- with $ctx.Values.topologySpreadConstraints }}
+{{- with .svc.topologySpreadConstraints }}
 topologySpreadConstraints:
 {{- range . }}
   - maxSkew: {{ .maxSkew | default 1 }}
@@ -122,30 +121,31 @@ topologySpreadConstraints:
 {{- end -}}
 
 {{/*
-Writable copies of image paths (.Values.writablePaths) for hot reload under a read-only root filesystem:
+Writable copies of image paths (a service's writablePaths) for hot reload under a read-only root filesystem:
 an init container copies each path from the image into an emptyDir, which the app container then mounts
-at the same path. The volumes, the init container and the mounts are three helpers.
+at the same path. The volumes, the init container and the mounts are three helpers; volumes and mounts take
+the service, the init container (dict "context" $ "component" <name> "svc" <service>).
 */}}
 {{- define "app.writablePaths.volumes" -}}
-{{- range $i, $p := .Values.writablePaths }}
+{{- range $i, $p := .writablePaths }}
 - name: writable-{{ $i }}
   emptyDir: {}
 {{- end }}
 {{- end -}}
 
 {{- define "app.writablePaths.mounts" -}}
-{{- range $i, $p := .Values.writablePaths }}
+{{- range $i, $p := .writablePaths }}
 - name: writable-{{ $i }}
   mountPath: {{ $p }}
 {{- end }}
 {{- end -}}
 
 {{- define "app.writablePaths.initContainer" -}}
-{{- $ctx := .context -}}
-{{- with $ctx.Values.writablePaths }}
+{{- $svc := .svc -}}
+{{- with $svc.writablePaths }}
 - name: copy-writable-paths
-  image: {{ include "app.image" (dict "image" $ctx.Values.image "key" (printf "%s.image" $.component)) }}
-  imagePullPolicy: {{ $ctx.Values.image.pullPolicy }}
+  image: {{ include "app.image" (dict "image" $svc.image "key" (printf "services.%s.image" $.component)) }}
+  imagePullPolicy: {{ $svc.image.pullPolicy }}
   command: ["/bin/sh", "-c"]
   args:
     - |
@@ -154,9 +154,9 @@ at the same path. The volumes, the init container and the mounts are three helpe
       if [ -d {{ $p | quote }} ]; then cp -R {{ printf "%s/." $p | quote }} /writable/{{ $i }}/; fi
       {{- end }}
   securityContext:
-    {{- include "app.containerSecurityContext" $ctx.Values | nindent 4 }}
+    {{- include "app.containerSecurityContext" $svc | nindent 4 }}
   resources:
-    {{- toYaml $ctx.Values.resources | nindent 4 }}
+    {{- toYaml $svc.resources | nindent 4 }}
   volumeMounts:
     {{- range $i, $p := . }}
     - name: writable-{{ $i }}

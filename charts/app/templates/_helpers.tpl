@@ -3,14 +3,6 @@ Component names and the wiring between components. Everything here reads only .R
 .Values.global, so it gives the same answer from the umbrella chart and from any subchart.
 */}}
 
-{{- define "app.backend.fullname" -}}
-{{- include "app.dependency.fullname" (dict "context" . "component" "backend") -}}
-{{- end -}}
-
-{{- define "app.frontend.fullname" -}}
-{{- include "app.dependency.fullname" (dict "context" . "component" "frontend") -}}
-{{- end -}}
-
 {{- define "app.postgres.fullname" -}}
 {{- include "app.dependency.fullname" (dict "context" . "component" "postgres") -}}
 {{- end -}}
@@ -46,8 +38,13 @@ Keys: REDIS_URL and REDIS_PASSWORD.
 {{- end -}}
 {{- end -}}
 
-{{/* The Kubernetes Services every environment exposes: port 80 on the Service, 8080 in the container. */}}
-{{- define "app.httpPort" -}}8080{{- end -}}
+{{/* Whether any enabled service needs a platform service ("postgres" or "redis"): "true" or "". */}}
+{{- define "app.needed" -}}
+{{- $platform := .platform -}}
+{{- range $name, $svc := fromJson (include "app.services" .context) -}}
+{{- if has $platform $svc.needs }}true{{ end -}}
+{{- end -}}
+{{- end -}}
 
 {{/*
 Settings a stage cannot run without. Each failure names the setting, the value and what is accepted.
@@ -63,15 +60,20 @@ Called from templates/validate.yaml (umbrella context: it sees every subchart's 
 {{- $_ := required "ingress.host is required when ingress.tls.enabled=true: the certificate is issued for that DNS name" .Values.ingress.host -}}
 {{- $_ := required "ingress.tls.secretName is required when ingress.tls.enabled=true: the Secret that holds (or that cert-manager writes) the certificate, e.g. jetscale-tls" .Values.ingress.tls.secretName -}}
 {{- end -}}
-{{- if eq $env "live" -}}
+{{- include "app.validate.services" . -}}
+{{- $needsPostgres := include "app.needed" (dict "context" . "platform" "postgres") -}}
+{{- $needsRedis := include "app.needed" (dict "context" . "platform" "redis") -}}
+{{- if and (eq $env "live") $needsPostgres -}}
 {{- $_ := required "global.postgres.existingSecret is required when global.environment=live: name an existing Secret with PGHOST, PGUSER, PGPASSWORD, PGDATABASE (optionally PGPORT, DATABASE_URL); live never generates database credentials" $g.postgres.existingSecret -}}
+{{- end -}}
+{{- if and (eq $env "live") $needsRedis -}}
 {{- $_ := required "global.redis.existingSecret is required when global.environment=live: name an existing Secret with REDIS_URL (and REDIS_PASSWORD when redis.enabled=true); live never generates credentials" $g.redis.existingSecret -}}
 {{- end -}}
-{{- if not .Values.postgres.enabled -}}
-{{- $_ := required "global.postgres.existingSecret is required when postgres.enabled=false: the backend reads its database connection (PGHOST, PGUSER, PGPASSWORD, PGDATABASE) from that Secret" $g.postgres.existingSecret -}}
+{{- if and (not .Values.postgres.enabled) $needsPostgres -}}
+{{- $_ := required "global.postgres.existingSecret is required when postgres.enabled=false and a service needs postgres: it reads its database connection (PGHOST, PGUSER, PGPASSWORD, PGDATABASE) from that Secret" $g.postgres.existingSecret -}}
 {{- end -}}
-{{- if not .Values.redis.enabled -}}
-{{- $_ := required "global.redis.existingSecret is required when redis.enabled=false: the backend reads REDIS_URL from that Secret" $g.redis.existingSecret -}}
+{{- if and (not .Values.redis.enabled) $needsRedis -}}
+{{- $_ := required "global.redis.existingSecret is required when redis.enabled=false and a service needs redis: it reads REDIS_URL from that Secret" $g.redis.existingSecret -}}
 {{- end -}}
 {{- if and .Values.gateway.enabled (not .Values.gateway.parentRefs) -}}
 {{- fail "gateway.parentRefs is required when gateway.enabled=true: list the Gateway(s) the HTTPRoute attaches to, e.g. [{name: shared, namespace: gateway}]" -}}
