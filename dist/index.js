@@ -44273,11 +44273,6 @@ function getIDToken(aud) {
 ;// CONCATENATED MODULE: ./build/src/constants.js
 /** Names shared by the action, its post step and the CLI. */
 const MANAGED_BY = 'jetscale-stack';
-/**
- * The services the chart deploys from images a PR can build (skaffold.yaml's artifacts; test/stack/drift.test.ts
- * keeps the two in agreement). A preview runs each from this PR's images, a companion PR's, or the baseline.
- */
-const SERVICES = ['backend', 'frontend'];
 /** Labels and annotations that mark what we own in a cluster. */
 var Ownership;
 (function (Ownership) {
@@ -53105,6 +53100,82 @@ function trimSlash(url) {
 
 
 
+;// CONCATENATED MODULE: ./build/src/declaration.js
+/**
+ * The services declaration as the action and the CLI see it: charts/app values `services` after the chart's
+ * values.yaml, the stage's values file, the `values` files and `set`, merged as Helm merges them (maps merge,
+ * lists and scalars replace, null deletes). The one place in src/ that knows which services exist; the chart
+ * (templates/services) reads the same values and checks the same declaration when it renders.
+ */
+
+
+
+/** The values file of each loop's stage, on top of the chart's values.yaml (skaffold.yaml's profiles). */
+const STAGE_VALUES = {
+    'ci-kind': undefined,
+    preview: 'values.preview.yaml',
+    teardown: undefined,
+    live: 'values.live.yaml',
+    'deploy-live': 'values.live.yaml',
+};
+const isMapping = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** Helm's coalescing of one values layer over another: maps merge, anything else replaces, null deletes. */
+function mergeValues(base, over) {
+    const out = Object.assign(Object.create(null), base);
+    for (const [k, v] of Object.entries(over)) {
+        if (v === null)
+            delete out[k];
+        else {
+            const prev = Object.hasOwn(out, k) ? out[k] : undefined;
+            out[k] = isMapping(prev) && isMapping(v) ? mergeValues(prev, v) : v;
+        }
+    }
+    return out;
+}
+function readValues(file) {
+    const doc = dist.parse((0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8')) ?? {};
+    if (!isMapping(doc))
+        throw new Error(`Values file ${file} is not a YAML mapping.`);
+    return doc;
+}
+/** The declaration a loop deploys: the chart's defaults, the stage's file, then what the inputs add. */
+function readDeclaration(stackDir, loop, extra) {
+    const chart = (0,external_node_path_namespaceObject.join)(stackDir, 'charts', 'app');
+    let values = readValues((0,external_node_path_namespaceObject.join)(chart, 'values.yaml'));
+    const stage = STAGE_VALUES[loop];
+    if (stage)
+        values = mergeValues(values, readValues((0,external_node_path_namespaceObject.join)(chart, stage)));
+    values = mergeValues(values, extra);
+    return declarationOf(values);
+}
+/** The enabled services of merged values. */
+function declarationOf(values) {
+    const declared = isMapping(values.services) ? values.services : {};
+    const services = [];
+    for (const name of Object.keys(declared).sort()) {
+        const s = declared[name];
+        if (!isMapping(s) || s.enabled === false)
+            continue;
+        services.push({
+            name,
+            port: typeof s.port === 'number' ? s.port : undefined,
+            servicePort: typeof s.servicePort === 'number' ? s.servicePort : 80,
+        });
+    }
+    return { services };
+}
+/**
+ * Refuses `images` lines naming no enabled service of the declaration, before anything runs: the message names
+ * the line's service and the services that exist.
+ */
+function checkImagesDeclared(images, declaration) {
+    const names = declaration.services.map((s) => s.name);
+    const unknown = images.filter((i) => !names.includes(i.service)).map((i) => i.service);
+    if (unknown.length > 0)
+        throw new Error(`Input 'images' names ${unknown.map((u) => `'${u}'`).join(', ')}, which the services declaration does not have. ` +
+            `Expected one of the declared services: ${names.join(', ') || '(none enabled)'} (charts/app values \`services\`, after the stage file and the values and set inputs). Nothing was run.`);
+}
+
 ;// CONCATENATED MODULE: ./build/src/commands.js
 const seconds = (s) => `${s}s`;
 const kind = {
@@ -53308,6 +53379,10 @@ function tilt(verb, tiltfile) {
 }
 
 ;// CONCATENATED MODULE: ./build/src/loops/types.js
+/**
+ * What every loop shares: its context (typed inputs, derived names, dependencies, the step recorder), its
+ * dependencies (real, or printing ones for a dry run: src/deps.ts), and its result, returned on failure too.
+ */
 
 /** A namespace we would touch is not ours: nothing was changed. */
 class OwnershipRefused extends Error {
@@ -53618,7 +53693,9 @@ async function resolveImages(ctx) {
     if (own.length === 0)
         return [];
     const resolved = [...own];
-    const missing = () => SERVICES.filter((s) => !resolved.some((i) => i.service === s));
+    // Every declared service runs some image: the ones this PR does not build come from elsewhere.
+    const services = ctx.declaration.services.map((s) => s.name);
+    const missing = () => services.filter((s) => !resolved.some((i) => i.service === s));
     // What the cluster says is read like any input: an image reference, or not used (and said so).
     const usable = (ref, where) => {
         if (isImageRef(ref))
@@ -53658,7 +53735,7 @@ async function resolveImages(ctx) {
                 resolved.push({ service: i.service, ref: i.ref, source: 'companion', from: companion });
     }
     if (missing().length > 0) {
-        const out = await deps.exec.run(kubectl.listConfigMaps(inputs.baselineNamespace, names.env, 'the baseline images (for the services this PR does not build; a dry run assumes one for each)', BASELINE_SELECTOR, SERVICES.map((s) => ({
+        const out = await deps.exec.run(kubectl.listConfigMaps(inputs.baselineNamespace, names.env, 'the baseline images (for the services this PR does not build; a dry run assumes one for each)', BASELINE_SELECTOR, services.map((s) => ({
             metadata: { name: baselineName(s) },
             data: { image: `baseline.invalid/${s}:as-recorded` },
         }))));
@@ -53884,7 +53961,7 @@ function extraValues(inputs) {
         let node = merged;
         for (const part of path.slice(0, -1)) {
             const next = Object.hasOwn(node, part) ? node[part] : undefined;
-            if (!isMapping(next))
+            if (!plan_isMapping(next))
                 node[part] = Object.create(null);
             node = node[part];
         }
@@ -53907,7 +53984,7 @@ function chartValues(inputs, ownerLabels = {}) {
     });
     return deepMerge(own, extraValues(inputs));
 }
-function isMapping(v) {
+function plan_isMapping(v) {
     return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 function scalar(value) {
@@ -53925,7 +54002,7 @@ function deepMerge(a, b) {
     const out = Object.assign(Object.create(null), a);
     for (const [k, v] of Object.entries(b)) {
         const prev = Object.hasOwn(out, k) ? out[k] : undefined;
-        out[k] = isMapping(prev) && isMapping(v) ? deepMerge(prev, v) : v;
+        out[k] = plan_isMapping(prev) && plan_isMapping(v) ? deepMerge(prev, v) : v;
     }
     return out;
 }
@@ -54136,6 +54213,7 @@ const preview = async (ctx) => {
 
 
 
+
 const LOOP_BODIES = {
     'ci-kind': ciKind,
     preview: preview,
@@ -54153,6 +54231,7 @@ async function runLoop(inputs, run, deps) {
         names,
         deps,
         result,
+        declaration: { services: [] },
         async step(name, fn) {
             const t0 = Date.now();
             deps.log(`▶ ${name}`);
@@ -54168,6 +54247,12 @@ async function runLoop(inputs, run, deps) {
         },
     };
     try {
+        // Read before anything runs: an `images` line naming no declared service stops the loop here. A teardown
+        // removes what exists, whatever the declaration says now.
+        if (inputs.loop !== 'teardown') {
+            ctx.declaration = readDeclaration(run.stackDir, inputs.loop, extraValues(inputs));
+            checkImagesDeclared(inputs.images, ctx.declaration);
+        }
         writePrivateFiles(ctx);
         await LOOP_BODIES[inputs.loop](ctx);
     }

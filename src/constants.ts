@@ -2,12 +2,6 @@
 
 export const MANAGED_BY = 'jetscale-stack';
 
-/**
- * The services the chart deploys from images a PR can build (skaffold.yaml's artifacts; test/stack/drift.test.ts
- * keeps the two in agreement). A preview runs each from this PR's images, a companion PR's, or the baseline.
- */
-export const SERVICES = ['backend', 'frontend'] as const;
-
 /** Labels and annotations that mark what we own in a cluster. */
 export enum Ownership {
   ManagedByLabel = 'app.kubernetes.io/managed-by',

@@ -31755,11 +31755,6 @@ function tilt(verb, tiltfile) {
 ;// CONCATENATED MODULE: ./build/src/constants.js
 /** Names shared by the action, its post step and the CLI. */
 const MANAGED_BY = 'jetscale-stack';
-/**
- * The services the chart deploys from images a PR can build (skaffold.yaml's artifacts; test/stack/drift.test.ts
- * keeps the two in agreement). A preview runs each from this PR's images, a companion PR's, or the baseline.
- */
-const SERVICES = (/* unused pure expression or super */ null && (['backend', 'frontend']));
 /** Labels and annotations that mark what we own in a cluster. */
 var Ownership;
 (function (Ownership) {

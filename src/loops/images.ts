@@ -5,7 +5,7 @@
  */
 import YAML from 'yaml';
 import { kubectl } from '../commands.js';
-import { MANAGED_BY, Ownership, SERVICES } from '../constants.js';
+import { MANAGED_BY, Ownership } from '../constants.js';
 import { describeOwner, isOwnedBy, previewNames, repositoryKey } from '../naming.js';
 import { type ImageOverride, isImageRef, isRepository } from '../validate.js';
 import { getNamespace } from './shared.js';
@@ -51,7 +51,9 @@ export async function resolveImages(ctx: LoopContext<'preview'>): Promise<Servic
   const own: ServiceImage[] = inputs.images.map((i) => ({ ...i, source: 'pr', from: 'this PR' }));
   if (own.length === 0) return [];
   const resolved = [...own];
-  const missing = () => SERVICES.filter((s) => !resolved.some((i) => i.service === s));
+  // Every declared service runs some image: the ones this PR does not build come from elsewhere.
+  const services = ctx.declaration.services.map((s) => s.name);
+  const missing = () => services.filter((s) => !resolved.some((i) => i.service === s));
   // What the cluster says is read like any input: an image reference, or not used (and said so).
   const usable = (ref: string, where: string) => {
     if (isImageRef(ref)) return true;
@@ -92,7 +94,7 @@ export async function resolveImages(ctx: LoopContext<'preview'>): Promise<Servic
       (i) => i.source === 'pr',
     );
     for (const i of built)
-      if ((missing() as string[]).includes(i.service) && usable(i.ref, `preview-with ${companion}`))
+      if (missing().includes(i.service) && usable(i.ref, `preview-with ${companion}`))
         resolved.push({ service: i.service, ref: i.ref, source: 'companion', from: companion });
   }
 
@@ -103,7 +105,7 @@ export async function resolveImages(ctx: LoopContext<'preview'>): Promise<Servic
         names.env,
         'the baseline images (for the services this PR does not build; a dry run assumes one for each)',
         BASELINE_SELECTOR,
-        SERVICES.map((s) => ({
+        services.map((s) => ({
           metadata: { name: baselineName(s) },
           data: { image: `baseline.invalid/${s}:as-recorded` },
         })),

@@ -5,11 +5,12 @@
 import YAML from 'yaml';
 import { type AnyLoop, Ownership } from '../constants.js';
 import type { RunContext } from '../context.js';
+import { checkImagesDeclared, readDeclaration } from '../declaration.js';
 import type { ActionInputs } from '../validate.js';
 import { ciKind } from './ci-kind.js';
 import { deployLive } from './deploy-live.js';
 import { live } from './live.js';
-import { chartValues, planNames } from './plan.js';
+import { chartValues, extraValues, planNames } from './plan.js';
 import { preview } from './preview.js';
 import { teardown } from './teardown.js';
 import type { LoopBody, LoopContext, LoopDeps, LoopResult } from './types.js';
@@ -38,6 +39,7 @@ export async function runLoop(inputs: ActionInputs, run: RunContext, deps: LoopD
     names,
     deps,
     result,
+    declaration: { services: [] },
     async step(name, fn) {
       const t0 = Date.now();
       deps.log(`▶ ${name}`);
@@ -52,6 +54,12 @@ export async function runLoop(inputs: ActionInputs, run: RunContext, deps: LoopD
     },
   };
   try {
+    // Read before anything runs: an `images` line naming no declared service stops the loop here. A teardown
+    // removes what exists, whatever the declaration says now.
+    if (inputs.loop !== 'teardown') {
+      ctx.declaration = readDeclaration(run.stackDir, inputs.loop, extraValues(inputs));
+      checkImagesDeclared(inputs.images, ctx.declaration);
+    }
     writePrivateFiles(ctx);
     await (LOOP_BODIES[inputs.loop] as LoopBody<AnyLoop>)(ctx as never);
   } catch (error) {

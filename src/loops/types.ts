@@ -2,9 +2,11 @@
  * What every loop shares: its context (typed inputs, derived names, dependencies, the step recorder), its
  * dependencies (real, or printing ones for a dry run: src/deps.ts), and its result, returned on failure too.
  */
+
 import type { AnyLoop, State } from '../constants.js';
 import type { RunContext } from '../context.js';
 import type { CheckResult, ContractMode } from '../contract.js';
+import type { Declaration } from '../declaration.js';
 import type { Command, Executor } from '../executor.js';
 import type { ToolName } from '../tools.js';
 import type { InputsOf, ToolVersions } from '../validate.js';
@@ -127,6 +129,8 @@ export interface LoopContext<L extends AnyLoop = AnyLoop> {
   names: NamesOf<L>;
   deps: LoopDeps;
   result: LoopResult;
+  /** The services this loop deploys (charts/app values after the stage file and the inputs); none for teardown. */
+  declaration: Declaration;
   /** Runs one named step, timing it into result.steps. */
   step<T>(name: string, fn: () => Promise<T>): Promise<T>;
 }

@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { SERVICES as ACTION_SERVICES } from '../../src/constants.js';
+import { declarationOf } from '../../src/declaration.js';
 import { repoRoot, requireTool } from '../support/tools.js';
 import {
   type HelmRelease,
@@ -44,7 +44,10 @@ import {
 
 /** The contract's services (common brief): image names, example contexts, chart components. */
 // The action's list (the services a preview fills from a companion PR or the baseline) is skaffold's artifacts.
-const SERVICES = [...ACTION_SERVICES];
+// The services the chart declares by default (what src/declaration.ts reads): every one is a Skaffold artifact.
+const SERVICES = declarationOf(
+  parse(readFileSync(join(repoRoot, 'charts', 'app', 'values.yaml'), 'utf8')),
+).services.map((s) => s.name);
 const DATA = ['postgres', 'redis'];
 /**
  * The values file of each environment. CI runs the chart's defaults (values.yaml) with global.environment=ci;

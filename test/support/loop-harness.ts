@@ -10,6 +10,7 @@ import type { RunContext } from '../../src/context.js';
 import type { CheckResult } from '../../src/contract.js';
 import { writePrivateFile } from '../../src/deps.js';
 import { type LoopDeps, type ReporterLike, runLoop } from '../../src/loops/index.js';
+import { repoRoot } from './tools.js';
 
 export const tmp = mkdtempSync(join(tmpdir(), 'loops-'));
 let runs = 0;
@@ -20,7 +21,7 @@ export function runCtx(): RunContext {
     runAttempt: '2',
     apiUrl: 'http://127.0.0.1:1',
     workspace: tmp,
-    stackDir: '/stack',
+    stackDir: repoRoot,
     tempDir: join(tmp, `private-${++runs}`),
     instance: 'a1b2c3',
     fromFork: false,

@@ -28,6 +28,7 @@ import { clearSecrets, redact } from '../../src/redact.js';
 import { type ActionInputs, InputError, parseInputs, type RawInputs } from '../../src/validate.js';
 import { type GitHubServer, startGitHubServer } from '../support/github-server.js';
 import { RecordingExecutor } from '../support/recording-executor.js';
+import { repoRoot } from '../support/tools.js';
 
 const SHA = '4f2c9e1aa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5';
 const TOKEN = 'ghs_hostileInputTestToken0123456789abcd';
@@ -46,7 +47,7 @@ function runCtx(workspace = work): RunContext {
     runAttempt: '1',
     apiUrl: 'http://127.0.0.1:1',
     workspace,
-    stackDir: '/stack',
+    stackDir: repoRoot,
     tempDir: join(mkdtempSync(join(tmpdir(), 'hostile-run-')), 'private'),
     instance: 'abcdef',
     fromFork: false,

@@ -16,6 +16,7 @@ import {
 import { parseInputs, type RawInputs } from '../../src/validate.js';
 import { deps, passing, recordingReporter, run, runCtx, tmp } from '../support/loop-harness.js';
 import { RecordingExecutor } from '../support/recording-executor.js';
+import { repoRoot } from '../support/tools.js';
 
 const SHA = '4f2c9e1aa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5';
 function inputs(raw: RawInputs) {
@@ -68,7 +69,7 @@ describe('dry run prints the exact commands in order and executes nothing', () =
       'ci-kind',
       { loop: 'ci-kind', images: 'backend=r/backend:1\nfrontend=r/frontend:1', 'dry-run': 'true' },
       [
-        `kind create cluster --name jetscale-ci-a1b2c3-777-2 --config /stack/kind/cluster.ci.yaml --image kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a --kubeconfig ${kubeconfig} --wait 300s`,
+        `kind create cluster --name jetscale-ci-a1b2c3-777-2 --config ${repoRoot}/kind/cluster.ci.yaml --image kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a --kubeconfig ${kubeconfig} --wait 300s`,
         'kind load docker-image r/backend:1 --name jetscale-ci-a1b2c3-777-2',
         'kind load docker-image r/frontend:1 --name jetscale-ci-a1b2c3-777-2',
         'kubectl apply -f -',
@@ -97,7 +98,7 @@ describe('dry run prints the exact commands in order and executes nothing', () =
 
   test('a values file is named, not printed: it may hold secrets', async () => {
     const file = join(tmp, 'secret-values.yaml');
-    writeFileSync(file, 'backend:\n  env:\n    API_KEY: hunter2-secret\n');
+    writeFileSync(file, 'services:\n  backend:\n    env:\n      API_KEY: hunter2-secret\n');
     const printed: string[] = [];
     const raw: RawInputs = { loop: 'preview', 'pr-number': '101', values: file, 'dry-run': 'true' };
     await runLoop(

@@ -1,0 +1,91 @@
+// src/declaration.ts: which services a loop deploys (the chart's values, the stage file, the inputs, merged as
+// Helm merges them), and the refusal of an `images` line naming no declared service before anything runs.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { mergeValues, readDeclaration } from '../../src/declaration.js';
+import { runLoop } from '../../src/loops/index.js';
+import { parseInputs, type RawInputs } from '../../src/validate.js';
+import { deps, runCtx, tmp } from '../support/loop-harness.js';
+import { RecordingExecutor } from '../support/recording-executor.js';
+import { repoRoot } from '../support/tools.js';
+
+const names = (d: ReturnType<typeof readDeclaration>) => d.services.map((s) => s.name);
+
+describe('merging values as Helm does', () => {
+  test('maps merge, lists and scalars replace, null deletes', () => {
+    const base = { services: { a: { port: 1, needs: ['postgres', 'redis'], env: { X: '1', Y: '2' } } } };
+    const over = { services: { a: { needs: ['postgres'], env: { Y: null, Z: '3' } }, b: { port: 2 } } };
+    expect(JSON.parse(JSON.stringify(mergeValues(base, over)))).toEqual({
+      services: { a: { port: 1, needs: ['postgres'], env: { X: '1', Z: '3' } }, b: { port: 2 } },
+    });
+  });
+});
+
+describe('the declaration a loop deploys', () => {
+  test("the chart's defaults: backend and frontend, with their ports", () => {
+    const d = readDeclaration(repoRoot, 'preview', {});
+    expect(d.services).toEqual([
+      { name: 'backend', port: 8080, servicePort: 80 },
+      { name: 'frontend', port: 8080, servicePort: 80 },
+    ]);
+  });
+
+  test('the inputs disable one, add another and delete a third with null', () => {
+    const d = readDeclaration(repoRoot, 'ci-kind', {
+      services: {
+        frontend: { enabled: false },
+        backend: null,
+        'go-api': { port: 9000, image: { repository: 'g', tag: '1' } },
+      },
+    });
+    expect(d.services).toEqual([{ name: 'go-api', port: 9000, servicePort: 80 }]);
+  });
+
+  test("the stage's file is read for the loop's stage", () => {
+    // values.live.yaml keeps both services; a stage file that dropped one would show here
+    expect(names(readDeclaration(repoRoot, 'live', {}))).toEqual(['backend', 'frontend']);
+  });
+});
+
+describe("an 'images' line must name a declared service", () => {
+  const preview = (extra: RawInputs) =>
+    parseInputs(
+      { loop: 'preview', 'pr-number': '7', 'git-sha': 'a'.repeat(40), kubeconfig: 'kc', ...extra },
+      {
+        fileExists: () => true,
+        valuesFile: (p) => ({ path: p }),
+      },
+    );
+
+  test('an unknown service is refused, naming it and the services that exist; no command runs', async () => {
+    const exec = new RecordingExecutor();
+    const r = await runLoop(
+      preview({ images: 'api=ghcr.io/acme/api:1\nbackend=ghcr.io/acme/backend:1' }),
+      runCtx(),
+      deps(exec).d,
+    );
+    expect(r.error?.message).toBe(
+      "Input 'images' names 'api', which the services declaration does not have. Expected one of the declared services: backend, frontend (charts/app values `services`, after the stage file and the values and set inputs). Nothing was run.",
+    );
+    expect(exec.commands).toEqual([]);
+    expect(r.steps).toEqual([]);
+  });
+
+  test('a service the values input declares is accepted, and the others come from the baseline', async () => {
+    const file = join(tmp, 'go-api-values.yaml');
+    writeFileSync(
+      file,
+      'services:\n  go-api:\n    image: { repository: go-api, tag: "1" }\n    port: 9000\n',
+    );
+    const exec = new RecordingExecutor();
+    const r = await runLoop(
+      preview({ images: 'go-api=ghcr.io/acme/go-api:1', values: file, 'dry-run': 'true' }),
+      runCtx(),
+      deps(exec).d,
+    );
+    // the baseline is read for the services this PR does not build; the recording cluster has none
+    expect(exec.commands.some((c) => c.args.includes('configmaps'))).toBe(true);
+    expect(r.error?.message).toMatch(/^No image for service backend, service frontend: /);
+  });
+});
