@@ -53982,7 +53982,22 @@ function chartValues(inputs, ownerLabels = {}) {
             ...(Object.keys(ownerLabels).length ? { ownerLabels } : {}),
         }),
     });
+    // Skaffold's setValueTemplates set the image of its own artifacts only; every `images` line goes into the
+    // values too, so a service the team declared runs the image given for it.
+    if (inputs.images?.length)
+        own.services = Object.assign(Object.create(null), Object.fromEntries(inputs.images.map((i) => [i.service, { image: imageValues(i.ref) }])));
     return deepMerge(own, extraValues(inputs));
+}
+/** An image reference as the chart's image values: repository, and tag or digest (a digest wins in the chart). */
+function imageValues(ref) {
+    const [nameTag, digest] = ref.split('@', 2);
+    const colon = nameTag.lastIndexOf(':');
+    const hasTag = colon > nameTag.lastIndexOf('/');
+    return {
+        repository: hasTag ? nameTag.slice(0, colon) : nameTag,
+        ...(hasTag ? { tag: nameTag.slice(colon + 1) } : {}),
+        ...(digest ? { digest } : {}),
+    };
 }
 function plan_isMapping(v) {
     return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -145,7 +145,7 @@ export function extraValues(inputs: Pick<ActionInputs, 'values' | 'set'>): Value
  * deploy (Skaffold's status check stops there) when the user said, not after Kubernetes' default 10 minutes.
  */
 export function chartValues(
-  inputs: Pick<ActionInputs, 'values' | 'set' | 'timeoutSeconds'>,
+  inputs: Pick<ActionInputs, 'values' | 'set' | 'timeoutSeconds'> & Partial<Pick<ActionInputs, 'images'>>,
   ownerLabels: Record<string, string> = {},
 ): Values {
   const own: Values = Object.assign(Object.create(null), {
@@ -154,7 +154,26 @@ export function chartValues(
       ...(Object.keys(ownerLabels).length ? { ownerLabels } : {}),
     }),
   });
+  // Skaffold's setValueTemplates set the image of its own artifacts only; every `images` line goes into the
+  // values too, so a service the team declared runs the image given for it.
+  if (inputs.images?.length)
+    own.services = Object.assign(
+      Object.create(null),
+      Object.fromEntries(inputs.images.map((i) => [i.service, { image: imageValues(i.ref) }])),
+    );
   return deepMerge(own, extraValues(inputs));
+}
+
+/** An image reference as the chart's image values: repository, and tag or digest (a digest wins in the chart). */
+export function imageValues(ref: string): { repository: string; tag?: string; digest?: string } {
+  const [nameTag, digest] = ref.split('@', 2) as [string, string | undefined];
+  const colon = nameTag.lastIndexOf(':');
+  const hasTag = colon > nameTag.lastIndexOf('/');
+  return {
+    repository: hasTag ? nameTag.slice(0, colon) : nameTag,
+    ...(hasTag ? { tag: nameTag.slice(colon + 1) } : {}),
+    ...(digest ? { digest } : {}),
+  };
 }
 
 function isMapping(v: unknown): v is Values {

@@ -14,6 +14,7 @@ import {
   helm,
   type Manifest,
   ofKind,
+  parseManifests,
   render,
   runHelm,
   templateArgs,
@@ -153,6 +154,68 @@ describe.skipIf(helm.skip)('a stack of four services unlike the examples, from v
   });
 });
 
+async function renderWith(vals: unknown): Promise<Manifest[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'jetscale-services-'));
+  const file = join(dir, 'values.yaml');
+  writeFileSync(file, stringify(vals));
+  const r = await runHelm(templateArgs({ name: 'ok', release: 'app', files: [file] }));
+  expect(r.code, r.stderr).toBe(0);
+  return parseManifests(r.stdout);
+}
+
+// Found by review; each failed before its fix.
+describe.skipIf(helm.skip)('what a declaration says reaches the pods as written', () => {
+  test('env text keeps every "$" (Kubernetes reads $$ as $) and whole numbers stay whole', async () => {
+    const m = await renderWith({
+      services: { backend: { env: { PASS: 'pa$$word', REF: 'x$(HOME)', BIG: 10485760, RATE: 0.5 } } },
+    });
+    const env = envMap(main(m, 'app-backend'));
+    expect([env.PASS, env.REF, env.BIG, env.RATE]).toEqual(['pa$$$$word', 'x$$(HOME)', '10485760', '0.5']);
+  });
+
+  test('null deletes a default of a service a values file adds, as it does for the defaults', async () => {
+    const base = { image: { repository: 'x', tag: '1' }, port: 9000 };
+    const m = await renderWith({
+      services: {
+        api: {
+          ...base,
+          probes: { readiness: { httpGet: null, tcpSocket: {} } },
+          env: { DROP: null, KEEP: 'k' },
+        },
+      },
+    });
+    const api = main(m, 'app-api');
+    expect(api.readinessProbe).toEqual({ tcpSocket: { port: 'http' } });
+    expect(envMap(api).DROP).toBeUndefined();
+    expect(envMap(api).KEEP).toBe('k');
+  });
+
+  test('two query entries on one platform URL read the Secret into one hidden variable', async () => {
+    const m = await renderWith({
+      services: {
+        backend: {
+          env: {
+            A_DSN: { platform: 'postgres.url', query: { sslmode: 'disable' } },
+            B_DSN: { platform: 'postgres.url', query: { sslmode: 'require' } },
+          },
+        },
+      },
+    });
+    const names = (main(m, 'app-backend').env as Array<{ name: string }>).map((e) => e.name);
+    expect(names.filter((n) => n === 'JETSCALE_DATABASE_URL')).toHaveLength(1);
+  });
+
+  test('one path may go to two services when one matches it exactly', async () => {
+    const m = await renderWith({
+      services: { backend: { routes: { root: { path: '/', pathType: 'Exact' } } } },
+    });
+    const paths = ofKind(m, 'Ingress')[0]?.spec.rules[0].http.paths.map(
+      (p: { path: string; pathType: string }) => `${p.path} ${p.pathType}`,
+    );
+    expect(paths).toEqual(expect.arrayContaining(['/ Exact', '/ Prefix']));
+  });
+});
+
 async function renderError(vals: unknown): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'jetscale-services-'));
   const file = join(dir, 'values.yaml');
@@ -237,7 +300,9 @@ const refused: Array<[string, unknown, string[]]> = [
   [
     'two services on one path',
     { services: { other: svc({ routes: { api: { path: '/api' } } }) } },
-    ['services.other.routes.api: host and path "* /api" are already routed by services.backend.routes.api'],
+    [
+      'services.other.routes.api: host and path "* /api (Prefix)" are already routed by services.backend.routes.api',
+    ],
   ],
   [
     'a new service without an image',
@@ -249,11 +314,57 @@ const refused: Array<[string, unknown, string[]]> = [
     { backend: { replicaCount: 2 } },
     ['backend: moved to services.backend (replicaCount is now replicas'],
   ],
+  ['a service declared empty', { services: { extra: {} } }, ['services.extra.image.repository is required']],
+  [
+    'the port of a worker',
+    { services: { worker: { ...svc({ env: { LISTEN: { platform: 'port' } } }), port: null } } },
+    ['services.worker.env.LISTEN.platform is "port", but the service has no port (a worker)'],
+  ],
+  [
+    'a query on a platform setting that is no URL',
+    { services: { backend: { env: { H: { platform: 'postgres.host', query: { a: 'b' } } } } } },
+    [
+      'services.backend.env.H.query is set on platform "postgres.host"; accepted: query only on postgres.url or redis.url',
+    ],
+  ],
+  [
+    'an env name the chart keeps for itself',
+    { services: { backend: { env: { JETSCALE_DATABASE_URL: 'x' } } } },
+    ["invalid propertyName 'JETSCALE_DATABASE_URL'"],
+  ],
 ];
 
 describe.skipIf(helm.skip)('a wrong services declaration fails the render, naming the field', () => {
   test.each(refused)('%s', async (_what, vals, fragments) => {
     const stderr = await renderError(vals);
     for (const f of fragments) expect(stderr).toContain(f);
+  });
+
+  test('a release and service name over 63 characters together (names are never cut)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jetscale-services-'));
+    const file = join(dir, 'values.yaml');
+    writeFileSync(file, stringify({ services: { 'notifications-worker-aaaaaa': svc({}) } }));
+    const r = await runHelm(templateArgs({ name: 'long', release: 'r'.repeat(40), files: [file] }));
+    expect(r.stderr).toContain(
+      `services.notifications-worker-aaaaaa: the name ${'r'.repeat(40)}-notifications-worker-aaaaaa is over 63 characters`,
+    );
+  });
+
+  test('live generates no credentials for an enabled Redis that no service needs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jetscale-services-'));
+    const file = join(dir, 'values.yaml');
+    writeFileSync(
+      file,
+      stringify({
+        global: { postgres: { existingSecret: 'pg' }, redis: { existingSecret: '' } },
+        ingress: { host: 'app.example.com', tls: { secretName: 'app-tls' } },
+        redis: { enabled: true },
+        services: { backend: { envFrom: [{ platform: 'postgres' }], needs: ['postgres'] } },
+      }),
+    );
+    const r = await runHelm(
+      templateArgs({ name: 'live', release: 'app', files: [values('values.live.yaml'), file] }),
+    );
+    expect(r.stderr).toContain('global.redis.existingSecret is required when global.environment=live');
   });
 });

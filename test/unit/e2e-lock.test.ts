@@ -45,11 +45,16 @@ describe('the e2e lock', () => {
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
-    await new Promise((r) => holder.stdout.once('data', r));
-    const blocked = acquireE2eLock(dir);
-    expect(await settled(blocked)).toBe(false);
-    holder.kill('SIGKILL');
-    expect(await settled(blocked)).toBe(true);
-    await (await blocked).release();
+    try {
+      await new Promise((r) => holder.stdout.once('data', r));
+      const blocked = acquireE2eLock(dir);
+      expect(await settled(blocked)).toBe(false);
+      holder.kill('SIGKILL');
+      expect(await settled(blocked)).toBe(true);
+      await (await blocked).release();
+    } finally {
+      // a failed expectation must not leave the holder running
+      holder.kill('SIGKILL');
+    }
   });
 });

@@ -297,6 +297,10 @@ describe('preview', () => {
     const handed = written.get(skaffold?.env?.JETSCALE_VALUES_FILE as string) ?? '';
     expect(YAML.parse(handed)).toEqual({
       global: { progressDeadlineSeconds: 90, ownerLabels: { 'jetscale.ai/pr': '101' } },
+      services: {
+        backend: { image: { repository: 'r/b', tag: '2' } },
+        frontend: { image: { repository: 'r/f', tag: '2' } },
+      },
     });
   });
 
@@ -478,6 +482,20 @@ test('extra values: files merged in order, then set entries with scalar types', 
     services: { backend: { replicas: 3, image: { tag: 'two' } } },
     ingress: { enabled: false },
     global: { gitSha: 'abc' },
+  });
+});
+
+test('every images line becomes the image values of its service (Skaffold sets only its own artifacts)', () => {
+  const digest = `sha256:${'a'.repeat(64)}`;
+  const v = chartValues(
+    parseInputs({
+      loop: 'ci-kind',
+      images: `go-api=localhost:5001/acme/go-api:pr-7\nworker=ghcr.io/acme/worker@${digest}`,
+    }),
+  );
+  expect(JSON.parse(JSON.stringify(v.services))).toEqual({
+    'go-api': { image: { repository: 'localhost:5001/acme/go-api', tag: 'pr-7' } },
+    worker: { image: { repository: 'ghcr.io/acme/worker', digest } },
   });
 });
 

@@ -63,10 +63,10 @@ Called from templates/validate.yaml (umbrella context: it sees every subchart's 
 {{- include "app.validate.services" . -}}
 {{- $needsPostgres := include "app.needed" (dict "context" . "platform" "postgres") -}}
 {{- $needsRedis := include "app.needed" (dict "context" . "platform" "redis") -}}
-{{- if and (eq $env "live") $needsPostgres -}}
+{{- if and (eq $env "live") (or $needsPostgres .Values.postgres.enabled) -}}
 {{- $_ := required "global.postgres.existingSecret is required when global.environment=live: name an existing Secret with PGHOST, PGUSER, PGPASSWORD, PGDATABASE (optionally PGPORT, DATABASE_URL); live never generates database credentials" $g.postgres.existingSecret -}}
 {{- end -}}
-{{- if and (eq $env "live") $needsRedis -}}
+{{- if and (eq $env "live") (or $needsRedis .Values.redis.enabled) -}}
 {{- $_ := required "global.redis.existingSecret is required when global.environment=live: name an existing Secret with REDIS_URL (and REDIS_PASSWORD when redis.enabled=true); live never generates credentials" $g.redis.existingSecret -}}
 {{- end -}}
 {{- if and (not .Values.postgres.enabled) $needsPostgres -}}

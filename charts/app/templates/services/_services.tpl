@@ -51,14 +51,41 @@ affinity: {}
 {{- define "app.services" -}}
 {{- $out := dict -}}
 {{- range $name, $svc := (.Values.services | default dict) -}}
-{{- if $svc -}}
-{{- $merged := mergeOverwrite (fromYaml (include "app.service.defaults" $)) (deepCopy $svc) -}}
+{{- if not (kindIs "invalid" $svc) -}}
+{{- /* Helm's null deletes only keys values.yaml has; for a service a values file adds, null deletes too. */ -}}
+{{- $merged := mergeOverwrite (fromYaml (include "app.service.defaults" $)) (fromJson (include "app.stripNulls" $svc)) -}}
 {{- if $merged.enabled -}}
 {{- $_ := set $out $name $merged -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
 {{- toJson $out -}}
+{{- end -}}
+
+{{/* A map without its null values, at every depth (JSON). */}}
+{{- define "app.stripNulls" -}}
+{{- $out := dict -}}
+{{- range $k, $v := . -}}
+{{- if kindIs "map" $v -}}
+{{- $_ := set $out $k (fromJson (include "app.stripNulls" $v)) -}}
+{{- else if not (kindIs "invalid" $v) -}}
+{{- $_ := set $out $k $v -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/*
+Text for an env value: whole numbers without an exponent (JSON made 10485760 a float), and every "$" doubled,
+because Kubernetes reads "$(NAME)" as a reference and "$$" as "$": the container gets the text as written.
+*/}}
+{{- define "app.envText" -}}
+{{- $v := . -}}
+{{- if and (kindIs "float64" $v) (eq $v (float64 (int64 $v))) -}}
+{{- int64 $v | toString | replace "$" "$$" -}}
+{{- else -}}
+{{- toString $v | replace "$" "$$" -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The platform keys an env entry may map (platform: <key>) and the Secret key each reads. */}}
@@ -93,9 +120,12 @@ Kubernetes' $(VAR) expansion, so a DSN gains sslmode=disable without a Secret of
 - name: GIT_SHA
   value: {{ dig "gitSha" "" ($ctx.Values.global | default dict) | default "unknown" | quote }}
 {{- end }}
+{{- $hidden := dict }}
 {{- range $name, $e := $svc.env }}
 {{- if and (kindIs "map" $e) (hasKey $e "platform") (hasKey $keys (toString $e.platform)) $e.query }}
 {{- $secretKey := index $keys $e.platform }}
+{{- if not (hasKey $hidden $secretKey) }}
+{{- $_ := set $hidden $secretKey true }}
 - name: {{ printf "JETSCALE_%s" $secretKey }}
   valueFrom:
     secretKeyRef:
@@ -103,16 +133,17 @@ Kubernetes' $(VAR) expansion, so a DSN gains sslmode=disable without a Secret of
       key: {{ $secretKey }}
 {{- end }}
 {{- end }}
+{{- end }}
 {{- range $name, $e := $svc.env }}
 - name: {{ $name }}
 {{- if not (kindIs "map" $e) }}
-  value: {{ toString $e | replace "$(" "$$(" | quote }}
+  value: {{ include "app.envText" $e | quote }}
 {{- else if hasKey $e "valueFrom" }}
   valueFrom:
     {{- toYaml $e.valueFrom | nindent 4 }}
 {{- else if hasKey $e "serviceURL" }}
 {{- $peer := index $services (toString $e.serviceURL) }}
-  value: {{ printf "http://%s:%v%s" (include "app.dependency.fullname" (dict "context" $ctx "component" $e.serviceURL)) $peer.servicePort ($e.path | default "") | quote }}
+  value: {{ printf "http://%s:%s%s" (include "app.dependency.fullname" (dict "context" $ctx "component" $e.serviceURL)) (include "app.envText" $peer.servicePort) (include "app.envText" ($e.path | default "")) | quote }}
 {{- else if hasKey $e "platform" }}
 {{- if eq (toString $e.platform) "port" }}
   value: {{ $svc.port | toString | quote }}
@@ -124,7 +155,7 @@ Kubernetes' $(VAR) expansion, so a DSN gains sslmode=disable without a Secret of
 {{- $secretKey := index $keys $e.platform }}
 {{- if $e.query }}
 {{- $q := list }}
-{{- range $k, $v := $e.query }}{{ $q = append $q (printf "%s=%s" $k (toString $v | urlquery)) }}{{ end }}
+{{- range $k, $v := $e.query }}{{ $q = append $q (printf "%s=%s" ($k | urlquery) (include "app.envText" $v | urlquery)) }}{{ end }}
   value: {{ printf "$(JETSCALE_%s)?%s" $secretKey (join "&" $q) | quote }}
 {{- else }}
   valueFrom:
@@ -134,7 +165,7 @@ Kubernetes' $(VAR) expansion, so a DSN gains sslmode=disable without a Secret of
 {{- end }}
 {{- end }}
 {{- else }}
-  value: {{ toString $e.value | replace "$(" "$$(" | quote }}
+  value: {{ include "app.envText" $e.value | quote }}
 {{- end }}
 {{- end }}
 {{- end -}}
@@ -224,7 +255,7 @@ value and the accepted form. Called from app.validate.
 {{- $seen := dict -}}
 {{- range $name, $svc := $services -}}
 {{- $at := printf "services.%s" $name -}}
-{{- if gt (len (include "app.dependency.fullname" (dict "context" $ "component" $name))) 63 -}}
+{{- if gt (len (printf "%s-%s" $.Release.Name $name)) 63 -}}
 {{- fail (printf "%s: the name %s-%s is over 63 characters; shorten the service name or the release" $at $.Release.Name $name) -}}
 {{- end -}}
 {{- $_ := required (printf "%s.image.repository is required: an image repository, e.g. ghcr.io/acme/%s" $at $name) $svc.image.repository -}}
@@ -258,6 +289,11 @@ value and the accepted form. Called from app.validate.
 {{- end -}}
 {{- else if not (has $p (list "port" "gitSha" "release")) -}}
 {{- fail (printf "%s.env.%s.platform is %q; accepted: %s, port, gitSha, release" $at $envName $p (keys $keys | sortAlpha | join ", ")) -}}
+{{- else if and (eq $p "port") (not $svc.port) -}}
+{{- fail (printf "%s.env.%s.platform is \"port\", but the service has no port (a worker); give it a port or drop the entry" $at $envName) -}}
+{{- end -}}
+{{- if and $e.query (not (has $p (list "postgres.url" "redis.url"))) -}}
+{{- fail (printf "%s.env.%s.query is set on platform %q; accepted: query only on postgres.url or redis.url (it appends ?key=value to the URL)" $at $envName $p) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -283,7 +319,7 @@ value and the accepted form. Called from app.validate.
 {{- fail (printf "%s.routes: the service has no port (a worker); give it a port or remove its routes" $at) -}}
 {{- end -}}
 {{- range $routeName, $r := $svc.routes -}}
-{{- $where := printf "%s %s" ($r.host | default $.Values.ingress.host | default "*") $r.path -}}
+{{- $where := printf "%s %s (%s)" ($r.host | default $.Values.ingress.host | default "*") $r.path ($r.pathType | default "Prefix") -}}
 {{- if hasKey $seen $where -}}
 {{- fail (printf "%s.routes.%s: host and path %q are already routed by %s; each host and path goes to one service" $at $routeName $where (index $seen $where)) -}}
 {{- end -}}
