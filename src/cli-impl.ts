@@ -14,12 +14,14 @@ import {
   type RunContext,
   registerSecretInputs,
 } from './context.js';
-import { runContractChecks } from './contract.js';
+import { type ContractTarget, runContractChecks } from './contract.js';
+import { readStageDeclaration, type Stage } from './declaration.js';
 import { dryRunLoopDeps, planCommands, realLoopDeps } from './deps.js';
 import { DryRunExecutor, ExecExecutor, type Executor } from './executor.js';
 import {
   ContextRefused,
-  forwardFrontendAndBackend,
+  extraValues,
+  forwardServices,
   type LoopDeps,
   planHeader,
   planNames,
@@ -165,26 +167,24 @@ export async function cli(argv: string[], io: CliIo = defaultIo()): Promise<numb
         throw new UsageError(`deploy needs a target: preview or live (got ${JSON.stringify(sub ?? '')})`);
       case 'teardown':
         return await loop(parseFor('teardown'), ctx, io);
-      case 'test:local':
-        return await checks(
-          parseFor('live', { url: raw.url ?? 'http://localhost' }),
-          io,
-          'full',
-          raw.url ?? 'http://localhost',
-        );
+      case 'test:local': {
+        const inputs = parseFor('live', { url: raw.url ?? 'http://localhost' });
+        return await checks(inputs, io, ctx, 'local', { url: raw.url ?? 'http://localhost' });
+      }
       case 'test:live': {
         const inputs = parseFor('live', { url: raw.url ?? io.env.LIVE_URL });
-        return await checks(inputs, io, 'smoke', inputs.url as string);
+        return await checks(inputs, io, ctx, 'live', { url: inputs.url as string });
       }
       case 'test:preview': {
         const inputs = parseFor('preview');
         const names = planNames(inputs, ctx);
-        return await checks(inputs, io, 'full', raw.url ?? (names.url as string));
+        return await checks(inputs, io, ctx, 'preview', { url: raw.url ?? (names.url as string) });
       }
       case 'test:ci': {
         const inputs = parseFor('ci-kind');
-        return await forwardFrontendAndBackend(loopDeps(inputs, io), {}, CI_NAMESPACE, CI_RELEASE, (fe, be) =>
-          checks(inputs, io, 'full', fe, be),
+        const { services } = readStageDeclaration(ctx.stackDir, 'ci', extraValues(inputs));
+        return await forwardServices(loopDeps(inputs, io), {}, CI_NAMESPACE, CI_RELEASE, services, (urls) =>
+          checks(inputs, io, ctx, 'ci', { services: urls }),
         );
       }
       case 'dev':
@@ -301,20 +301,25 @@ async function loop(inputs: ActionInputs, ctx: RunContext, io: CliIo): Promise<n
   return 0;
 }
 
+/** The declared checks of a stage (its values file, then the values and set flags), against a target. */
 async function checks(
   inputs: ActionInputs,
   io: CliIo,
-  mode: 'full' | 'smoke',
-  url: string,
-  backendUrl?: string,
+  ctx: RunContext,
+  stage: Stage,
+  target: ContractTarget,
 ): Promise<number> {
+  const mode = stage === 'live' ? 'smoke' : 'full';
+  const declaration = readStageDeclaration(ctx.stackDir, stage, extraValues(inputs));
   if (inputs.dryRun) {
-    io.out(`# contract checks (${mode}) against ${url}\n`);
+    const where = 'url' in target ? target.url : Object.values(target.services).join(', ');
+    io.out(`# contract checks (${mode}, stage ${stage}) against ${where}\n`);
     return 0;
   }
   const results = await runContractChecks({
-    frontendUrl: url,
-    backendUrl,
+    checks: declaration.checks,
+    stage,
+    target,
     mode,
     deadlineMs: Math.min(inputs.timeoutSeconds, 120) * 1000,
     expectedSha: inputs.sha,

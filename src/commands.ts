@@ -130,10 +130,10 @@ export const kubectl = {
       env,
     };
   },
-  portForward(ns: string, service: string, env: Env): Command {
+  portForward(ns: string, service: string, env: Env, port = 80): Command {
     return {
       cmd: 'kubectl',
-      args: ['port-forward', '-n', ns, `service/${service}`, '--address', '127.0.0.1', ':80'],
+      args: ['port-forward', '-n', ns, `service/${service}`, '--address', '127.0.0.1', `:${port}`],
       env,
       description: `reach ${service} from the runner`,
     };

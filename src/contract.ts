@@ -1,7 +1,8 @@
 /**
- * Contract checks: prove that a deployed stack answers the example services contract (backend health and
- * readiness, an API round trip, the frontend page, and /api reached through the frontend's URL).
- * Every loop runs them: ci-kind and preview in `full` mode, live in `smoke` mode (GET requests only).
+ * Contract checks: the checks the team declares next to its services (services.<service>.checks, parsed by
+ * src/declaration.ts), run against a deployed stack. Every loop runs those of its stage: ci-kind and preview
+ * in `full` mode, live in `smoke` mode, where the HTTP client refuses anything but GET, HEAD and OPTIONS before
+ * a connection opens (the declaration already refuses a writing check that would run in live).
  *
  * HTTP goes through node:http/node:https directly so `resolve` (like `curl --resolve`) can send a request
  * for `pr-101.app.jetscale.ai` to 127.0.0.1 while the Host header and TLS SNI stay the URL's host.
@@ -11,32 +12,40 @@ import * as dns from 'node:dns';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
+import {
+  type DeclaredCheck,
+  type JsonAssertion,
+  type Method,
+  READ_ONLY_METHODS,
+  type Stage,
+  type TextMatch,
+} from './declaration.js';
 
 export const CONTRACT_MODES = ['full', 'smoke'] as const;
 export type ContractMode = (typeof CONTRACT_MODES)[number];
 
-export const CHECK_NAMES = [
-  'backend-health',
-  'backend-ready',
-  'api-round-trip',
-  'frontend-page',
-  'frontend-api',
-] as const;
-export type CheckName = (typeof CHECK_NAMES)[number];
+/**
+ * Where a check's request goes: one public URL for every check (preview and live through the ingress, or a URL
+ * given to the CLI), or each service's own forward (ci-kind, the CLI's test:ci).
+ */
+export type ContractTarget = { url: string } | { services: Record<string, string> };
 
 export interface ContractOptions {
-  /** Base URL of the frontend (e.g. https://pr-101.app.jetscale.ai). */
-  frontendUrl: string;
-  /** Base URL of the backend; defaults to frontendUrl (through an ingress, /api goes to the backend). */
-  backendUrl?: string;
-  /** `full` also writes (the API round trip); `smoke` sends GET requests only. */
+  /** The declared checks, each after those it uses (src/declaration.ts orders them). */
+  checks: readonly DeclaredCheck[];
+  /** Only the checks declared for this stage run. */
+  stage: Stage;
+  target: ContractTarget;
+  /** `full` may write; `smoke` sends only GET, HEAD and OPTIONS. */
   mode: ContractMode;
   /** How long each check keeps retrying before it fails, in milliseconds. */
   deadlineMs: number;
   /** Pause between attempts of one check (default 1000 ms; never past the deadline). */
   intervalMs?: number;
-  /** When set, the frontend's /api/version must report exactly this SHA. */
+  /** The git SHA of the deployment: ${git.sha} in a check (assertions `when: git.sha` run only when it is set). */
   expectedSha?: string;
+  /** The Helm release: ${release} in a check. */
+  release?: string;
   /** Host name → IP address to connect to, like `curl --resolve`; Host header and SNI keep the URL's host. */
   resolve?: Record<string, string>;
   /** Accept any TLS certificate (self-signed preview certificates). */
@@ -48,9 +57,9 @@ export interface ContractOptions {
 }
 
 export interface CheckResult {
-  name: CheckName;
+  name: string;
   ok: boolean;
-  /** The URL the check is about (for the round trip: the items collection). */
+  /** The URL the check requested. */
   url: string;
   durationMs: number;
   attempts: number;
@@ -70,7 +79,7 @@ const SNIPPET_CHARS = 300;
 // HTTP
 // ---------------------------------------------------------------------------------------------------------
 
-export type HttpMethod = 'GET' | 'POST';
+export type HttpMethod = Method;
 
 export interface HttpResponse {
   status: number;
@@ -78,13 +87,13 @@ export interface HttpResponse {
   body: string;
 }
 
-/** Raised before any connection is opened when something other than GET is asked for in smoke mode. */
+/** Raised before any connection is opened when a writing method is asked for in smoke mode. */
 export class SmokeModeWriteError extends Error {
   constructor(
     readonly method: string,
     readonly url: string,
   ) {
-    super(`smoke mode sends GET requests only; refused ${method} ${url}`);
+    super(`smoke mode sends GET, HEAD and OPTIONS requests only; refused ${method} ${url}`);
     this.name = 'SmokeModeWriteError';
     Object.setPrototypeOf(this, new.target.prototype);
   }
@@ -110,8 +119,8 @@ export interface HttpClientOptions {
 }
 
 /**
- * The only way contract checks talk HTTP. In smoke mode it refuses every method but GET before
- * opening a connection, so a live check cannot write.
+ * The only way contract checks talk HTTP. In smoke mode it refuses every method but GET, HEAD and OPTIONS
+ * before opening a connection, so a live check cannot write.
  */
 export class ContractHttpClient {
   private readonly mode: ContractMode;
@@ -138,14 +147,19 @@ export class ContractHttpClient {
   request(
     method: HttpMethod,
     url: string,
-    options: { timeoutMs: number; json?: unknown },
+    options: { timeoutMs: number; json?: unknown; body?: string; headers?: Record<string, string> },
   ): Promise<HttpResponse> {
-    if (this.mode === 'smoke' && method !== 'GET') {
+    if (this.mode === 'smoke' && !READ_ONLY_METHODS.includes(method)) {
       return Promise.reject(new SmokeModeWriteError(method, url));
     }
     const target = new URL(url);
     const isHttps = target.protocol === 'https:';
-    const body = options.json === undefined ? undefined : Buffer.from(JSON.stringify(options.json));
+    const body =
+      options.json !== undefined
+        ? Buffer.from(JSON.stringify(options.json))
+        : options.body !== undefined
+          ? Buffer.from(options.body)
+          : undefined;
     const headers: Record<string, string> = {
       accept: 'application/json, text/html;q=0.9, */*;q=0.1',
       'user-agent': 'jetscale-stack-contract',
@@ -153,9 +167,10 @@ export class ContractHttpClient {
       ...this.headers,
     };
     if (body) {
-      headers['content-type'] = 'application/json';
+      headers['content-type'] = options.json !== undefined ? 'application/json' : 'text/plain';
       headers['content-length'] = String(body.length);
     }
+    Object.assign(headers, options.headers ?? {});
     const requestOptions: https.RequestOptions = {
       method,
       protocol: target.protocol,
@@ -297,18 +312,19 @@ export function joinUrl(base: URL, path: string): string {
 type Outcome = { ok: true; detail: string } | { ok: false; detail: string };
 
 interface CheckDefinition {
-  name: CheckName;
+  name: string;
   url: string;
-  modes: readonly ContractMode[];
   /** One attempt; may keep state across attempts through its closure. */
   attempt: (timeoutMs: number) => Promise<Outcome>;
 }
 
-/** Runs the checks in order; each retries until its own deadline. Never throws for a failing check. */
+/**
+ * Runs the stage's checks in order; each retries until its own deadline. A check whose used check did not pass is
+ * reported failed without a request. Never throws for a failing check.
+ */
 export async function runContractChecks(opts: ContractOptions): Promise<CheckResult[]> {
   validateMode(opts.mode);
-  const frontend = validateBaseUrl('frontendUrl', opts.frontendUrl);
-  const backend = opts.backendUrl === undefined ? frontend : validateBaseUrl('backendUrl', opts.backendUrl);
+  const bases = validateTarget(opts.target);
   const deadlineMs = validateDuration('deadlineMs', opts.deadlineMs, 0);
   const intervalMs = validateDuration('intervalMs', opts.intervalMs ?? DEFAULT_INTERVAL_MS, 1);
   if (
@@ -326,12 +342,29 @@ export async function runContractChecks(opts: ContractOptions): Promise<CheckRes
     headers: opts.headers,
   });
   const log = opts.log ?? (() => {});
+  const vars = new Map<string, string>([
+    ['run.id', `${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`],
+  ]);
+  if (opts.expectedSha) vars.set('git.sha', opts.expectedSha);
+  if (opts.release) vars.set('release', opts.release);
 
-  const checks = defineChecks(client, frontend, backend, opts.expectedSha);
   const results: CheckResult[] = [];
-  for (const check of checks) {
-    if (!check.modes.includes(opts.mode)) continue;
-    const result = await runCheck(check, deadlineMs, intervalMs, log);
+  const passed = new Set<string>();
+  for (const check of opts.checks) {
+    if (!check.stages.includes(opts.stage)) continue;
+    const url = checkUrl(check, bases, vars);
+    const blocker = check.uses.find((u) => !passed.has(u));
+    const result = blocker
+      ? {
+          name: check.name,
+          ok: false,
+          url,
+          durationMs: 0,
+          attempts: 0,
+          detail: `${check.name} not run: it uses ${blocker}, which did not pass`,
+        }
+      : await runCheck(declaredCheck(client, check, url, vars), deadlineMs, intervalMs, log);
+    if (result.ok) passed.add(check.id);
     log(
       `${result.name}: ${result.ok ? 'ok' : 'FAILED'} after ${result.attempts} attempt(s), ${formatSeconds(result.durationMs)}`,
     );
@@ -340,115 +373,185 @@ export async function runContractChecks(opts: ContractOptions): Promise<CheckRes
   return results;
 }
 
-function defineChecks(
-  client: ContractHttpClient,
-  frontend: URL,
-  backend: URL,
-  expectedSha?: string,
-): CheckDefinition[] {
-  const healthUrl = joinUrl(backend, '/api/healthz');
-  const readyUrl = joinUrl(backend, '/api/readyz');
-  const itemsUrl = joinUrl(backend, '/api/items');
-  const pageUrl = joinUrl(frontend, '/');
-  const versionUrl = joinUrl(frontend, '/api/version');
-  const both = CONTRACT_MODES;
-
-  return [
-    {
-      name: 'backend-health',
-      url: healthUrl,
-      modes: both,
-      attempt: async (timeoutMs) => {
-        const res = await client.get(healthUrl, timeoutMs);
-        const json = parseJson(res.body);
-        if (res.status === 200 && isRecord(json) && json.status === 'ok') return pass('200 status ok');
-        return fail('GET', healthUrl, res, 'expected 200 {"status":"ok"}');
-      },
-    },
-    {
-      name: 'backend-ready',
-      url: readyUrl,
-      modes: both,
-      attempt: async (timeoutMs) => {
-        const res = await client.get(readyUrl, timeoutMs);
-        const json = parseJson(res.body);
-        if (res.status === 200 && isRecord(json) && json.postgres === 'ok' && json.redis === 'ok') {
-          return pass('200 postgres ok, redis ok');
-        }
-        return fail('GET', readyUrl, res, 'expected 200 with "postgres":"ok" and "redis":"ok"');
-      },
-    },
-    roundTripCheck(client, itemsUrl),
-    {
-      name: 'frontend-page',
-      url: pageUrl,
-      modes: both,
-      attempt: async (timeoutMs) => {
-        const res = await client.get(pageUrl, timeoutMs);
-        const type = String(res.headers['content-type'] ?? '');
-        if (res.status === 200 && type.includes('text/html') && res.body.includes('id="app"')) {
-          return pass('200 text/html with id="app"');
-        }
-        return fail('GET', pageUrl, res, 'expected 200 text/html containing id="app"');
-      },
-    },
-    {
-      name: 'frontend-api',
-      url: versionUrl,
-      modes: both,
-      attempt: async (timeoutMs) => {
-        const res = await client.get(versionUrl, timeoutMs);
-        const json = parseJson(res.body);
-        const sha = isRecord(json) && typeof json.sha === 'string' && json.sha !== '' ? json.sha : undefined;
-        if (res.status !== 200 || sha === undefined) {
-          return fail('GET', versionUrl, res, 'expected 200 JSON with a "sha"');
-        }
-        if (expectedSha !== undefined && sha !== expectedSha) {
-          return fail('GET', versionUrl, res, `expected sha ${expectedSha}, got sha ${sha}`);
-        }
-        return pass(expectedSha === undefined ? `200 sha ${sha}` : `200 sha ${sha} (as expected)`);
-      },
-    },
-  ];
+function validateTarget(target: ContractTarget): { url?: URL; services: Map<string, URL> } {
+  if ('url' in target) return { url: validateBaseUrl('url', target.url), services: new Map() };
+  return {
+    services: new Map(
+      Object.entries(target.services).map(([s, u]) => [s, validateBaseUrl(`url of ${s}`, u)] as const),
+    ),
+  };
 }
 
-/** POST an item with a unique name once, then GET the list until it holds that item with the same id. */
-function roundTripCheck(client: ContractHttpClient, itemsUrl: string): CheckDefinition {
-  const name = `contract-check-${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`;
-  let created: { id: number; name: string } | undefined;
+/** ${run.id}, ${git.sha}, ${release}, ${<service>/<check>.<saved>}; an unknown one is left as written. */
+function substitute(text: string, vars: Map<string, string>): string {
+  return text.replace(/\$\{([^}]+)\}/g, (whole, name: string) => vars.get(name) ?? whole);
+}
+
+function substituteJson(value: unknown, vars: Map<string, string>): unknown {
+  if (typeof value === 'string') return substitute(value, vars);
+  if (Array.isArray(value)) return value.map((v) => substituteJson(v, vars));
+  if (isRecord(value))
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteJson(v, vars)]));
+  return value;
+}
+
+/** The public URL (or the route's own host on it), or the forward of the check's service. */
+function checkUrl(
+  check: DeclaredCheck,
+  bases: { url?: URL; services: Map<string, URL> },
+  vars: Map<string, string>,
+): string {
+  const path = substitute(check.path, vars);
+  if (bases.url) {
+    const base = new URL(bases.url.href);
+    if (check.target.host) base.host = check.target.host;
+    return joinUrl(base, path);
+  }
+  const forward = bases.services.get(check.target.service);
+  if (!forward)
+    throw new TypeError(`contract: no URL for service ${check.target.service} (check ${check.id})`);
+  return joinUrl(forward, path);
+}
+
+function declaredCheck(
+  client: ContractHttpClient,
+  check: DeclaredCheck,
+  url: string,
+  vars: Map<string, string>,
+): CheckDefinition {
+  const json = check.json === undefined ? undefined : substituteJson(check.json, vars);
+  const body = check.body === undefined ? undefined : substitute(check.body, vars);
+  const headers = Object.fromEntries(Object.entries(check.headers).map(([h, v]) => [h, substitute(v, vars)]));
   return {
-    name: 'api-round-trip',
-    url: itemsUrl,
-    modes: ['full'],
+    name: check.name,
+    url,
     attempt: async (timeoutMs) => {
-      if (!created) {
-        const res = await client.post(itemsUrl, { name }, timeoutMs);
-        const json = parseJson(res.body);
-        if (res.status !== 201 || !isRecord(json) || typeof json.id !== 'number' || json.name !== name) {
-          return fail('POST', itemsUrl, res, `expected 201 {"id": number, "name": "${name}", …}`);
-        }
-        created = { id: json.id, name };
+      const res = await client.request(check.method, url, { timeoutMs, json, body, headers });
+      const parsed = parseJson(res.body);
+      const problem = firstUnmet(check, res, parsed, vars);
+      if (problem) return fail(check.method, url, res, problem);
+      for (const [name, path] of Object.entries(check.save)) {
+        const found = evaluatePath(parsed, path);
+        if (found.length !== 1) return fail(check.method, url, res, `a value at ${path} to save as ${name}`);
+        vars.set(`${check.id}.${name}`, String(found[0]));
       }
-      const res = await client.get(itemsUrl, timeoutMs);
-      const json = parseJson(res.body);
-      if (res.status !== 200 || !isRecord(json) || !Array.isArray(json.items)) {
-        return fail('GET', itemsUrl, res, 'expected 200 {"items": [...]}');
-      }
-      const item = json.items.find((i: unknown) => isRecord(i) && i.id === created?.id);
-      if (!isRecord(item)) {
-        return fail('GET', itemsUrl, res, `created item id ${created.id} ("${name}") is not in the list`);
-      }
-      if (item.name !== name) {
-        return fail(
-          'GET',
-          itemsUrl,
-          res,
-          `item id ${created.id} has name ${JSON.stringify(item.name)}, expected "${name}"`,
-        );
-      }
-      return pass(`created item id ${created.id} and read it back`);
+      return pass(describeMet(check, res, vars));
     },
   };
+}
+
+/** The first expectation the response does not meet, in words ("expected 200", "expected sha = abc, got …"). */
+function firstUnmet(
+  check: DeclaredCheck,
+  res: HttpResponse,
+  json: unknown,
+  vars: Map<string, string>,
+): string | undefined {
+  const e = check.expect;
+  if (!e.status.includes(res.status)) return `expected ${e.status.join(' or ')}`;
+  for (const [h, m] of Object.entries(e.headers)) {
+    const value = String(res.headers[h] ?? '');
+    if (!textMatches(value, m, vars))
+      return `expected header ${h} ${describeText(m, vars)}, got ${JSON.stringify(value)}`;
+  }
+  if (e.body && !textMatches(res.body, e.body, vars))
+    return `expected a body that ${describeText(e.body, vars)}`;
+  for (const a of e.json) {
+    if (a.when && !vars.has(a.when)) continue;
+    const problem = unmetJson(a, json, vars);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+function textMatches(value: string, m: TextMatch, vars: Map<string, string>): boolean {
+  if (m.equals !== undefined) return value === substitute(m.equals, vars);
+  if (m.contains !== undefined) return value.includes(substitute(m.contains, vars));
+  return new RegExp(substitute(m.matches ?? '', vars)).test(value);
+}
+
+function describeText(m: TextMatch, vars: Map<string, string>): string {
+  if (m.equals !== undefined) return `= ${JSON.stringify(substitute(m.equals, vars))}`;
+  if (m.contains !== undefined) return `containing ${substitute(m.contains, vars)}`;
+  return `matching /${substitute(m.matches ?? '', vars)}/`;
+}
+
+const same = (a: unknown, b: unknown) =>
+  a === b ||
+  (a !== null && b !== null && typeof a !== 'object' && typeof b !== 'object' && String(a) === String(b));
+
+function unmetJson(a: JsonAssertion, json: unknown, vars: Map<string, string>): string | undefined {
+  if (json === undefined) return `expected a JSON body with ${a.path}`;
+  const found = evaluatePath(json, a.path);
+  const expected = substituteJson(a.equals ?? a.includes, vars);
+  const got = found.length === 1 ? JSON.stringify(found[0]) : `${found.length} values`;
+  if (a.includes !== undefined) {
+    const pool = found.length === 1 && Array.isArray(found[0]) ? found[0] : found;
+    return pool.some((v) => same(v, expected))
+      ? undefined
+      : `expected ${a.path} to include ${JSON.stringify(expected)}`;
+  }
+  if (found.length === 0) return `expected a value at ${a.path}`;
+  if (a.equals !== undefined)
+    return found.length === 1 && same(found[0], expected)
+      ? undefined
+      : `expected ${a.path} ${JSON.stringify(expected)}, got ${got}`;
+  if (a.matches !== undefined)
+    return found.every((v) => new RegExp(substitute(a.matches as string, vars)).test(String(v)))
+      ? undefined
+      : `expected ${a.path} matching /${a.matches}/, got ${got}`;
+  if (a.type !== undefined)
+    return found.every((v) => typeOf(v) === a.type)
+      ? undefined
+      : `expected ${a.path} of type ${a.type}, got ${got}`;
+  return found.every((v) => !isEmpty(v)) ? undefined : `expected ${a.path} not empty, got ${got}`;
+}
+
+function typeOf(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+}
+
+function isEmpty(v: unknown): boolean {
+  return (
+    v === null ||
+    v === '' ||
+    (Array.isArray(v) && v.length === 0) ||
+    (isRecord(v) && Object.keys(v).length === 0)
+  );
+}
+
+/** What passed, for the log and the comment: the status and each JSON value asserted or saved. */
+function describeMet(check: DeclaredCheck, res: HttpResponse, vars: Map<string, string>): string {
+  const parts = [String(res.status)];
+  for (const a of check.expect.json) {
+    if (a.when && !vars.has(a.when)) continue;
+    if (a.equals !== undefined) parts.push(`${a.path} ${JSON.stringify(substituteJson(a.equals, vars))}`);
+    else if (a.includes !== undefined)
+      parts.push(`${a.path} includes ${JSON.stringify(substituteJson(a.includes, vars))}`);
+  }
+  for (const name of Object.keys(check.save)) parts.push(`saved ${name} ${vars.get(`${check.id}.${name}`)}`);
+  return parts.join(', ');
+}
+
+/**
+ * A small path language over parsed JSON: names separated by dots, [n] for an index, [*] for every element
+ * (a.b[0].c, items[*].id). Returns every value found (none when the path leads nowhere).
+ */
+export function evaluatePath(json: unknown, path: string): unknown[] {
+  let current: unknown[] = [json];
+  for (const token of path.match(/[^.[\]]+|\[[^\]]*\]/g) ?? []) {
+    const next: unknown[] = [];
+    for (const v of current) {
+      if (token === '[*]') {
+        if (Array.isArray(v)) next.push(...v);
+      } else if (/^\[\d+\]$/.test(token)) {
+        const i = Number(token.slice(1, -1));
+        if (Array.isArray(v) && i < v.length) next.push(v[i]);
+      } else if (isRecord(v) && Object.hasOwn(v, token)) next.push(v[token]);
+    }
+    current = next;
+  }
+  return current;
 }
 
 async function runCheck(

@@ -20,16 +20,80 @@ export const STAGE_VALUES: { [L in AnyLoop]: string | undefined } = {
   'deploy-live': 'values.live.yaml',
 };
 
+/** The stages a check can run in (global.environment). */
+export const STAGES = ['local', 'ci', 'preview', 'live'] as const;
+export type Stage = (typeof STAGES)[number];
+
+/** The stage each loop deploys or checks. */
+export const LOOP_STAGE: { [L in AnyLoop]: Stage | undefined } = {
+  'ci-kind': 'ci',
+  preview: 'preview',
+  teardown: undefined,
+  live: 'live',
+  'deploy-live': 'live',
+};
+
 export interface DeclaredService {
   name: string;
   /** The container port; undefined for a worker. */
   port?: number;
   servicePort: number;
+  /** Route name → path and host (undefined: the stage's host). */
+  routes: Record<string, { path: string; host?: string }>;
+}
+
+export const METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+export type Method = (typeof METHODS)[number];
+/** Methods that change nothing: the only ones a check may send in live. */
+export const READ_ONLY_METHODS: readonly Method[] = ['GET', 'HEAD', 'OPTIONS'];
+
+export type TextMatch = { equals?: string; contains?: string; matches?: string };
+export interface JsonAssertion {
+  path: string;
+  equals?: unknown;
+  includes?: unknown;
+  matches?: string;
+  type?: 'number' | 'string' | 'boolean' | 'object' | 'array' | 'null';
+  nonEmpty?: boolean;
+  /** Only asserted when this variable is known (e.g. git.sha). */
+  when?: string;
+}
+
+/** One check of the declared contract (services.<service>.checks.<name>). */
+export interface DeclaredCheck {
+  /** "<service>/<name>": how other checks and variables refer to it. */
+  id: string;
+  service: string;
+  name: string;
+  stages: Stage[];
+  method: Method;
+  path: string;
+  /** The service whose forward (ci, local) takes the request, and the host a route has (preview, live). */
+  target: { service: string; host?: string };
+  headers: Record<string, string>;
+  json?: unknown;
+  body?: string;
+  expect: { status: number[]; headers: Record<string, TextMatch>; body?: TextMatch; json: JsonAssertion[] };
+  /** Variable name → JSON path of the response, saved for later checks as ${<id>.<name>}. */
+  save: Record<string, string>;
+  /** Ids of the checks that run first and must pass. */
+  uses: string[];
 }
 
 export interface Declaration {
   /** The enabled services by name, in name order. */
   services: DeclaredService[];
+  /** Every check of every enabled service, each after the checks it uses; none when contract.enabled is false. */
+  checks: DeclaredCheck[];
+}
+
+/** A declaration that cannot work: names the field, the value and the accepted form. */
+export class DeclarationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`The services declaration has ${problems.length} problem(s):\n- ${problems.join('\n- ')}`);
+    this.name = 'DeclarationError';
+    Object.setPrototypeOf(this, new.target.prototype);
+  }
 }
 
 const isMapping = (v: unknown): v is Values => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -53,30 +117,50 @@ function readValues(file: string): Values {
   return doc;
 }
 
+/** The values file of each stage, on top of the chart's values.yaml (skaffold.yaml's profiles). */
+const STAGE_FILE: { [S in Stage]: string | undefined } = {
+  local: 'values.local.yaml',
+  ci: undefined,
+  preview: 'values.preview.yaml',
+  live: 'values.live.yaml',
+};
+
 /** The declaration a loop deploys: the chart's defaults, the stage's file, then what the inputs add. */
 export function readDeclaration(stackDir: string, loop: AnyLoop, extra: Values): Declaration {
-  const chart = join(stackDir, 'charts', 'app');
-  let values = readValues(join(chart, 'values.yaml'));
-  const stage = STAGE_VALUES[loop];
-  if (stage) values = mergeValues(values, readValues(join(chart, stage)));
-  values = mergeValues(values, extra);
-  return declarationOf(values);
+  return readStageDeclaration(stackDir, LOOP_STAGE[loop] ?? 'ci', extra);
 }
 
-/** The enabled services of merged values. */
+/** The declaration of a stage (the CLI's test:<stage> tasks read it too). */
+export function readStageDeclaration(stackDir: string, stage: Stage, extra: Values): Declaration {
+  const chart = join(stackDir, 'charts', 'app');
+  let values = readValues(join(chart, 'values.yaml'));
+  const file = STAGE_FILE[stage];
+  if (file) values = mergeValues(values, readValues(join(chart, file)));
+  return declarationOf(mergeValues(values, extra));
+}
+
+/** The enabled services and their checks, of merged values; throws DeclarationError naming every problem. */
 export function declarationOf(values: Values): Declaration {
   const declared = isMapping(values.services) ? values.services : {};
   const services: DeclaredService[] = [];
+  const raw: Array<[string, Values]> = [];
   for (const name of Object.keys(declared).sort()) {
     const s = declared[name];
     if (!isMapping(s) || s.enabled === false) continue;
+    const routes: DeclaredService['routes'] = {};
+    for (const [r, v] of Object.entries(isMapping(s.routes) ? s.routes : {}))
+      if (isMapping(v) && typeof v.path === 'string')
+        routes[r] = { path: v.path, host: typeof v.host === 'string' && v.host ? v.host : undefined };
     services.push({
       name,
       port: typeof s.port === 'number' ? s.port : undefined,
       servicePort: typeof s.servicePort === 'number' ? s.servicePort : 80,
+      routes,
     });
+    raw.push([name, isMapping(s.checks) ? s.checks : {}]);
   }
-  return { services };
+  const enabled = !isMapping(values.contract) || values.contract.enabled !== false;
+  return { services, checks: enabled ? parseChecks(services, raw) : [] };
 }
 
 /**
@@ -91,4 +175,252 @@ export function checkImagesDeclared(images: Array<{ service: string }>, declarat
       `Input 'images' names ${unknown.map((u) => `'${u}'`).join(', ')}, which the services declaration does not have. ` +
         `Expected one of the declared services: ${names.join(', ') || '(none enabled)'} (charts/app values \`services\`, after the stage file and the values and set inputs). Nothing was run.`,
     );
+}
+
+const CHECK_KEYS = ['stages', 'uses', 'request', 'expect', 'save'];
+const REQUEST_KEYS = ['method', 'path', 'via', 'headers', 'json', 'body'];
+const EXPECT_KEYS = ['status', 'headers', 'body', 'json'];
+const JSON_KEYS = ['path', 'equals', 'includes', 'matches', 'type', 'nonEmpty', 'when'];
+const TEXT_KEYS = ['equals', 'contains', 'matches'];
+const TYPES = ['number', 'string', 'boolean', 'object', 'array', 'null'];
+
+/**
+ * services.<service>.checks.<name> → DeclaredCheck, each after the checks it uses. Every problem is collected and
+ * named by its field: the value and the accepted form.
+ */
+function parseChecks(services: DeclaredService[], raw: Array<[string, Values]>): DeclaredCheck[] {
+  const problems: string[] = [];
+  const bad = (field: string, value: unknown, accepted: string) =>
+    problems.push(`${field} is ${JSON.stringify(value) ?? 'missing'}; accepted: ${accepted}`);
+  const byName = new Map(services.map((s) => [s.name, s]));
+  const ids = raw.flatMap(([svc, checks]) => Object.keys(checks).map((c) => `${svc}/${c}`));
+  const parsed: DeclaredCheck[] = [];
+
+  for (const [service, checks] of raw) {
+    for (const [name, c] of Object.entries(checks)) {
+      const at = `services.${service}.checks.${name}`;
+      if (!isMapping(c)) {
+        bad(at, c, 'a mapping with request and expect');
+        continue;
+      }
+      for (const k of Object.keys(c))
+        if (!CHECK_KEYS.includes(k)) bad(`${at}.${k}`, c[k], `a check has only ${CHECK_KEYS.join(', ')}`);
+      const req = isMapping(c.request) ? c.request : {};
+      const exp = isMapping(c.expect) ? c.expect : {};
+      if (!isMapping(c.request))
+        bad(`${at}.request`, c.request, 'a mapping with path (and method, via, headers, json or body)');
+      if (!isMapping(c.expect))
+        bad(`${at}.expect`, c.expect, 'a mapping with status (and headers, body, json)');
+      for (const k of Object.keys(req))
+        if (!REQUEST_KEYS.includes(k))
+          bad(`${at}.request.${k}`, req[k], `a request has only ${REQUEST_KEYS.join(', ')}`);
+      for (const k of Object.keys(exp))
+        if (!EXPECT_KEYS.includes(k))
+          bad(`${at}.expect.${k}`, exp[k], `expect has only ${EXPECT_KEYS.join(', ')}`);
+
+      const method = String(req.method ?? 'GET').toUpperCase() as Method;
+      if (!METHODS.includes(method)) bad(`${at}.request.method`, req.method, METHODS.join(', '));
+      const path = req.path;
+      if (typeof path !== 'string' || !path.startsWith('/'))
+        bad(`${at}.request.path`, path, 'an absolute path starting with /, e.g. /api/healthz');
+
+      // via: a route (of this service, or "<service>/<route>") or a service; default: this service
+      let target: DeclaredCheck['target'] = { service };
+      const via = req.via;
+      if (via !== undefined) {
+        if (isMapping(via) && typeof via.route === 'string' && Object.keys(via).length === 1) {
+          const [owner, route] = via.route.includes('/') ? via.route.split('/', 2) : [service, via.route];
+          const r = byName.get(owner as string)?.routes[route as string];
+          if (!r)
+            bad(
+              `${at}.request.via.route`,
+              via.route,
+              `a route of an enabled service: one of [${allRoutes(services).join(', ')}]`,
+            );
+          else target = { service: owner as string, host: r.host };
+        } else if (isMapping(via) && typeof via.service === 'string' && Object.keys(via).length === 1) {
+          if (!byName.get(via.service)?.port)
+            bad(
+              `${at}.request.via.service`,
+              via.service,
+              `an enabled service with a port: one of [${services
+                .filter((s) => s.port)
+                .map((s) => s.name)
+                .join(', ')}]`,
+            );
+          else target = { service: via.service };
+        } else bad(`${at}.request.via`, via, '{route: <name>} or {service: <name>}');
+      }
+      if (!byName.get(target.service)?.port && via === undefined)
+        bad(`${at}.request.via`, via, `a route or a service with a port (${service} has none)`);
+
+      const headers: Record<string, string> = {};
+      if (req.headers !== undefined) {
+        if (!isMapping(req.headers))
+          bad(`${at}.request.headers`, req.headers, 'a map of header name to text');
+        else for (const [h, v] of Object.entries(req.headers)) headers[h] = String(v);
+      }
+      if (req.body !== undefined && typeof req.body !== 'string') bad(`${at}.request.body`, req.body, 'text');
+      if (req.json !== undefined && req.body !== undefined)
+        bad(`${at}.request`, 'json and body', 'one of json or body');
+
+      const statusRaw = exp.status;
+      const status = (Array.isArray(statusRaw) ? statusRaw : [statusRaw]).filter(
+        (n): n is number => Number.isInteger(n) && (n as number) >= 100 && (n as number) <= 599,
+      );
+      if (
+        statusRaw === undefined ||
+        status.length === 0 ||
+        status.length !== (Array.isArray(statusRaw) ? statusRaw.length : 1)
+      )
+        bad(
+          `${at}.expect.status`,
+          statusRaw,
+          'an HTTP status (100-599) or a list of them, e.g. 200 or [200, 204]',
+        );
+      const expectHeaders: Record<string, TextMatch> = {};
+      if (exp.headers !== undefined) {
+        if (!isMapping(exp.headers))
+          bad(`${at}.expect.headers`, exp.headers, 'a map of header name to {equals|contains|matches}');
+        else
+          for (const [h, m] of Object.entries(exp.headers)) {
+            const t = textMatch(`${at}.expect.headers.${h}`, m, bad);
+            if (t) expectHeaders[h.toLowerCase()] = t;
+          }
+      }
+      const body = exp.body === undefined ? undefined : textMatch(`${at}.expect.body`, exp.body, bad);
+      const json: JsonAssertion[] = [];
+      if (exp.json !== undefined) {
+        if (!Array.isArray(exp.json))
+          bad(`${at}.expect.json`, exp.json, 'a list of {path, equals|includes|matches|type|nonEmpty}');
+        else
+          exp.json.forEach((a, i) => {
+            const f = `${at}.expect.json[${i}]`;
+            if (!isMapping(a) || typeof a.path !== 'string' || a.path === '') {
+              bad(f, a, '{path: <dot.path[0]>, equals|includes|matches|type|nonEmpty: …}');
+              return;
+            }
+            for (const k of Object.keys(a))
+              if (!JSON_KEYS.includes(k))
+                bad(`${f}.${k}`, a[k], `an assertion has only ${JSON_KEYS.join(', ')}`);
+            const tests = ['equals', 'includes', 'matches', 'type', 'nonEmpty'].filter(
+              (k) => a[k] !== undefined,
+            );
+            if (tests.length !== 1) bad(f, a, 'exactly one of equals, includes, matches, type, nonEmpty');
+            if (a.type !== undefined && !TYPES.includes(String(a.type)))
+              bad(`${f}.type`, a.type, TYPES.join(', '));
+            if (a.matches !== undefined && !validRegex(a.matches))
+              bad(`${f}.matches`, a.matches, 'a regular expression');
+            json.push(a as unknown as JsonAssertion);
+          });
+      }
+      const save: Record<string, string> = {};
+      if (c.save !== undefined) {
+        if (!isMapping(c.save))
+          bad(`${at}.save`, c.save, 'a map of variable name to JSON path, e.g. {id: id}');
+        else for (const [k, v] of Object.entries(c.save)) save[k] = String(v);
+      }
+      const uses: string[] = [];
+      for (const u of Array.isArray(c.uses) ? c.uses : c.uses === undefined ? [] : [c.uses]) {
+        const id = String(u).includes('/') ? String(u) : `${service}/${u}`;
+        if (!ids.includes(id))
+          bad(
+            `${at}.uses`,
+            u,
+            `a check of an enabled service: <check> of ${service} or <service>/<check>, one of [${ids.join(', ')}]`,
+          );
+        else uses.push(id);
+      }
+      let stages: Stage[] = [...STAGES];
+      if (c.stages !== undefined) {
+        const list = Array.isArray(c.stages) ? c.stages : [c.stages];
+        if (list.length === 0 || list.some((x) => !STAGES.includes(x as Stage)))
+          bad(`${at}.stages`, c.stages, `a list of ${STAGES.join(', ')}`);
+        else stages = list as Stage[];
+      }
+      if (stages.includes('live') && !READ_ONLY_METHODS.includes(method))
+        problems.push(
+          `${at} sends ${method} and would run in live, which only reads; add stages: [local, ci, preview] to it`,
+        );
+      parsed.push({
+        id: `${service}/${name}`,
+        service,
+        name,
+        stages,
+        method,
+        path: typeof path === 'string' ? path : '/',
+        target,
+        headers,
+        json: req.json,
+        body: typeof req.body === 'string' ? req.body : undefined,
+        expect: { status, headers: expectHeaders, body, json },
+        save,
+        uses,
+      });
+    }
+  }
+  for (const c of parsed)
+    for (const u of c.uses) {
+      const used = parsed.find((p) => p.id === u);
+      if (used && c.stages.some((s) => !used.stages.includes(s)))
+        problems.push(
+          `services.${c.service}.checks.${c.name}.uses ${u}, which does not run in every stage it runs in (${c.stages.join(', ')}); give both the same stages`,
+        );
+    }
+  const ordered = orderByUses(parsed, problems);
+  if (problems.length > 0) throw new DeclarationError(problems);
+  return ordered;
+}
+
+function allRoutes(services: DeclaredService[]): string[] {
+  return services.flatMap((s) => Object.keys(s.routes).map((r) => `${s.name}/${r}`));
+}
+
+function textMatch(
+  field: string,
+  m: unknown,
+  bad: (f: string, v: unknown, a: string) => void,
+): TextMatch | undefined {
+  if (!isMapping(m) || Object.keys(m).length !== 1 || !TEXT_KEYS.includes(Object.keys(m)[0] as string)) {
+    bad(field, m, 'one of {equals: text}, {contains: text}, {matches: regular expression}');
+    return undefined;
+  }
+  if (m.matches !== undefined && !validRegex(m.matches)) {
+    bad(`${field}.matches`, m.matches, 'a regular expression');
+    return undefined;
+  }
+  return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)])) as TextMatch;
+}
+
+function validRegex(v: unknown): boolean {
+  try {
+    new RegExp(String(v));
+    return typeof v === 'string';
+  } catch {
+    return false;
+  }
+}
+
+/** Declaration order, except that a check comes after every check it uses; a cycle is a problem. */
+function orderByUses(checks: DeclaredCheck[], problems: string[]): DeclaredCheck[] {
+  const out: DeclaredCheck[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (c: DeclaredCheck, chain: string[]) => {
+    if (state.get(c.id) === 'done') return;
+    if (state.get(c.id) === 'visiting') {
+      problems.push(
+        `services.${c.service}.checks.${c.name}.uses makes a cycle: ${[...chain, c.id].join(' → ')}`,
+      );
+      return;
+    }
+    state.set(c.id, 'visiting');
+    for (const u of c.uses) {
+      const used = checks.find((x) => x.id === u);
+      if (used) visit(used, [...chain, c.id]);
+    }
+    state.set(c.id, 'done');
+    out.push(c);
+  };
+  for (const c of checks) visit(c, []);
+  return out;
 }

@@ -5,7 +5,7 @@
  */
 import { lstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { CHECK_NAMES, runContractChecks } from './contract.js';
+import { runContractChecks } from './contract.js';
 import { collectDiagnostics } from './diagnostics.js';
 import { DryRunExecutor, type Executor, formatCommand } from './executor.js';
 import type { LoopDeps } from './loops/index.js';
@@ -49,9 +49,16 @@ export function dryRunLoopDeps(inputs: ActionInputs, log: (line: string) => void
       return {};
     },
     contract: async (req) => {
-      const names = CHECK_NAMES.filter((n) => req.mode === 'full' || n !== 'api-round-trip');
-      const backend = req.backendUrl && req.backendUrl !== req.frontendUrl ? ` and ${req.backendUrl}` : '';
-      log(`# contract checks (${req.mode}) against ${req.frontendUrl}${backend}: ${names.join(', ')}`);
+      const names = req.checks.filter((c) => c.stages.includes(req.stage)).map((c) => c.name);
+      const where =
+        'url' in req.target
+          ? req.target.url
+          : Object.entries(req.target.services)
+              .map(([s, u]) => `${s} ${u}`)
+              .join(', ');
+      log(
+        `# contract checks (${req.mode}, stage ${req.stage}) against ${where}: ${names.join(', ') || '(none declared)'}`,
+      );
       return [];
     },
     portForward: async (command) => {

@@ -40595,10 +40595,10 @@ const kubectl = {
             env,
         };
     },
-    portForward(ns, service, env) {
+    portForward(ns, service, env, port = 80) {
         return {
             cmd: 'kubectl',
-            args: ['port-forward', '-n', ns, `service/${service}`, '--address', '127.0.0.1', ':80'],
+            args: ['port-forward', '-n', ns, `service/${service}`, '--address', '127.0.0.1', `:${port}`],
             env,
             description: `reach ${service} from the runner`,
         };
@@ -44583,11 +44583,354 @@ var external_node_http_ = __nccwpck_require__(7067);
 const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __nccwpck_require__(7030);
+;// CONCATENATED MODULE: ./build/src/declaration.js
+/**
+ * The services declaration as the action and the CLI see it: charts/app values `services` after the chart's
+ * values.yaml, the stage's values file, the `values` files and `set`, merged as Helm merges them (maps merge,
+ * lists and scalars replace, null deletes). The one place in src/ that knows which services exist; the chart
+ * (templates/services) reads the same values and checks the same declaration when it renders.
+ */
+
+
+
+/** The values file of each loop's stage, on top of the chart's values.yaml (skaffold.yaml's profiles). */
+const STAGE_VALUES = {
+    'ci-kind': undefined,
+    preview: 'values.preview.yaml',
+    teardown: undefined,
+    live: 'values.live.yaml',
+    'deploy-live': 'values.live.yaml',
+};
+/** The stages a check can run in (global.environment). */
+const STAGES = ['local', 'ci', 'preview', 'live'];
+/** The stage each loop deploys or checks. */
+const LOOP_STAGE = {
+    'ci-kind': 'ci',
+    preview: 'preview',
+    teardown: undefined,
+    live: 'live',
+    'deploy-live': 'live',
+};
+const METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'];
+/** Methods that change nothing: the only ones a check may send in live. */
+const READ_ONLY_METHODS = ['GET', 'HEAD', 'OPTIONS'];
+/** A declaration that cannot work: names the field, the value and the accepted form. */
+class DeclarationError extends Error {
+    problems;
+    constructor(problems) {
+        super(`The services declaration has ${problems.length} problem(s):\n- ${problems.join('\n- ')}`);
+        this.problems = problems;
+        this.name = 'DeclarationError';
+        Object.setPrototypeOf(this, new.target.prototype);
+    }
+}
+const isMapping = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** Helm's coalescing of one values layer over another: maps merge, anything else replaces, null deletes. */
+function mergeValues(base, over) {
+    const out = Object.assign(Object.create(null), base);
+    for (const [k, v] of Object.entries(over)) {
+        if (v === null)
+            delete out[k];
+        else {
+            const prev = Object.hasOwn(out, k) ? out[k] : undefined;
+            out[k] = isMapping(prev) && isMapping(v) ? mergeValues(prev, v) : v;
+        }
+    }
+    return out;
+}
+function readValues(file) {
+    const doc = dist.parse((0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8')) ?? {};
+    if (!isMapping(doc))
+        throw new Error(`Values file ${file} is not a YAML mapping.`);
+    return doc;
+}
+/** The values file of each stage, on top of the chart's values.yaml (skaffold.yaml's profiles). */
+const STAGE_FILE = {
+    local: 'values.local.yaml',
+    ci: undefined,
+    preview: 'values.preview.yaml',
+    live: 'values.live.yaml',
+};
+/** The declaration a loop deploys: the chart's defaults, the stage's file, then what the inputs add. */
+function readDeclaration(stackDir, loop, extra) {
+    return readStageDeclaration(stackDir, LOOP_STAGE[loop] ?? 'ci', extra);
+}
+/** The declaration of a stage (the CLI's test:<stage> tasks read it too). */
+function readStageDeclaration(stackDir, stage, extra) {
+    const chart = (0,external_node_path_namespaceObject.join)(stackDir, 'charts', 'app');
+    let values = readValues((0,external_node_path_namespaceObject.join)(chart, 'values.yaml'));
+    const file = STAGE_FILE[stage];
+    if (file)
+        values = mergeValues(values, readValues((0,external_node_path_namespaceObject.join)(chart, file)));
+    return declarationOf(mergeValues(values, extra));
+}
+/** The enabled services and their checks, of merged values; throws DeclarationError naming every problem. */
+function declarationOf(values) {
+    const declared = isMapping(values.services) ? values.services : {};
+    const services = [];
+    const raw = [];
+    for (const name of Object.keys(declared).sort()) {
+        const s = declared[name];
+        if (!isMapping(s) || s.enabled === false)
+            continue;
+        const routes = {};
+        for (const [r, v] of Object.entries(isMapping(s.routes) ? s.routes : {}))
+            if (isMapping(v) && typeof v.path === 'string')
+                routes[r] = { path: v.path, host: typeof v.host === 'string' && v.host ? v.host : undefined };
+        services.push({
+            name,
+            port: typeof s.port === 'number' ? s.port : undefined,
+            servicePort: typeof s.servicePort === 'number' ? s.servicePort : 80,
+            routes,
+        });
+        raw.push([name, isMapping(s.checks) ? s.checks : {}]);
+    }
+    const enabled = !isMapping(values.contract) || values.contract.enabled !== false;
+    return { services, checks: enabled ? parseChecks(services, raw) : [] };
+}
+/**
+ * Refuses `images` lines naming no enabled service of the declaration, before anything runs: the message names
+ * the line's service and the services that exist.
+ */
+function checkImagesDeclared(images, declaration) {
+    const names = declaration.services.map((s) => s.name);
+    const unknown = images.filter((i) => !names.includes(i.service)).map((i) => i.service);
+    if (unknown.length > 0)
+        throw new Error(`Input 'images' names ${unknown.map((u) => `'${u}'`).join(', ')}, which the services declaration does not have. ` +
+            `Expected one of the declared services: ${names.join(', ') || '(none enabled)'} (charts/app values \`services\`, after the stage file and the values and set inputs). Nothing was run.`);
+}
+const CHECK_KEYS = ['stages', 'uses', 'request', 'expect', 'save'];
+const REQUEST_KEYS = ['method', 'path', 'via', 'headers', 'json', 'body'];
+const EXPECT_KEYS = ['status', 'headers', 'body', 'json'];
+const JSON_KEYS = ['path', 'equals', 'includes', 'matches', 'type', 'nonEmpty', 'when'];
+const TEXT_KEYS = ['equals', 'contains', 'matches'];
+const TYPES = ['number', 'string', 'boolean', 'object', 'array', 'null'];
+/**
+ * services.<service>.checks.<name> → DeclaredCheck, each after the checks it uses. Every problem is collected and
+ * named by its field: the value and the accepted form.
+ */
+function parseChecks(services, raw) {
+    const problems = [];
+    const bad = (field, value, accepted) => problems.push(`${field} is ${JSON.stringify(value) ?? 'missing'}; accepted: ${accepted}`);
+    const byName = new Map(services.map((s) => [s.name, s]));
+    const ids = raw.flatMap(([svc, checks]) => Object.keys(checks).map((c) => `${svc}/${c}`));
+    const parsed = [];
+    for (const [service, checks] of raw) {
+        for (const [name, c] of Object.entries(checks)) {
+            const at = `services.${service}.checks.${name}`;
+            if (!isMapping(c)) {
+                bad(at, c, 'a mapping with request and expect');
+                continue;
+            }
+            for (const k of Object.keys(c))
+                if (!CHECK_KEYS.includes(k))
+                    bad(`${at}.${k}`, c[k], `a check has only ${CHECK_KEYS.join(', ')}`);
+            const req = isMapping(c.request) ? c.request : {};
+            const exp = isMapping(c.expect) ? c.expect : {};
+            if (!isMapping(c.request))
+                bad(`${at}.request`, c.request, 'a mapping with path (and method, via, headers, json or body)');
+            if (!isMapping(c.expect))
+                bad(`${at}.expect`, c.expect, 'a mapping with status (and headers, body, json)');
+            for (const k of Object.keys(req))
+                if (!REQUEST_KEYS.includes(k))
+                    bad(`${at}.request.${k}`, req[k], `a request has only ${REQUEST_KEYS.join(', ')}`);
+            for (const k of Object.keys(exp))
+                if (!EXPECT_KEYS.includes(k))
+                    bad(`${at}.expect.${k}`, exp[k], `expect has only ${EXPECT_KEYS.join(', ')}`);
+            const method = String(req.method ?? 'GET').toUpperCase();
+            if (!METHODS.includes(method))
+                bad(`${at}.request.method`, req.method, METHODS.join(', '));
+            const path = req.path;
+            if (typeof path !== 'string' || !path.startsWith('/'))
+                bad(`${at}.request.path`, path, 'an absolute path starting with /, e.g. /api/healthz');
+            // via: a route (of this service, or "<service>/<route>") or a service; default: this service
+            let target = { service };
+            const via = req.via;
+            if (via !== undefined) {
+                if (isMapping(via) && typeof via.route === 'string' && Object.keys(via).length === 1) {
+                    const [owner, route] = via.route.includes('/') ? via.route.split('/', 2) : [service, via.route];
+                    const r = byName.get(owner)?.routes[route];
+                    if (!r)
+                        bad(`${at}.request.via.route`, via.route, `a route of an enabled service: one of [${allRoutes(services).join(', ')}]`);
+                    else
+                        target = { service: owner, host: r.host };
+                }
+                else if (isMapping(via) && typeof via.service === 'string' && Object.keys(via).length === 1) {
+                    if (!byName.get(via.service)?.port)
+                        bad(`${at}.request.via.service`, via.service, `an enabled service with a port: one of [${services
+                            .filter((s) => s.port)
+                            .map((s) => s.name)
+                            .join(', ')}]`);
+                    else
+                        target = { service: via.service };
+                }
+                else
+                    bad(`${at}.request.via`, via, '{route: <name>} or {service: <name>}');
+            }
+            if (!byName.get(target.service)?.port && via === undefined)
+                bad(`${at}.request.via`, via, `a route or a service with a port (${service} has none)`);
+            const headers = {};
+            if (req.headers !== undefined) {
+                if (!isMapping(req.headers))
+                    bad(`${at}.request.headers`, req.headers, 'a map of header name to text');
+                else
+                    for (const [h, v] of Object.entries(req.headers))
+                        headers[h] = String(v);
+            }
+            if (req.body !== undefined && typeof req.body !== 'string')
+                bad(`${at}.request.body`, req.body, 'text');
+            if (req.json !== undefined && req.body !== undefined)
+                bad(`${at}.request`, 'json and body', 'one of json or body');
+            const statusRaw = exp.status;
+            const status = (Array.isArray(statusRaw) ? statusRaw : [statusRaw]).filter((n) => Number.isInteger(n) && n >= 100 && n <= 599);
+            if (statusRaw === undefined ||
+                status.length === 0 ||
+                status.length !== (Array.isArray(statusRaw) ? statusRaw.length : 1))
+                bad(`${at}.expect.status`, statusRaw, 'an HTTP status (100-599) or a list of them, e.g. 200 or [200, 204]');
+            const expectHeaders = {};
+            if (exp.headers !== undefined) {
+                if (!isMapping(exp.headers))
+                    bad(`${at}.expect.headers`, exp.headers, 'a map of header name to {equals|contains|matches}');
+                else
+                    for (const [h, m] of Object.entries(exp.headers)) {
+                        const t = textMatch(`${at}.expect.headers.${h}`, m, bad);
+                        if (t)
+                            expectHeaders[h.toLowerCase()] = t;
+                    }
+            }
+            const body = exp.body === undefined ? undefined : textMatch(`${at}.expect.body`, exp.body, bad);
+            const json = [];
+            if (exp.json !== undefined) {
+                if (!Array.isArray(exp.json))
+                    bad(`${at}.expect.json`, exp.json, 'a list of {path, equals|includes|matches|type|nonEmpty}');
+                else
+                    exp.json.forEach((a, i) => {
+                        const f = `${at}.expect.json[${i}]`;
+                        if (!isMapping(a) || typeof a.path !== 'string' || a.path === '') {
+                            bad(f, a, '{path: <dot.path[0]>, equals|includes|matches|type|nonEmpty: …}');
+                            return;
+                        }
+                        for (const k of Object.keys(a))
+                            if (!JSON_KEYS.includes(k))
+                                bad(`${f}.${k}`, a[k], `an assertion has only ${JSON_KEYS.join(', ')}`);
+                        const tests = ['equals', 'includes', 'matches', 'type', 'nonEmpty'].filter((k) => a[k] !== undefined);
+                        if (tests.length !== 1)
+                            bad(f, a, 'exactly one of equals, includes, matches, type, nonEmpty');
+                        if (a.type !== undefined && !TYPES.includes(String(a.type)))
+                            bad(`${f}.type`, a.type, TYPES.join(', '));
+                        if (a.matches !== undefined && !validRegex(a.matches))
+                            bad(`${f}.matches`, a.matches, 'a regular expression');
+                        json.push(a);
+                    });
+            }
+            const save = {};
+            if (c.save !== undefined) {
+                if (!isMapping(c.save))
+                    bad(`${at}.save`, c.save, 'a map of variable name to JSON path, e.g. {id: id}');
+                else
+                    for (const [k, v] of Object.entries(c.save))
+                        save[k] = String(v);
+            }
+            const uses = [];
+            for (const u of Array.isArray(c.uses) ? c.uses : c.uses === undefined ? [] : [c.uses]) {
+                const id = String(u).includes('/') ? String(u) : `${service}/${u}`;
+                if (!ids.includes(id))
+                    bad(`${at}.uses`, u, `a check of an enabled service: <check> of ${service} or <service>/<check>, one of [${ids.join(', ')}]`);
+                else
+                    uses.push(id);
+            }
+            let stages = [...STAGES];
+            if (c.stages !== undefined) {
+                const list = Array.isArray(c.stages) ? c.stages : [c.stages];
+                if (list.length === 0 || list.some((x) => !STAGES.includes(x)))
+                    bad(`${at}.stages`, c.stages, `a list of ${STAGES.join(', ')}`);
+                else
+                    stages = list;
+            }
+            if (stages.includes('live') && !READ_ONLY_METHODS.includes(method))
+                problems.push(`${at} sends ${method} and would run in live, which only reads; add stages: [local, ci, preview] to it`);
+            parsed.push({
+                id: `${service}/${name}`,
+                service,
+                name,
+                stages,
+                method,
+                path: typeof path === 'string' ? path : '/',
+                target,
+                headers,
+                json: req.json,
+                body: typeof req.body === 'string' ? req.body : undefined,
+                expect: { status, headers: expectHeaders, body, json },
+                save,
+                uses,
+            });
+        }
+    }
+    for (const c of parsed)
+        for (const u of c.uses) {
+            const used = parsed.find((p) => p.id === u);
+            if (used && c.stages.some((s) => !used.stages.includes(s)))
+                problems.push(`services.${c.service}.checks.${c.name}.uses ${u}, which does not run in every stage it runs in (${c.stages.join(', ')}); give both the same stages`);
+        }
+    const ordered = orderByUses(parsed, problems);
+    if (problems.length > 0)
+        throw new DeclarationError(problems);
+    return ordered;
+}
+function allRoutes(services) {
+    return services.flatMap((s) => Object.keys(s.routes).map((r) => `${s.name}/${r}`));
+}
+function textMatch(field, m, bad) {
+    if (!isMapping(m) || Object.keys(m).length !== 1 || !TEXT_KEYS.includes(Object.keys(m)[0])) {
+        bad(field, m, 'one of {equals: text}, {contains: text}, {matches: regular expression}');
+        return undefined;
+    }
+    if (m.matches !== undefined && !validRegex(m.matches)) {
+        bad(`${field}.matches`, m.matches, 'a regular expression');
+        return undefined;
+    }
+    return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)]));
+}
+function validRegex(v) {
+    try {
+        new RegExp(String(v));
+        return typeof v === 'string';
+    }
+    catch {
+        return false;
+    }
+}
+/** Declaration order, except that a check comes after every check it uses; a cycle is a problem. */
+function orderByUses(checks, problems) {
+    const out = [];
+    const state = new Map();
+    const visit = (c, chain) => {
+        if (state.get(c.id) === 'done')
+            return;
+        if (state.get(c.id) === 'visiting') {
+            problems.push(`services.${c.service}.checks.${c.name}.uses makes a cycle: ${[...chain, c.id].join(' → ')}`);
+            return;
+        }
+        state.set(c.id, 'visiting');
+        for (const u of c.uses) {
+            const used = checks.find((x) => x.id === u);
+            if (used)
+                visit(used, [...chain, c.id]);
+        }
+        state.set(c.id, 'done');
+        out.push(c);
+    };
+    for (const c of checks)
+        visit(c, []);
+    return out;
+}
+
 ;// CONCATENATED MODULE: ./build/src/contract.js
 /**
- * Contract checks: prove that a deployed stack answers the example services contract (backend health and
- * readiness, an API round trip, the frontend page, and /api reached through the frontend's URL).
- * Every loop runs them: ci-kind and preview in `full` mode, live in `smoke` mode (GET requests only).
+ * Contract checks: the checks the team declares next to its services (services.<service>.checks, parsed by
+ * src/declaration.ts), run against a deployed stack. Every loop runs those of its stage: ci-kind and preview
+ * in `full` mode, live in `smoke` mode, where the HTTP client refuses anything but GET, HEAD and OPTIONS before
+ * a connection opens (the declaration already refuses a writing check that would run in live).
  *
  * HTTP goes through node:http/node:https directly so `resolve` (like `curl --resolve`) can send a request
  * for `pr-101.app.jetscale.ai` to 127.0.0.1 while the Host header and TLS SNI stay the URL's host.
@@ -44597,14 +44940,8 @@ var external_node_net_ = __nccwpck_require__(7030);
 
 
 
+
 const CONTRACT_MODES = ['full', 'smoke'];
-const CHECK_NAMES = [
-    'backend-health',
-    'backend-ready',
-    'api-round-trip',
-    'frontend-page',
-    'frontend-api',
-];
 const DEFAULT_INTERVAL_MS = 1000;
 /** Upper bound for one request; a check's deadline bounds it further. */
 const MAX_REQUEST_TIMEOUT_MS = 15_000;
@@ -44612,12 +44949,12 @@ const MAX_REQUEST_TIMEOUT_MS = 15_000;
 const MIN_REQUEST_TIMEOUT_MS = 1000;
 const MAX_BODY_BYTES = 1024 * 1024;
 const SNIPPET_CHARS = 300;
-/** Raised before any connection is opened when something other than GET is asked for in smoke mode. */
+/** Raised before any connection is opened when a writing method is asked for in smoke mode. */
 class SmokeModeWriteError extends Error {
     method;
     url;
     constructor(method, url) {
-        super(`smoke mode sends GET requests only; refused ${method} ${url}`);
+        super(`smoke mode sends GET, HEAD and OPTIONS requests only; refused ${method} ${url}`);
         this.method = method;
         this.url = url;
         this.name = 'SmokeModeWriteError';
@@ -44635,8 +44972,8 @@ class NetworkError extends Error {
     }
 }
 /**
- * The only way contract checks talk HTTP. In smoke mode it refuses every method but GET before
- * opening a connection, so a live check cannot write.
+ * The only way contract checks talk HTTP. In smoke mode it refuses every method but GET, HEAD and OPTIONS
+ * before opening a connection, so a live check cannot write.
  */
 class ContractHttpClient {
     mode;
@@ -44657,12 +44994,16 @@ class ContractHttpClient {
         return this.request('POST', url, { timeoutMs, json });
     }
     request(method, url, options) {
-        if (this.mode === 'smoke' && method !== 'GET') {
+        if (this.mode === 'smoke' && !READ_ONLY_METHODS.includes(method)) {
             return Promise.reject(new SmokeModeWriteError(method, url));
         }
         const target = new URL(url);
         const isHttps = target.protocol === 'https:';
-        const body = options.json === undefined ? undefined : Buffer.from(JSON.stringify(options.json));
+        const body = options.json !== undefined
+            ? Buffer.from(JSON.stringify(options.json))
+            : options.body !== undefined
+                ? Buffer.from(options.body)
+                : undefined;
         const headers = {
             accept: 'application/json, text/html;q=0.9, */*;q=0.1',
             'user-agent': 'jetscale-stack-contract',
@@ -44670,9 +45011,10 @@ class ContractHttpClient {
             ...this.headers,
         };
         if (body) {
-            headers['content-type'] = 'application/json';
+            headers['content-type'] = options.json !== undefined ? 'application/json' : 'text/plain';
             headers['content-length'] = String(body.length);
         }
+        Object.assign(headers, options.headers ?? {});
         const requestOptions = {
             method,
             protocol: target.protocol,
@@ -44791,11 +45133,13 @@ function joinUrl(base, path) {
     url.pathname = `${url.pathname.replace(/\/+$/, '')}${path}`;
     return url.href;
 }
-/** Runs the checks in order; each retries until its own deadline. Never throws for a failing check. */
+/**
+ * Runs the stage's checks in order; each retries until its own deadline. A check whose used check did not pass is
+ * reported failed without a request. Never throws for a failing check.
+ */
 async function runContractChecks(opts) {
     validateMode(opts.mode);
-    const frontend = validateBaseUrl('frontendUrl', opts.frontendUrl);
-    const backend = opts.backendUrl === undefined ? frontend : validateBaseUrl('backendUrl', opts.backendUrl);
+    const bases = validateTarget(opts.target);
     const deadlineMs = validateDuration('deadlineMs', opts.deadlineMs, 0);
     const intervalMs = validateDuration('intervalMs', opts.intervalMs ?? DEFAULT_INTERVAL_MS, 1);
     if (opts.expectedSha !== undefined &&
@@ -44809,115 +45153,207 @@ async function runContractChecks(opts) {
         headers: opts.headers,
     });
     const log = opts.log ?? (() => { });
-    const checks = defineChecks(client, frontend, backend, opts.expectedSha);
+    const vars = new Map([
+        ['run.id', `${Date.now().toString(36)}-${(0,external_node_crypto_.randomUUID)().slice(0, 8)}`],
+    ]);
+    if (opts.expectedSha)
+        vars.set('git.sha', opts.expectedSha);
+    if (opts.release)
+        vars.set('release', opts.release);
     const results = [];
-    for (const check of checks) {
-        if (!check.modes.includes(opts.mode))
+    const passed = new Set();
+    for (const check of opts.checks) {
+        if (!check.stages.includes(opts.stage))
             continue;
-        const result = await runCheck(check, deadlineMs, intervalMs, log);
+        const url = checkUrl(check, bases, vars);
+        const blocker = check.uses.find((u) => !passed.has(u));
+        const result = blocker
+            ? {
+                name: check.name,
+                ok: false,
+                url,
+                durationMs: 0,
+                attempts: 0,
+                detail: `${check.name} not run: it uses ${blocker}, which did not pass`,
+            }
+            : await runCheck(declaredCheck(client, check, url, vars), deadlineMs, intervalMs, log);
+        if (result.ok)
+            passed.add(check.id);
         log(`${result.name}: ${result.ok ? 'ok' : 'FAILED'} after ${result.attempts} attempt(s), ${formatSeconds(result.durationMs)}`);
         results.push(result);
     }
     return results;
 }
-function defineChecks(client, frontend, backend, expectedSha) {
-    const healthUrl = joinUrl(backend, '/api/healthz');
-    const readyUrl = joinUrl(backend, '/api/readyz');
-    const itemsUrl = joinUrl(backend, '/api/items');
-    const pageUrl = joinUrl(frontend, '/');
-    const versionUrl = joinUrl(frontend, '/api/version');
-    const both = CONTRACT_MODES;
-    return [
-        {
-            name: 'backend-health',
-            url: healthUrl,
-            modes: both,
-            attempt: async (timeoutMs) => {
-                const res = await client.get(healthUrl, timeoutMs);
-                const json = parseJson(res.body);
-                if (res.status === 200 && isRecord(json) && json.status === 'ok')
-                    return pass('200 status ok');
-                return fail('GET', healthUrl, res, 'expected 200 {"status":"ok"}');
-            },
-        },
-        {
-            name: 'backend-ready',
-            url: readyUrl,
-            modes: both,
-            attempt: async (timeoutMs) => {
-                const res = await client.get(readyUrl, timeoutMs);
-                const json = parseJson(res.body);
-                if (res.status === 200 && isRecord(json) && json.postgres === 'ok' && json.redis === 'ok') {
-                    return pass('200 postgres ok, redis ok');
-                }
-                return fail('GET', readyUrl, res, 'expected 200 with "postgres":"ok" and "redis":"ok"');
-            },
-        },
-        roundTripCheck(client, itemsUrl),
-        {
-            name: 'frontend-page',
-            url: pageUrl,
-            modes: both,
-            attempt: async (timeoutMs) => {
-                const res = await client.get(pageUrl, timeoutMs);
-                const type = String(res.headers['content-type'] ?? '');
-                if (res.status === 200 && type.includes('text/html') && res.body.includes('id="app"')) {
-                    return pass('200 text/html with id="app"');
-                }
-                return fail('GET', pageUrl, res, 'expected 200 text/html containing id="app"');
-            },
-        },
-        {
-            name: 'frontend-api',
-            url: versionUrl,
-            modes: both,
-            attempt: async (timeoutMs) => {
-                const res = await client.get(versionUrl, timeoutMs);
-                const json = parseJson(res.body);
-                const sha = isRecord(json) && typeof json.sha === 'string' && json.sha !== '' ? json.sha : undefined;
-                if (res.status !== 200 || sha === undefined) {
-                    return fail('GET', versionUrl, res, 'expected 200 JSON with a "sha"');
-                }
-                if (expectedSha !== undefined && sha !== expectedSha) {
-                    return fail('GET', versionUrl, res, `expected sha ${expectedSha}, got sha ${sha}`);
-                }
-                return pass(expectedSha === undefined ? `200 sha ${sha}` : `200 sha ${sha} (as expected)`);
-            },
-        },
-    ];
-}
-/** POST an item with a unique name once, then GET the list until it holds that item with the same id. */
-function roundTripCheck(client, itemsUrl) {
-    const name = `contract-check-${Date.now().toString(36)}-${(0,external_node_crypto_.randomUUID)().slice(0, 8)}`;
-    let created;
+function validateTarget(target) {
+    if ('url' in target)
+        return { url: validateBaseUrl('url', target.url), services: new Map() };
     return {
-        name: 'api-round-trip',
-        url: itemsUrl,
-        modes: ['full'],
+        services: new Map(Object.entries(target.services).map(([s, u]) => [s, validateBaseUrl(`url of ${s}`, u)])),
+    };
+}
+/** ${run.id}, ${git.sha}, ${release}, ${<service>/<check>.<saved>}; an unknown one is left as written. */
+function substitute(text, vars) {
+    return text.replace(/\$\{([^}]+)\}/g, (whole, name) => vars.get(name) ?? whole);
+}
+function substituteJson(value, vars) {
+    if (typeof value === 'string')
+        return substitute(value, vars);
+    if (Array.isArray(value))
+        return value.map((v) => substituteJson(v, vars));
+    if (isRecord(value))
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteJson(v, vars)]));
+    return value;
+}
+/** The public URL (or the route's own host on it), or the forward of the check's service. */
+function checkUrl(check, bases, vars) {
+    const path = substitute(check.path, vars);
+    if (bases.url) {
+        const base = new URL(bases.url.href);
+        if (check.target.host)
+            base.host = check.target.host;
+        return joinUrl(base, path);
+    }
+    const forward = bases.services.get(check.target.service);
+    if (!forward)
+        throw new TypeError(`contract: no URL for service ${check.target.service} (check ${check.id})`);
+    return joinUrl(forward, path);
+}
+function declaredCheck(client, check, url, vars) {
+    const json = check.json === undefined ? undefined : substituteJson(check.json, vars);
+    const body = check.body === undefined ? undefined : substitute(check.body, vars);
+    const headers = Object.fromEntries(Object.entries(check.headers).map(([h, v]) => [h, substitute(v, vars)]));
+    return {
+        name: check.name,
+        url,
         attempt: async (timeoutMs) => {
-            if (!created) {
-                const res = await client.post(itemsUrl, { name }, timeoutMs);
-                const json = parseJson(res.body);
-                if (res.status !== 201 || !isRecord(json) || typeof json.id !== 'number' || json.name !== name) {
-                    return fail('POST', itemsUrl, res, `expected 201 {"id": number, "name": "${name}", …}`);
-                }
-                created = { id: json.id, name };
+            const res = await client.request(check.method, url, { timeoutMs, json, body, headers });
+            const parsed = parseJson(res.body);
+            const problem = firstUnmet(check, res, parsed, vars);
+            if (problem)
+                return fail(check.method, url, res, problem);
+            for (const [name, path] of Object.entries(check.save)) {
+                const found = evaluatePath(parsed, path);
+                if (found.length !== 1)
+                    return fail(check.method, url, res, `a value at ${path} to save as ${name}`);
+                vars.set(`${check.id}.${name}`, String(found[0]));
             }
-            const res = await client.get(itemsUrl, timeoutMs);
-            const json = parseJson(res.body);
-            if (res.status !== 200 || !isRecord(json) || !Array.isArray(json.items)) {
-                return fail('GET', itemsUrl, res, 'expected 200 {"items": [...]}');
-            }
-            const item = json.items.find((i) => isRecord(i) && i.id === created?.id);
-            if (!isRecord(item)) {
-                return fail('GET', itemsUrl, res, `created item id ${created.id} ("${name}") is not in the list`);
-            }
-            if (item.name !== name) {
-                return fail('GET', itemsUrl, res, `item id ${created.id} has name ${JSON.stringify(item.name)}, expected "${name}"`);
-            }
-            return pass(`created item id ${created.id} and read it back`);
+            return pass(describeMet(check, res, vars));
         },
     };
+}
+/** The first expectation the response does not meet, in words ("expected 200", "expected sha = abc, got …"). */
+function firstUnmet(check, res, json, vars) {
+    const e = check.expect;
+    if (!e.status.includes(res.status))
+        return `expected ${e.status.join(' or ')}`;
+    for (const [h, m] of Object.entries(e.headers)) {
+        const value = String(res.headers[h] ?? '');
+        if (!textMatches(value, m, vars))
+            return `expected header ${h} ${describeText(m, vars)}, got ${JSON.stringify(value)}`;
+    }
+    if (e.body && !textMatches(res.body, e.body, vars))
+        return `expected a body that ${describeText(e.body, vars)}`;
+    for (const a of e.json) {
+        if (a.when && !vars.has(a.when))
+            continue;
+        const problem = unmetJson(a, json, vars);
+        if (problem)
+            return problem;
+    }
+    return undefined;
+}
+function textMatches(value, m, vars) {
+    if (m.equals !== undefined)
+        return value === substitute(m.equals, vars);
+    if (m.contains !== undefined)
+        return value.includes(substitute(m.contains, vars));
+    return new RegExp(substitute(m.matches ?? '', vars)).test(value);
+}
+function describeText(m, vars) {
+    if (m.equals !== undefined)
+        return `= ${JSON.stringify(substitute(m.equals, vars))}`;
+    if (m.contains !== undefined)
+        return `containing ${substitute(m.contains, vars)}`;
+    return `matching /${substitute(m.matches ?? '', vars)}/`;
+}
+const same = (a, b) => a === b ||
+    (a !== null && b !== null && typeof a !== 'object' && typeof b !== 'object' && String(a) === String(b));
+function unmetJson(a, json, vars) {
+    if (json === undefined)
+        return `expected a JSON body with ${a.path}`;
+    const found = evaluatePath(json, a.path);
+    const expected = substituteJson(a.equals ?? a.includes, vars);
+    const got = found.length === 1 ? JSON.stringify(found[0]) : `${found.length} values`;
+    if (a.includes !== undefined) {
+        const pool = found.length === 1 && Array.isArray(found[0]) ? found[0] : found;
+        return pool.some((v) => same(v, expected))
+            ? undefined
+            : `expected ${a.path} to include ${JSON.stringify(expected)}`;
+    }
+    if (found.length === 0)
+        return `expected a value at ${a.path}`;
+    if (a.equals !== undefined)
+        return found.length === 1 && same(found[0], expected)
+            ? undefined
+            : `expected ${a.path} ${JSON.stringify(expected)}, got ${got}`;
+    if (a.matches !== undefined)
+        return found.every((v) => new RegExp(substitute(a.matches, vars)).test(String(v)))
+            ? undefined
+            : `expected ${a.path} matching /${a.matches}/, got ${got}`;
+    if (a.type !== undefined)
+        return found.every((v) => typeOf(v) === a.type)
+            ? undefined
+            : `expected ${a.path} of type ${a.type}, got ${got}`;
+    return found.every((v) => !isEmpty(v)) ? undefined : `expected ${a.path} not empty, got ${got}`;
+}
+function typeOf(v) {
+    return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+}
+function isEmpty(v) {
+    return (v === null ||
+        v === '' ||
+        (Array.isArray(v) && v.length === 0) ||
+        (isRecord(v) && Object.keys(v).length === 0));
+}
+/** What passed, for the log and the comment: the status and each JSON value asserted or saved. */
+function describeMet(check, res, vars) {
+    const parts = [String(res.status)];
+    for (const a of check.expect.json) {
+        if (a.when && !vars.has(a.when))
+            continue;
+        if (a.equals !== undefined)
+            parts.push(`${a.path} ${JSON.stringify(substituteJson(a.equals, vars))}`);
+        else if (a.includes !== undefined)
+            parts.push(`${a.path} includes ${JSON.stringify(substituteJson(a.includes, vars))}`);
+    }
+    for (const name of Object.keys(check.save))
+        parts.push(`saved ${name} ${vars.get(`${check.id}.${name}`)}`);
+    return parts.join(', ');
+}
+/**
+ * A small path language over parsed JSON: names separated by dots, [n] for an index, [*] for every element
+ * (a.b[0].c, items[*].id). Returns every value found (none when the path leads nowhere).
+ */
+function evaluatePath(json, path) {
+    let current = [json];
+    for (const token of path.match(/[^.[\]]+|\[[^\]]*\]/g) ?? []) {
+        const next = [];
+        for (const v of current) {
+            if (token === '[*]') {
+                if (Array.isArray(v))
+                    next.push(...v);
+            }
+            else if (/^\[\d+\]$/.test(token)) {
+                const i = Number(token.slice(1, -1));
+                if (Array.isArray(v) && i < v.length)
+                    next.push(v[i]);
+            }
+            else if (isRecord(v) && Object.hasOwn(v, token))
+                next.push(v[token]);
+        }
+        current = next;
+    }
+    return current;
 }
 async function runCheck(check, deadlineMs, intervalMs, log) {
     const started = performance.now();
@@ -46696,9 +47132,13 @@ function dryRunLoopDeps(inputs, log) {
             return {};
         },
         contract: async (req) => {
-            const names = CHECK_NAMES.filter((n) => req.mode === 'full' || n !== 'api-round-trip');
-            const backend = req.backendUrl && req.backendUrl !== req.frontendUrl ? ` and ${req.backendUrl}` : '';
-            log(`# contract checks (${req.mode}) against ${req.frontendUrl}${backend}: ${names.join(', ')}`);
+            const names = req.checks.filter((c) => c.stages.includes(req.stage)).map((c) => c.name);
+            const where = 'url' in req.target
+                ? req.target.url
+                : Object.entries(req.target.services)
+                    .map(([s, u]) => `${s} ${u}`)
+                    .join(', ');
+            log(`# contract checks (${req.mode}, stage ${req.stage}) against ${where}: ${names.join(', ') || '(none declared)'}`);
             return [];
         },
         portForward: async (command) => {
@@ -46738,82 +47178,6 @@ function planCommands(deps) {
     }));
 }
 
-;// CONCATENATED MODULE: ./build/src/declaration.js
-/**
- * The services declaration as the action and the CLI see it: charts/app values `services` after the chart's
- * values.yaml, the stage's values file, the `values` files and `set`, merged as Helm merges them (maps merge,
- * lists and scalars replace, null deletes). The one place in src/ that knows which services exist; the chart
- * (templates/services) reads the same values and checks the same declaration when it renders.
- */
-
-
-
-/** The values file of each loop's stage, on top of the chart's values.yaml (skaffold.yaml's profiles). */
-const STAGE_VALUES = {
-    'ci-kind': undefined,
-    preview: 'values.preview.yaml',
-    teardown: undefined,
-    live: 'values.live.yaml',
-    'deploy-live': 'values.live.yaml',
-};
-const isMapping = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
-/** Helm's coalescing of one values layer over another: maps merge, anything else replaces, null deletes. */
-function mergeValues(base, over) {
-    const out = Object.assign(Object.create(null), base);
-    for (const [k, v] of Object.entries(over)) {
-        if (v === null)
-            delete out[k];
-        else {
-            const prev = Object.hasOwn(out, k) ? out[k] : undefined;
-            out[k] = isMapping(prev) && isMapping(v) ? mergeValues(prev, v) : v;
-        }
-    }
-    return out;
-}
-function readValues(file) {
-    const doc = dist.parse((0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8')) ?? {};
-    if (!isMapping(doc))
-        throw new Error(`Values file ${file} is not a YAML mapping.`);
-    return doc;
-}
-/** The declaration a loop deploys: the chart's defaults, the stage's file, then what the inputs add. */
-function readDeclaration(stackDir, loop, extra) {
-    const chart = (0,external_node_path_namespaceObject.join)(stackDir, 'charts', 'app');
-    let values = readValues((0,external_node_path_namespaceObject.join)(chart, 'values.yaml'));
-    const stage = STAGE_VALUES[loop];
-    if (stage)
-        values = mergeValues(values, readValues((0,external_node_path_namespaceObject.join)(chart, stage)));
-    values = mergeValues(values, extra);
-    return declarationOf(values);
-}
-/** The enabled services of merged values. */
-function declarationOf(values) {
-    const declared = isMapping(values.services) ? values.services : {};
-    const services = [];
-    for (const name of Object.keys(declared).sort()) {
-        const s = declared[name];
-        if (!isMapping(s) || s.enabled === false)
-            continue;
-        services.push({
-            name,
-            port: typeof s.port === 'number' ? s.port : undefined,
-            servicePort: typeof s.servicePort === 'number' ? s.servicePort : 80,
-        });
-    }
-    return { services };
-}
-/**
- * Refuses `images` lines naming no enabled service of the declaration, before anything runs: the message names
- * the line's service and the services that exist.
- */
-function checkImagesDeclared(images, declaration) {
-    const names = declaration.services.map((s) => s.name);
-    const unknown = images.filter((i) => !names.includes(i.service)).map((i) => i.service);
-    if (unknown.length > 0)
-        throw new Error(`Input 'images' names ${unknown.map((u) => `'${u}'`).join(', ')}, which the services declaration does not have. ` +
-            `Expected one of the declared services: ${names.join(', ') || '(none enabled)'} (charts/app values \`services\`, after the stage file and the values and set inputs). Nothing was run.`);
-}
-
 ;// CONCATENATED MODULE: ./build/src/loops/types.js
 /**
  * What every loop shares: its context (typed inputs, derived names, dependencies, the step recorder), its
@@ -46835,6 +47199,7 @@ class OwnershipRefused extends Error {
  * the test command, port-forwards and diagnostics. Each runs through the loop's dependencies, so a dry run
  * prints it instead.
  */
+
 
 
 
@@ -46875,9 +47240,14 @@ async function waitReady(ctx, ns) {
         await exec.run(item.kind === 'Job' ? kubectl.waitComplete(ref, ns, t, env) : kubectl.rolloutStatus(ref, ns, t, env));
     }
 }
-/** Runs the contract checks; throws ContractFailure naming every failed check. */
+/** Runs the declared checks of the loop's stage; throws ContractFailure naming every failed check. */
 async function contract(ctx, req) {
-    const results = await ctx.deps.contract(req);
+    const results = await ctx.deps.contract({
+        ...req,
+        checks: ctx.declaration.checks,
+        stage: LOOP_STAGE[ctx.inputs.loop] ?? 'ci',
+        release: 'release' in ctx.names ? ctx.names.release : undefined,
+    });
     ctx.result.checks = results;
     for (const r of results)
         ctx.deps.log(`${r.ok ? '✓' : '✗'} ${r.name} ${r.url} (${r.durationMs} ms)${r.ok ? '' : `: ${r.detail}`}`);
@@ -46889,25 +47259,40 @@ async function runTestCommand(ctx, env) {
         return;
     await ctx.deps.exec.run(testCommand(ctx.inputs.testCommand, ctx.run.workspace, env));
 }
-/** Port-forwards to the release's frontend and backend Services while fn runs. */
+/** Port-forwards to every declared service that listens while fn runs: service name → local URL. */
 function withPortForwards(ctx, ns, release, fn) {
-    return forwardFrontendAndBackend(ctx.deps, ctx.names.env, ns, release, fn);
+    return forwardServices(ctx.deps, ctx.names.env, ns, release, ctx.declaration.services, fn);
 }
 /** The same, for a caller without a loop (the CLI's test:ci). */
-async function forwardFrontendAndBackend(deps, env, ns, release, fn) {
-    // Both start at once; whichever started is stopped again, also when the other one failed.
-    const settled = await Promise.allSettled(['frontend', 'backend'].map((svc) => deps.portForward(kubectl.portForward(ns, `${release}-${svc}`, env))));
+async function forwardServices(deps, env, ns, release, services, fn) {
+    const listening = services.filter((s) => s.port !== undefined);
+    // All start at once; whichever started is stopped again, also when another one failed.
+    const settled = await Promise.allSettled(listening.map((s) => deps.portForward(kubectl.portForward(ns, `${release}-${s.name}`, env, s.servicePort))));
     const started = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     try {
         const failed = settled.find((r) => r.status === 'rejected');
         if (failed)
             throw failed.reason;
-        const [fe, be] = started;
-        return await fn(fe.url, be.url);
+        return await fn(Object.fromEntries(listening.map((s, i) => [s.name, started[i].url])));
     }
     finally {
         await Promise.all(started.map((pf) => pf.stop()));
     }
+}
+/**
+ * What a test-command is told: JETSCALE_URL, the service that serves "/" (else the first with a route, else the
+ * first), and JETSCALE_<SERVICE>_URL for each (JETSCALE_BACKEND_URL for the backend).
+ */
+function serviceUrlEnv(services, urls) {
+    const env = {};
+    for (const [name, url] of Object.entries(urls))
+        env[`JETSCALE_${name.toUpperCase().replace(/-/g, '_')}_URL`] = url;
+    const root = services.find((s) => Object.values(s.routes).some((r) => r.path === '/')) ??
+        services.find((s) => Object.keys(s.routes).length > 0 && urls[s.name]) ??
+        services.find((s) => urls[s.name]);
+    if (root && urls[root.name])
+        env.JETSCALE_URL = urls[root.name];
+    return env;
 }
 /**
  * On failure, collects diagnostics into a fresh directory of the run's private temp dir, then rethrows. Not when
@@ -47030,15 +47415,14 @@ const ciKind = async (ctx) => {
                 env,
             })));
             await ctx.step('ready', () => waitReady(ctx, ns));
-            await ctx.step('contract checks', () => withPortForwards(ctx, ns, release, async (frontendUrl, backendUrl) => {
+            await ctx.step('contract checks', () => withPortForwards(ctx, ns, release, async (urls) => {
                 await contract(ctx, {
-                    frontendUrl,
-                    backendUrl,
+                    target: { services: urls },
                     mode: 'full',
                     deadlineMs: Math.min(inputs.timeoutSeconds, 180) * 1000,
                     expectedSha: inputs.sha,
                 });
-                await runTestCommand(ctx, { ...env, JETSCALE_URL: frontendUrl, JETSCALE_BACKEND_URL: backendUrl });
+                await runTestCommand(ctx, { ...env, ...serviceUrlEnv(ctx.declaration.services, urls) });
             }));
         });
     }
@@ -47276,7 +47660,7 @@ const live = async (ctx) => {
     if (inputs.recordBaseline)
         await ctx.step('tools', () => ctx.deps.installTools(['kubectl']));
     await ctx.step('smoke checks', () => contract(ctx, {
-        frontendUrl: inputs.url,
+        target: { url: inputs.url },
         mode: 'smoke',
         deadlineMs: Math.min(inputs.timeoutSeconds, 120) * 1000,
         resolve: inputs.resolve,
@@ -47623,7 +48007,7 @@ const preview = async (ctx) => {
             await ctx.step('ready', () => waitReady(ctx, ns));
             await ctx.step('contract checks', async () => {
                 await contract(ctx, {
-                    frontendUrl: names.url,
+                    target: { url: names.url },
                     mode: 'full',
                     deadlineMs: Math.min(inputs.timeoutSeconds, 180) * 1000,
                     expectedSha: inputs.sha,
@@ -47682,7 +48066,7 @@ async function runLoop(inputs, run, deps) {
         names,
         deps,
         result,
-        declaration: { services: [] },
+        declaration: { services: [], checks: [] },
         async step(name, fn) {
             const t0 = Date.now();
             deps.log(`▶ ${name}`);
@@ -47731,6 +48115,7 @@ function chartOwnerLabels(labels) {
  * The local CLI: the same core as the action, with the task names teams already know.
  *   npx stack <task> [flags]      npx stack -l      npx stack plan <loop> --pr N --json
  */
+
 
 
 
@@ -47873,20 +48258,23 @@ async function cli(argv, io = defaultIo()) {
                 throw new UsageError(`deploy needs a target: preview or live (got ${JSON.stringify(sub ?? '')})`);
             case 'teardown':
                 return await loop(parseFor('teardown'), ctx, io);
-            case 'test:local':
-                return await checks(parseFor('live', { url: raw.url ?? 'http://localhost' }), io, 'full', raw.url ?? 'http://localhost');
+            case 'test:local': {
+                const inputs = parseFor('live', { url: raw.url ?? 'http://localhost' });
+                return await checks(inputs, io, ctx, 'local', { url: raw.url ?? 'http://localhost' });
+            }
             case 'test:live': {
                 const inputs = parseFor('live', { url: raw.url ?? io.env.LIVE_URL });
-                return await checks(inputs, io, 'smoke', inputs.url);
+                return await checks(inputs, io, ctx, 'live', { url: inputs.url });
             }
             case 'test:preview': {
                 const inputs = parseFor('preview');
                 const names = planNames(inputs, ctx);
-                return await checks(inputs, io, 'full', raw.url ?? names.url);
+                return await checks(inputs, io, ctx, 'preview', { url: raw.url ?? names.url });
             }
             case 'test:ci': {
                 const inputs = parseFor('ci-kind');
-                return await forwardFrontendAndBackend(loopDeps(inputs, io), {}, CI_NAMESPACE, CI_RELEASE, (fe, be) => checks(inputs, io, 'full', fe, be));
+                const { services } = readStageDeclaration(ctx.stackDir, 'ci', extraValues(inputs));
+                return await forwardServices(loopDeps(inputs, io), {}, CI_NAMESPACE, CI_RELEASE, services, (urls) => checks(inputs, io, ctx, 'ci', { services: urls }));
             }
             case 'dev':
                 return await external(io, flags, [tilt('up', (0,external_node_path_namespaceObject.resolve)(ctx.stackDir, 'Tiltfile'))]);
@@ -48014,14 +48402,19 @@ async function loop(inputs, ctx, io) {
     io.out(`${inputs.loop}: done (${steps})\n`);
     return 0;
 }
-async function checks(inputs, io, mode, url, backendUrl) {
+/** The declared checks of a stage (its values file, then the values and set flags), against a target. */
+async function checks(inputs, io, ctx, stage, target) {
+    const mode = stage === 'live' ? 'smoke' : 'full';
+    const declaration = readStageDeclaration(ctx.stackDir, stage, extraValues(inputs));
     if (inputs.dryRun) {
-        io.out(`# contract checks (${mode}) against ${url}\n`);
+        const where = 'url' in target ? target.url : Object.values(target.services).join(', ');
+        io.out(`# contract checks (${mode}, stage ${stage}) against ${where}\n`);
         return 0;
     }
     const results = await runContractChecks({
-        frontendUrl: url,
-        backendUrl,
+        checks: declaration.checks,
+        stage,
+        target,
         mode,
         deadlineMs: Math.min(inputs.timeoutSeconds, 120) * 1000,
         expectedSha: inputs.sha,

@@ -31656,10 +31656,10 @@ const kubectl = {
             env,
         };
     },
-    portForward(ns, service, env) {
+    portForward(ns, service, env, port = 80) {
         return {
             cmd: 'kubectl',
-            args: ['port-forward', '-n', ns, `service/${service}`, '--address', '127.0.0.1', ':80'],
+            args: ['port-forward', '-n', ns, `service/${service}`, '--address', '127.0.0.1', `:${port}`],
             env,
             description: `reach ${service} from the runner`,
         };

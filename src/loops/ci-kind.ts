@@ -10,6 +10,7 @@ import {
   contract,
   namespaceManifest,
   runTestCommand,
+  serviceUrlEnv,
   waitReady,
   withDiagnostics,
   withPortForwards,
@@ -83,15 +84,14 @@ export const ciKind: LoopBody<'ci-kind'> = async (ctx) => {
       );
       await ctx.step('ready', () => waitReady(ctx, ns));
       await ctx.step('contract checks', () =>
-        withPortForwards(ctx, ns, release, async (frontendUrl, backendUrl) => {
+        withPortForwards(ctx, ns, release, async (urls) => {
           await contract(ctx, {
-            frontendUrl,
-            backendUrl,
+            target: { services: urls },
             mode: 'full',
             deadlineMs: Math.min(inputs.timeoutSeconds, 180) * 1000,
             expectedSha: inputs.sha,
           });
-          await runTestCommand(ctx, { ...env, JETSCALE_URL: frontendUrl, JETSCALE_BACKEND_URL: backendUrl });
+          await runTestCommand(ctx, { ...env, ...serviceUrlEnv(ctx.declaration.services, urls) });
         }),
       );
     });

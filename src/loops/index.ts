@@ -17,7 +17,7 @@ import type { LoopBody, LoopContext, LoopDeps, LoopResult } from './types.js';
 
 export { ContextRefused } from './deploy-live.js';
 export { chartValues, extraValues, planHeader, planNames } from './plan.js';
-export { forwardFrontendAndBackend, publicFailure, withPortForwards } from './shared.js';
+export { forwardServices, publicFailure, serviceUrlEnv, withPortForwards } from './shared.js';
 export { TeardownRefused } from './teardown.js';
 export * from './types.js';
 
@@ -39,7 +39,7 @@ export async function runLoop(inputs: ActionInputs, run: RunContext, deps: LoopD
     names,
     deps,
     result,
-    declaration: { services: [] },
+    declaration: { services: [], checks: [] },
     async step(name, fn) {
       const t0 = Date.now();
       deps.log(`▶ ${name}`);

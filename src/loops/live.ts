@@ -12,7 +12,7 @@ export const live: LoopBody<'live'> = async (ctx) => {
   if (inputs.recordBaseline) await ctx.step('tools', () => ctx.deps.installTools(['kubectl']));
   await ctx.step('smoke checks', () =>
     contract(ctx, {
-      frontendUrl: inputs.url,
+      target: { url: inputs.url },
       mode: 'smoke',
       deadlineMs: Math.min(inputs.timeoutSeconds, 120) * 1000,
       resolve: inputs.resolve,

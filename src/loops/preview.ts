@@ -103,7 +103,7 @@ export const preview: LoopBody<'preview'> = async (ctx) => {
       await ctx.step('ready', () => waitReady(ctx, ns));
       await ctx.step('contract checks', async () => {
         await contract(ctx, {
-          frontendUrl: names.url,
+          target: { url: names.url },
           mode: 'full',
           deadlineMs: Math.min(inputs.timeoutSeconds, 180) * 1000,
           expectedSha: inputs.sha,

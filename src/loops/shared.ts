@@ -8,6 +8,7 @@ import YAML from 'yaml';
 import { kubectl, testCommand } from '../commands.js';
 import type { AnyLoop } from '../constants.js';
 import { assertContract, type CheckResult, ContractFailure } from '../contract.js';
+import { type DeclaredService, LOOP_STAGE } from '../declaration.js';
 import { CommandError } from '../executor.js';
 import { failureDetail } from '../redact.js';
 import {
@@ -84,12 +85,17 @@ export async function waitReady<L extends AnyLoop>(ctx: LoopContext<L>, ns: stri
   }
 }
 
-/** Runs the contract checks; throws ContractFailure naming every failed check. */
+/** Runs the declared checks of the loop's stage; throws ContractFailure naming every failed check. */
 export async function contract<L extends AnyLoop>(
   ctx: LoopContext<L>,
-  req: ContractRequest,
+  req: Omit<ContractRequest, 'checks' | 'stage' | 'release'>,
 ): Promise<CheckResult[]> {
-  const results = await ctx.deps.contract(req);
+  const results = await ctx.deps.contract({
+    ...req,
+    checks: ctx.declaration.checks,
+    stage: LOOP_STAGE[ctx.inputs.loop] ?? 'ci',
+    release: 'release' in ctx.names ? (ctx.names.release as string | undefined) : undefined,
+  });
   ctx.result.checks = results;
   for (const r of results)
     ctx.deps.log(`${r.ok ? '✓' : '✗'} ${r.name} ${r.url} (${r.durationMs} ms)${r.ok ? '' : `: ${r.detail}`}`);
@@ -105,37 +111,59 @@ export async function runTestCommand<L extends AnyLoop>(
   await ctx.deps.exec.run(testCommand(ctx.inputs.testCommand, ctx.run.workspace, env));
 }
 
-/** Port-forwards to the release's frontend and backend Services while fn runs. */
+/** Port-forwards to every declared service that listens while fn runs: service name → local URL. */
 export function withPortForwards<T, L extends AnyLoop>(
   ctx: LoopContext<L>,
   ns: string,
   release: string,
-  fn: (frontendUrl: string, backendUrl: string) => Promise<T>,
+  fn: (urls: Record<string, string>) => Promise<T>,
 ): Promise<T> {
-  return forwardFrontendAndBackend(ctx.deps, ctx.names.env, ns, release, fn);
+  return forwardServices(ctx.deps, ctx.names.env, ns, release, ctx.declaration.services, fn);
 }
 
 /** The same, for a caller without a loop (the CLI's test:ci). */
-export async function forwardFrontendAndBackend<T>(
+export async function forwardServices<T>(
   deps: Pick<LoopDeps, 'portForward'>,
   env: Record<string, string>,
   ns: string,
   release: string,
-  fn: (frontendUrl: string, backendUrl: string) => Promise<T>,
+  services: readonly DeclaredService[],
+  fn: (urls: Record<string, string>) => Promise<T>,
 ): Promise<T> {
-  // Both start at once; whichever started is stopped again, also when the other one failed.
+  const listening = services.filter((s) => s.port !== undefined);
+  // All start at once; whichever started is stopped again, also when another one failed.
   const settled = await Promise.allSettled(
-    ['frontend', 'backend'].map((svc) => deps.portForward(kubectl.portForward(ns, `${release}-${svc}`, env))),
+    listening.map((s) =>
+      deps.portForward(kubectl.portForward(ns, `${release}-${s.name}`, env, s.servicePort)),
+    ),
   );
   const started = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   try {
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
-    const [fe, be] = started as [PortForward, PortForward];
-    return await fn(fe.url, be.url);
+    return await fn(Object.fromEntries(listening.map((s, i) => [s.name, (started[i] as PortForward).url])));
   } finally {
     await Promise.all(started.map((pf) => pf.stop()));
   }
+}
+
+/**
+ * What a test-command is told: JETSCALE_URL, the service that serves "/" (else the first with a route, else the
+ * first), and JETSCALE_<SERVICE>_URL for each (JETSCALE_BACKEND_URL for the backend).
+ */
+export function serviceUrlEnv(
+  services: readonly DeclaredService[],
+  urls: Record<string, string>,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, url] of Object.entries(urls))
+    env[`JETSCALE_${name.toUpperCase().replace(/-/g, '_')}_URL`] = url;
+  const root =
+    services.find((s) => Object.values(s.routes).some((r) => r.path === '/')) ??
+    services.find((s) => Object.keys(s.routes).length > 0 && urls[s.name]) ??
+    services.find((s) => urls[s.name]);
+  if (root && urls[root.name]) env.JETSCALE_URL = urls[root.name] as string;
+  return env;
 }
 
 /**

@@ -5,18 +5,21 @@
 
 import type { AnyLoop, State } from '../constants.js';
 import type { RunContext } from '../context.js';
-import type { CheckResult, ContractMode } from '../contract.js';
-import type { Declaration } from '../declaration.js';
+import type { CheckResult, ContractMode, ContractTarget } from '../contract.js';
+import type { Declaration, DeclaredCheck, Stage } from '../declaration.js';
 import type { Command, Executor } from '../executor.js';
 import type { ToolName } from '../tools.js';
 import type { InputsOf, ToolVersions } from '../validate.js';
 
+/** What a loop asks the contract runner (src/contract.ts) for: the declared checks of its stage, against a target. */
 export interface ContractRequest {
-  frontendUrl: string;
-  backendUrl?: string;
+  checks: readonly DeclaredCheck[];
+  stage: Stage;
+  target: ContractTarget;
   mode: ContractMode;
   deadlineMs: number;
   expectedSha?: string;
+  release?: string;
   resolve?: Record<string, string>;
 }
 

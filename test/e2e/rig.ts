@@ -13,6 +13,7 @@ import { findTool, toolCacheDir } from '../support/tools.js';
 export const FULL_CHECKS = [
   'backend-health',
   'backend-ready',
+  'api-create-item',
   'api-round-trip',
   'frontend-page',
   'frontend-api',

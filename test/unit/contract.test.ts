@@ -2,17 +2,40 @@ import { createServer as createNetServer, type Server, type Socket } from 'node:
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import {
   assertContract,
-  CHECK_NAMES,
-  type CheckName,
   type CheckResult,
   ContractFailure,
   ContractHttpClient,
   type ContractOptions,
+  evaluatePath,
   formatReport,
-  runContractChecks,
+  runContractChecks as runDeclared,
   SmokeModeWriteError,
 } from '../../src/contract.js';
+import { readDeclaration } from '../../src/declaration.js';
 import { type ContractServer, startContractServer, startContractStack } from '../support/contract-server.js';
+import { repoRoot } from '../support/tools.js';
+
+// The examples' declared contract (charts/app/values.yaml services.*.checks), run against loopback servers that
+// speak the examples' API (test/support/contract-server.ts).
+const EXAMPLES = readDeclaration(repoRoot, 'preview', {}).checks;
+const CHECK_NAMES = EXAMPLES.map((c) => c.name);
+type CheckName = string;
+
+/**
+ * The examples' checks against a frontend URL (everything through it, as through an ingress: stage preview, or
+ * live in smoke mode), or against each service's own URL (as through forwards: stage ci).
+ */
+function runContractChecks(
+  o: Omit<ContractOptions, 'checks' | 'stage' | 'target'> & { frontendUrl: string; backendUrl?: string },
+) {
+  const { frontendUrl, backendUrl, ...rest } = o;
+  return runDeclared({
+    ...rest,
+    checks: EXAMPLES,
+    stage: o.mode === 'smoke' ? 'live' : backendUrl ? 'ci' : 'preview',
+    target: backendUrl ? { services: { backend: backendUrl, frontend: frontendUrl } } : { url: frontendUrl },
+  });
+}
 
 type Stack = Awaited<ReturnType<typeof startContractStack>>;
 
@@ -65,7 +88,10 @@ describe('runContractChecks against a healthy stack', () => {
 
     // The round trip really wrote one item, and read it back under the same id.
     expect(stack.backend.items).toHaveLength(1);
-    expect(checks['api-round-trip']?.detail).toContain(`id ${stack.backend.items[0]?.id}`);
+    expect(checks['api-create-item']?.detail).toContain(`saved id ${stack.backend.items[0]?.id}`);
+    expect(checks['api-round-trip']?.detail).toContain(
+      `items[*].id includes "${stack.backend.items[0]?.id}"`,
+    );
     // Without a separate backend URL every request went through the frontend.
     const frontendApiRequests = stack.frontend.requests.filter((r) => r.path.startsWith('/api/'));
     expect(frontendApiRequests.length).toBe(separateBackend ? 1 : 5);
@@ -131,7 +157,7 @@ describe('a single failure fails exactly that check', () => {
         s.backend.state.listsItems = false;
       },
       urlPath: '/api/items',
-      shows: ['GET', 'is not in the list', '{"items":[]}'],
+      shows: ['GET', 'expected items[*].id to include', '{"items":[]}'],
     },
     {
       broken: 'page lacks id="app"',
@@ -148,7 +174,7 @@ describe('a single failure fails exactly that check', () => {
       breakIt: () => {},
       expectedSha: 'new-sha',
       urlPath: '/api/version',
-      shows: ['expected sha new-sha, got sha old-sha', '"sha":"old-sha"'],
+      shows: ['expected sha "new-sha", got "old-sha"', '"sha":"old-sha"'],
     },
   ];
 
@@ -189,16 +215,21 @@ describe('a single failure fails exactly that check', () => {
     expect(report).toMatch(
       new RegExp(`^${check}\\s+FAIL\\s+\\d+\\s+[\\d.]+s\\s+${url.replace(/[.]/g, '\\.')}$`, 'm'),
     );
-    expect(report).toContain('5 check(s): 4 passed, 1 failed');
+    expect(report).toContain('6 check(s): 5 passed, 1 failed');
   });
 
-  test('round trip: a POST the backend rejects is reported with its status and body', async () => {
+  test('a POST the backend rejects is reported with its status and body; the check using it does not run', async () => {
     stack.backend.failNext(100, { status: 400, pathPrefix: '/api/items' });
     const results = await runContractChecks({ frontendUrl: stack.frontend.url, mode: 'full', ...FAST });
-    const result = byName(results)['api-round-trip'];
-    expect(result?.ok).toBe(false);
-    expect(result?.detail).toContain(`POST ${stack.frontend.url}/api/items → 400`);
-    expect(result?.detail).toContain('failing on purpose');
+    const created = byName(results)['api-create-item'];
+    expect(created?.ok).toBe(false);
+    expect(created?.detail).toContain(`POST ${stack.frontend.url}/api/items → 400`);
+    expect(created?.detail).toContain('failing on purpose');
+    expect(byName(results)['api-round-trip']).toMatchObject({
+      ok: false,
+      attempts: 0,
+      detail: 'api-round-trip not run: it uses backend/api-create-item, which did not pass',
+    });
   });
 });
 
@@ -252,7 +283,7 @@ describe('retries', () => {
       intervalMs: 100,
     });
     expect(results.map((r) => r.name)).toEqual([...CHECK_NAMES]);
-    for (const r of results) {
+    for (const r of results.filter((x) => x.name !== 'api-round-trip')) {
       expect(r.ok).toBe(false);
       expect(r.attempts).toBeGreaterThanOrEqual(3);
       expect(r.durationMs).toBeGreaterThanOrEqual(495);
@@ -322,7 +353,7 @@ describe('smoke mode only reads', () => {
   });
 
   test.each([
-    { mode: 'smoke', writes: 0, checks: CHECK_NAMES.filter((n) => n !== 'api-round-trip') },
+    { mode: 'smoke', writes: 0, checks: CHECK_NAMES.filter((n) => !n.startsWith('api-')) },
     { mode: 'full', writes: 1, checks: [...CHECK_NAMES] },
   ] as const)('$mode mode sends $writes POST request(s)', async ({ mode, writes, checks }) => {
     const results = await runContractChecks({ frontendUrl: stack.frontend.url, mode, ...FAST });
@@ -340,7 +371,7 @@ describe('smoke mode only reads', () => {
     );
     await expect(
       client.request('POST', `${stack.frontend.url}/api/items`, { timeoutMs: 1000 }),
-    ).rejects.toThrow(/smoke mode sends GET requests only; refused POST/);
+    ).rejects.toThrow(/smoke mode sends GET, HEAD and OPTIONS requests only; refused POST/);
     expect(stack.frontend.requests).toHaveLength(0);
     const res = await client.get(`${stack.frontend.url}/api/version`, 1000);
     expect(res.status).toBe(200);
@@ -399,22 +430,28 @@ describe('resolve (like curl --resolve)', () => {
 });
 
 describe('bad options are refused with the input, the value and the accepted form', () => {
-  const good: ContractOptions = { frontendUrl: 'http://127.0.0.1:1', mode: 'full', deadlineMs: 10 };
+  const good: ContractOptions = {
+    checks: EXAMPLES,
+    stage: 'preview',
+    target: { url: 'http://127.0.0.1:1' },
+    mode: 'full',
+    deadlineMs: 10,
+  };
   test.each([
     {
-      input: 'frontendUrl',
-      options: { ...good, frontendUrl: 'ftp://example' },
-      message: /frontendUrl: got "ftp:\/\/example"; accepted: an absolute http/,
+      input: 'url',
+      options: { ...good, target: { url: 'ftp://example' } },
+      message: /url: got "ftp:\/\/example"; accepted: an absolute http/,
     },
     {
-      input: 'frontendUrl',
-      options: { ...good, frontendUrl: 'pr-101.app.jetscale.ai' },
-      message: /frontendUrl: got "pr-101/,
+      input: 'url',
+      options: { ...good, target: { url: 'pr-101.app.jetscale.ai' } },
+      message: /url: got "pr-101/,
     },
     {
-      input: 'backendUrl',
-      options: { ...good, backendUrl: 'http://x/?q=1' },
-      message: /backendUrl: got "http:\/\/x\/\?q=1"/,
+      input: 'url of a service',
+      options: { ...good, target: { services: { backend: 'http://x/?q=1' } } },
+      message: /url of backend: got "http:\/\/x\/\?q=1"/,
     },
     {
       input: 'mode',
@@ -439,7 +476,7 @@ describe('bad options are refused with the input, the value and the accepted for
       message: /host "host:443" is not a host name/,
     },
   ])('$input: $message', async ({ options, message }) => {
-    await expect(runContractChecks(options)).rejects.toThrow(message);
+    await expect(runDeclared(options as ContractOptions)).rejects.toThrow(message);
   });
 });
 
@@ -481,5 +518,96 @@ describe('reporting', () => {
       /^Contract checks failed: backend-ready \(http:\/\/h\/api\/readyz\): backend-ready failed after 15/,
     );
     expect(() => assertContract(results.slice(0, 1))).not.toThrow();
+  });
+});
+
+describe("a team's own contract", () => {
+  test('headers, body and JSON assertions, a saved value used by a later check, a skipped when, a status list', async () => {
+    const { createServer } = await import('node:http');
+    const seen: Array<{ method?: string; url?: string; auth?: string }> = [];
+    const server = createServer((req, res) => {
+      seen.push({ method: req.method, url: req.url, auth: req.headers.authorization });
+      if (req.url === '/v1/orders' && req.method === 'POST') {
+        res.writeHead(202, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ order: { id: 'o-17' } }));
+      } else if (req.url === '/v1/orders/o-17') {
+        res.writeHead(200, { 'content-type': 'application/json', 'x-api': 'v1' });
+        res.end(JSON.stringify({ id: 'o-17', lines: [{ sku: 'a' }, { sku: 'b' }] }));
+      } else {
+        res.writeHead(404);
+        res.end('no');
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const checks = readDeclaration(repoRoot, 'ci-kind', {
+        services: {
+          backend: null,
+          frontend: null,
+          orders: {
+            port: 9000,
+            image: { repository: 'o', tag: '1' },
+            checks: {
+              create: {
+                stages: ['ci'],
+                request: {
+                  method: 'POST',
+                  path: '/v1/orders',
+                  // biome-ignore lint/suspicious/noTemplateCurlyInString: ${…} is the contract's own variable syntax
+                  headers: { authorization: 'Bearer ${run.id}' },
+                  json: { sku: 'a' },
+                },
+                expect: { status: [201, 202], json: [{ path: 'order.id', matches: '^o-' }] },
+                save: { id: 'order.id' },
+              },
+              read: {
+                stages: ['ci'],
+                uses: ['create'],
+                // biome-ignore lint/suspicious/noTemplateCurlyInString: ${…} is the contract's own variable syntax
+                request: { path: '/v1/orders/${orders/create.id}' },
+                expect: {
+                  status: 200,
+                  headers: { 'x-api': { equals: 'v1' } },
+                  body: { contains: '"sku":"b"' },
+                  json: [
+                    { path: 'lines[*].sku', includes: 'b' },
+                    { path: 'lines[1].sku', equals: 'b' },
+                    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${…} is the contract's own variable syntax
+                    { path: 'id', equals: '${git.sha}', when: 'git.sha' },
+                  ],
+                },
+              },
+            },
+          },
+        },
+      }).checks;
+      const results = await runDeclared({
+        checks,
+        stage: 'ci',
+        target: { services: { orders: url } },
+        mode: 'full',
+        deadlineMs: 500,
+      });
+      expect(results.map((r) => [r.name, r.ok, r.url])).toEqual([
+        ['create', true, `${url}/v1/orders`],
+        ['read', true, `${url}/v1/orders/o-17`],
+      ]);
+      expect(seen[0]?.auth).toMatch(/^Bearer [a-z0-9]+-[0-9a-f]{8}$/);
+      // the same checks in another stage: none of them runs
+      expect(
+        await runDeclared({ checks, stage: 'preview', target: { url }, mode: 'full', deadlineMs: 500 }),
+      ).toEqual([]);
+    } finally {
+      server.close();
+    }
+  });
+
+  test('the small path language: names, indexes, every element', () => {
+    const doc = { a: { b: [{ c: 1 }, { c: 2 }] }, items: [{ id: 3 }, { id: 4 }] };
+    expect(evaluatePath(doc, 'a.b[1].c')).toEqual([2]);
+    expect(evaluatePath(doc, 'items[*].id')).toEqual([3, 4]);
+    expect(evaluatePath(doc, 'a.x')).toEqual([]);
+    expect(evaluatePath(doc, 'items[9].id')).toEqual([]);
   });
 });

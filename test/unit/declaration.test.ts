@@ -26,8 +26,16 @@ describe('the declaration a loop deploys', () => {
   test("the chart's defaults: backend and frontend, with their ports", () => {
     const d = readDeclaration(repoRoot, 'preview', {});
     expect(d.services).toEqual([
-      { name: 'backend', port: 8080, servicePort: 80 },
-      { name: 'frontend', port: 8080, servicePort: 80 },
+      { name: 'backend', port: 8080, servicePort: 80, routes: { api: { path: '/api', host: undefined } } },
+      { name: 'frontend', port: 8080, servicePort: 80, routes: { web: { path: '/', host: undefined } } },
+    ]);
+    expect(d.checks.map((c) => c.id)).toEqual([
+      'backend/backend-health',
+      'backend/backend-ready',
+      'backend/api-create-item',
+      'backend/api-round-trip',
+      'frontend/frontend-page',
+      'frontend/frontend-api',
     ]);
   });
 
@@ -39,7 +47,8 @@ describe('the declaration a loop deploys', () => {
         'go-api': { port: 9000, image: { repository: 'g', tag: '1' } },
       },
     });
-    expect(d.services).toEqual([{ name: 'go-api', port: 9000, servicePort: 80 }]);
+    expect(d.services).toEqual([{ name: 'go-api', port: 9000, servicePort: 80, routes: {} }]);
+    expect(d.checks).toEqual([]);
   });
 
   test("the stage's file is read for the loop's stage", () => {
@@ -87,5 +96,98 @@ describe("an 'images' line must name a declared service", () => {
     // the baseline is read for the services this PR does not build; the recording cluster has none
     expect(exec.commands.some((c) => c.args.includes('configmaps'))).toBe(true);
     expect(r.error?.message).toMatch(/^No image for service backend, service frontend: /);
+  });
+});
+
+describe('a wrong contract declaration names the field, the value and the accepted form', () => {
+  const svc = (checks: unknown) => ({
+    services: {
+      backend: null,
+      frontend: null,
+      api: { port: 9000, image: { repository: 'a', tag: '1' }, routes: { v1: { path: '/v1' } }, checks },
+    },
+  });
+  const problem = (checks: unknown) => {
+    try {
+      readDeclaration(repoRoot, 'ci-kind', svc(checks));
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return 'no error';
+  };
+  const ok = { request: { path: '/v1/x' }, expect: { status: 200 } };
+
+  test.each([
+    [
+      'a write that would run in live',
+      { w: { ...ok, request: { method: 'POST', path: '/v1/x' } } },
+      'services.api.checks.w sends POST and would run in live, which only reads; add stages: [local, ci, preview] to it',
+    ],
+    [
+      'a path without a slash',
+      { c: { ...ok, request: { path: 'v1' } } },
+      'services.api.checks.c.request.path is "v1"; accepted: an absolute path starting with /',
+    ],
+    [
+      'an unknown route',
+      { c: { ...ok, request: { path: '/x', via: { route: 'v2' } } } },
+      'services.api.checks.c.request.via.route is "v2"; accepted: a route of an enabled service: one of [api/v1]',
+    ],
+    [
+      'a status out of range',
+      { c: { ...ok, expect: { status: 700 } } },
+      'services.api.checks.c.expect.status is 700; accepted: an HTTP status (100-599)',
+    ],
+    [
+      'a misspelt key',
+      { c: { ...ok, expct: {} } },
+      'services.api.checks.c.expct is {}; accepted: a check has only stages, uses, request, expect, save',
+    ],
+    [
+      'an unknown stage',
+      { c: { ...ok, stages: ['prod'] } },
+      'services.api.checks.c.stages is ["prod"]; accepted: a list of local, ci, preview, live',
+    ],
+    [
+      'a check it uses that does not exist',
+      { c: { ...ok, uses: ['nope'] } },
+      'services.api.checks.c.uses is "nope"; accepted: a check of an enabled service',
+    ],
+    [
+      'a cycle',
+      { a: { ...ok, uses: ['b'] }, b: { ...ok, uses: ['a'] } },
+      'uses makes a cycle: api/a → api/b → api/a',
+    ],
+    [
+      'two tests in one JSON assertion',
+      { c: { ...ok, expect: { status: 200, json: [{ path: 'a', equals: 1, type: 'number' }] } } },
+      'accepted: exactly one of equals, includes, matches, type, nonEmpty',
+    ],
+  ])('%s', (_what, checks, message) => {
+    expect(problem(checks)).toContain(message);
+  });
+
+  test('a write in live is refused before anything runs', async () => {
+    const file = join(tmp, 'write-in-live.yaml');
+    writeFileSync(
+      file,
+      'services:\n  backend:\n    checks:\n      purge:\n        request: { method: DELETE, path: /api/items }\n        expect: { status: 204 }\n',
+    );
+    const exec = new RecordingExecutor();
+    const r = await runLoop(
+      parseInputs(
+        { loop: 'live', url: 'https://app.example.com', values: file },
+        { valuesFile: (p) => ({ path: p }) },
+      ),
+      runCtx(),
+      deps(exec).d,
+    );
+    expect(r.error?.message).toContain('services.backend.checks.purge sends DELETE and would run in live');
+    expect(exec.commands).toEqual([]);
+    expect(r.checks).toEqual([]);
+  });
+
+  test('contract.enabled: false runs no declared check', () => {
+    expect(readDeclaration(repoRoot, 'preview', { contract: { enabled: false } }).checks).toEqual([]);
   });
 });

@@ -78,8 +78,8 @@ describe('dry run prints the exact commands in order and executes nothing', () =
         'kubectl rollout status deployment/<each> -n jetscale-ci --timeout=600s',
         'kubectl rollout status statefulset/<each> -n jetscale-ci --timeout=600s',
         'kubectl wait --for=condition=complete job/<each> -n jetscale-ci --timeout=600s',
-        'kubectl port-forward -n jetscale-ci service/app-frontend --address 127.0.0.1 :80',
         'kubectl port-forward -n jetscale-ci service/app-backend --address 127.0.0.1 :80',
+        'kubectl port-forward -n jetscale-ci service/app-frontend --address 127.0.0.1 :80',
         'kind delete cluster --name jetscale-ci-a1b2c3-777-2',
       ],
     ],
@@ -464,7 +464,7 @@ describe('live is verification only', () => {
     expect(exec.commands).toEqual([]);
     expect(tools).toEqual([]);
     expect(requests).toEqual([
-      expect.objectContaining({ frontendUrl: 'https://app.jetscale.ai', mode: 'smoke' }),
+      expect.objectContaining({ target: { url: 'https://app.jetscale.ai' }, mode: 'smoke', stage: 'live' }),
     ]);
   });
 });

@@ -315,6 +315,12 @@ value and the accepted form. Called from app.validate.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- range $checkName, $c := ($svc.checks | default dict) -}}
+{{- $method := upper (dig "request" "method" "GET" ($c | default dict)) -}}
+{{- if and (not (has $method (list "GET" "HEAD" "OPTIONS"))) (or (not (hasKey ($c | default dict) "stages")) (has "live" $c.stages)) -}}
+{{- fail (printf "%s.checks.%s sends %s and would run in live, which only reads; add stages: [local, ci, preview] to it" $at $checkName $method) -}}
+{{- end -}}
+{{- end -}}
 {{- if and $svc.routes (not $svc.port) -}}
 {{- fail (printf "%s.routes: the service has no port (a worker); give it a port or remove its routes" $at) -}}
 {{- end -}}
