@@ -45388,6 +45388,8 @@ function parseChecks(services, raw) {
                     const r = byName.get(owner)?.routes[route];
                     if (!r)
                         bad(`${at}.request.via.route`, via.route, `a route of an enabled service: one of [${allRoutes(services).join(', ')}]`);
+                    else if (!byName.get(owner)?.port)
+                        bad(`${at}.request.via.route`, via.route, `a route of a service with a port (${owner} has none)`);
                     else
                         target = { service: owner, host: r.host };
                 }
@@ -45417,6 +45419,10 @@ function parseChecks(services, raw) {
                 bad(`${at}.request.body`, req.body, 'text');
             if (req.json !== undefined && req.body !== undefined)
                 bad(`${at}.request`, 'json and body', 'one of json or body');
+            if (['GET', 'HEAD', 'OPTIONS'].includes(method) && (req.json !== undefined || req.body !== undefined))
+                bad(`${at}.request.${req.json !== undefined ? 'json' : 'body'}`, req.json ?? req.body, `nothing: a ${method} request sends no body`);
+            if (method === 'HEAD' && (exp.body !== undefined || exp.json !== undefined))
+                bad(`${at}.expect.${exp.body !== undefined ? 'body' : 'json'}`, exp.body ?? exp.json, 'nothing: a HEAD response has no body (expect status and headers)');
             const statusRaw = exp.status;
             const status = (Array.isArray(statusRaw) ? statusRaw : [statusRaw]).filter((n) => Number.isInteger(n) && n >= 100 && n <= 599);
             if (statusRaw === undefined ||
@@ -45452,6 +45458,8 @@ function parseChecks(services, raw) {
                         const tests = ['equals', 'includes', 'matches', 'type', 'nonEmpty'].filter((k) => a[k] !== undefined);
                         if (tests.length !== 1)
                             bad(f, a, 'exactly one of equals, includes, matches, type, nonEmpty');
+                        if (a.nonEmpty !== undefined && a.nonEmpty !== true)
+                            bad(`${f}.nonEmpty`, a.nonEmpty, 'true');
                         if (a.type !== undefined && !TYPES.includes(String(a.type)))
                             bad(`${f}.type`, a.type, TYPES.join(', '));
                         if (a.matches !== undefined && !validRegex(a.matches))
@@ -45508,10 +45516,51 @@ function parseChecks(services, raw) {
             if (used && c.stages.some((s) => !used.stages.includes(s)))
                 problems.push(`services.${c.service}.checks.${c.name}.uses ${u}, which does not run in every stage it runs in (${c.stages.join(', ')}); give both the same stages`);
         }
+    for (const c of parsed)
+        checkVariables(c, parsed, problems);
     const ordered = orderByUses(parsed, problems);
     if (problems.length > 0)
         throw new DeclarationError(problems);
     return ordered;
+}
+const RUN_VARIABLES = ['run.id', 'git.sha', 'release'];
+/**
+ * Every ${name} a check sends or expects, and every `when`, must name a run variable or a value saved by a check it
+ * uses (directly or through those): anything else would go out as written, or switch an assertion off unseen.
+ */
+function checkVariables(c, all, problems) {
+    const known = new Set(RUN_VARIABLES);
+    const seen = new Set();
+    const reach = (id) => {
+        if (seen.has(id))
+            return;
+        seen.add(id);
+        const used = all.find((x) => x.id === id);
+        if (!used)
+            return;
+        for (const k of Object.keys(used.save))
+            known.add(`${used.id}.${k}`);
+        for (const u of used.uses)
+            reach(u);
+    };
+    for (const u of c.uses)
+        reach(u);
+    const at = `services.${c.service}.checks.${c.name}`;
+    const accepted = () => `one of ${[...known].map((k) => `\${${k}}`).join(', ')} (a saved value needs its check in uses)`;
+    const places = [
+        ['request.path', c.path],
+        ['request.headers', c.headers],
+        ['request.json', c.json],
+        ['request.body', c.body],
+        ['expect', c.expect],
+    ];
+    for (const [where, value] of places)
+        for (const m of JSON.stringify(value ?? null).matchAll(/\$\{([^}]*)\}/g))
+            if (!known.has(m[1]))
+                problems.push(`${at}.${where} uses \${${m[1]}}; accepted: ${accepted()}`);
+    for (const a of c.expect.json)
+        if (a.when !== undefined && !known.has(a.when))
+            problems.push(`${at}.expect.json when is ${JSON.stringify(a.when)}; accepted: ${[...known].join(', ')}`);
 }
 function allRoutes(services) {
     return services.flatMap((s) => Object.keys(s.routes).map((r) => `${s.name}/${r}`));
@@ -45630,8 +45679,13 @@ class ContractHttpClient {
         return this.request('POST', url, { timeoutMs, json });
     }
     request(method, url, options) {
-        if (this.mode === 'smoke' && !READ_ONLY_METHODS.includes(method)) {
-            return Promise.reject(new SmokeModeWriteError(method, url));
+        if (this.mode === 'smoke') {
+            if (!READ_ONLY_METHODS.includes(method))
+                return Promise.reject(new SmokeModeWriteError(method, url));
+            // A server may take the method from a header instead: none of those is sent when only reading.
+            const override = Object.keys({ ...this.headers, ...(options.headers ?? {}) }).find((h) => /^x-(http-)?method(-override)?$/i.test(h));
+            if (override)
+                return Promise.reject(new SmokeModeWriteError(`${method} with ${override}`, url));
         }
         const target = new URL(url);
         const isHttps = target.protocol === 'https:';
@@ -45766,7 +45820,9 @@ function validateDuration(name, value, minimum) {
 /** base + path, keeping any path prefix the base URL has (https://host/prefix + /api/x). */
 function joinUrl(base, path) {
     const url = new URL(base.href);
-    url.pathname = `${url.pathname.replace(/\/+$/, '')}${path}`;
+    const rel = new URL(path, 'http://path.invalid');
+    url.pathname = `${url.pathname.replace(/\/+$/, '')}${rel.pathname}`;
+    url.search = rel.search;
     return url.href;
 }
 /**
@@ -45784,7 +45840,7 @@ async function runContractChecks(opts) {
     }
     const client = new ContractHttpClient({
         mode: opts.mode,
-        resolve: opts.resolve,
+        resolve: { ...routeHostsResolve(opts.checks, bases.url, opts.resolve), ...opts.resolve },
         insecureTls: opts.insecureTls,
         headers: opts.headers,
     });
@@ -45801,8 +45857,22 @@ async function runContractChecks(opts) {
     for (const check of opts.checks) {
         if (!check.stages.includes(opts.stage))
             continue;
-        const url = checkUrl(check, bases, vars);
         const blocker = check.uses.find((u) => !passed.has(u));
+        let url;
+        try {
+            url = checkUrl(check, bases, vars);
+        }
+        catch (error) {
+            results.push({
+                name: check.name,
+                ok: false,
+                url: check.path,
+                durationMs: 0,
+                attempts: 0,
+                detail: `${check.name}: ${error.message}`,
+            });
+            continue;
+        }
         const result = blocker
             ? {
                 name: check.name,
@@ -45827,18 +45897,42 @@ function validateTarget(target) {
         services: new Map(Object.entries(target.services).map(([s, u]) => [s, validateBaseUrl(`url of ${s}`, u)])),
     };
 }
-/** ${run.id}, ${git.sha}, ${release}, ${<service>/<check>.<saved>}; an unknown one is left as written. */
+const textOf = (v) => (v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v));
+/** Text with each ${name} replaced (a saved object or list as JSON); an unknown one is left as written. */
 function substitute(text, vars) {
-    return text.replace(/\$\{([^}]+)\}/g, (whole, name) => vars.get(name) ?? whole);
+    return text.replace(/\$\{([^}]+)\}/g, (whole, name) => vars.has(name) ? textOf(vars.get(name)) : whole);
 }
+/** In JSON, a string that is exactly one ${name} becomes that value itself (a saved 7 stays the number 7). */
 function substituteJson(value, vars) {
-    if (typeof value === 'string')
+    if (typeof value === 'string') {
+        const only = /^\$\{([^}]+)\}$/.exec(value);
+        if (only && vars.has(only[1]))
+            return vars.get(only[1]);
         return substitute(value, vars);
+    }
     if (Array.isArray(value))
         return value.map((v) => substituteJson(v, vars));
     if (isRecord(value))
         return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteJson(v, vars)]));
     return value;
+}
+/**
+ * A route with a host of its own is still reached where the stage's URL goes (its address, or its resolve entry):
+ * only the Host header and SNI change. Never a lookup of the route host elsewhere (that may be production).
+ */
+function routeHostsResolve(checks, url, resolve) {
+    if (!url)
+        return {};
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    const address = (0,external_node_net_.isIP)(host) !== 0 ? host : (resolve?.[host] ?? (host === 'localhost' ? '127.0.0.1' : undefined));
+    const out = {};
+    for (const c of checks)
+        if (c.target.host && c.target.host !== host) {
+            if (!address)
+                throw new TypeError(`contract: check ${c.id} goes to host ${c.target.host}, which the URL ${url.href} cannot reach by address; give resolve for ${host}`);
+            out[c.target.host] = address;
+        }
+    return out;
 }
 /** The public URL (or the route's own host on it), or the forward of the check's service. */
 function checkUrl(check, bases, vars) {
@@ -45846,7 +45940,7 @@ function checkUrl(check, bases, vars) {
     if (bases.url) {
         const base = new URL(bases.url.href);
         if (check.target.host)
-            base.host = check.target.host;
+            base.hostname = check.target.host;
         return joinUrl(base, path);
     }
     const forward = bases.services.get(check.target.service);
@@ -45855,6 +45949,7 @@ function checkUrl(check, bases, vars) {
     return joinUrl(forward, path);
 }
 function declaredCheck(client, check, url, vars) {
+    const writes = !READ_ONLY_METHODS.includes(check.method);
     const json = check.json === undefined ? undefined : substituteJson(check.json, vars);
     const body = check.body === undefined ? undefined : substitute(check.body, vars);
     const headers = Object.fromEntries(Object.entries(check.headers).map(([h, v]) => [h, substitute(v, vars)]));
@@ -45865,13 +45960,17 @@ function declaredCheck(client, check, url, vars) {
             const res = await client.request(check.method, url, { timeoutMs, json, body, headers });
             const parsed = parseJson(res.body);
             const problem = firstUnmet(check, res, parsed, vars);
+            // A write that got an answer is not sent again (it may have written), unless the answer says "not reached".
             if (problem)
-                return fail(check.method, url, res, problem);
+                return {
+                    ...fail(check.method, url, res, problem),
+                    final: writes && ![502, 503, 504].includes(res.status),
+                };
             for (const [name, path] of Object.entries(check.save)) {
                 const found = evaluatePath(parsed, path);
                 if (found.length !== 1)
                     return fail(check.method, url, res, `a value at ${path} to save as ${name}`);
-                vars.set(`${check.id}.${name}`, String(found[0]));
+                vars.set(`${check.id}.${name}`, found[0]);
             }
             return pass(describeMet(check, res, vars));
         },
@@ -45912,23 +46011,36 @@ function describeText(m, vars) {
         return `containing ${substitute(m.contains, vars)}`;
     return `matching /${substitute(m.matches ?? '', vars)}/`;
 }
+/** Equal as JSON values; a number and its text count as equal ("7" from a variable, 7 in the body). */
 const same = (a, b) => a === b ||
-    (a !== null && b !== null && typeof a !== 'object' && typeof b !== 'object' && String(a) === String(b));
+    (a !== null && b !== null && typeof a !== 'object' && typeof b !== 'object'
+        ? String(a) === String(b)
+        : canonical(a) === canonical(b));
+function canonical(v) {
+    if (Array.isArray(v))
+        return `[${v.map(canonical).join(',')}]`;
+    if (isRecord(v))
+        return `{${Object.keys(v)
+            .sort()
+            .map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`)
+            .join(',')}}`;
+    return JSON.stringify(v) ?? 'undefined';
+}
 function unmetJson(a, json, vars) {
     if (json === undefined)
         return `expected a JSON body with ${a.path}`;
     const found = evaluatePath(json, a.path);
-    const expected = substituteJson(a.equals ?? a.includes, vars);
+    const expected = substituteJson('equals' in a ? a.equals : a.includes, vars);
     const got = found.length === 1 ? JSON.stringify(found[0]) : `${found.length} values`;
-    if (a.includes !== undefined) {
-        const pool = found.length === 1 && Array.isArray(found[0]) ? found[0] : found;
+    if ('includes' in a) {
+        const pool = found.flatMap((v) => (Array.isArray(v) ? v : [v]));
         return pool.some((v) => same(v, expected))
             ? undefined
             : `expected ${a.path} to include ${JSON.stringify(expected)}`;
     }
     if (found.length === 0)
         return `expected a value at ${a.path}`;
-    if (a.equals !== undefined)
+    if ('equals' in a)
         return found.length === 1 && same(found[0], expected)
             ? undefined
             : `expected ${a.path} ${JSON.stringify(expected)}, got ${got}`;
@@ -45957,7 +46069,7 @@ function describeMet(check, res, vars) {
     for (const a of check.expect.json) {
         if (a.when && !vars.has(a.when))
             continue;
-        if (a.equals !== undefined)
+        if ('equals' in a)
             parts.push(`${a.path} ${JSON.stringify(substituteJson(a.equals, vars))}`);
         else if (a.includes !== undefined)
             parts.push(`${a.path} includes ${JSON.stringify(substituteJson(a.includes, vars))}`);
@@ -46011,6 +46123,8 @@ async function runCheck(check, deadlineMs, intervalMs, log) {
         if (outcome.ok)
             break;
         log(`${check.name}: attempt ${attempts}: ${outcome.detail}`);
+        if (outcome.final)
+            break;
         const left = deadline - performance.now();
         if (left <= 0)
             break;

@@ -31,6 +31,8 @@ import { CI_NAMESPACE, CI_RELEASE } from './naming.js';
 import { type ActionInputs, InputError, parseInputs, type RawInputs } from './validate.js';
 
 export const LOCAL_CLUSTER = 'jetscale-local';
+/** The laptop's Helm release (the Tiltfile's RELEASE). */
+const LOCAL_RELEASE = 'app';
 
 export const TASKS: Array<{ name: string; description: string }> = [
   {
@@ -169,7 +171,7 @@ export async function cli(argv: string[], io: CliIo = defaultIo()): Promise<numb
         return await loop(parseFor('teardown'), ctx, io);
       case 'test:local': {
         const inputs = parseFor('live', { url: raw.url ?? 'http://localhost' });
-        return await checks(inputs, io, ctx, 'local', { url: raw.url ?? 'http://localhost' });
+        return await checks(inputs, io, ctx, 'local', { url: raw.url ?? 'http://localhost' }, LOCAL_RELEASE);
       }
       case 'test:live': {
         const inputs = parseFor('live', { url: raw.url ?? io.env.LIVE_URL });
@@ -178,13 +180,20 @@ export async function cli(argv: string[], io: CliIo = defaultIo()): Promise<numb
       case 'test:preview': {
         const inputs = parseFor('preview');
         const names = planNames(inputs, ctx);
-        return await checks(inputs, io, ctx, 'preview', { url: raw.url ?? (names.url as string) });
+        return await checks(
+          inputs,
+          io,
+          ctx,
+          'preview',
+          { url: raw.url ?? (names.url as string) },
+          names.release,
+        );
       }
       case 'test:ci': {
         const inputs = parseFor('ci-kind');
         const { services } = readStageDeclaration(ctx.stackDir, 'ci', extraValues(inputs));
         return await forwardServices(loopDeps(inputs, io), {}, CI_NAMESPACE, CI_RELEASE, services, (urls) =>
-          checks(inputs, io, ctx, 'ci', { services: urls }),
+          checks(inputs, io, ctx, 'ci', { services: urls }, CI_RELEASE),
         );
       }
       case 'dev':
@@ -308,6 +317,7 @@ async function checks(
   ctx: RunContext,
   stage: Stage,
   target: ContractTarget,
+  release?: string,
 ): Promise<number> {
   const mode = stage === 'live' ? 'smoke' : 'full';
   const declaration = readStageDeclaration(ctx.stackDir, stage, extraValues(inputs));
@@ -320,6 +330,7 @@ async function checks(
     checks: declaration.checks,
     stage,
     target,
+    release,
     mode,
     deadlineMs: Math.min(inputs.timeoutSeconds, 120) * 1000,
     expectedSha: inputs.sha,

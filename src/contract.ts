@@ -149,8 +149,13 @@ export class ContractHttpClient {
     url: string,
     options: { timeoutMs: number; json?: unknown; body?: string; headers?: Record<string, string> },
   ): Promise<HttpResponse> {
-    if (this.mode === 'smoke' && !READ_ONLY_METHODS.includes(method)) {
-      return Promise.reject(new SmokeModeWriteError(method, url));
+    if (this.mode === 'smoke') {
+      if (!READ_ONLY_METHODS.includes(method)) return Promise.reject(new SmokeModeWriteError(method, url));
+      // A server may take the method from a header instead: none of those is sent when only reading.
+      const override = Object.keys({ ...this.headers, ...(options.headers ?? {}) }).find((h) =>
+        /^x-(http-)?method(-override)?$/i.test(h),
+      );
+      if (override) return Promise.reject(new SmokeModeWriteError(`${method} with ${override}`, url));
     }
     const target = new URL(url);
     const isHttps = target.protocol === 'https:';
@@ -301,7 +306,9 @@ function validateDuration(name: string, value: unknown, minimum: number): number
 /** base + path, keeping any path prefix the base URL has (https://host/prefix + /api/x). */
 export function joinUrl(base: URL, path: string): string {
   const url = new URL(base.href);
-  url.pathname = `${url.pathname.replace(/\/+$/, '')}${path}`;
+  const rel = new URL(path, 'http://path.invalid');
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}${rel.pathname}`;
+  url.search = rel.search;
   return url.href;
 }
 
@@ -309,7 +316,8 @@ export function joinUrl(base: URL, path: string): string {
 // Checks
 // ---------------------------------------------------------------------------------------------------------
 
-type Outcome = { ok: true; detail: string } | { ok: false; detail: string };
+/** `final`: do not try again (a write that got an answer: another attempt would write again). */
+type Outcome = { ok: true; detail: string } | { ok: false; detail: string; final?: boolean };
 
 interface CheckDefinition {
   name: string;
@@ -337,12 +345,12 @@ export async function runContractChecks(opts: ContractOptions): Promise<CheckRes
   }
   const client = new ContractHttpClient({
     mode: opts.mode,
-    resolve: opts.resolve,
+    resolve: { ...routeHostsResolve(opts.checks, bases.url, opts.resolve), ...opts.resolve },
     insecureTls: opts.insecureTls,
     headers: opts.headers,
   });
   const log = opts.log ?? (() => {});
-  const vars = new Map<string, string>([
+  const vars: Vars = new Map<string, unknown>([
     ['run.id', `${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`],
   ]);
   if (opts.expectedSha) vars.set('git.sha', opts.expectedSha);
@@ -352,8 +360,21 @@ export async function runContractChecks(opts: ContractOptions): Promise<CheckRes
   const passed = new Set<string>();
   for (const check of opts.checks) {
     if (!check.stages.includes(opts.stage)) continue;
-    const url = checkUrl(check, bases, vars);
     const blocker = check.uses.find((u) => !passed.has(u));
+    let url: string;
+    try {
+      url = checkUrl(check, bases, vars);
+    } catch (error) {
+      results.push({
+        name: check.name,
+        ok: false,
+        url: check.path,
+        durationMs: 0,
+        attempts: 0,
+        detail: `${check.name}: ${(error as Error).message}`,
+      });
+      continue;
+    }
     const result = blocker
       ? {
           name: check.name,
@@ -382,29 +403,66 @@ function validateTarget(target: ContractTarget): { url?: URL; services: Map<stri
   };
 }
 
-/** ${run.id}, ${git.sha}, ${release}, ${<service>/<check>.<saved>}; an unknown one is left as written. */
-function substitute(text: string, vars: Map<string, string>): string {
-  return text.replace(/\$\{([^}]+)\}/g, (whole, name: string) => vars.get(name) ?? whole);
+/** ${run.id}, ${git.sha}, ${release}, ${<service>/<check>.<saved>} → their values (saved ones as JSON values). */
+type Vars = Map<string, unknown>;
+
+const textOf = (v: unknown) => (v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v));
+
+/** Text with each ${name} replaced (a saved object or list as JSON); an unknown one is left as written. */
+function substitute(text: string, vars: Vars): string {
+  return text.replace(/\$\{([^}]+)\}/g, (whole, name: string) =>
+    vars.has(name) ? textOf(vars.get(name)) : whole,
+  );
 }
 
-function substituteJson(value: unknown, vars: Map<string, string>): unknown {
-  if (typeof value === 'string') return substitute(value, vars);
+/** In JSON, a string that is exactly one ${name} becomes that value itself (a saved 7 stays the number 7). */
+function substituteJson(value: unknown, vars: Vars): unknown {
+  if (typeof value === 'string') {
+    const only = /^\$\{([^}]+)\}$/.exec(value);
+    if (only && vars.has(only[1] as string)) return vars.get(only[1] as string);
+    return substitute(value, vars);
+  }
   if (Array.isArray(value)) return value.map((v) => substituteJson(v, vars));
   if (isRecord(value))
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteJson(v, vars)]));
   return value;
 }
 
+/**
+ * A route with a host of its own is still reached where the stage's URL goes (its address, or its resolve entry):
+ * only the Host header and SNI change. Never a lookup of the route host elsewhere (that may be production).
+ */
+function routeHostsResolve(
+  checks: readonly DeclaredCheck[],
+  url: URL | undefined,
+  resolve: Record<string, string> | undefined,
+): Record<string, string> {
+  if (!url) return {};
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const address =
+    isIP(host) !== 0 ? host : (resolve?.[host] ?? (host === 'localhost' ? '127.0.0.1' : undefined));
+  const out: Record<string, string> = {};
+  for (const c of checks)
+    if (c.target.host && c.target.host !== host) {
+      if (!address)
+        throw new TypeError(
+          `contract: check ${c.id} goes to host ${c.target.host}, which the URL ${url.href} cannot reach by address; give resolve for ${host}`,
+        );
+      out[c.target.host] = address;
+    }
+  return out;
+}
+
 /** The public URL (or the route's own host on it), or the forward of the check's service. */
 function checkUrl(
   check: DeclaredCheck,
   bases: { url?: URL; services: Map<string, URL> },
-  vars: Map<string, string>,
+  vars: Vars,
 ): string {
   const path = substitute(check.path, vars);
   if (bases.url) {
     const base = new URL(bases.url.href);
-    if (check.target.host) base.host = check.target.host;
+    if (check.target.host) base.hostname = check.target.host;
     return joinUrl(base, path);
   }
   const forward = bases.services.get(check.target.service);
@@ -417,8 +475,9 @@ function declaredCheck(
   client: ContractHttpClient,
   check: DeclaredCheck,
   url: string,
-  vars: Map<string, string>,
+  vars: Vars,
 ): CheckDefinition {
+  const writes = !READ_ONLY_METHODS.includes(check.method);
   const json = check.json === undefined ? undefined : substituteJson(check.json, vars);
   const body = check.body === undefined ? undefined : substitute(check.body, vars);
   const headers = Object.fromEntries(Object.entries(check.headers).map(([h, v]) => [h, substitute(v, vars)]));
@@ -429,11 +488,16 @@ function declaredCheck(
       const res = await client.request(check.method, url, { timeoutMs, json, body, headers });
       const parsed = parseJson(res.body);
       const problem = firstUnmet(check, res, parsed, vars);
-      if (problem) return fail(check.method, url, res, problem);
+      // A write that got an answer is not sent again (it may have written), unless the answer says "not reached".
+      if (problem)
+        return {
+          ...fail(check.method, url, res, problem),
+          final: writes && ![502, 503, 504].includes(res.status),
+        };
       for (const [name, path] of Object.entries(check.save)) {
         const found = evaluatePath(parsed, path);
         if (found.length !== 1) return fail(check.method, url, res, `a value at ${path} to save as ${name}`);
-        vars.set(`${check.id}.${name}`, String(found[0]));
+        vars.set(`${check.id}.${name}`, found[0]);
       }
       return pass(describeMet(check, res, vars));
     },
@@ -441,12 +505,7 @@ function declaredCheck(
 }
 
 /** The first expectation the response does not meet, in words ("expected 200", "expected sha = abc, got …"). */
-function firstUnmet(
-  check: DeclaredCheck,
-  res: HttpResponse,
-  json: unknown,
-  vars: Map<string, string>,
-): string | undefined {
+function firstUnmet(check: DeclaredCheck, res: HttpResponse, json: unknown, vars: Vars): string | undefined {
   const e = check.expect;
   if (!e.status.includes(res.status)) return `expected ${e.status.join(' or ')}`;
   for (const [h, m] of Object.entries(e.headers)) {
@@ -464,35 +523,48 @@ function firstUnmet(
   return undefined;
 }
 
-function textMatches(value: string, m: TextMatch, vars: Map<string, string>): boolean {
+function textMatches(value: string, m: TextMatch, vars: Vars): boolean {
   if (m.equals !== undefined) return value === substitute(m.equals, vars);
   if (m.contains !== undefined) return value.includes(substitute(m.contains, vars));
   return new RegExp(substitute(m.matches ?? '', vars)).test(value);
 }
 
-function describeText(m: TextMatch, vars: Map<string, string>): string {
+function describeText(m: TextMatch, vars: Vars): string {
   if (m.equals !== undefined) return `= ${JSON.stringify(substitute(m.equals, vars))}`;
   if (m.contains !== undefined) return `containing ${substitute(m.contains, vars)}`;
   return `matching /${substitute(m.matches ?? '', vars)}/`;
 }
 
-const same = (a: unknown, b: unknown) =>
+/** Equal as JSON values; a number and its text count as equal ("7" from a variable, 7 in the body). */
+const same = (a: unknown, b: unknown): boolean =>
   a === b ||
-  (a !== null && b !== null && typeof a !== 'object' && typeof b !== 'object' && String(a) === String(b));
+  (a !== null && b !== null && typeof a !== 'object' && typeof b !== 'object'
+    ? String(a) === String(b)
+    : canonical(a) === canonical(b));
 
-function unmetJson(a: JsonAssertion, json: unknown, vars: Map<string, string>): string | undefined {
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (isRecord(v))
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v) ?? 'undefined';
+}
+
+function unmetJson(a: JsonAssertion, json: unknown, vars: Vars): string | undefined {
   if (json === undefined) return `expected a JSON body with ${a.path}`;
   const found = evaluatePath(json, a.path);
-  const expected = substituteJson(a.equals ?? a.includes, vars);
+  const expected = substituteJson('equals' in a ? a.equals : a.includes, vars);
   const got = found.length === 1 ? JSON.stringify(found[0]) : `${found.length} values`;
-  if (a.includes !== undefined) {
-    const pool = found.length === 1 && Array.isArray(found[0]) ? found[0] : found;
+  if ('includes' in a) {
+    const pool = found.flatMap((v) => (Array.isArray(v) ? v : [v]));
     return pool.some((v) => same(v, expected))
       ? undefined
       : `expected ${a.path} to include ${JSON.stringify(expected)}`;
   }
   if (found.length === 0) return `expected a value at ${a.path}`;
-  if (a.equals !== undefined)
+  if ('equals' in a)
     return found.length === 1 && same(found[0], expected)
       ? undefined
       : `expected ${a.path} ${JSON.stringify(expected)}, got ${got}`;
@@ -521,11 +593,11 @@ function isEmpty(v: unknown): boolean {
 }
 
 /** What passed, for the log and the comment: the status and each JSON value asserted or saved. */
-function describeMet(check: DeclaredCheck, res: HttpResponse, vars: Map<string, string>): string {
+function describeMet(check: DeclaredCheck, res: HttpResponse, vars: Vars): string {
   const parts = [String(res.status)];
   for (const a of check.expect.json) {
     if (a.when && !vars.has(a.when)) continue;
-    if (a.equals !== undefined) parts.push(`${a.path} ${JSON.stringify(substituteJson(a.equals, vars))}`);
+    if ('equals' in a) parts.push(`${a.path} ${JSON.stringify(substituteJson(a.equals, vars))}`);
     else if (a.includes !== undefined)
       parts.push(`${a.path} includes ${JSON.stringify(substituteJson(a.includes, vars))}`);
   }
@@ -578,6 +650,7 @@ async function runCheck(
     }
     if (outcome.ok) break;
     log(`${check.name}: attempt ${attempts}: ${outcome.detail}`);
+    if (outcome.final) break;
     const left = deadline - performance.now();
     if (left <= 0) break;
     await sleep(Math.min(intervalMs, left));

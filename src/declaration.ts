@@ -237,6 +237,8 @@ function parseChecks(services: DeclaredService[], raw: Array<[string, Values]>):
               via.route,
               `a route of an enabled service: one of [${allRoutes(services).join(', ')}]`,
             );
+          else if (!byName.get(owner as string)?.port)
+            bad(`${at}.request.via.route`, via.route, `a route of a service with a port (${owner} has none)`);
           else target = { service: owner as string, host: r.host };
         } else if (isMapping(via) && typeof via.service === 'string' && Object.keys(via).length === 1) {
           if (!byName.get(via.service)?.port)
@@ -263,6 +265,18 @@ function parseChecks(services: DeclaredService[], raw: Array<[string, Values]>):
       if (req.body !== undefined && typeof req.body !== 'string') bad(`${at}.request.body`, req.body, 'text');
       if (req.json !== undefined && req.body !== undefined)
         bad(`${at}.request`, 'json and body', 'one of json or body');
+      if (['GET', 'HEAD', 'OPTIONS'].includes(method) && (req.json !== undefined || req.body !== undefined))
+        bad(
+          `${at}.request.${req.json !== undefined ? 'json' : 'body'}`,
+          req.json ?? req.body,
+          `nothing: a ${method} request sends no body`,
+        );
+      if (method === 'HEAD' && (exp.body !== undefined || exp.json !== undefined))
+        bad(
+          `${at}.expect.${exp.body !== undefined ? 'body' : 'json'}`,
+          exp.body ?? exp.json,
+          'nothing: a HEAD response has no body (expect status and headers)',
+        );
 
       const statusRaw = exp.status;
       const status = (Array.isArray(statusRaw) ? statusRaw : [statusRaw]).filter(
@@ -307,6 +321,7 @@ function parseChecks(services: DeclaredService[], raw: Array<[string, Values]>):
               (k) => a[k] !== undefined,
             );
             if (tests.length !== 1) bad(f, a, 'exactly one of equals, includes, matches, type, nonEmpty');
+            if (a.nonEmpty !== undefined && a.nonEmpty !== true) bad(`${f}.nonEmpty`, a.nonEmpty, 'true');
             if (a.type !== undefined && !TYPES.includes(String(a.type)))
               bad(`${f}.type`, a.type, TYPES.join(', '));
             if (a.matches !== undefined && !validRegex(a.matches))
@@ -367,9 +382,49 @@ function parseChecks(services: DeclaredService[], raw: Array<[string, Values]>):
           `services.${c.service}.checks.${c.name}.uses ${u}, which does not run in every stage it runs in (${c.stages.join(', ')}); give both the same stages`,
         );
     }
+  for (const c of parsed) checkVariables(c, parsed, problems);
   const ordered = orderByUses(parsed, problems);
   if (problems.length > 0) throw new DeclarationError(problems);
   return ordered;
+}
+
+const RUN_VARIABLES = ['run.id', 'git.sha', 'release'];
+
+/**
+ * Every ${name} a check sends or expects, and every `when`, must name a run variable or a value saved by a check it
+ * uses (directly or through those): anything else would go out as written, or switch an assertion off unseen.
+ */
+function checkVariables(c: DeclaredCheck, all: DeclaredCheck[], problems: string[]): void {
+  const known = new Set(RUN_VARIABLES);
+  const seen = new Set<string>();
+  const reach = (id: string) => {
+    if (seen.has(id)) return;
+    seen.add(id);
+    const used = all.find((x) => x.id === id);
+    if (!used) return;
+    for (const k of Object.keys(used.save)) known.add(`${used.id}.${k}`);
+    for (const u of used.uses) reach(u);
+  };
+  for (const u of c.uses) reach(u);
+  const at = `services.${c.service}.checks.${c.name}`;
+  const accepted = () =>
+    `one of ${[...known].map((k) => `\${${k}}`).join(', ')} (a saved value needs its check in uses)`;
+  const places: Array<[string, unknown]> = [
+    ['request.path', c.path],
+    ['request.headers', c.headers],
+    ['request.json', c.json],
+    ['request.body', c.body],
+    ['expect', c.expect],
+  ];
+  for (const [where, value] of places)
+    for (const m of JSON.stringify(value ?? null).matchAll(/\$\{([^}]*)\}/g))
+      if (!known.has(m[1] as string))
+        problems.push(`${at}.${where} uses \${${m[1]}}; accepted: ${accepted()}`);
+  for (const a of c.expect.json)
+    if (a.when !== undefined && !known.has(a.when))
+      problems.push(
+        `${at}.expect.json when is ${JSON.stringify(a.when)}; accepted: ${[...known].join(', ')}`,
+      );
 }
 
 function allRoutes(services: DeclaredService[]): string[] {

@@ -89,9 +89,7 @@ describe('runContractChecks against a healthy stack', () => {
     // The round trip really wrote one item, and read it back under the same id.
     expect(stack.backend.items).toHaveLength(1);
     expect(checks['api-create-item']?.detail).toContain(`saved id ${stack.backend.items[0]?.id}`);
-    expect(checks['api-round-trip']?.detail).toContain(
-      `items[*].id includes "${stack.backend.items[0]?.id}"`,
-    );
+    expect(checks['api-round-trip']?.detail).toContain(`items[*].id includes ${stack.backend.items[0]?.id}`);
     // Without a separate backend URL every request went through the frontend.
     const frontendApiRequests = stack.frontend.requests.filter((r) => r.path.startsWith('/api/'));
     expect(frontendApiRequests.length).toBe(separateBackend ? 1 : 5);
@@ -609,5 +607,153 @@ describe("a team's own contract", () => {
     expect(evaluatePath(doc, 'items[*].id')).toEqual([3, 4]);
     expect(evaluatePath(doc, 'a.x')).toEqual([]);
     expect(evaluatePath(doc, 'items[9].id')).toEqual([]);
+  });
+});
+
+// Found by review; each failed before its fix.
+describe('the contract runner as a team relies on it', () => {
+  async function serve(
+    handler: (req: import('node:http').IncomingMessage, body: string) => [number, unknown],
+  ) {
+    const { createServer } = await import('node:http');
+    const seen: Array<{ method?: string; url?: string; host?: string; body: string }> = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => {
+        body += d;
+      });
+      req.on('end', () => {
+        seen.push({ method: req.method, url: req.url, host: req.headers.host, body });
+        const [status, json] = handler(req, body);
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(json));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    return { url, seen, close: () => new Promise<void>((r) => server.close(() => r())) };
+  }
+  const declare = (checks: unknown, routes: unknown = { v1: { path: '/v1' } }) =>
+    readDeclaration(repoRoot, 'ci-kind', {
+      services: {
+        backend: null,
+        frontend: null,
+        api: { port: 9000, image: { repository: 'a', tag: '1' }, routes, checks },
+      },
+    }).checks;
+
+  test("a route's own host is reached where the stage's URL goes, with only the Host header changed", async () => {
+    const s = await serve(() => [200, {}]);
+    try {
+      const checks = declare(
+        { c: { request: { path: '/v1/x', via: { route: 'v1' } }, expect: { status: 200 } } },
+        {
+          v1: { path: '/v1', host: 'api.example.test' },
+        },
+      );
+      const [r] = await runDeclared({
+        checks,
+        stage: 'preview',
+        target: { url: s.url },
+        mode: 'full',
+        deadlineMs: 300,
+      });
+      expect(r?.ok, r?.detail).toBe(true);
+      expect(s.seen[0]?.host).toBe(`api.example.test:${new URL(s.url).port}`);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a write that got an answer is sent once, not again until the deadline', async () => {
+    const s = await serve(() => [201, { id: 'wrong-shape' }]);
+    try {
+      const checks = declare({
+        w: {
+          stages: ['ci'],
+          request: { method: 'POST', path: '/v1/x', json: {} },
+          expect: { status: 201, json: [{ path: 'id', type: 'number' }] },
+        },
+      });
+      const [r] = await runDeclared({
+        checks,
+        stage: 'ci',
+        target: { services: { api: s.url } },
+        mode: 'full',
+        deadlineMs: 600,
+        intervalMs: 50,
+      });
+      expect(r?.ok).toBe(false);
+      expect(s.seen.filter((x) => x.method === 'POST')).toHaveLength(1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('equals on lists, objects and null; includes over every element; a query in the path; a saved number stays a number', async () => {
+    const s = await serve((req) =>
+      req.method === 'POST'
+        ? [201, { id: 7 }]
+        : [
+            200,
+            {
+              tags: ['x', 'y'],
+              meta: { a: 1 },
+              deleted: null,
+              items: [{ tags: ['p'] }, { tags: ['q'] }],
+              q: req.url,
+            },
+          ],
+    );
+    try {
+      const checks = declare({
+        make: {
+          stages: ['ci'],
+          request: { method: 'POST', path: '/v1/n', json: {} },
+          expect: { status: 201 },
+          save: { id: 'id' },
+        },
+        read: {
+          stages: ['ci'],
+          uses: ['make'],
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: ${…} is the contract's own variable syntax
+          request: { method: 'PUT', path: '/v1/n?limit=1', json: { id: '${api/make.id}' } },
+          expect: {
+            status: 200,
+            json: [
+              { path: 'tags', equals: ['x', 'y'] },
+              { path: 'meta', equals: { a: 1 } },
+              { path: 'deleted', equals: null },
+              { path: 'items[*].tags', includes: 'q' },
+              { path: 'q', equals: '/v1/n?limit=1' },
+            ],
+          },
+        },
+      });
+      const results = await runDeclared({
+        checks,
+        stage: 'ci',
+        target: { services: { api: s.url } },
+        mode: 'full',
+        deadlineMs: 300,
+      });
+      expect(results.map((r) => [r.name, r.ok, r.detail])).toEqual([
+        ['make', true, expect.any(String)],
+        ['read', true, expect.any(String)],
+      ]);
+      expect(JSON.parse(s.seen[1]?.body ?? '')).toEqual({ id: 7 });
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('in smoke mode a header that overrides the method is refused before connecting', async () => {
+    const client = new ContractHttpClient({ mode: 'smoke' });
+    await expect(
+      client.request('GET', 'http://127.0.0.1:9/x', {
+        timeoutMs: 100,
+        headers: { 'X-HTTP-Method-Override': 'DELETE' },
+      }),
+    ).rejects.toBeInstanceOf(SmokeModeWriteError);
   });
 });

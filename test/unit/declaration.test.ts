@@ -191,3 +191,71 @@ describe('a wrong contract declaration names the field, the value and the accept
     expect(readDeclaration(repoRoot, 'preview', { contract: { enabled: false } }).checks).toEqual([]);
   });
 });
+
+describe('what a check refers to must exist (review)', () => {
+  const problemOf = (
+    checks: unknown,
+    routes: unknown = { v1: { path: '/v1' } },
+    extra: Record<string, unknown> = {},
+  ) => {
+    try {
+      readDeclaration(repoRoot, 'ci-kind', {
+        services: {
+          backend: null,
+          frontend: null,
+          api: { port: 9000, image: { repository: 'a', tag: '1' }, routes, checks },
+          ...extra,
+        },
+      });
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return 'no error';
+  };
+  const ok = { request: { path: '/v1/x' }, expect: { status: 200 } };
+
+  test.each([
+    [
+      'a saved value of a check it does not use',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: ${…} is the contract's own variable syntax
+      { a: { ...ok, save: { id: 'id' } }, b: { ...ok, request: { path: '/v1/${api/a.id}' } } },
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: ${…} is the contract's own variable syntax
+      'services.api.checks.b.request.path uses ${api/a.id}; accepted: one of ${run.id}, ${git.sha}, ${release}',
+    ],
+    [
+      'a misspelt when',
+      { c: { ...ok, expect: { status: 200, json: [{ path: 'x', equals: 1, when: 'gitsha' }] } } },
+      'services.api.checks.c.expect.json when is "gitsha"; accepted: run.id, git.sha, release',
+    ],
+    [
+      'nonEmpty: false',
+      { c: { ...ok, expect: { status: 200, json: [{ path: 'x', nonEmpty: false }] } } },
+      'services.api.checks.c.expect.json[0].nonEmpty is false; accepted: true',
+    ],
+    [
+      'a body on a GET',
+      { c: { ...ok, request: { path: '/v1/x', json: { a: 1 } } } },
+      'services.api.checks.c.request.json is {"a":1}; accepted: nothing: a GET request sends no body',
+    ],
+    [
+      'a body expected from a HEAD',
+      { c: { request: { method: 'HEAD', path: '/v1/x' }, expect: { status: 200, body: { contains: 'x' } } } },
+      'services.api.checks.c.expect.body is {"contains":"x"}; accepted: nothing: a HEAD response has no body',
+    ],
+  ])('%s', (_what, checks, message) => {
+    expect(problemOf(checks)).toContain(message);
+  });
+
+  test('a route of a worker (a service with no port)', () => {
+    const worker = { w: { image: { repository: 'w', tag: '1' }, routes: { r: { path: '/w' } } } };
+    expect(
+      problemOf(
+        { c: { request: { path: '/w', via: { route: 'w/r' } }, expect: { status: 200 } } },
+        {},
+        worker,
+      ),
+    ).toContain(
+      'services.api.checks.c.request.via.route is "w/r"; accepted: a route of a service with a port (w has none)',
+    );
+  });
+});
