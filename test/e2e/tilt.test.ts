@@ -247,7 +247,7 @@ describe.skipIf(skip)(`Tilt on the rig${skip ? ` (skipped: ${skip})` : ''}`, () 
     expect(r.out).toContain(`backend: building from ${join(work, 'backend')}`);
     expect(r.out).toContain(`frontend: building from ${join(work, 'frontend')}`);
     expect(r.out).toMatch(/smoke +│ \{"status":"ready","postgres":"ok","redis":"ok"\}/);
-    expect(r.out).toMatch(/contract +│ 5 passed, 0 failed/);
+    expect(r.out).toMatch(/contract +│ 6 passed, 0 failed/);
     for (const svc of ['backend', 'frontend']) {
       const image = k(
         'get',
