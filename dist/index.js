@@ -45313,11 +45313,17 @@ function declarationOf(values) {
         for (const [r, v] of Object.entries(isMapping(s.routes) ? s.routes : {}))
             if (isMapping(v) && typeof v.path === 'string')
                 routes[r] = { path: v.path, host: typeof v.host === 'string' && v.host ? v.host : undefined };
+        const readiness = isMapping(s.probes) && isMapping(s.probes.readiness) ? s.probes.readiness : {};
+        const httpGet = readiness.enabled !== false && isMapping(readiness.httpGet) ? readiness.httpGet : {};
+        const dev = isMapping(s.dev) ? s.dev : {};
         services.push({
             name,
             port: typeof s.port === 'number' ? s.port : undefined,
             servicePort: typeof s.servicePort === 'number' ? s.servicePort : 80,
             routes,
+            needs: Array.isArray(s.needs) ? s.needs.map(String) : [],
+            readinessPath: typeof httpGet.path === 'string' ? httpGet.path : undefined,
+            localPort: typeof dev.localPort === 'number' ? dev.localPort : undefined,
         });
         raw.push([name, isMapping(s.checks) ? s.checks : {}]);
     }
@@ -45378,7 +45384,7 @@ function parseChecks(services, raw) {
                 bad(`${at}.request.method`, req.method, METHODS.join(', '));
             const path = req.path;
             if (typeof path !== 'string' || !path.startsWith('/'))
-                bad(`${at}.request.path`, path, 'an absolute path starting with /, e.g. /api/healthz');
+                bad(`${at}.request.path`, path, 'an absolute path starting with /, e.g. /v1/health');
             // via: a route (of this service, or "<service>/<route>") or a service; default: this service
             let target = { service };
             const via = req.via;

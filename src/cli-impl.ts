@@ -2,7 +2,9 @@
  * The local CLI: the same core as the action, with the task names teams already know.
  *   npx stack <task> [flags]      npx stack -l      npx stack plan <loop> --pr N --json
  */
+
 import { randomBytes } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { kind, tilt } from './commands.js';
@@ -15,7 +17,7 @@ import {
   registerSecretInputs,
 } from './context.js';
 import { type ContractTarget, runContractChecks } from './contract.js';
-import { readStageDeclaration, type Stage } from './declaration.js';
+import { readStageDeclaration, STAGES, type Stage } from './declaration.js';
 import { dryRunLoopDeps, planCommands, realLoopDeps } from './deps.js';
 import { DryRunExecutor, ExecExecutor, type Executor } from './executor.js';
 import {
@@ -64,6 +66,11 @@ export const TASKS: Array<{ name: string; description: string }> = [
       'Deploy values.live.yaml; refuses unless the kube context is the live one and --confirm is given',
   },
   { name: 'teardown', description: 'Remove the preview of PR_NUMBER (only a namespace we created)' },
+  {
+    name: 'declaration',
+    description:
+      'declaration [local|ci|preview|live] [--values F] [--set k=v]: the services and checks a stage deploys, as JSON',
+  },
   {
     name: 'plan',
     description: 'plan <loop> [--pr N] [--sha S] [--json]: print derived names and commands, execute nothing',
@@ -149,6 +156,22 @@ export async function cli(argv: string[], io: CliIo = defaultIo()): Promise<numb
     parseInputs({ ...raw, loop, ...extra }, fileChecks(cwd, CLI_LOOPS));
   try {
     switch (task) {
+      case 'declaration': {
+        const stage = (sub ?? 'local') as Stage;
+        if (!STAGES.includes(stage))
+          throw new UsageError(
+            `declaration takes a stage: local, ci, preview or live (got ${JSON.stringify(sub)})`,
+          );
+        // A values file is only read and printed here (Tilt passes JETSCALE_VALUES_FILE, wherever it is).
+        const inputs = parseInputs(
+          { ...raw, loop: 'ci-kind' },
+          { ...fileChecks(cwd, CLI_LOOPS), valuesFile: readableFile },
+        );
+        io.out(
+          `${JSON.stringify(readStageDeclaration(ctx.stackDir, stage, extraValues(inputs)), null, 2)}\n`,
+        );
+        return 0;
+      }
       case 'plan': {
         if (!sub) throw new UsageError('plan needs a loop: ci-kind, preview, teardown or live');
         const inputs = parseFor(sub, { 'dry-run': 'true' });
@@ -343,6 +366,14 @@ async function checks(
   const failed = results.filter((r) => !r.ok).length;
   io.out(`${results.length - failed} passed, ${failed} failed\n`);
   return failed === 0 ? 0 : 1;
+}
+
+/** A values file the declaration task reads (no workspace confinement: it only prints what it reads). */
+function readableFile(path: string): { path: string } | { problem: string } {
+  const p = resolve(path);
+  return existsSync(p) && statSync(p).isFile()
+    ? { path: p }
+    : { problem: 'the path of an existing values file (this one does not exist)' };
 }
 
 async function external(

@@ -40,6 +40,12 @@ export interface DeclaredService {
   servicePort: number;
   /** Route name → path and host (undefined: the stage's host). */
   routes: Record<string, { path: string; host?: string }>;
+  /** Platform services and services it calls (NetworkPolicies, Tilt's resource order). */
+  needs: string[];
+  /** The readiness probe's HTTP path, when it has one (Tilt's smoke resource requests it). */
+  readinessPath?: string;
+  /** The laptop port Tilt forwards to its port (dev.localPort). */
+  localPort?: number;
 }
 
 export const METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -151,11 +157,17 @@ export function declarationOf(values: Values): Declaration {
     for (const [r, v] of Object.entries(isMapping(s.routes) ? s.routes : {}))
       if (isMapping(v) && typeof v.path === 'string')
         routes[r] = { path: v.path, host: typeof v.host === 'string' && v.host ? v.host : undefined };
+    const readiness = isMapping(s.probes) && isMapping(s.probes.readiness) ? s.probes.readiness : {};
+    const httpGet = readiness.enabled !== false && isMapping(readiness.httpGet) ? readiness.httpGet : {};
+    const dev = isMapping(s.dev) ? s.dev : {};
     services.push({
       name,
       port: typeof s.port === 'number' ? s.port : undefined,
       servicePort: typeof s.servicePort === 'number' ? s.servicePort : 80,
       routes,
+      needs: Array.isArray(s.needs) ? s.needs.map(String) : [],
+      readinessPath: typeof httpGet.path === 'string' ? httpGet.path : undefined,
+      localPort: typeof dev.localPort === 'number' ? dev.localPort : undefined,
     });
     raw.push([name, isMapping(s.checks) ? s.checks : {}]);
   }
@@ -222,7 +234,7 @@ function parseChecks(services: DeclaredService[], raw: Array<[string, Values]>):
       if (!METHODS.includes(method)) bad(`${at}.request.method`, req.method, METHODS.join(', '));
       const path = req.path;
       if (typeof path !== 'string' || !path.startsWith('/'))
-        bad(`${at}.request.path`, path, 'an absolute path starting with /, e.g. /api/healthz');
+        bad(`${at}.request.path`, path, 'an absolute path starting with /, e.g. /v1/health');
 
       // via: a route (of this service, or "<service>/<route>") or a service; default: this service
       let target: DeclaredCheck['target'] = { service };

@@ -40485,6 +40485,8 @@ var __webpack_exports__ = {};
 
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 // EXTERNAL MODULE: external "node:util"
@@ -40768,8 +40770,6 @@ const LOOPS = ['ci-kind', 'preview', 'teardown', 'live'];
 /** The CLI's loops: the action's four plus `deploy live`. */
 const CLI_LOOPS = [...LOOPS, 'deploy-live'];
 
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 // EXTERNAL MODULE: external "node:url"
@@ -44677,11 +44677,17 @@ function declarationOf(values) {
         for (const [r, v] of Object.entries(isMapping(s.routes) ? s.routes : {}))
             if (isMapping(v) && typeof v.path === 'string')
                 routes[r] = { path: v.path, host: typeof v.host === 'string' && v.host ? v.host : undefined };
+        const readiness = isMapping(s.probes) && isMapping(s.probes.readiness) ? s.probes.readiness : {};
+        const httpGet = readiness.enabled !== false && isMapping(readiness.httpGet) ? readiness.httpGet : {};
+        const dev = isMapping(s.dev) ? s.dev : {};
         services.push({
             name,
             port: typeof s.port === 'number' ? s.port : undefined,
             servicePort: typeof s.servicePort === 'number' ? s.servicePort : 80,
             routes,
+            needs: Array.isArray(s.needs) ? s.needs.map(String) : [],
+            readinessPath: typeof httpGet.path === 'string' ? httpGet.path : undefined,
+            localPort: typeof dev.localPort === 'number' ? dev.localPort : undefined,
         });
         raw.push([name, isMapping(s.checks) ? s.checks : {}]);
     }
@@ -44742,7 +44748,7 @@ function parseChecks(services, raw) {
                 bad(`${at}.request.method`, req.method, METHODS.join(', '));
             const path = req.path;
             if (typeof path !== 'string' || !path.startsWith('/'))
-                bad(`${at}.request.path`, path, 'an absolute path starting with /, e.g. /api/healthz');
+                bad(`${at}.request.path`, path, 'an absolute path starting with /, e.g. /v1/health');
             // via: a route (of this service, or "<service>/<route>") or a service; default: this service
             let target = { service };
             const via = req.via;
@@ -48242,6 +48248,7 @@ function chartOwnerLabels(labels) {
 
 
 
+
 const LOCAL_CLUSTER = 'jetscale-local';
 /** The laptop's Helm release (the Tiltfile's RELEASE). */
 const LOCAL_RELEASE = 'app';
@@ -48274,6 +48281,10 @@ const TASKS = [
         description: 'Deploy values.live.yaml; refuses unless the kube context is the live one and --confirm is given',
     },
     { name: 'teardown', description: 'Remove the preview of PR_NUMBER (only a namespace we created)' },
+    {
+        name: 'declaration',
+        description: 'declaration [local|ci|preview|live] [--values F] [--set k=v]: the services and checks a stage deploys, as JSON',
+    },
     {
         name: 'plan',
         description: 'plan <loop> [--pr N] [--sha S] [--json]: print derived names and commands, execute nothing',
@@ -48348,6 +48359,15 @@ async function cli(argv, io = defaultIo()) {
     const parseFor = (loop, extra = {}) => validate_parseInputs({ ...raw, loop, ...extra }, fileChecks(cwd, CLI_LOOPS));
     try {
         switch (task) {
+            case 'declaration': {
+                const stage = (sub ?? 'local');
+                if (!STAGES.includes(stage))
+                    throw new UsageError(`declaration takes a stage: local, ci, preview or live (got ${JSON.stringify(sub)})`);
+                // A values file is only read and printed here (Tilt passes JETSCALE_VALUES_FILE, wherever it is).
+                const inputs = validate_parseInputs({ ...raw, loop: 'ci-kind' }, { ...fileChecks(cwd, CLI_LOOPS), valuesFile: readableFile });
+                io.out(`${JSON.stringify(readStageDeclaration(ctx.stackDir, stage, extraValues(inputs)), null, 2)}\n`);
+                return 0;
+            }
             case 'plan': {
                 if (!sub)
                     throw new UsageError('plan needs a loop: ci-kind, preview, teardown or live');
@@ -48542,6 +48562,13 @@ async function checks(inputs, io, ctx, stage, target, release) {
     const failed = results.filter((r) => !r.ok).length;
     io.out(`${results.length - failed} passed, ${failed} failed\n`);
     return failed === 0 ? 0 : 1;
+}
+/** A values file the declaration task reads (no workspace confinement: it only prints what it reads). */
+function readableFile(path) {
+    const p = (0,external_node_path_namespaceObject.resolve)(path);
+    return (0,external_node_fs_namespaceObject.existsSync)(p) && (0,external_node_fs_namespaceObject.statSync)(p).isFile()
+        ? { path: p }
+        : { problem: 'the path of an existing values file (this one does not exist)' };
 }
 async function external(io, flags, commands) {
     const exec = flags['dry-run'] ? new DryRunExecutor((l) => io.out(`${l}\n`)) : executor(io);

@@ -213,16 +213,20 @@ describe('the Tiltfile reads skaffold.yaml instead of repeating it', () => {
     expect(skaffoldDefault).toBe(tiltRelease);
   });
 
-  test('its per-service tables name artifacts only, and the data services are the chart subcharts', () => {
-    for (const table of ['PORTS', 'DEPS']) {
-      const body = new RegExp(`^${table} = \\{([^}]*)\\}`, 'm').exec(code)?.[1];
-      expect(body, `${table} table in the Tiltfile`).toBeDefined();
-      const keys = [...(body as string).matchAll(/'([a-z0-9-]+)':/g)].map((m) => m[1]);
-      expect(keys.length).toBeGreaterThan(0);
-      for (const k of keys) expect(SERVICES, `${table} key ${k}`).toContain(k);
-    }
-    const data = [...code.matchAll(/k8s_resource\('%s-([a-z0-9-]+)' % RELEASE, new_name='([a-z0-9-]+)'/g)];
-    expect(data.map((m) => [m[1], m[2]])).toEqual(DATA.map((d) => [d, d]));
+  test('its ports, order and tests come from the services declaration, not tables of its own', () => {
+    expect(code).toMatch(/\['node', 'dist\/cli\/index\.js', 'declaration', 'local'\]/);
+    expect(code).not.toMatch(/^(PORTS|DEPS) = /m);
+    // no port, probe path or example name written into the Tiltfile
+    for (const literal of [
+      /\b8080\b/,
+      /\b8081\b/,
+      /\/healthz/,
+      /\/readyz/,
+      /id="app"/,
+      /'backend'/,
+      /'frontend'/,
+    ])
+      expect(code).not.toMatch(literal);
   });
 
   test("it builds the Dockerfiles' dev stage, which every service has, as skaffold's local-kind does", () => {
@@ -385,6 +389,8 @@ describe.skipIf(dynamicSkip !== undefined)(
         'skaffold.yaml',
         'charts',
         'kind',
+        'dist',
+        'package.json',
         'examples/backend/Dockerfile',
         'examples/frontend/Dockerfile',
       ]) {

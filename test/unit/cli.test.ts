@@ -196,3 +196,25 @@ describe('deploy live is guarded', () => {
     expect(t.exec.commands).toHaveLength(0);
   });
 });
+
+describe('stack declaration: what a stage deploys, for Tilt and for people', () => {
+  test("prints the stage's services with their ports, needs, readiness path and laptop port; a values file changes it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cli-declaration-'));
+    const file = join(dir, 'more.yaml');
+    writeFileSync(file, 'services:\n  frontend: { dev: { localPort: 3000 } }\n');
+    const t = io({ JETSCALE_STACK_DIR: new URL('../..', import.meta.url).pathname });
+    expect(await cli(['declaration', 'local', '--values', file], t.io)).toBe(0);
+    const d = JSON.parse(t.out.join('')) as { services: Array<Record<string, unknown>>; checks: unknown[] };
+    expect(d.services.map((s) => [s.name, s.port, s.localPort, s.readinessPath, s.needs])).toEqual([
+      ['backend', 8080, 8081, '/readyz', ['postgres', 'redis']],
+      ['frontend', 8080, 3000, '/healthz', ['backend']],
+    ]);
+    expect(d.checks.length).toBeGreaterThan(0);
+  });
+
+  test('an unknown stage is a usage error naming the stages', async () => {
+    const t = io();
+    expect(await cli(['declaration', 'prod'], t.io)).toBe(2);
+    expect(t.err.join('')).toContain('declaration takes a stage: local, ci, preview or live (got "prod")');
+  });
+});
