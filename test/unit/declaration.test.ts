@@ -26,8 +26,24 @@ describe('the declaration a loop deploys', () => {
   test("the chart's defaults: backend and frontend, with their ports", () => {
     const d = readDeclaration(repoRoot, 'preview', {});
     expect(d.services).toEqual([
-      { name: 'backend', port: 8080, servicePort: 80, routes: { api: { path: '/api', host: undefined } } },
-      { name: 'frontend', port: 8080, servicePort: 80, routes: { web: { path: '/', host: undefined } } },
+      {
+        name: 'backend',
+        port: 8080,
+        servicePort: 80,
+        routes: { api: { path: '/api', host: undefined } },
+        needs: ['postgres', 'redis'],
+        readinessPath: '/readyz',
+        localPort: 8081,
+      },
+      {
+        name: 'frontend',
+        port: 8080,
+        servicePort: 80,
+        routes: { web: { path: '/', host: undefined } },
+        needs: ['backend'],
+        readinessPath: '/healthz',
+        localPort: 8080,
+      },
     ]);
     expect(d.checks.map((c) => c.id)).toEqual([
       'backend/backend-health',
@@ -47,7 +63,17 @@ describe('the declaration a loop deploys', () => {
         'go-api': { port: 9000, image: { repository: 'g', tag: '1' } },
       },
     });
-    expect(d.services).toEqual([{ name: 'go-api', port: 9000, servicePort: 80, routes: {} }]);
+    expect(d.services).toEqual([
+      {
+        name: 'go-api',
+        port: 9000,
+        servicePort: 80,
+        routes: {},
+        needs: [],
+        readinessPath: undefined,
+        localPort: undefined,
+      },
+    ]);
     expect(d.checks).toEqual([]);
   });
 
@@ -99,22 +125,29 @@ describe("an 'images' line must name a declared service", () => {
   });
 });
 
+/** The error readDeclaration gives for an "api" service with these checks (and routes, and other services). */
+function declarationProblem(
+  checks: unknown,
+  routes: unknown = { v1: { path: '/v1' } },
+  extra: Record<string, unknown> = {},
+): string {
+  try {
+    readDeclaration(repoRoot, 'ci-kind', {
+      services: {
+        backend: null,
+        frontend: null,
+        api: { port: 9000, image: { repository: 'a', tag: '1' }, routes, checks },
+        ...extra,
+      },
+    });
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return 'no error';
+}
+
 describe('a wrong contract declaration names the field, the value and the accepted form', () => {
-  const svc = (checks: unknown) => ({
-    services: {
-      backend: null,
-      frontend: null,
-      api: { port: 9000, image: { repository: 'a', tag: '1' }, routes: { v1: { path: '/v1' } }, checks },
-    },
-  });
-  const problem = (checks: unknown) => {
-    try {
-      readDeclaration(repoRoot, 'ci-kind', svc(checks));
-    } catch (e) {
-      return (e as Error).message;
-    }
-    return 'no error';
-  };
+  const problem = (checks: unknown) => declarationProblem(checks);
   const ok = { request: { path: '/v1/x' }, expect: { status: 200 } };
 
   test.each([
@@ -193,25 +226,7 @@ describe('a wrong contract declaration names the field, the value and the accept
 });
 
 describe('what a check refers to must exist (review)', () => {
-  const problemOf = (
-    checks: unknown,
-    routes: unknown = { v1: { path: '/v1' } },
-    extra: Record<string, unknown> = {},
-  ) => {
-    try {
-      readDeclaration(repoRoot, 'ci-kind', {
-        services: {
-          backend: null,
-          frontend: null,
-          api: { port: 9000, image: { repository: 'a', tag: '1' }, routes, checks },
-          ...extra,
-        },
-      });
-    } catch (e) {
-      return (e as Error).message;
-    }
-    return 'no error';
-  };
+  const problemOf = declarationProblem;
   const ok = { request: { path: '/v1/x' }, expect: { status: 200 } };
 
   test.each([
