@@ -47298,6 +47298,204 @@ function planCommands(deps) {
     }));
 }
 
+;// CONCATENATED MODULE: ./build/src/loops/plan.js
+/**
+ * Pure: every name a loop uses (derived from the inputs and the run), the values file it hands Skaffold, and the
+ * plan header a dry run prints.
+ */
+
+
+
+
+/** Derives every name a loop uses, without side effects. */
+function planNames(inputs, ctx) {
+    const base = { prNumber: inputs.prNumber, sha: inputs.sha, tools: inputs.tools };
+    const valuesFile = valuesFileFor(inputs, ctx);
+    const kubeconfig = kubeconfigPath(inputs, ctx);
+    const withKubeconfig = (env) => kubeconfig ? { ...env, KUBECONFIG: kubeconfig } : env;
+    const sha = inputs.sha ?? 'unknown';
+    switch (inputs.loop) {
+        case 'ci-kind': {
+            const cluster = kindClusterName(ctx.runId, ctx.runAttempt, ctx.instance);
+            return {
+                ...base,
+                loop: inputs.loop,
+                cluster,
+                kubeContext: `kind-${cluster}`,
+                namespace: CI_NAMESPACE,
+                release: CI_RELEASE,
+                labels: ciLabels(),
+                env: {
+                    KUBECONFIG: (0,external_node_path_namespaceObject.join)(ctx.tempDir, `${cluster}.kubeconfig`),
+                    JETSCALE_RELEASE: CI_RELEASE,
+                    JETSCALE_HOST: '',
+                    JETSCALE_SHA: sha,
+                    JETSCALE_VALUES_FILE: valuesFile,
+                },
+            };
+        }
+        case 'preview':
+            return { ...base, ...pullRequestNames(inputs, ctx, withKubeconfig), loop: inputs.loop };
+        case 'teardown':
+            return { ...base, ...pullRequestNames(inputs, ctx, withKubeconfig), loop: inputs.loop };
+        case 'live':
+            return { ...base, loop: inputs.loop, url: inputs.url, release: LIVE_RELEASE, env: withKubeconfig({}) };
+        case 'deploy-live':
+            return {
+                ...base,
+                loop: inputs.loop,
+                url: inputs.url,
+                namespace: LIVE_NAMESPACE,
+                release: LIVE_RELEASE,
+                kubeContext: inputs.kubeContext,
+                host: new URL(inputs.url).hostname,
+                env: withKubeconfig({
+                    JETSCALE_RELEASE: LIVE_RELEASE,
+                    JETSCALE_HOST: new URL(inputs.url).hostname,
+                    JETSCALE_SHA: sha,
+                    JETSCALE_VALUES_FILE: valuesFile,
+                }),
+            };
+    }
+}
+/** A pull request's names (preview and teardown derive the same ones). */
+function pullRequestNames(inputs, ctx, withKubeconfig) {
+    const sha = inputs.sha ?? 'unknown';
+    const n = previewNames({
+        prNumber: inputs.prNumber,
+        sha,
+        namespacePrefix: inputs.namespacePrefix,
+        baseDomain: inputs.baseDomain,
+        repository: inputs.repository,
+        primaryRepository: inputs.primaryRepository,
+        run: ctx.runUrl ?? ctx.runId,
+    });
+    return {
+        ...n,
+        prNumber: inputs.prNumber,
+        url: inputs.url ?? n.url,
+        env: withKubeconfig({
+            JETSCALE_RELEASE: n.release,
+            JETSCALE_HOST: n.host,
+            JETSCALE_SHA: sha,
+            // Teardown deploys nothing: it gets no values file (a bad one must never block a teardown).
+            ...(inputs.loop === 'preview' ? { JETSCALE_VALUES_FILE: valuesFileFor(inputs, ctx) } : {}),
+        }),
+    };
+}
+/** The generated values file a deploying loop hands Skaffold (JETSCALE_VALUES_FILE). */
+function valuesFileFor(inputs, ctx) {
+    return (0,external_node_path_namespaceObject.join)(ctx.tempDir, `values-${inputs.loop}.yaml`);
+}
+function kubeconfigPath(inputs, ctx) {
+    if (inputs.kubeconfig?.content !== undefined)
+        return (0,external_node_path_namespaceObject.join)(ctx.tempDir, 'kubeconfig');
+    return inputs.kubeconfig?.path === undefined ? undefined : (0,external_node_path_namespaceObject.resolve)(ctx.workspace, inputs.kubeconfig.path);
+}
+/**
+ * The values file the action hands Skaffold: the `values` files merged in order, then `set` entries. Objects
+ * have no prototype and keys are own properties only, so no key reaches JavaScript object internals.
+ */
+function extraValues(inputs) {
+    let merged = Object.create(null);
+    for (const file of inputs.values) {
+        const doc = dist.parse((0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8')) ?? {};
+        if (typeof doc !== 'object' || Array.isArray(doc))
+            throw new Error(`Values file ${file} is not a YAML mapping.`);
+        merged = deepMerge(merged, doc);
+    }
+    for (const { key, value } of inputs.set) {
+        const path = key.split('.');
+        let node = merged;
+        for (const part of path.slice(0, -1)) {
+            const next = Object.hasOwn(node, part) ? node[part] : undefined;
+            if (!plan_isMapping(next))
+                node[part] = Object.create(null);
+            node = node[part];
+        }
+        node[path[path.length - 1]] = scalar(value);
+    }
+    return merged;
+}
+/**
+ * The values file the action writes: what the action itself sets, then extraValues over it (the user has the last
+ * word). The owner labels (a preview's PR and repository; managed-by stays Helm's) go on every object the chart
+ * makes, so a listing by repository and PR finds them. The Deployments' progress deadline is the timeout input, so a pod that never becomes ready fails the
+ * deploy (Skaffold's status check stops there) when the user said, not after Kubernetes' default 10 minutes.
+ */
+function chartValues(inputs, ownerLabels = {}) {
+    const own = Object.assign(Object.create(null), {
+        global: Object.assign(Object.create(null), {
+            progressDeadlineSeconds: inputs.timeoutSeconds,
+            ...(Object.keys(ownerLabels).length ? { ownerLabels } : {}),
+        }),
+    });
+    // Skaffold's setValueTemplates set the image of its own artifacts only; every `images` line goes into the
+    // values too, so a service the team declared runs the image given for it.
+    if (inputs.images?.length)
+        own.services = Object.assign(Object.create(null), Object.fromEntries(inputs.images.map((i) => [i.service, { image: imageValues(i.ref) }])));
+    return deepMerge(own, extraValues(inputs));
+}
+/** An image reference as the chart's image values: repository, and tag or digest (a digest wins in the chart). */
+function imageValues(ref) {
+    const [nameTag, digest] = ref.split('@', 2);
+    const colon = nameTag.lastIndexOf(':');
+    const hasTag = colon > nameTag.lastIndexOf('/');
+    return {
+        repository: hasTag ? nameTag.slice(0, colon) : nameTag,
+        ...(hasTag ? { tag: nameTag.slice(colon + 1) } : {}),
+        ...(digest ? { digest } : {}),
+    };
+}
+function plan_isMapping(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function scalar(value) {
+    if (value === 'true')
+        return true;
+    if (value === 'false')
+        return false;
+    if (value === 'null')
+        return null;
+    if (/^-?(0|[1-9][0-9]{0,14})$/.test(value))
+        return Number(value);
+    return value;
+}
+function deepMerge(a, b) {
+    const out = Object.assign(Object.create(null), a);
+    for (const [k, v] of Object.entries(b)) {
+        const prev = Object.hasOwn(out, k) ? out[k] : undefined;
+        out[k] = plan_isMapping(prev) && plan_isMapping(v) ? deepMerge(prev, v) : v;
+    }
+    return out;
+}
+/** The names a dry run prints before its commands. */
+function planHeader(names) {
+    const lines = [`# plan for loop ${names.loop} (dry run: nothing is executed)`];
+    for (const key of [
+        'prNumber',
+        'sha',
+        'namespace',
+        'host',
+        'url',
+        'release',
+        'environment',
+        'imageTag',
+        'cluster',
+        'kubeContext',
+    ]) {
+        if (names[key] !== undefined)
+            lines.push(`#   ${key}: ${names[key]}`);
+    }
+    if (names.labels)
+        lines.push(`#   labels: ${Object.entries(names.labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ')}`);
+    const env = Object.entries(names.env).map(([k, v]) => `${k}=${v}`);
+    lines.push(`#   environment of commands: ${env.join(' ') || '(none)'}`);
+    return lines;
+}
+
 ;// CONCATENATED MODULE: ./build/src/loops/types.js
 /**
  * What every loop shares: its context (typed inputs, derived names, dependencies, the step recorder), its
@@ -47319,6 +47517,8 @@ class OwnershipRefused extends Error {
  * the test command, port-forwards and diagnostics. Each runs through the loop's dependencies, so a dry run
  * prints it instead.
  */
+
+
 
 
 
@@ -47359,6 +47559,18 @@ async function waitReady(ctx, ns) {
         const ref = `${item.kind.toLowerCase()}/${item.metadata.name}`;
         await exec.run(item.kind === 'Job' ? kubectl.waitComplete(ref, ns, t, env) : kubectl.rolloutStatus(ref, ns, t, env));
     }
+}
+/**
+ * The values file Skaffold is handed (JETSCALE_VALUES_FILE): the timeout, the owner labels, each service's image,
+ * then the values and set inputs. The owner labels (all but managed-by, which Helm sets) go on every object.
+ */
+function writeValuesFile(ctx, images) {
+    const { inputs, names, deps } = ctx;
+    const file = names.env.JETSCALE_VALUES_FILE;
+    if (!file)
+        return;
+    const { [Ownership.ManagedByLabel]: _, ...owner } = ('labels' in names ? names.labels : undefined) ?? {};
+    deps.writeFile(file, dist.stringify(chartValues({ ...inputs, images }, owner)), 'chart values from the timeout, the images, and the values and set inputs');
 }
 /** Runs the declared checks of the loop's stage; throws ContractFailure naming every failed check. */
 async function contract(ctx, req) {
@@ -47790,204 +48002,6 @@ const live = async (ctx) => {
         await ctx.step('record baseline', () => recordBaseline(ctx));
 };
 
-;// CONCATENATED MODULE: ./build/src/loops/plan.js
-/**
- * Pure: every name a loop uses (derived from the inputs and the run), the values file it hands Skaffold, and the
- * plan header a dry run prints.
- */
-
-
-
-
-/** Derives every name a loop uses, without side effects. */
-function planNames(inputs, ctx) {
-    const base = { prNumber: inputs.prNumber, sha: inputs.sha, tools: inputs.tools };
-    const valuesFile = valuesFileFor(inputs, ctx);
-    const kubeconfig = kubeconfigPath(inputs, ctx);
-    const withKubeconfig = (env) => kubeconfig ? { ...env, KUBECONFIG: kubeconfig } : env;
-    const sha = inputs.sha ?? 'unknown';
-    switch (inputs.loop) {
-        case 'ci-kind': {
-            const cluster = kindClusterName(ctx.runId, ctx.runAttempt, ctx.instance);
-            return {
-                ...base,
-                loop: inputs.loop,
-                cluster,
-                kubeContext: `kind-${cluster}`,
-                namespace: CI_NAMESPACE,
-                release: CI_RELEASE,
-                labels: ciLabels(),
-                env: {
-                    KUBECONFIG: (0,external_node_path_namespaceObject.join)(ctx.tempDir, `${cluster}.kubeconfig`),
-                    JETSCALE_RELEASE: CI_RELEASE,
-                    JETSCALE_HOST: '',
-                    JETSCALE_SHA: sha,
-                    JETSCALE_VALUES_FILE: valuesFile,
-                },
-            };
-        }
-        case 'preview':
-            return { ...base, ...pullRequestNames(inputs, ctx, withKubeconfig), loop: inputs.loop };
-        case 'teardown':
-            return { ...base, ...pullRequestNames(inputs, ctx, withKubeconfig), loop: inputs.loop };
-        case 'live':
-            return { ...base, loop: inputs.loop, url: inputs.url, release: LIVE_RELEASE, env: withKubeconfig({}) };
-        case 'deploy-live':
-            return {
-                ...base,
-                loop: inputs.loop,
-                url: inputs.url,
-                namespace: LIVE_NAMESPACE,
-                release: LIVE_RELEASE,
-                kubeContext: inputs.kubeContext,
-                host: new URL(inputs.url).hostname,
-                env: withKubeconfig({
-                    JETSCALE_RELEASE: LIVE_RELEASE,
-                    JETSCALE_HOST: new URL(inputs.url).hostname,
-                    JETSCALE_SHA: sha,
-                    JETSCALE_VALUES_FILE: valuesFile,
-                }),
-            };
-    }
-}
-/** A pull request's names (preview and teardown derive the same ones). */
-function pullRequestNames(inputs, ctx, withKubeconfig) {
-    const sha = inputs.sha ?? 'unknown';
-    const n = previewNames({
-        prNumber: inputs.prNumber,
-        sha,
-        namespacePrefix: inputs.namespacePrefix,
-        baseDomain: inputs.baseDomain,
-        repository: inputs.repository,
-        primaryRepository: inputs.primaryRepository,
-        run: ctx.runUrl ?? ctx.runId,
-    });
-    return {
-        ...n,
-        prNumber: inputs.prNumber,
-        url: inputs.url ?? n.url,
-        env: withKubeconfig({
-            JETSCALE_RELEASE: n.release,
-            JETSCALE_HOST: n.host,
-            JETSCALE_SHA: sha,
-            // Teardown deploys nothing: it gets no values file (a bad one must never block a teardown).
-            ...(inputs.loop === 'preview' ? { JETSCALE_VALUES_FILE: valuesFileFor(inputs, ctx) } : {}),
-        }),
-    };
-}
-/** The generated values file a deploying loop hands Skaffold (JETSCALE_VALUES_FILE). */
-function valuesFileFor(inputs, ctx) {
-    return (0,external_node_path_namespaceObject.join)(ctx.tempDir, `values-${inputs.loop}.yaml`);
-}
-function kubeconfigPath(inputs, ctx) {
-    if (inputs.kubeconfig?.content !== undefined)
-        return (0,external_node_path_namespaceObject.join)(ctx.tempDir, 'kubeconfig');
-    return inputs.kubeconfig?.path === undefined ? undefined : (0,external_node_path_namespaceObject.resolve)(ctx.workspace, inputs.kubeconfig.path);
-}
-/**
- * The values file the action hands Skaffold: the `values` files merged in order, then `set` entries. Objects
- * have no prototype and keys are own properties only, so no key reaches JavaScript object internals.
- */
-function extraValues(inputs) {
-    let merged = Object.create(null);
-    for (const file of inputs.values) {
-        const doc = dist.parse((0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8')) ?? {};
-        if (typeof doc !== 'object' || Array.isArray(doc))
-            throw new Error(`Values file ${file} is not a YAML mapping.`);
-        merged = deepMerge(merged, doc);
-    }
-    for (const { key, value } of inputs.set) {
-        const path = key.split('.');
-        let node = merged;
-        for (const part of path.slice(0, -1)) {
-            const next = Object.hasOwn(node, part) ? node[part] : undefined;
-            if (!plan_isMapping(next))
-                node[part] = Object.create(null);
-            node = node[part];
-        }
-        node[path[path.length - 1]] = scalar(value);
-    }
-    return merged;
-}
-/**
- * The values file the action writes: what the action itself sets, then extraValues over it (the user has the last
- * word). The owner labels (a preview's PR and repository; managed-by stays Helm's) go on every object the chart
- * makes, so a listing by repository and PR finds them. The Deployments' progress deadline is the timeout input, so a pod that never becomes ready fails the
- * deploy (Skaffold's status check stops there) when the user said, not after Kubernetes' default 10 minutes.
- */
-function chartValues(inputs, ownerLabels = {}) {
-    const own = Object.assign(Object.create(null), {
-        global: Object.assign(Object.create(null), {
-            progressDeadlineSeconds: inputs.timeoutSeconds,
-            ...(Object.keys(ownerLabels).length ? { ownerLabels } : {}),
-        }),
-    });
-    // Skaffold's setValueTemplates set the image of its own artifacts only; every `images` line goes into the
-    // values too, so a service the team declared runs the image given for it.
-    if (inputs.images?.length)
-        own.services = Object.assign(Object.create(null), Object.fromEntries(inputs.images.map((i) => [i.service, { image: imageValues(i.ref) }])));
-    return deepMerge(own, extraValues(inputs));
-}
-/** An image reference as the chart's image values: repository, and tag or digest (a digest wins in the chart). */
-function imageValues(ref) {
-    const [nameTag, digest] = ref.split('@', 2);
-    const colon = nameTag.lastIndexOf(':');
-    const hasTag = colon > nameTag.lastIndexOf('/');
-    return {
-        repository: hasTag ? nameTag.slice(0, colon) : nameTag,
-        ...(hasTag ? { tag: nameTag.slice(colon + 1) } : {}),
-        ...(digest ? { digest } : {}),
-    };
-}
-function plan_isMapping(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-function scalar(value) {
-    if (value === 'true')
-        return true;
-    if (value === 'false')
-        return false;
-    if (value === 'null')
-        return null;
-    if (/^-?(0|[1-9][0-9]{0,14})$/.test(value))
-        return Number(value);
-    return value;
-}
-function deepMerge(a, b) {
-    const out = Object.assign(Object.create(null), a);
-    for (const [k, v] of Object.entries(b)) {
-        const prev = Object.hasOwn(out, k) ? out[k] : undefined;
-        out[k] = plan_isMapping(prev) && plan_isMapping(v) ? deepMerge(prev, v) : v;
-    }
-    return out;
-}
-/** The names a dry run prints before its commands. */
-function planHeader(names) {
-    const lines = [`# plan for loop ${names.loop} (dry run: nothing is executed)`];
-    for (const key of [
-        'prNumber',
-        'sha',
-        'namespace',
-        'host',
-        'url',
-        'release',
-        'environment',
-        'imageTag',
-        'cluster',
-        'kubeContext',
-    ]) {
-        if (names[key] !== undefined)
-            lines.push(`#   ${key}: ${names[key]}`);
-    }
-    if (names.labels)
-        lines.push(`#   labels: ${Object.entries(names.labels)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(', ')}`);
-    const env = Object.entries(names.env).map(([k, v]) => `${k}=${v}`);
-    lines.push(`#   environment of commands: ${env.join(' ') || '(none)'}`);
-    return lines;
-}
-
 ;// CONCATENATED MODULE: ./build/src/loops/teardown.js
 /**
  * teardown: removes a PR's preview, only when the namespace carries our ownership labels for that PR, and
@@ -48093,6 +48107,7 @@ const preview = async (ctx) => {
                         `Nothing was changed. Repositories sharing a cluster must agree on primary-repository (this run's is ` +
                         `${inputs.primaryRepository ?? 'unset'}); otherwise choose another namespace-prefix.`);
                 images = await resolveImages(ctx);
+                writeValuesFile(ctx, images.length ? images : inputs.images);
                 const recorded = {
                     ...(images.length ? { [Ownership.ImagesAnnotation]: JSON.stringify(images) } : {}),
                 };
@@ -48151,11 +48166,6 @@ const preview = async (ctx) => {
 };
 
 ;// CONCATENATED MODULE: ./build/src/loops/index.js
-/**
- * runLoop: one table from loop name to its file. Each loop gets one context; what is common to all (the plan's
- * names, the private files every command reads, the step recorder, the result kept on failure) is here.
- */
-
 
 
 
@@ -48216,18 +48226,16 @@ async function runLoop(inputs, run, deps) {
     }
     return result;
 }
-/** The kubeconfig given as content and the generated values file: what every command of the loop reads. */
+/**
+ * The kubeconfig given as content and the generated values file: what every command of the loop reads. A preview
+ * writes its values file itself, once it knows every service's image (this PR's, a companion's, the baseline's).
+ */
 function writePrivateFiles(ctx) {
     const { inputs, names, deps } = ctx;
     if (inputs.kubeconfig?.content !== undefined && names.env.KUBECONFIG)
         deps.writeFile(names.env.KUBECONFIG, inputs.kubeconfig.content, 'the kubeconfig input');
-    if (names.env.JETSCALE_VALUES_FILE)
-        deps.writeFile(names.env.JETSCALE_VALUES_FILE, dist.stringify(chartValues(inputs, chartOwnerLabels(names.labels))), 'chart values from the timeout, values and set inputs');
-}
-/** Our ownership labels as the chart puts them on every object: all but managed-by, which Helm sets. */
-function chartOwnerLabels(labels) {
-    const { [Ownership.ManagedByLabel]: _, ...rest } = labels ?? {};
-    return rest;
+    if (inputs.loop !== 'preview')
+        writeValuesFile(ctx, inputs.images);
 }
 
 ;// CONCATENATED MODULE: ./build/src/cli-impl.js

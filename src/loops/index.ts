@@ -2,16 +2,16 @@
  * runLoop: one table from loop name to its file. Each loop gets one context; what is common to all (the plan's
  * names, the private files every command reads, the step recorder, the result kept on failure) is here.
  */
-import YAML from 'yaml';
-import { type AnyLoop, Ownership } from '../constants.js';
+import type { AnyLoop } from '../constants.js';
 import type { RunContext } from '../context.js';
 import { checkImagesDeclared, readDeclaration } from '../declaration.js';
 import type { ActionInputs } from '../validate.js';
 import { ciKind } from './ci-kind.js';
 import { deployLive } from './deploy-live.js';
 import { live } from './live.js';
-import { chartValues, extraValues, planNames } from './plan.js';
+import { extraValues, planNames } from './plan.js';
 import { preview } from './preview.js';
+import { writeValuesFile } from './shared.js';
 import { teardown } from './teardown.js';
 import type { LoopBody, LoopContext, LoopDeps, LoopResult } from './types.js';
 
@@ -68,21 +68,13 @@ export async function runLoop(inputs: ActionInputs, run: RunContext, deps: LoopD
   return result;
 }
 
-/** The kubeconfig given as content and the generated values file: what every command of the loop reads. */
+/**
+ * The kubeconfig given as content and the generated values file: what every command of the loop reads. A preview
+ * writes its values file itself, once it knows every service's image (this PR's, a companion's, the baseline's).
+ */
 function writePrivateFiles(ctx: LoopContext): void {
   const { inputs, names, deps } = ctx;
   if (inputs.kubeconfig?.content !== undefined && names.env.KUBECONFIG)
     deps.writeFile(names.env.KUBECONFIG, inputs.kubeconfig.content, 'the kubeconfig input');
-  if (names.env.JETSCALE_VALUES_FILE)
-    deps.writeFile(
-      names.env.JETSCALE_VALUES_FILE,
-      YAML.stringify(chartValues(inputs, chartOwnerLabels(names.labels))),
-      'chart values from the timeout, values and set inputs',
-    );
-}
-
-/** Our ownership labels as the chart puts them on every object: all but managed-by, which Helm sets. */
-function chartOwnerLabels(labels: Record<string, string> | undefined): Record<string, string> {
-  const { [Ownership.ManagedByLabel]: _, ...rest } = labels ?? {};
-  return rest;
+  if (inputs.loop !== 'preview') writeValuesFile(ctx, inputs.images);
 }

@@ -17,6 +17,7 @@ import {
   runTestCommand,
   waitReady,
   withDiagnostics,
+  writeValuesFile,
 } from './shared.js';
 import { removePreview } from './teardown.js';
 import { type LoopBody, OwnershipRefused } from './types.js';
@@ -52,6 +53,7 @@ export const preview: LoopBody<'preview'> = async (ctx) => {
               `${inputs.primaryRepository ?? 'unset'}); otherwise choose another namespace-prefix.`,
           );
         images = await resolveImages(ctx);
+        writeValuesFile(ctx, images.length ? images : inputs.images);
         const recorded = {
           ...(images.length ? { [Ownership.ImagesAnnotation]: JSON.stringify(images) } : {}),
         };

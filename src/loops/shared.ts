@@ -6,11 +6,13 @@
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { kubectl, testCommand } from '../commands.js';
-import type { AnyLoop } from '../constants.js';
+import { type AnyLoop, Ownership } from '../constants.js';
 import { assertContract, type CheckResult, ContractFailure } from '../contract.js';
 import { type DeclaredService, LOOP_STAGE } from '../declaration.js';
 import { CommandError } from '../executor.js';
 import { failureDetail } from '../redact.js';
+import type { ImageOverride } from '../validate.js';
+import { chartValues } from './plan.js';
 import {
   type ContractRequest,
   type LoopContext,
@@ -83,6 +85,23 @@ export async function waitReady<L extends AnyLoop>(ctx: LoopContext<L>, ns: stri
       item.kind === 'Job' ? kubectl.waitComplete(ref, ns, t, env) : kubectl.rolloutStatus(ref, ns, t, env),
     );
   }
+}
+
+/**
+ * The values file Skaffold is handed (JETSCALE_VALUES_FILE): the timeout, the owner labels, each service's image,
+ * then the values and set inputs. The owner labels (all but managed-by, which Helm sets) go on every object.
+ */
+export function writeValuesFile<L extends AnyLoop>(ctx: LoopContext<L>, images: ImageOverride[]): void {
+  const { inputs, names, deps } = ctx;
+  const file = names.env.JETSCALE_VALUES_FILE;
+  if (!file) return;
+  const { [Ownership.ManagedByLabel]: _, ...owner } =
+    ('labels' in names ? (names.labels as Record<string, string>) : undefined) ?? {};
+  deps.writeFile(
+    file,
+    YAML.stringify(chartValues({ ...inputs, images }, owner)),
+    'chart values from the timeout, the images, and the values and set inputs',
+  );
 }
 
 /** Runs the declared checks of the loop's stage; throws ContractFailure naming every failed check. */

@@ -3,6 +3,8 @@
  * (this PR, a companion PR, the baseline), the baseline the live loop records, and the first failure reason in
  * the comment. The e2e counterpart is test/e2e/repositories.test.ts.
  */
+
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import YAML from 'yaml';
@@ -324,6 +326,13 @@ describe('the images a preview runs', () => {
     ];
     const created = YAML.parse(exec.commands.find((c) => c.args[0] === 'create')?.input ?? '');
     expect(JSON.parse(created.metadata.annotations['jetscale.ai/images'])).toEqual(images);
+    // the values Skaffold is handed name every service's image, the baseline's too (a service outside
+    // skaffold.yaml's artifacts gets its image from them alone)
+    const valuesFile = exec.commands.find((c) => c.cmd === 'skaffold')?.env?.JETSCALE_VALUES_FILE as string;
+    expect(YAML.parse(readFileSync(valuesFile, 'utf8')).services).toEqual({
+      frontend: { image: { repository: 'r/f', tag: 'pr' } },
+      backend: { image: { repository: 'ghcr.io/jetscale/backend', digest: `sha256:${'a'.repeat(64)}` } },
+    });
     expect(reporter.deploys.map((d) => [d.status, d.images])).toEqual([
       ['in_progress', images],
       ['success', images],
