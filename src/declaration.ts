@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import type { AnyLoop } from './constants.js';
+import { isRepository } from './validate.js';
 
 type Values = Record<string, unknown>;
 
@@ -46,6 +47,26 @@ export interface DeclaredService {
   readinessPath?: string;
   /** The laptop port Tilt forwards to its port (dev.localPort). */
   localPort?: number;
+  /** How its image is built (services.<n>.build); undefined when it declares no build context. */
+  build?: DeclaredBuild;
+  /** The image digest the values declare (a digest wins over a tag in the chart). */
+  imageDigest?: string;
+}
+
+/** services.<n>.build: where the sources are and which Dockerfile stage to build; not rendered by the chart. */
+export interface DeclaredBuild {
+  /** owner/name (lower-case) of the repository whose checkout holds the sources; undefined: the stack's own. */
+  repository?: string;
+  /** Relative to that checkout, without `..`. */
+  context: string;
+  /** Relative to the context. */
+  dockerfile: string;
+  /** The stage CI, previews and live build; undefined: the last stage. */
+  target?: string;
+  /** The stage the laptop loop builds; undefined: target. */
+  devTarget?: string;
+  /** The bundled example the defaults come from. */
+  example?: string;
 }
 
 export const METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -150,6 +171,7 @@ export function declarationOf(values: Values): Declaration {
   const declared = isMapping(values.services) ? values.services : {};
   const services: DeclaredService[] = [];
   const raw: Array<[string, Values]> = [];
+  const buildProblems: string[] = [];
   for (const name of Object.keys(declared).sort()) {
     const s = declared[name];
     if (!isMapping(s) || s.enabled === false) continue;
@@ -168,11 +190,60 @@ export function declarationOf(values: Values): Declaration {
       needs: Array.isArray(s.needs) ? s.needs.map(String) : [],
       readinessPath: typeof httpGet.path === 'string' ? httpGet.path : undefined,
       localPort: typeof dev.localPort === 'number' ? dev.localPort : undefined,
+      build: parseBuild(name, s.build, buildProblems),
+      imageDigest:
+        isMapping(s.image) && typeof s.image.digest === 'string' && s.image.digest
+          ? s.image.digest
+          : undefined,
     });
     raw.push([name, isMapping(s.checks) ? s.checks : {}]);
   }
+  if (buildProblems.length > 0) throw new DeclarationError(buildProblems);
   const enabled = !isMapping(values.contract) || values.contract.enabled !== false;
   return { services, checks: enabled ? parseChecks(services, raw) : [] };
+}
+
+const BUILD_KEYS = ['repository', 'context', 'dockerfile', 'target', 'devTarget', 'example'];
+const RELATIVE_FORM = 'a relative path without .. (e.g. . or services/api)';
+
+/** A relative path that stays inside the directory it is relative to: no leading /, no `..` segment. */
+export function isInsidePath(p: string): boolean {
+  return p !== '' && !p.startsWith('/') && !p.includes('\\') && !p.split('/').includes('..');
+}
+
+/** services.<name>.build → DeclaredBuild; each problem names the field, the value and the accepted form. */
+function parseBuild(service: string, b: unknown, problems: string[]): DeclaredBuild | undefined {
+  const at = `services.${service}.build`;
+  const bad = (field: string, value: unknown, accepted: string) =>
+    problems.push(`${at}${field} is ${JSON.stringify(value) ?? 'missing'}; accepted: ${accepted}`);
+  if (b === undefined || b === null) return undefined;
+  if (!isMapping(b)) {
+    bad('', b, `a mapping with ${BUILD_KEYS.join(', ')}`);
+    return undefined;
+  }
+  for (const k of Object.keys(b))
+    if (!BUILD_KEYS.includes(k)) bad(`.${k}`, b[k], `build has only ${BUILD_KEYS.join(', ')}`);
+  const text = (k: string) => (typeof b[k] === 'string' ? (b[k] as string) : undefined);
+  for (const k of BUILD_KEYS)
+    if (b[k] !== undefined && b[k] !== null && typeof b[k] !== 'string') bad(`.${k}`, b[k], 'text');
+  const repository = text('repository');
+  if (repository && !isRepository(repository))
+    bad('.repository', repository, 'a GitHub repository as owner/name (e.g. acme/go-api), or empty for this stack');
+  const context = text('context');
+  if (context !== undefined && !isInsidePath(context)) bad('.context', context, RELATIVE_FORM);
+  const dockerfile = text('dockerfile') || 'Dockerfile';
+  if (!isInsidePath(dockerfile))
+    bad('.dockerfile', dockerfile, 'a path relative to the context without .. (e.g. Dockerfile or build/api.Dockerfile)');
+  // Without a context there is nothing to build: the service runs the image it declares.
+  if (!context) return undefined;
+  return {
+    repository: repository ? repository.toLowerCase() : undefined,
+    context,
+    dockerfile,
+    target: text('target') || undefined,
+    devTarget: text('devTarget') || undefined,
+    example: text('example') || undefined,
+  };
 }
 
 /**
