@@ -48,6 +48,32 @@ describe.skipIf(helm.skip)('bad values are rejected with a message naming the se
     for (const fragment of fragments) expect(stderr).toContain(fragment);
   });
 
+  // services.<n>.build is not rendered, but a wrong one fails the render as src/declaration.ts refuses it
+  test.each([
+    [
+      'services.backend.build.context=../x',
+      "at '/services/backend/build/context': '../x' does not match pattern",
+    ],
+    [
+      'services.backend.build.context=/srv',
+      "at '/services/backend/build/context': '/srv' does not match pattern",
+    ],
+    [
+      'services.backend.build.dockerfile=../Dockerfile',
+      "at '/services/backend/build/dockerfile': '../Dockerfile' does not match pattern",
+    ],
+    [
+      'services.backend.build.repository=acme',
+      "at '/services/backend/build/repository': 'acme' does not match pattern",
+    ],
+    [
+      'services.backend.build.dockerFile=x',
+      "at '/services/backend/build': additional properties 'dockerFile' not allowed",
+    ],
+  ])('%s', async (set, fragment) => {
+    expect(await templateError([], [set])).toContain(fragment);
+  });
+
   test('every fixture file is in the table', () => {
     const onDisk = readdirSync(fixturesDir).filter((f) => f.endsWith('.yaml'));
     expect(onDisk.sort()).toEqual(rejected.map(([file]) => file).sort());

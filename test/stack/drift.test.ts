@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { declarationOf } from '../../src/declaration.js';
+import { planBuild, runSkaffoldConfig } from '../../src/loops/build.js';
 import { repoRoot, requireTool } from '../support/tools.js';
 import {
   type HelmRelease,
@@ -45,9 +46,10 @@ import {
 /** The contract's services (common brief): image names, example contexts, chart components. */
 // The action's list (the services a preview fills from a companion PR or the baseline) is skaffold's artifacts.
 // The services the chart declares by default (what src/declaration.ts reads): every one is a Skaffold artifact.
-const SERVICES = declarationOf(
+const DECLARED = declarationOf(
   parse(readFileSync(join(repoRoot, 'charts', 'app', 'values.yaml'), 'utf8')),
-).services.map((s) => s.name);
+).services;
+const SERVICES = DECLARED.map((s) => s.name);
 const DATA = ['postgres', 'redis'];
 /**
  * The values file of each environment. CI runs the chart's defaults (values.yaml) with global.environment=ci;
@@ -107,6 +109,46 @@ describe('skaffold.yaml is the source of truth', () => {
   test('artifacts are the services, built from examples/<service>', () => {
     expect(base.build.artifacts.map((a) => a.image)).toEqual(SERVICES);
     for (const a of base.build.artifacts) expect(a.context).toBe(`examples/${a.image}`);
+  });
+
+  test("skaffold.yaml's artifacts are the declaration's build contexts (services.<n>.build)", () => {
+    const built = DECLARED.filter((s) => s.build);
+    const form = (a: SkaffoldConfig['build']['artifacts'][number]) => ({
+      image: a.image,
+      context: a.context,
+      dockerfile: a.docker?.dockerfile ?? 'Dockerfile',
+      target: a.docker?.target,
+    });
+    const declared = (target: 'target' | 'devTarget') =>
+      built.map((s) => ({
+        image: s.name,
+        context: s.build?.context,
+        dockerfile: s.build?.dockerfile,
+        target: target === 'devTarget' ? (s.build?.devTarget ?? s.build?.target) : s.build?.target,
+      }));
+    expect(base.build.artifacts.map(form)).toEqual(declared('target'));
+    // the laptop builds each declared devTarget; every other stage the declared target
+    expect(applyProfile(base, 'local-kind').build.artifacts.map(form)).toEqual(declared('devTarget'));
+    for (const profile of PROFILES.filter((p) => p !== 'local-kind'))
+      expect(applyProfile(base, profile).build.artifacts.map(form), profile).toEqual(declared('target'));
+  });
+
+  test("a run's own Skaffold file (the action's) builds what skaffold.yaml builds, from the stack's absolute paths", () => {
+    const plan = planBuild(
+      { images: [] },
+      { workspace: repoRoot, stackDir: repoRoot },
+      { services: DECLARED, checks: [] },
+    );
+    const config = runSkaffoldConfig(repoRoot, plan) as unknown as SkaffoldConfig;
+    expect(config.build.artifacts).toEqual(
+      base.build.artifacts.map((a) => ({ ...a, context: join(repoRoot, a.context) })),
+    );
+    for (const profile of PROFILES.filter((p) => p !== 'local-kind')) {
+      const committed = release(applyProfile(base, profile));
+      const own = release(applyProfile(config, profile));
+      expect(own.chartPath, profile).toBe(join(repoRoot, committed.chartPath));
+      expect(own.setValueTemplates, profile).toEqual(committed.setValueTemplates);
+    }
   });
 
   test('the siblings profile (JETSCALE_SOURCES=siblings) builds ../<service> instead', () => {

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import YAML from 'yaml';
@@ -508,5 +508,140 @@ test("the values file sets the Deployments' progress deadline to the timeout inp
     chartValues(parseInputs({ timeout: '2m', set: 'global.progressDeadlineSeconds=30' })).global,
   ).toEqual({
     progressDeadlineSeconds: 30,
+  });
+});
+
+test('an images line wins over the image the values declare (repository, tag, and a digest it clears)', () => {
+  const declared = `sha256:${'b'.repeat(64)}`;
+  const v = chartValues(
+    parseInputs({
+      loop: 'ci-kind',
+      images: 'backend=r/backend:pr-7\nfrontend=r/frontend:pr-7',
+      set: `services.backend.image.repository=acme/backend\nservices.backend.image.tag=1.0\nservices.backend.image.digest=${declared}\nservices.frontend.image.tag=1.0`,
+    }),
+  );
+  expect(JSON.parse(JSON.stringify(v.services))).toEqual({
+    backend: { image: { repository: 'r/backend', tag: 'pr-7', digest: '' } },
+    // no digest declared: none written
+    frontend: { image: { repository: 'r/frontend', tag: 'pr-7' } },
+  });
+});
+
+describe('what a deploying loop builds, and from which checkout (src/loops/build.ts)', () => {
+  const forwarding = { portForward: async () => ({ url: 'http://127.0.0.1:1', stop: async () => {} }) };
+  const skaffoldOf = (exec: RecordingExecutor) => {
+    const cmd = exec.commands.find((c) => c.cmd === 'skaffold');
+    const file = cmd?.args[cmd.args.indexOf('-f') + 1] as string;
+    return {
+      cmd,
+      line: exec.lines().find((l) => l.startsWith('skaffold')),
+      config: YAML.parse(readFileSync(file, 'utf8')),
+    };
+  };
+
+  test.each([
+    ['a run that names no repository (the CLI on a laptop)', undefined, tmp],
+    ['the stack repository (its checkout holds skaffold.yaml and the chart)', 'jetscale/stack', repoRoot],
+  ])(
+    '%s builds every declared build context from the stack directory',
+    async (_what, repository, workspace) => {
+      const exec = new RecordingExecutor();
+      await run(
+        inputs({ loop: 'ci-kind', ...(repository ? { repository } : {}) }),
+        { ...runCtx(), workspace },
+        deps(exec, forwarding).d,
+      );
+      const { line, config } = skaffoldOf(exec);
+      expect(line).toMatch(/^skaffold run -f \S+\/skaffold-ci-kind\.yaml -p ci-kind /);
+      expect(config.build.artifacts).toEqual([
+        {
+          image: 'backend',
+          context: join(repoRoot, 'examples/backend'),
+          docker: { dockerfile: 'Dockerfile' },
+        },
+        {
+          image: 'frontend',
+          context: join(repoRoot, 'examples/frontend'),
+          docker: { dockerfile: 'Dockerfile' },
+        },
+      ]);
+      const release = config.deploy.helm.releases[0];
+      expect(release.chartPath).toBe(join(repoRoot, 'charts/app'));
+      expect(release.setValueTemplates).toMatchObject({
+        'services.backend.image.repository': '{{.IMAGE_REPO_backend}}',
+        'services.frontend.image.tag': '{{.IMAGE_TAG_frontend}}@{{.IMAGE_DIGEST_frontend}}',
+      });
+      // the laptop profiles patch the committed artifacts: not in a run's file
+      expect(config.profiles.map((p: { name: string }) => p.name)).toEqual(['ci-kind', 'preview', 'live']);
+    },
+  );
+
+  test('a service repository builds only its own service, from its own checkout, never the example', async () => {
+    const workspace = mkdtempSync(join(tmp, 'checkout-'));
+    mkdirSync(join(workspace, 'api'));
+    const exec = new RecordingExecutor().reply(/^kubectl get configmaps/, {
+      stdout: JSON.stringify({
+        items: [
+          { metadata: { name: 'baseline-frontend' }, data: { image: 'ghcr.io/jetscale/frontend:base' } },
+        ],
+      }),
+    });
+    const digest = `sha256:${'c'.repeat(64)}`;
+    await run(
+      inputs({
+        loop: 'preview',
+        'pr-number': '7',
+        repository: 'Acme/Backend-Service',
+        set: `services.backend.build.repository=acme/backend-service\nservices.backend.build.context=api\nservices.backend.build.target=prod\nservices.backend.image.digest=${digest}`,
+      }),
+      { ...runCtx(), workspace },
+      deps(exec).d,
+    );
+    const { cmd, line, config } = skaffoldOf(exec);
+    expect(config.build.artifacts).toEqual([
+      {
+        image: 'backend',
+        context: join(workspace, 'api'),
+        docker: { dockerfile: 'Dockerfile', target: 'prod' },
+      },
+    ]);
+    expect(JSON.stringify(config.build)).not.toContain('examples/');
+    expect(Object.keys(config.deploy.helm.releases[0].setValueTemplates)).not.toContain(
+      'services.frontend.image.repository',
+    );
+    // built by `skaffold run`; the frontend comes from the baseline, through the values file
+    expect(line).toMatch(/^skaffold run -f \S+ -p preview --namespace \S+ --status-check=true$/);
+    const values = YAML.parse(readFileSync(cmd?.env?.JETSCALE_VALUES_FILE as string, 'utf8'));
+    expect(values.services.frontend).toEqual({
+      image: { repository: 'ghcr.io/jetscale/frontend', tag: 'base' },
+    });
+    // the digest the values declare would win over the built image's tag: cleared
+    expect(values.services.backend.image).toEqual({ digest: '' });
+  });
+
+  test('a repository that declares no service and gives no images is refused before any command runs', async () => {
+    const exec = new RecordingExecutor();
+    const result = await runLoop(
+      inputs({ loop: 'preview', 'pr-number': '7', repository: 'acme/unknown' }),
+      runCtx(),
+      deps(exec).d,
+    );
+    expect(result.error?.message).toMatch(
+      /^acme\/unknown declares no service \(services\.<n>\.build\.repository\); give images, or set build\.repository on your service \(declared: backend → the stack, frontend → the stack\)\. Nothing was created\.$/,
+    );
+    expect(exec.lines()).toEqual([]);
+  });
+
+  test('with images, nothing is built: the run file has no artifact and Skaffold deploys the images', async () => {
+    const exec = new RecordingExecutor();
+    await run(
+      inputs({ loop: 'ci-kind', repository: 'acme/unknown', images: 'backend=r/b:1\nfrontend=r/f:1' }),
+      runCtx(),
+      deps(exec, forwarding).d,
+    );
+    const { line, config } = skaffoldOf(exec);
+    expect(config.build.artifacts).toEqual([]);
+    expect(line).toContain('skaffold deploy -f ');
+    expect(line).toContain('--images backend=r/b:1 --images frontend=r/f:1 --default-repo=');
   });
 });
