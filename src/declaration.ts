@@ -228,12 +228,20 @@ function parseBuild(service: string, b: unknown, problems: string[]): DeclaredBu
     if (b[k] !== undefined && b[k] !== null && typeof b[k] !== 'string') bad(`.${k}`, b[k], 'text');
   const repository = text('repository');
   if (repository && !isRepository(repository))
-    bad('.repository', repository, 'a GitHub repository as owner/name (e.g. acme/go-api), or empty for this stack');
+    bad(
+      '.repository',
+      repository,
+      'a GitHub repository as owner/name (e.g. acme/go-api), or empty for this stack',
+    );
   const context = text('context');
   if (context !== undefined && !isInsidePath(context)) bad('.context', context, RELATIVE_FORM);
   const dockerfile = text('dockerfile') || 'Dockerfile';
   if (!isInsidePath(dockerfile))
-    bad('.dockerfile', dockerfile, 'a path relative to the context without .. (e.g. Dockerfile or build/api.Dockerfile)');
+    bad(
+      '.dockerfile',
+      dockerfile,
+      'a path relative to the context without .. (e.g. Dockerfile or build/api.Dockerfile)',
+    );
   // Without a context there is nothing to build: the service runs the image it declares.
   if (!context) return undefined;
   return {

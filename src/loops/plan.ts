@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
 import type { RunContext } from '../context.js';
+import type { DeclaredService } from '../declaration.js';
 import {
   CI_NAMESPACE,
   CI_RELEASE,
@@ -15,7 +16,6 @@ import {
   LIVE_RELEASE,
   previewNames,
 } from '../naming.js';
-import type { DeclaredService } from '../declaration.js';
 import type { ActionInputs, PreviewInputs, TeardownInputs } from '../validate.js';
 import type { PlanNames } from './types.js';
 
@@ -149,7 +149,10 @@ export function extraValues(inputs: Pick<ActionInputs, 'values' | 'set'>): Value
 export function chartValues(
   inputs: Pick<ActionInputs, 'values' | 'set' | 'timeoutSeconds'> & Partial<Pick<ActionInputs, 'images'>>,
   ownerLabels: Record<string, string> = {},
-  run: { built?: readonly string[]; declared?: readonly Pick<DeclaredService, 'name' | 'imageDigest'>[] } = {},
+  run: {
+    built?: readonly string[];
+    declared?: readonly Pick<DeclaredService, 'name' | 'imageDigest'>[];
+  } = {},
 ): Values {
   const own: Values = Object.assign(Object.create(null), {
     global: Object.assign(Object.create(null), {
