@@ -63,7 +63,7 @@ function segments(path: string): Segments {
     .flatMap((s) => (s.endsWith('[]') ? [s.slice(0, -2), '[]'] : [s]));
 }
 
-const codeSpans = (text: string): string[] => [...text.matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+const codeSpans = (text: string): string[] => [...text.matchAll(/`([^`]+)`/g)].map((m) => m[1] ?? '');
 
 interface Row {
   path: Segments;
@@ -77,10 +77,10 @@ function documentedRows(markdown: string): Row[] {
   let inReference = false;
   let block: Segments = [];
   markdown.split('\n').forEach((line, i) => {
-    const heading = /^(#+)\s+(.*)$/.exec(line);
+    const [heading, hashes = '', title = ''] = /^(#+)\s+(.*)$/.exec(line) ?? [];
     if (heading) {
-      if (heading[1].length <= 2) inReference = heading[2].trim() === 'Values reference';
-      else block = segments(codeSpans(heading[2])[0] ?? '');
+      if (hashes.length <= 2) inReference = title.trim() === 'Values reference';
+      else block = segments(codeSpans(title)[0] ?? '');
       return;
     }
     if (!inReference || !line.startsWith('|') || /^\|[\s|:-]+\|$/.test(line)) return;
@@ -97,7 +97,7 @@ const isWildcard = (s: string) => /^<[^>]+>$/.test(s);
 const segmentMatches = (doc: string, schema: string) =>
   isWildcard(doc) ? schema !== '[]' : doc === schema && !isWildcard(schema);
 const startsWith = (path: Segments, head: Segments) =>
-  path.length >= head.length && head.every((s, i) => segmentMatches(path[i], s));
+  path.length >= head.length && head.every((s, i) => segmentMatches(path[i] ?? '', s));
 
 const show = (p: Segments) => p.join('.').replaceAll('.[]', '[]');
 
@@ -119,7 +119,7 @@ function isPending(row: Row, pending: string): boolean {
   const head = segments(pending);
   return (
     row.path.length >= head.length &&
-    head.every((s, i) => (isWildcard(s) ? isWildcard(row.path[i]) : s === row.path[i]))
+    head.every((s, i) => (isWildcard(s) ? isWildcard(row.path[i] ?? '') : s === row.path[i]))
   );
 }
 
