@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { stringify } from 'yaml';
+import { type DeclarationError, readDeclaration } from '../../src/declaration.js';
+import { repoRoot } from '../support/tools.js';
 import {
   type Container,
   containersOf,
@@ -447,6 +449,20 @@ describe.skipIf(helm.skip)('a wrong services declaration fails the render, namin
   test.each(refused)('%s', async (_what, vals, fragments) => {
     const stderr = await renderError(vals);
     for (const f of fragments) expect(stderr).toContain(f);
+  });
+
+  // src/declaration.ts refuses these before anything runs; the render must say the same
+  test.each(
+    refused.filter(([what]) => what.startsWith('stripPrefix on') || what.startsWith('an ingress strip')),
+  )('the action gives the same message: %s', async (_what, vals) => {
+    let ours = '';
+    try {
+      readDeclaration(repoRoot, 'ci-kind', vals as Record<string, unknown>);
+    } catch (e) {
+      ours = (e as DeclarationError).problems.join('\n');
+    }
+    expect(ours).not.toBe('');
+    expect(await renderError(vals)).toContain(ours);
   });
 
   test('a release and service name over 63 characters together (names are never cut)', async () => {
