@@ -174,7 +174,8 @@ export function deployCommand<L extends AnyLoop>(
   const file = skaffoldFilePath(ctx.run, ctx.inputs.loop);
   ctx.deps.writeFile(
     file,
-    YAML.stringify(runSkaffoldConfig(ctx.run.stackDir, ctx.build)),
+    // no folding: a template string stays on one line, as written in skaffold.yaml
+    YAML.stringify(runSkaffoldConfig(ctx.run.stackDir, ctx.build), { lineWidth: 0 }),
     `Skaffold file of this run: ${
       ctx.build.artifacts.length
         ? `builds ${ctx.build.artifacts.map((x) => `${x.service} from ${x.context}`).join(', ')}`
