@@ -173,7 +173,7 @@ export async function cli(argv: string[], io: CliIo = defaultIo()): Promise<numb
         // A values file is only read and printed here (Tilt passes JETSCALE_VALUES_FILE, wherever it is).
         const inputs = parseInputs(
           { ...raw, loop: 'ci-kind' },
-          { ...fileChecks(cwd, CLI_LOOPS), valuesFile: readableFile },
+          { ...fileChecks(cwd, CLI_LOOPS), valuesFile: readableFile(cwd) },
         );
         io.out(
           `${JSON.stringify(readStageDeclaration(ctx.stackDir, stage, extraValues(inputs)), null, 2)}\n`,
@@ -403,7 +403,7 @@ function laptopPlan(
 ): DevPlan {
   const inputs = parseInputs(
     { ...raw, loop: 'ci-kind' },
-    { ...fileChecks(cwd, CLI_LOOPS), valuesFile: readableFile },
+    { ...fileChecks(cwd, CLI_LOOPS), valuesFile: readableFile(cwd) },
   );
   const declaration = readStageDeclaration(ctx.stackDir, 'local', extraValues(inputs));
   const sources = flags.sources ?? env.JETSCALE_SOURCES_DIR;
@@ -429,13 +429,15 @@ function laptopEnv(flags: Flags, raw: RawInputs, cwd: string): Record<string, st
   return env;
 }
 
-/** A values file the declaration task reads (no workspace confinement: it only prints what it reads). */
-function readableFile(path: string): { path: string } | { problem: string } {
-  const p = resolve(path);
-  return existsSync(p) && statSync(p).isFile()
-    ? { path: p }
-    : { problem: 'the path of an existing values file (this one does not exist)' };
-}
+/** A values file the declaration and dev tasks read (no workspace confinement: they only read it), from cwd. */
+const readableFile =
+  (cwd: string) =>
+  (path: string): { path: string } | { problem: string } => {
+    const p = resolve(cwd, path);
+    return existsSync(p) && statSync(p).isFile()
+      ? { path: p }
+      : { problem: 'the path of an existing values file (this one does not exist)' };
+  };
 
 async function external(io: CliIo, flags: Flags, commands: Command[]): Promise<number> {
   const exec = flags['dry-run'] ? new DryRunExecutor((l) => io.out(`${l}\n`)) : executor(io);

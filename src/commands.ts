@@ -198,6 +198,8 @@ export interface SkaffoldDeploy {
   images: Array<{ service: string; ref: string }>;
   kubeContext?: string;
   stackDir: string;
+  /** The run's own Skaffold file (src/loops/build.ts); unset: the stack's skaffold.yaml. */
+  file?: string;
   env: Env;
 }
 
@@ -214,6 +216,7 @@ export function skaffoldDeploy(a: SkaffoldDeploy): Command {
     cmd: 'skaffold',
     args: [
       verb,
+      ...(a.file ? ['-f', a.file] : []),
       '-p',
       a.profile,
       ...(a.kubeContext ? ['--kube-context', a.kubeContext] : []),
@@ -227,7 +230,7 @@ export function skaffoldDeploy(a: SkaffoldDeploy): Command {
     description:
       verb === 'deploy'
         ? `deploy prebuilt images with the ${a.profile} profile`
-        : `no images given: build from the service contexts and deploy with the ${a.profile} profile`,
+        : `build the declared services' contexts and deploy with the ${a.profile} profile`,
   };
 }
 

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import type { AnyLoop } from './constants.js';
+import { isRepository } from './validate.js';
 
 type Values = Record<string, unknown>;
 
@@ -50,6 +51,10 @@ export interface DeclaredService {
   workingDir?: string;
   /** The laptop loop's settings (services.<n>.dev); unset fields take src/dev.ts's defaults. */
   dev: DevSettings;
+  /** How its image is built (services.<n>.build); undefined when it declares no build context. */
+  build?: DeclaredBuild;
+  /** The image digest the values declare (a digest wins over a tag in the chart). */
+  imageDigest?: string;
 }
 
 /** services.<n>.dev: how the laptop loop builds and live-updates a service (not rendered by the chart). */
@@ -67,6 +72,22 @@ export interface DevSettings {
   run?: Array<{ command: string; trigger: string[] }>;
   rebuildOn?: string[];
   ignore?: string[];
+}
+
+/** services.<n>.build: where the sources are and which Dockerfile stage to build; not rendered by the chart. */
+export interface DeclaredBuild {
+  /** owner/name (lower-case) of the repository whose checkout holds the sources; undefined: the stack's own. */
+  repository?: string;
+  /** Relative to that checkout, without `..`. */
+  context: string;
+  /** Relative to the context. */
+  dockerfile: string;
+  /** The stage CI, previews and live build; undefined: the last stage. */
+  target?: string;
+  /** The stage the laptop loop builds; undefined: target. */
+  devTarget?: string;
+  /** The bundled example the defaults come from. */
+  example?: string;
 }
 
 export const METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -192,6 +213,11 @@ export function declarationOf(values: Values): Declaration {
       localPort: dev.localPort,
       workingDir: typeof s.workingDir === 'string' && s.workingDir ? s.workingDir : undefined,
       dev,
+      build: parseBuild(name, s.build, problems),
+      imageDigest:
+        isMapping(s.image) && typeof s.image.digest === 'string' && s.image.digest
+          ? s.image.digest
+          : undefined,
     });
     raw.push([name, isMapping(s.checks) ? s.checks : {}]);
   }
@@ -327,6 +353,57 @@ function parseDev(at: string, dev: unknown, problems: string[]): DevSettings {
     (x) => typeof x === 'string' && x !== '',
   );
   return out;
+}
+
+const BUILD_KEYS = ['repository', 'context', 'dockerfile', 'target', 'devTarget', 'example'];
+const RELATIVE_FORM = 'a relative path without .. (e.g. . or services/api)';
+
+/** A relative path that stays inside the directory it is relative to: no leading /, no `..` segment. */
+export function isInsidePath(p: string): boolean {
+  return p !== '' && !p.startsWith('/') && !p.includes('\\') && !p.split('/').includes('..');
+}
+
+/** services.<name>.build → DeclaredBuild; each problem names the field, the value and the accepted form. */
+function parseBuild(service: string, b: unknown, problems: string[]): DeclaredBuild | undefined {
+  const at = `services.${service}.build`;
+  const bad = (field: string, value: unknown, accepted: string) =>
+    problems.push(`${at}${field} is ${JSON.stringify(value) ?? 'missing'}; accepted: ${accepted}`);
+  if (b === undefined || b === null) return undefined;
+  if (!isMapping(b)) {
+    bad('', b, `a mapping with ${BUILD_KEYS.join(', ')}`);
+    return undefined;
+  }
+  for (const k of Object.keys(b))
+    if (!BUILD_KEYS.includes(k)) bad(`.${k}`, b[k], `build has only ${BUILD_KEYS.join(', ')}`);
+  const text = (k: string) => (typeof b[k] === 'string' ? (b[k] as string) : undefined);
+  for (const k of BUILD_KEYS)
+    if (b[k] !== undefined && b[k] !== null && typeof b[k] !== 'string') bad(`.${k}`, b[k], 'text');
+  const repository = text('repository');
+  if (repository && !isRepository(repository))
+    bad(
+      '.repository',
+      repository,
+      'a GitHub repository as owner/name (e.g. acme/go-api), or empty for this stack',
+    );
+  const context = text('context');
+  if (context !== undefined && !isInsidePath(context)) bad('.context', context, RELATIVE_FORM);
+  const dockerfile = text('dockerfile') || 'Dockerfile';
+  if (!isInsidePath(dockerfile))
+    bad(
+      '.dockerfile',
+      dockerfile,
+      'a path relative to the context without .. (e.g. Dockerfile or build/api.Dockerfile)',
+    );
+  // Without a context there is nothing to build: the service runs the image it declares.
+  if (!context) return undefined;
+  return {
+    repository: repository ? repository.toLowerCase() : undefined,
+    context,
+    dockerfile,
+    target: text('target') || undefined,
+    devTarget: text('devTarget') || undefined,
+    example: text('example') || undefined,
+  };
 }
 
 /**

@@ -4,30 +4,22 @@
  * reads it through `stack dev:plan`; `stack dev` refuses before Tilt starts when it has problems.
  *
  * The source, in order: the sibling checkout <sourcesDir>/<name>; else dev.source; else build.example (bundled
- * with the stack). A sibling that exists but cannot be built as declared is a problem, never a reason to build
- * something else: the example is used only when there is no sibling at all.
+ * with the stack); else, for a service of the stack's own repository (no build.repository), build.context in the
+ * stack's checkout, as CI builds it. A sibling that exists but cannot be built as declared is a problem, never a
+ * reason to build something else: the example is used only when there is no sibling at all.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import type { Declaration, DeclaredService } from './declaration.js';
 
-/** services.<n>.build as the laptop loop reads it (not rendered by the chart). */
-interface BuildSettings {
-  repository?: string;
-  context?: string;
-  dockerfile?: string;
-  target?: string;
-  devTarget?: string;
-  example?: string;
-}
-
-export type SourceKind = 'sibling' | 'declared' | 'example';
+export type SourceKind = 'sibling' | 'declared' | 'example' | 'stack';
 
 /** How the HUD and the Tiltfile's log name each kind of source. */
 export const SOURCE_LABEL: Record<SourceKind, string> = {
   sibling: 'the sibling checkout',
   declared: 'the declared checkout',
   example: 'the bundled example',
+  stack: "the stack's own checkout",
 };
 
 export interface DevService {
@@ -153,7 +145,7 @@ function planService(
   sourcesDir: string,
   problems: string[],
 ): DevService | undefined {
-  const build: BuildSettings = (s as DeclaredService & { build?: BuildSettings }).build ?? {};
+  const build: Partial<NonNullable<DeclaredService['build']>> = s.build ?? {};
   const at = `services.${s.name}`;
   const sibling = join(sourcesDir, s.name);
   const declared = s.dev.source ? resolve(stackDir, s.dev.source) : undefined;
@@ -183,9 +175,13 @@ function planService(
     source = 'example';
     sourceDir = example;
     context = example;
+  } else if (build.context && !build.repository) {
+    source = 'stack';
+    sourceDir = stackDir;
+    context = join(stackDir, build.context);
   } else {
     problems.push(
-      `${s.name}: no source to build: no sibling checkout at ${sibling}, and neither ${at}.dev.source nor ${at}.build.example is declared. Fix: check the service out at ${sibling} (or run with --sources <the directory holding it>), or declare ${at}.dev.source.`,
+      `${s.name}: no source to build: no sibling checkout at ${sibling}, and none of ${at}.dev.source, ${at}.build.example or a build.context in the stack's own checkout is declared. Fix: check the service out at ${sibling} (or run with --sources <the directory holding it>), or declare ${at}.dev.source.`,
     );
     return undefined;
   }

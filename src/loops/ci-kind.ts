@@ -3,9 +3,10 @@
  * checks, and the cluster deleted even on failure (the post step deletes it if this step never got there).
  */
 import { join } from 'node:path';
-import { kind, kubectl, skaffoldDeploy } from '../commands.js';
+import { kind, kubectl } from '../commands.js';
 import { State } from '../constants.js';
 import { CommandError } from '../executor.js';
+import { deployCommand } from './build.js';
 import {
   contract,
   namespaceManifest,
@@ -72,13 +73,11 @@ export const ciKind: LoopBody<'ci-kind'> = async (ctx) => {
       );
       await ctx.step('deploy', () =>
         deps.exec.run(
-          skaffoldDeploy({
+          deployCommand(ctx, {
             profile: 'ci-kind',
             namespace: ns,
             images: inputs.images,
             kubeContext: names.kubeContext,
-            stackDir: ctx.run.stackDir,
-            env,
           }),
         ),
       );

@@ -2,8 +2,9 @@
  * deploy-live (the CLI's `deploy live`): the live profile into the live kube context, refused unless the
  * current context is the one named. The platform owns the namespace and its Secrets, so nothing is created.
  */
-import { kubectl, skaffoldDeploy } from '../commands.js';
+import { kubectl } from '../commands.js';
 import { LIVE_NAMESPACE } from '../naming.js';
+import { deployCommand } from './build.js';
 import { type LoopBody, OwnershipRefused } from './types.js';
 
 /** The current kube context is not the live one: nothing was deployed. */
@@ -29,13 +30,11 @@ export const deployLive: LoopBody<'deploy-live'> = async (ctx) => {
   });
   await ctx.step('deploy', () =>
     deps.exec.run(
-      skaffoldDeploy({
+      deployCommand(ctx, {
         profile: 'live',
         namespace: LIVE_NAMESPACE,
         images: inputs.images,
         kubeContext: wanted,
-        stackDir: ctx.run.stackDir,
-        env: names.env,
       }),
     ),
   );

@@ -42,17 +42,19 @@ export function parseImagesAnnotation(text: string | undefined): ServiceImage[] 
 }
 
 /**
- * Every service's image for this preview. With no `images` at all Skaffold builds every service from source (as
- * before): nothing to resolve. Otherwise a service this PR does not build must come from a companion PR or the
- * baseline; when neither has it, the preview stops here, before anything is created.
+ * Every service's image for this preview that is not built by this run. In the stack's own repository without
+ * `images`, Skaffold builds every service from source (as before): nothing to resolve. Otherwise a service this
+ * PR neither names in `images` nor builds from its own checkout must come from a companion PR or the baseline;
+ * when neither has it, the preview stops here, before anything is created.
  */
 export async function resolveImages(ctx: LoopContext<'preview'>): Promise<ServiceImage[]> {
   const { inputs, deps, names } = ctx;
   const own: ServiceImage[] = inputs.images.map((i) => ({ ...i, source: 'pr', from: 'this PR' }));
-  if (own.length === 0) return [];
+  if (own.length === 0 && ctx.build.from !== 'workspace') return [];
   const resolved = [...own];
   // Every declared service runs some image: the ones this PR does not build come from elsewhere.
-  const services = ctx.declaration.services.map((s) => s.name);
+  const built = ctx.build.artifacts.map((a) => a.service);
+  const services = ctx.declaration.services.map((s) => s.name).filter((s) => !built.includes(s));
   const missing = () => services.filter((s) => !resolved.some((i) => i.service === s));
   // What the cluster says is read like any input: an image reference, or not used (and said so).
   const usable = (ref: string, where: string) => {

@@ -6,6 +6,7 @@ import type { AnyLoop } from '../constants.js';
 import type { RunContext } from '../context.js';
 import { checkImagesDeclared, readDeclaration } from '../declaration.js';
 import type { ActionInputs } from '../validate.js';
+import { planBuild } from './build.js';
 import { ciKind } from './ci-kind.js';
 import { deployLive } from './deploy-live.js';
 import { live } from './live.js';
@@ -15,11 +16,15 @@ import { writeValuesFile } from './shared.js';
 import { teardown } from './teardown.js';
 import type { LoopBody, LoopContext, LoopDeps, LoopResult } from './types.js';
 
+export { BuildRefused } from './build.js';
 export { ContextRefused } from './deploy-live.js';
 export { chartValues, extraValues, planHeader, planNames } from './plan.js';
 export { forwardServices, publicFailure, serviceUrlEnv, withPortForwards } from './shared.js';
 export { TeardownRefused } from './teardown.js';
 export * from './types.js';
+
+/** The loops that run Skaffold. */
+const DEPLOYING: readonly AnyLoop[] = ['ci-kind', 'preview', 'deploy-live'];
 
 const LOOP_BODIES: { [L in AnyLoop]: LoopBody<L> } = {
   'ci-kind': ciKind,
@@ -40,6 +45,7 @@ export async function runLoop(inputs: ActionInputs, run: RunContext, deps: LoopD
     deps,
     result,
     declaration: { services: [], checks: [] },
+    build: { from: 'images', artifacts: [] },
     async step(name, fn) {
       const t0 = Date.now();
       deps.log(`▶ ${name}`);
@@ -60,6 +66,9 @@ export async function runLoop(inputs: ActionInputs, run: RunContext, deps: LoopD
       ctx.declaration = readDeclaration(run.stackDir, inputs.loop, extraValues(inputs));
       checkImagesDeclared(inputs.images, ctx.declaration);
     }
+    // What to build, and from which checkout: a repository that declares no service and gives no images is
+    // refused here, before anything is created.
+    if (DEPLOYING.includes(inputs.loop)) ctx.build = planBuild(inputs, run, ctx.declaration);
     writePrivateFiles(ctx);
     await (LOOP_BODIES[inputs.loop] as LoopBody<AnyLoop>)(ctx as never);
   } catch (error) {

@@ -15,6 +15,7 @@ import {
   LIVE_RELEASE,
   previewNames,
 } from '../naming.js';
+import type { DeclaredService } from '../declaration.js';
 import type { ActionInputs, PreviewInputs, TeardownInputs } from '../validate.js';
 import type { PlanNames } from './types.js';
 
@@ -140,13 +141,15 @@ export function extraValues(inputs: Pick<ActionInputs, 'values' | 'set'>): Value
 
 /**
  * The values file the action writes: what the action itself sets, then extraValues over it (the user has the last
- * word). The owner labels (a preview's PR and repository; managed-by stays Helm's) go on every object the chart
+ * word), then each service's image: an `images` line, or an image this run builds (Skaffold sets those through
+ * setValueTemplates), runs even where the values declare another repository, tag or digest. The owner labels (a preview's PR and repository; managed-by stays Helm's) go on every object the chart
  * makes, so a listing by repository and PR finds them. The Deployments' progress deadline is the timeout input, so a pod that never becomes ready fails the
  * deploy (Skaffold's status check stops there) when the user said, not after Kubernetes' default 10 minutes.
  */
 export function chartValues(
   inputs: Pick<ActionInputs, 'values' | 'set' | 'timeoutSeconds'> & Partial<Pick<ActionInputs, 'images'>>,
   ownerLabels: Record<string, string> = {},
+  run: { built?: readonly string[]; declared?: readonly Pick<DeclaredService, 'name' | 'imageDigest'>[] } = {},
 ): Values {
   const own: Values = Object.assign(Object.create(null), {
     global: Object.assign(Object.create(null), {
@@ -154,14 +157,28 @@ export function chartValues(
       ...(Object.keys(ownerLabels).length ? { ownerLabels } : {}),
     }),
   });
-  // Skaffold's setValueTemplates set the image of its own artifacts only; every `images` line goes into the
-  // values too, so a service the team declared runs the image given for it.
-  if (inputs.images?.length)
-    own.services = Object.assign(
-      Object.create(null),
-      Object.fromEntries(inputs.images.map((i) => [i.service, { image: imageValues(i.ref) }])),
-    );
-  return deepMerge(own, extraValues(inputs));
+  const extra = extraValues(inputs);
+  // A digest wins over a tag in the chart: one the values declare is cleared, or it would run instead.
+  const declaredDigest = (service: string) => {
+    const fromExtra = mapping(mapping(mapping(extra.services)[service]).image).digest;
+    return Boolean(fromExtra || run.declared?.find((s) => s.name === service)?.imageDigest);
+  };
+  const images: Values = Object.create(null);
+  // Skaffold's setValueTemplates set the image of what it builds only; every `images` line goes into the values,
+  // so a service the team declared runs the image given for it.
+  for (const i of inputs.images ?? []) {
+    const image: Values = imageValues(i.ref);
+    if (image.digest === undefined && declaredDigest(i.service)) image.digest = '';
+    images[i.service] = { image };
+  }
+  for (const service of run.built ?? [])
+    if (declaredDigest(service) && !images[service]) images[service] = { image: { digest: '' } };
+  const values = deepMerge(own, extra);
+  return Object.keys(images).length ? deepMerge(values, { services: images }) : values;
+}
+
+function mapping(v: unknown): Values {
+  return isMapping(v) ? v : {};
 }
 
 /** An image reference as the chart's image values: repository, and tag or digest (a digest wins in the chart). */

@@ -4,9 +4,10 @@
  * deploy, wait, contract checks through the preview's URL, and the PR told how it went — on failure, with the
  * first reason. A PR closed while this ran is torn down again, so no preview outlives its PR.
  */
-import { kubectl, skaffoldDeploy } from '../commands.js';
+import { kubectl } from '../commands.js';
 import { Ownership } from '../constants.js';
 import { isOwnedBy, notOwned } from '../naming.js';
+import { deployCommand } from './build.js';
 import { resolveImages, type ServiceImage } from './images.js';
 import {
   contract,
@@ -93,12 +94,10 @@ export const preview: LoopBody<'preview'> = async (ctx) => {
       });
       await ctx.step('deploy', () =>
         deps.exec.run(
-          skaffoldDeploy({
+          deployCommand(ctx, {
             profile: 'preview',
             namespace: ns,
             images: images.length ? images : inputs.images,
-            stackDir: ctx.run.stackDir,
-            env,
           }),
         ),
       );

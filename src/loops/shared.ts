@@ -99,7 +99,12 @@ export function writeValuesFile<L extends AnyLoop>(ctx: LoopContext<L>, images: 
     ('labels' in names ? (names.labels as Record<string, string>) : undefined) ?? {};
   deps.writeFile(
     file,
-    YAML.stringify(chartValues({ ...inputs, images }, owner)),
+    YAML.stringify(
+      chartValues({ ...inputs, images }, owner, {
+        built: ctx.build.artifacts.map((a) => a.service),
+        declared: ctx.declaration.services,
+      }),
+    ),
     'chart values from the timeout, the images, and the values and set inputs',
   );
 }

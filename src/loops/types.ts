@@ -10,6 +10,7 @@ import type { Declaration, DeclaredCheck, Stage } from '../declaration.js';
 import type { Command, Executor } from '../executor.js';
 import type { ToolName } from '../tools.js';
 import type { InputsOf, ToolVersions } from '../validate.js';
+import type { BuildPlan } from './build.js';
 
 /** What a loop asks the contract runner (src/contract.ts) for: the declared checks of its stage, against a target. */
 export interface ContractRequest {
@@ -134,6 +135,8 @@ export interface LoopContext<L extends AnyLoop = AnyLoop> {
   result: LoopResult;
   /** The services this loop deploys (charts/app values after the stage file and the inputs); none for teardown. */
   declaration: Declaration;
+  /** What this loop builds, from which checkout (src/loops/build.ts); nothing for live and teardown. */
+  build: BuildPlan;
   /** Runs one named step, timing it into result.steps. */
   step<T>(name: string, fn: () => Promise<T>): Promise<T>;
 }

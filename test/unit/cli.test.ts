@@ -158,8 +158,8 @@ describe('deploy live is guarded', () => {
         t.io,
       ),
     ).toBe(0);
-    expect(exec.lines()[1]).toBe(
-      'skaffold deploy -p live --kube-context prod --namespace jetscale --images backend=r/b:1 --default-repo= --status-check=true',
+    expect(exec.lines()[1]).toMatch(
+      /^skaffold deploy -f \S+\/skaffold-deploy-live\.yaml -p live --kube-context prod --namespace jetscale --images backend=r\/b:1 --default-repo= --status-check=true$/,
     );
     expect(exec.commands[1]?.env).toMatchObject({
       JETSCALE_HOST: 'app.jetscale.ai',
@@ -184,7 +184,9 @@ describe('deploy live is guarded', () => {
     const plan = JSON.parse(t.out.join(''));
     expect(plan.commands.map((c: { command: string }) => c.command)).toEqual([
       'kubectl config current-context',
-      'skaffold run -p live --kube-context prod --namespace jetscale --status-check=true',
+      expect.stringMatching(
+        /^skaffold run -f \S+\/skaffold-deploy-live\.yaml -p live --kube-context prod --namespace jetscale --status-check=true$/,
+      ),
     ]);
     expect(t.exec.commands).toHaveLength(0);
   });

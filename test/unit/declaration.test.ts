@@ -35,6 +35,12 @@ describe('the declaration a loop deploys', () => {
         readinessPath: '/readyz',
         localPort: 8081,
         dev: { localPort: 8081, buildArgs: {} },
+        build: {
+          context: 'examples/backend',
+          dockerfile: 'Dockerfile',
+          devTarget: 'dev',
+          example: 'examples/backend',
+        },
       },
       {
         name: 'frontend',
@@ -45,6 +51,12 @@ describe('the declaration a loop deploys', () => {
         readinessPath: '/healthz',
         localPort: 8080,
         dev: { localPort: 8080, buildArgs: {} },
+        build: {
+          context: 'examples/frontend',
+          dockerfile: 'Dockerfile',
+          devTarget: 'dev',
+          example: 'examples/frontend',
+        },
       },
     ]);
     expect(d.checks.map((c) => c.id)).toEqual([
@@ -372,5 +384,62 @@ describe('services.<n>.dev: the laptop loop settings, each problem named', () =>
         },
       }),
     ).toThrow(/2 problem\(s\)[\s\S]*dev\.localPort is 0[\s\S]*request\.path is "x"/);
+  });
+});
+
+describe('services.<n>.build: where the sources are (not rendered; the action and Skaffold read it)', () => {
+  const buildProblem = (build: unknown) => declarationProblem({}, {}, { api: { port: 9000, build } });
+
+  test.each([
+    [
+      'a context outside the checkout',
+      { context: '../api' },
+      'services.api.build.context is "../api"; accepted: a relative path without ..',
+    ],
+    [
+      'an absolute context',
+      { context: '/srv/api' },
+      'services.api.build.context is "/srv/api"; accepted: a relative path without ..',
+    ],
+    [
+      'a .. inside the context',
+      { context: 'a/../../b' },
+      'services.api.build.context is "a/../../b"; accepted: a relative path without ..',
+    ],
+    [
+      'an absolute Dockerfile',
+      { context: '.', dockerfile: '/etc/Dockerfile' },
+      'services.api.build.dockerfile is "/etc/Dockerfile"; accepted: a path relative to the context without ..',
+    ],
+    [
+      'a repository that is not owner/name',
+      { context: '.', repository: 'acme' },
+      'services.api.build.repository is "acme"; accepted: a GitHub repository as owner/name (e.g. acme/go-api), or empty for this stack',
+    ],
+    [
+      'a misspelt key',
+      { context: '.', dockerFile: 'x' },
+      'services.api.build.dockerFile is "x"; accepted: build has only repository, context, dockerfile, target, devTarget, example',
+    ],
+  ])('%s is refused, naming the field, the value and the accepted form', (_what, build, message) => {
+    expect(buildProblem(build)).toContain(message);
+  });
+
+  test('the accepted form: repository lower-cased, Dockerfile by default, no context is no build', () => {
+    const d = readDeclaration(repoRoot, 'ci-kind', {
+      services: {
+        backend: null,
+        frontend: null,
+        api: { port: 9000, build: { repository: 'Acme/Go-Api', context: 'services/api', target: 'prod' } },
+        worker: { build: { repository: 'acme/worker' } },
+      },
+    });
+    expect(d.services.map((s) => [s.name, s.build])).toEqual([
+      [
+        'api',
+        { repository: 'acme/go-api', context: 'services/api', dockerfile: 'Dockerfile', target: 'prod' },
+      ],
+      ['worker', undefined],
+    ]);
   });
 });

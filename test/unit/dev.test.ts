@@ -161,7 +161,7 @@ describe('never the wrong thing in silence: each problem names the service, the 
     const { root, stack } = layout();
     const d = declarationOf({ services: { api: { port: 8080 } } });
     expect(devPlan(d, { stackDir: stack }).problems).toEqual([
-      `api: no source to build: no sibling checkout at ${join(root, 'api')}, and neither services.api.dev.source nor services.api.build.example is declared. Fix: check the service out at ${join(root, 'api')} (or run with --sources <the directory holding it>), or declare services.api.dev.source.`,
+      `api: no source to build: no sibling checkout at ${join(root, 'api')}, and none of services.api.dev.source, services.api.build.example or a build.context in the stack's own checkout is declared. Fix: check the service out at ${join(root, 'api')} (or run with --sources <the directory holding it>), or declare services.api.dev.source.`,
     ]);
   });
 

@@ -47,7 +47,7 @@ describe('dry run prints the exact commands in order and executes nothing', () =
       [
         'kubectl get namespace jetscale-pr-101 --ignore-not-found -o json',
         'kubectl create -f -',
-        'skaffold deploy -p preview --namespace jetscale-pr-101 --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=true',
+        `skaffold deploy -f ${c.tempDir}/skaffold-preview.yaml -p preview --namespace jetscale-pr-101 --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=true`,
         'kubectl get deployments,statefulsets,jobs -n jetscale-pr-101 -o json',
         'kubectl rollout status deployment/<each> -n jetscale-pr-101 --timeout=600s',
         'kubectl rollout status statefulset/<each> -n jetscale-pr-101 --timeout=600s',
@@ -73,7 +73,7 @@ describe('dry run prints the exact commands in order and executes nothing', () =
         'kind load docker-image r/backend:1 --name jetscale-ci-a1b2c3-777-2',
         'kind load docker-image r/frontend:1 --name jetscale-ci-a1b2c3-777-2',
         'kubectl apply -f -',
-        'skaffold deploy -p ci-kind --kube-context kind-jetscale-ci-a1b2c3-777-2 --namespace jetscale-ci --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=true',
+        `skaffold deploy -f ${c.tempDir}/skaffold-ci-kind.yaml -p ci-kind --kube-context kind-jetscale-ci-a1b2c3-777-2 --namespace jetscale-ci --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=true`,
         'kubectl get deployments,statefulsets,jobs -n jetscale-ci -o json',
         'kubectl rollout status deployment/<each> -n jetscale-ci --timeout=600s',
         'kubectl rollout status statefulset/<each> -n jetscale-ci --timeout=600s',
