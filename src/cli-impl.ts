@@ -4,8 +4,8 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, statSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { kind, tilt } from './commands.js';
 import { CLI_LOOPS } from './constants.js';
@@ -229,8 +229,7 @@ export async function cli(argv: string[], io: CliIo = defaultIo()): Promise<numb
       }
       case 'dev:plan': {
         const plan = laptopPlan(flags, raw, ctx, cwd, io.env);
-        if (flags['write-values'])
-          writeFileSync(resolve(cwd, flags['write-values']), `${JSON.stringify(plan.values, null, 2)}\n`);
+        if (flags['write-values']) writeIfChanged(resolve(cwd, flags['write-values']), plan.values);
         io.out(`${JSON.stringify(plan, null, 2)}\n`);
         return 0;
       }
@@ -411,6 +410,17 @@ function laptopPlan(
     stackDir: ctx.stackDir,
     sourcesDir: sources ? resolve(cwd, sources) : undefined,
   });
+}
+
+/**
+ * Tilt watches the values files it hands helm: rewriting the same content on every Tiltfile load would reload it
+ * again, so the file is written only when the values change.
+ */
+function writeIfChanged(file: string, values: unknown): void {
+  const text = `${JSON.stringify(values, null, 2)}\n`;
+  if (existsSync(file) && readFileSync(file, 'utf8') === text) return;
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, text);
 }
 
 /** The message Tilt stops with too (the Tiltfile's fail()). */

@@ -258,7 +258,7 @@ describe('defaults: the examples work with no dev settings', () => {
 
 test('the stages of a Dockerfile', () => {
   expect(
-    dockerfileStages('ARG X\nFROM ${X} AS base\n  FROM --platform=linux/amd64 base AS Dev \nFROM base\n'),
+    dockerfileStages('ARG X\nFROM $X AS base\n  FROM --platform=linux/amd64 base AS Dev \nFROM base\n'),
   ).toEqual(['base', 'Dev']);
 });
 
