@@ -4,8 +4,8 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { kind, tilt } from './commands.js';
 import { CLI_LOOPS } from './constants.js';
@@ -19,7 +19,8 @@ import {
 import { type ContractTarget, runContractChecks } from './contract.js';
 import { readStageDeclaration, STAGES, type Stage } from './declaration.js';
 import { dryRunLoopDeps, planCommands, realLoopDeps } from './deps.js';
-import { DryRunExecutor, ExecExecutor, type Executor } from './executor.js';
+import { type DevPlan, devPlan } from './dev.js';
+import { type Command, DryRunExecutor, ExecExecutor, type Executor } from './executor.js';
 import {
   ContextRefused,
   extraValues,
@@ -40,6 +41,11 @@ export const TASKS: Array<{ name: string; description: string }> = [
   {
     name: 'dev',
     description: 'Laptop loop: tilt up (creates or reuses the Kind cluster, builds, deploys, live-syncs)',
+  },
+  {
+    name: 'dev:plan',
+    description:
+      'dev:plan [--sources DIR] [--values F] [--write-values F]: what the laptop loop builds from where, as JSON (the Tiltfile reads it)',
   },
   {
     name: 'clean',
@@ -89,6 +95,8 @@ Flags:
   --kind-image ref     ci: an extra image to load into the Kind cluster (repeatable)
   --url URL            URL to check (test:local, test:live, deploy preview); $LIVE_URL for test:live
   --values FILE        extra values file (repeatable)    --set key=value   extra chart value (repeatable)
+  --sources DIR        dev, dev:plan: the directory holding the services' checkouts (default: the stack's parent)
+  --write-values F     dev:plan: also write the chart values the laptop deploys with (images, dev command/args)
   --base-domain D      default app.jetscale.ai           --namespace-prefix P   default jetscale-pr-
   --repo OWNER/NAME    the repository that owns the preview (default $GITHUB_REPOSITORY)
   --primary-repo O/N   the repository that keeps the short preview names (default: --repo)
@@ -165,7 +173,7 @@ export async function cli(argv: string[], io: CliIo = defaultIo()): Promise<numb
         // A values file is only read and printed here (Tilt passes JETSCALE_VALUES_FILE, wherever it is).
         const inputs = parseInputs(
           { ...raw, loop: 'ci-kind' },
-          { ...fileChecks(cwd, CLI_LOOPS), valuesFile: readableFile },
+          { ...fileChecks(cwd, CLI_LOOPS), valuesFile: readableFile(cwd) },
         );
         io.out(
           `${JSON.stringify(readStageDeclaration(ctx.stackDir, stage, extraValues(inputs)), null, 2)}\n`,
@@ -219,11 +227,25 @@ export async function cli(argv: string[], io: CliIo = defaultIo()): Promise<numb
           checks(inputs, io, ctx, 'ci', { services: urls }, CI_RELEASE),
         );
       }
-      case 'dev':
-        return await external(io, flags, [tilt('up', resolve(ctx.stackDir, 'Tiltfile'))]);
-      case 'clean':
+      case 'dev:plan': {
+        const plan = laptopPlan(flags, raw, ctx, cwd, io.env);
+        if (flags['write-values']) writeIfChanged(resolve(cwd, flags['write-values']), plan.values);
+        io.out(`${JSON.stringify(plan, null, 2)}\n`);
+        return 0;
+      }
+      case 'dev': {
+        // the Tiltfile makes the same plan and stops on the same problems; refusing here keeps Tilt from starting
+        const plan = laptopPlan(flags, raw, ctx, cwd, io.env);
+        if (plan.problems.length > 0) throw new UsageError(cannotBuild(plan));
+        for (const s of plan.services) io.out(`${s.summary}\n`);
         return await external(io, flags, [
-          tilt('down', resolve(ctx.stackDir, 'Tiltfile')),
+          { ...tilt('up', resolve(ctx.stackDir, 'Tiltfile')), env: laptopEnv(flags, raw, cwd) },
+        ]);
+      }
+      case 'clean':
+        // no refusal: deleting builds nothing (the Tiltfile skips the build plan's problems under `tilt down`)
+        return await external(io, flags, [
+          { ...tilt('down', resolve(ctx.stackDir, 'Tiltfile')), env: laptopEnv(flags, raw, cwd) },
           kind.deleteCluster(LOCAL_CLUSTER, 'the local Kind cluster'),
         ]);
       default:
@@ -267,6 +289,8 @@ function parse(argv: string[]) {
       timeout: { type: 'string' },
       'test-command': { type: 'string' },
       'node-image': { type: 'string' },
+      sources: { type: 'string' },
+      'write-values': { type: 'string' },
       context: { type: 'string' },
       confirm: { type: 'boolean' },
       'dry-run': { type: 'boolean' },
@@ -368,19 +392,64 @@ async function checks(
   return failed === 0 ? 0 : 1;
 }
 
-/** A values file the declaration task reads (no workspace confinement: it only prints what it reads). */
-function readableFile(path: string): { path: string } | { problem: string } {
-  const p = resolve(path);
-  return existsSync(p) && statSync(p).isFile()
-    ? { path: p }
-    : { problem: 'the path of an existing values file (this one does not exist)' };
+/** The laptop loop's plan: the local stage's declaration (with --values/--set) over the checkouts in --sources. */
+function laptopPlan(
+  flags: Flags,
+  raw: RawInputs,
+  ctx: RunContext,
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): DevPlan {
+  const inputs = parseInputs(
+    { ...raw, loop: 'ci-kind' },
+    { ...fileChecks(cwd, CLI_LOOPS), valuesFile: readableFile(cwd) },
+  );
+  const declaration = readStageDeclaration(ctx.stackDir, 'local', extraValues(inputs));
+  const sources = flags.sources ?? env.JETSCALE_SOURCES_DIR;
+  return devPlan(declaration, {
+    stackDir: ctx.stackDir,
+    sourcesDir: sources ? resolve(cwd, sources) : undefined,
+  });
 }
 
-async function external(
-  io: CliIo,
-  flags: Flags,
-  commands: Array<{ cmd: string; args: string[]; allowFailure?: boolean }>,
-): Promise<number> {
+/**
+ * Tilt watches the values files it hands helm: rewriting the same content on every Tiltfile load would reload it
+ * again, so the file is written only when the values change.
+ */
+function writeIfChanged(file: string, values: unknown): void {
+  const text = `${JSON.stringify(values, null, 2)}\n`;
+  if (existsSync(file) && readFileSync(file, 'utf8') === text) return;
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, text);
+}
+
+/** The message Tilt stops with too (the Tiltfile's fail()). */
+export function cannotBuild(plan: DevPlan): string {
+  return `The laptop loop cannot build these services as declared:\n- ${plan.problems.join('\n- ')}`;
+}
+
+/** What the Tiltfile reads from the environment: the checkouts' directory and the extra values file. */
+function laptopEnv(flags: Flags, raw: RawInputs, cwd: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (flags.sources) env.JETSCALE_SOURCES_DIR = resolve(cwd, flags.sources);
+  const values = raw.values?.split('\n').filter(Boolean) ?? [];
+  if (values.length > 1)
+    throw new UsageError('dev and clean take one --values file (the Tiltfile applies one)');
+  if (values[0]) env.JETSCALE_VALUES_FILE = resolve(cwd, values[0]);
+  return env;
+}
+
+/** A values file the declaration and dev tasks read (no workspace confinement: they only read it), from cwd. */
+const readableFile =
+  (cwd: string) =>
+  (path: string): { path: string } | { problem: string } => {
+    const p = resolve(cwd, path);
+    return existsSync(p) && statSync(p).isFile()
+      ? { path: p }
+      : { problem: 'the path of an existing values file (this one does not exist)' };
+  };
+
+async function external(io: CliIo, flags: Flags, commands: Command[]): Promise<number> {
   const exec = flags['dry-run'] ? new DryRunExecutor((l) => io.out(`${l}\n`)) : executor(io);
   for (const c of commands) await exec.run(c);
   return 0;

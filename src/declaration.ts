@@ -47,10 +47,31 @@ export interface DeclaredService {
   readinessPath?: string;
   /** The laptop port Tilt forwards to its port (dev.localPort). */
   localPort?: number;
+  /** The container's working directory (workingDir; "" = the image's own). */
+  workingDir?: string;
+  /** The laptop loop's settings (services.<n>.dev); unset fields take src/dev.ts's defaults. */
+  dev: DevSettings;
   /** How its image is built (services.<n>.build); undefined when it declares no build context. */
   build?: DeclaredBuild;
   /** The image digest the values declare (a digest wins over a tag in the chart). */
   imageDigest?: string;
+}
+
+/** services.<n>.dev: how the laptop loop builds and live-updates a service (not rendered by the chart). */
+export interface DevSettings {
+  localPort?: number;
+  /** The checkout to build when there is no sibling: relative to the stack directory, or absolute. */
+  source?: string;
+  /** The dev container's command and args (the chart's command/args on the laptop). */
+  command?: string[];
+  args?: string[];
+  buildArgs: Record<string, string>;
+  /** From (relative to the build context) → to (absolute, in the container). */
+  sync?: Array<{ from: string; to: string }>;
+  /** A shell command run in the container when one of its triggers (relative to the context) changes. */
+  run?: Array<{ command: string; trigger: string[] }>;
+  rebuildOn?: string[];
+  ignore?: string[];
 }
 
 /** services.<n>.build: where the sources are and which Dockerfile stage to build; not rendered by the chart. */
@@ -201,7 +222,7 @@ export function declarationOf(values: Values): Declaration {
       }
     const readiness = isMapping(s.probes) && isMapping(s.probes.readiness) ? s.probes.readiness : {};
     const httpGet = readiness.enabled !== false && isMapping(readiness.httpGet) ? readiness.httpGet : {};
-    const dev = isMapping(s.dev) ? s.dev : {};
+    const dev = parseDev(`services.${name}.dev`, s.dev, problems);
     services.push({
       name,
       port: typeof s.port === 'number' ? s.port : undefined,
@@ -209,7 +230,9 @@ export function declarationOf(values: Values): Declaration {
       routes,
       needs: Array.isArray(s.needs) ? s.needs.map(String) : [],
       readinessPath: typeof httpGet.path === 'string' ? httpGet.path : undefined,
-      localPort: typeof dev.localPort === 'number' ? dev.localPort : undefined,
+      localPort: dev.localPort,
+      workingDir: typeof s.workingDir === 'string' && s.workingDir ? s.workingDir : undefined,
+      dev,
       build: parseBuild(name, s.build, problems),
       imageDigest:
         isMapping(s.image) && typeof s.image.digest === 'string' && s.image.digest
@@ -222,6 +245,134 @@ export function declarationOf(values: Values): Declaration {
   const checks = enabled ? parseChecks(services, raw, problems) : [];
   if (problems.length > 0) throw new DeclarationError(problems);
   return { services, checks };
+}
+
+const DEV_KEYS = [
+  'localPort',
+  'source',
+  'command',
+  'args',
+  'buildArgs',
+  'sync',
+  'run',
+  'rebuildOn',
+  'ignore',
+];
+const INSIDE_CONTEXT = 'a path inside the build context, relative to it (no leading / and no ..), e.g. src';
+
+/** A relative path that stays inside the directory it is relative to. */
+const insideContext = (p: unknown): p is string =>
+  typeof p === 'string' && p !== '' && !p.startsWith('/') && !p.split('/').includes('..');
+
+/** services.<n>.dev → DevSettings; every problem names the field, the value and the accepted form. */
+function parseDev(at: string, dev: unknown, problems: string[]): DevSettings {
+  const bad = (field: string, value: unknown, accepted: string) =>
+    problems.push(`${field} is ${JSON.stringify(value) ?? 'missing'}; accepted: ${accepted}`);
+  const out: DevSettings = { buildArgs: {} };
+  if (dev === undefined || dev === null) return out;
+  if (!isMapping(dev)) {
+    bad(at, dev, `a mapping with any of ${DEV_KEYS.join(', ')}`);
+    return out;
+  }
+  for (const k of Object.keys(dev))
+    if (!DEV_KEYS.includes(k)) bad(`${at}.${k}`, dev[k], `dev has only ${DEV_KEYS.join(', ')}`);
+  const strings = (field: string, v: unknown, accepted: string, ok: (x: unknown) => boolean) => {
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v) || !v.every(ok)) {
+      bad(field, v, accepted);
+      return undefined;
+    }
+    return v as string[];
+  };
+  const text = (x: unknown) => typeof x === 'string';
+  if (dev.localPort !== undefined) {
+    if (
+      Number.isInteger(dev.localPort) &&
+      (dev.localPort as number) >= 1 &&
+      (dev.localPort as number) <= 65535
+    )
+      out.localPort = dev.localPort as number;
+    else bad(`${at}.localPort`, dev.localPort, 'a TCP port, 1-65535');
+  }
+  if (dev.source !== undefined) {
+    if (typeof dev.source === 'string') out.source = dev.source || undefined;
+    else bad(`${at}.source`, dev.source, 'a directory, relative to the stack directory or absolute');
+  }
+  out.command = strings(`${at}.command`, dev.command, 'a list of strings, e.g. [air]', text);
+  out.args = strings(`${at}.args`, dev.args, 'a list of strings, e.g. [--reload]', text);
+  if (dev.buildArgs !== undefined) {
+    if (isMapping(dev.buildArgs) && Object.values(dev.buildArgs).every(text))
+      out.buildArgs = dev.buildArgs as Record<string, string>;
+    else
+      bad(
+        `${at}.buildArgs`,
+        dev.buildArgs,
+        'a map of build argument name to text, e.g. {GOFLAGS: "-mod=mod"}',
+      );
+  }
+  if (dev.sync !== undefined) {
+    if (!Array.isArray(dev.sync))
+      bad(`${at}.sync`, dev.sync, 'a list of {from: <path in the context>, to: <absolute path>}');
+    else {
+      out.sync = [];
+      dev.sync.forEach((e, i) => {
+        const f = `${at}.sync[${i}]`;
+        if (!isMapping(e) || Object.keys(e).some((k) => k !== 'from' && k !== 'to')) {
+          bad(
+            f,
+            e,
+            '{from: <path in the context>, to: <absolute path in the container>}, e.g. {from: src, to: /app/src}',
+          );
+          return;
+        }
+        if (!insideContext(e.from)) bad(`${f}.from`, e.from, `. or ${INSIDE_CONTEXT}`);
+        else if (typeof e.to !== 'string' || !e.to.startsWith('/'))
+          bad(`${f}.to`, e.to, 'an absolute path in the container, e.g. /app');
+        else out.sync?.push({ from: e.from, to: e.to });
+      });
+    }
+  }
+  if (dev.run !== undefined) {
+    if (!Array.isArray(dev.run))
+      bad(`${at}.run`, dev.run, 'a list of {command: <shell command>, trigger: [<paths>]}');
+    else {
+      out.run = [];
+      dev.run.forEach((e, i) => {
+        const f = `${at}.run[${i}]`;
+        if (!isMapping(e) || Object.keys(e).some((k) => k !== 'command' && k !== 'trigger')) {
+          bad(
+            f,
+            e,
+            '{command: <shell command>, trigger: [<paths in the context>]}, e.g. {command: yarn install, trigger: [yarn.lock]}',
+          );
+          return;
+        }
+        if (typeof e.command !== 'string' || e.command.trim() === '') {
+          bad(
+            `${f}.command`,
+            e.command,
+            'a shell command run in the container, e.g. go build -o /app/server .',
+          );
+          return;
+        }
+        const trigger = strings(
+          `${f}.trigger`,
+          e.trigger ?? [],
+          `a list of ${INSIDE_CONTEXT}`,
+          insideContext,
+        );
+        if (trigger) out.run?.push({ command: e.command, trigger });
+      });
+    }
+  }
+  out.rebuildOn = strings(`${at}.rebuildOn`, dev.rebuildOn, `a list of ${INSIDE_CONTEXT}`, insideContext);
+  out.ignore = strings(
+    `${at}.ignore`,
+    dev.ignore,
+    'a list of globs relative to the build context, e.g. [target, "*.log"]',
+    (x) => typeof x === 'string' && x !== '',
+  );
+  return out;
 }
 
 const BUILD_KEYS = ['repository', 'context', 'dockerfile', 'target', 'devTarget', 'example'];

@@ -244,8 +244,12 @@ describe.skipIf(skip)(`Tilt on the rig${skip ? ` (skipped: ${skip})` : ''}`, () 
     const r = await run(tilt, tiltArgs('ci', '--timeout', '12m'), env, stack);
     expect(r.code, r.out.slice(-6000)).toBe(0);
     expect(r.out).toContain('SUCCESS. All workloads are healthy.');
-    expect(r.out).toContain(`backend: building from ${join(work, 'backend')}`);
-    expect(r.out).toContain(`frontend: building from ${join(work, 'frontend')}`);
+    expect(r.out).toContain(
+      `backend: building the sibling checkout at ${join(work, 'backend')} (Dockerfile Dockerfile, target dev)`,
+    );
+    expect(r.out).toContain(
+      `frontend: building the sibling checkout at ${join(work, 'frontend')} (Dockerfile Dockerfile, target dev)`,
+    );
     expect(r.out).toMatch(/smoke +│ \{"status":"ready","postgres":"ok","redis":"ok"\}/);
     expect(r.out).toMatch(/contract +│ 6 passed, 0 failed/);
     for (const svc of ['backend', 'frontend']) {

@@ -24,10 +24,11 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { declarationOf } from '../../src/declaration.js';
+import { declarationOf, readStageDeclaration } from '../../src/declaration.js';
+import { devPlan } from '../../src/dev.js';
 import { planBuild, runSkaffoldConfig } from '../../src/loops/build.js';
 import { repoRoot, requireTool } from '../support/tools.js';
 import {
@@ -51,6 +52,11 @@ const DECLARED = declarationOf(
 ).services;
 const SERVICES = DECLARED.map((s) => s.name);
 const DATA = ['postgres', 'redis'];
+/** What the laptop loop builds for the default declaration with no sibling checkouts: the bundled examples. */
+const LAPTOP = devPlan(readStageDeclaration(repoRoot, 'local', {}), {
+  stackDir: repoRoot,
+  sourcesDir: mkdtempSync(join(tmpdir(), 'no-siblings-')),
+});
 /**
  * The values file of each environment. CI runs the chart's defaults (values.yaml) with global.environment=ci;
  * the other stages have their own file on top of the defaults.
@@ -106,9 +112,17 @@ function tiltCode(): string {
 }
 
 describe('skaffold.yaml is the source of truth', () => {
-  test('artifacts are the services, built from examples/<service>', () => {
+  test('artifacts are the services, built from their bundled example, as the laptop plan builds them', () => {
+    expect(LAPTOP.problems).toEqual([]);
     expect(base.build.artifacts.map((a) => a.image)).toEqual(SERVICES);
-    for (const a of base.build.artifacts) expect(a.context).toBe(`examples/${a.image}`);
+    for (const s of LAPTOP.services) {
+      const a = base.build.artifacts.find((x) => x.image === s.name);
+      expect(s.source, s.name).toBe('example');
+      expect(a?.context, s.name).toBe(relative(repoRoot, s.context));
+      expect(join(repoRoot, a?.context ?? '', a?.docker?.dockerfile ?? 'Dockerfile'), s.name).toBe(
+        s.dockerfile,
+      );
+    }
   });
 
   test("skaffold.yaml's artifacts are the declaration's build contexts (services.<n>.build)", () => {
@@ -233,9 +247,10 @@ describe('charts/app agrees with skaffold.yaml', () => {
 describe('the Tiltfile reads skaffold.yaml instead of repeating it', () => {
   const code = tiltCode();
 
-  test('it reads the artifacts and the helm release from skaffold.yaml', () => {
+  test('it reads the helm release from skaffold.yaml and the services from stack dev:plan', () => {
     expect(code).toMatch(/read_yaml\('skaffold\.yaml'\)/);
-    expect(code).toMatch(/for \w+ in skaffold\['build'\]\['artifacts'\]/);
+    expect(code).toMatch(/\['node', 'dist\/cli\/index\.js', 'dev:plan',/);
+    expect(code).toMatch(/for svc in PLAN\['services'\]|SERVICES = PLAN\['services'\]/);
     expect(code).toMatch(/skaffold\['deploy'\]\['helm'\]\['releases'\]\[0\]/);
     expect(code).toMatch(/\['chartPath'\]/);
     expect(code).toMatch(/\.get\('valuesFiles'/);
@@ -256,7 +271,6 @@ describe('the Tiltfile reads skaffold.yaml instead of repeating it', () => {
   });
 
   test('its ports, order and tests come from the services declaration, not tables of its own', () => {
-    expect(code).toMatch(/\['node', 'dist\/cli\/index\.js', 'declaration', 'local'\]/);
     expect(code).not.toMatch(/^(PORTS|DEPS) = /m);
     // no port, probe path or example name written into the Tiltfile
     for (const literal of [
@@ -271,23 +285,44 @@ describe('the Tiltfile reads skaffold.yaml instead of repeating it', () => {
       expect(code).not.toMatch(literal);
   });
 
-  test("it builds the Dockerfiles' dev stage, which every service has, as skaffold's local-kind does", () => {
-    expect(code).toMatch(/target='dev'/);
-    expect(applyProfile(base, 'local-kind').build.artifacts.map((a) => a.docker?.target)).toEqual([
-      'dev',
-      'dev',
-    ]);
-    for (const profile of PROFILES.filter((p) => p !== 'local-kind')) {
-      // the other stages deploy the last (production) stage
-      expect(
-        applyProfile(base, profile).build.artifacts.map((a) => a.docker?.target),
-        profile,
-      ).toEqual([undefined, undefined]);
-    }
-    for (const a of base.build.artifacts) {
-      const dockerfile = join(repoRoot, a.context, a.docker?.dockerfile ?? 'Dockerfile');
-      expect(readFileSync(dockerfile, 'utf8'), dockerfile).toMatch(/^FROM\s+\S+\s+AS\s+dev\s*$/im);
-    }
+  test('its builds and live updates come from the plan, not settings of its own', () => {
+    for (const field of [
+      'context',
+      'dockerfile',
+      'target',
+      'buildArgs',
+      'ignore',
+      'rebuildOn',
+      'sync',
+      'run',
+    ])
+      expect(code, field).toMatch(new RegExp(`svc(\\['|\\.get\\(')${field}'`));
+    expect(code).not.toMatch(/target='/);
+    expect(code).not.toMatch(/npm install|'\/app'/);
+  });
+
+  test("skaffold's local-kind builds the stage the plan builds, and the other stages the last one", () => {
+    const targets = (profile: string) =>
+      Object.fromEntries(applyProfile(base, profile).build.artifacts.map((a) => [a.image, a.docker?.target]));
+    expect(targets('local-kind')).toEqual(Object.fromEntries(LAPTOP.services.map((s) => [s.name, s.target])));
+    for (const profile of PROFILES.filter((p) => p !== 'local-kind'))
+      expect(Object.values(targets(profile)), profile).toEqual(SERVICES.map(() => undefined));
+  });
+
+  test("skaffold's local-kind syncs what dev.sync says (default: the context to workingDir or /app)", () => {
+    const synced = Object.fromEntries(
+      applyProfile(base, 'local-kind').build.artifacts.map((a) => [a.image, a.sync?.manual]),
+    );
+    const declared = Object.fromEntries(
+      LAPTOP.services.map((s) => [
+        s.name,
+        s.sync.map(({ from, to }) => {
+          const rel = relative(s.context, from);
+          return rel ? { src: `${rel}/**/*`, dest: to, strip: `${rel}/` } : { src: '**/*', dest: to };
+        }),
+      ]),
+    );
+    expect(synced).toEqual(declared);
   });
 });
 
@@ -455,9 +490,11 @@ describe.skipIf(dynamicSkip !== undefined)(
         backend: join(dir, 'backend'),
         frontend: join(stack, 'examples', 'frontend'),
       });
-      expect(r.stderr).toContain(`backend: building from ${join(dir, 'backend')}`);
       expect(r.stderr).toContain(
-        `frontend: ${join(dir, 'frontend', 'Dockerfile')} not found, building the example service from examples/frontend`,
+        `backend: building the sibling checkout at ${join(dir, 'backend')} (Dockerfile Dockerfile, target dev)`,
+      );
+      expect(r.stderr).toContain(
+        `frontend: building the bundled example at ${join(stack, 'examples', 'frontend')} (Dockerfile Dockerfile, target dev)`,
       );
     });
   },

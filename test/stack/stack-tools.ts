@@ -97,7 +97,12 @@ export interface HelmRelease {
 export interface SkaffoldConfig {
   apiVersion: string;
   build: {
-    artifacts: { image: string; context: string; docker?: { dockerfile?: string; target?: string } }[];
+    artifacts: {
+      image: string;
+      context: string;
+      docker?: { dockerfile?: string; target?: string };
+      sync?: { manual?: { src: string; dest: string; strip?: string }[]; infer?: string[] };
+    }[];
   };
   deploy: { helm: { releases: HelmRelease[] } };
   profiles: {

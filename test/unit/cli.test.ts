@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -218,5 +218,115 @@ describe('stack declaration: what a stage deploys, for Tilt and for people', () 
     const t = io();
     expect(await cli(['declaration', 'prod'], t.io)).toBe(2);
     expect(t.err.join('')).toContain('declaration takes a stage: local, ci, preview or live (got "prod")');
+  });
+});
+
+describe('the laptop loop: dev:plan, dev and clean', () => {
+  /** <root>/stack: a chart declaring api (bundled example examples/api with a dev stage). */
+  function stack(): { root: string; dir: string } {
+    const root = mkdtempSync(join(tmpdir(), 'cli-dev-'));
+    const dir = join(root, 'stack');
+    mkdirSync(join(dir, 'charts', 'app'), { recursive: true });
+    mkdirSync(join(dir, 'examples', 'api'), { recursive: true });
+    writeFileSync(
+      join(dir, 'charts', 'app', 'values.yaml'),
+      [
+        'services:',
+        '  api:',
+        '    port: 8080',
+        '    build: { context: examples/api, dockerfile: Dockerfile, devTarget: dev, example: examples/api }',
+        '    dev: { localPort: 8081 }',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(join(dir, 'charts', 'app', 'values.local.yaml'), 'global: { environment: local }\n');
+    writeFileSync(join(dir, 'examples', 'api', 'Dockerfile'), 'FROM node:24 AS dev\n');
+    writeFileSync(join(dir, 'examples', 'api', 'package.json'), '{}');
+    return { root, dir };
+  }
+
+  test('dev:plan prints the plan as JSON and --write-values writes the chart values', async () => {
+    const { root, dir } = stack();
+    const t = io({ JETSCALE_STACK_DIR: dir });
+    const values = join(root, 'laptop-values.json');
+    expect(await cli(['dev:plan', '--write-values', values], { ...t.io, cwd: root })).toBe(0);
+    const plan = JSON.parse(t.out.join(''));
+    expect(plan.problems).toEqual([]);
+    expect(plan.services).toMatchObject([
+      {
+        name: 'api',
+        source: 'example',
+        context: join(dir, 'examples', 'api'),
+        target: 'dev',
+        localPort: 8081,
+        run: [{ command: 'npm install' }],
+      },
+    ]);
+    expect(JSON.parse(readFileSync(values, 'utf8'))).toEqual({
+      services: { api: { image: { repository: 'api', pullPolicy: 'IfNotPresent' } } },
+    });
+  });
+
+  test('dev:plan --sources and --values: a sibling elsewhere, the dev command from a values file', async () => {
+    const { root, dir } = stack();
+    mkdirSync(join(root, 'code', 'api'), { recursive: true });
+    writeFileSync(join(root, 'code', 'api', 'Dockerfile'), 'FROM golang AS dev\n');
+    writeFileSync(join(root, 'dev.yaml'), 'services:\n  api:\n    dev: { command: [air] }\n');
+    const t = io({ JETSCALE_STACK_DIR: dir });
+    expect(await cli(['dev:plan', '--sources', 'code', '--values', 'dev.yaml'], { ...t.io, cwd: root })).toBe(
+      0,
+    );
+    const plan = JSON.parse(t.out.join(''));
+    expect(plan.services[0]).toMatchObject({ source: 'sibling', context: join(root, 'code', 'api') });
+    expect(plan.values.services.api.command).toEqual(['air']);
+  });
+
+  test('dev:plan reports problems in its JSON (the Tiltfile fails on them), exit 0', async () => {
+    const { root, dir } = stack();
+    mkdirSync(join(root, 'api'));
+    const t = io({ JETSCALE_STACK_DIR: dir });
+    expect(await cli(['dev:plan'], { ...t.io, cwd: root })).toBe(0);
+    expect(JSON.parse(t.out.join('')).problems).toEqual([
+      expect.stringContaining(`api: the sibling checkout ${join(root, 'api')} has no Dockerfile`),
+    ]);
+  });
+
+  test('dev refuses with exit 2 and every problem before Tilt starts', async () => {
+    const { root, dir } = stack();
+    mkdirSync(join(root, 'api'));
+    const t = io({ JETSCALE_STACK_DIR: dir });
+    expect(await cli(['dev'], { ...t.io, cwd: root })).toBe(2);
+    expect(t.err.join('')).toContain(
+      `The laptop loop cannot build these services as declared:\n- api: the sibling checkout ${join(root, 'api')} has no Dockerfile at ${join(root, 'api', 'Dockerfile')}`,
+    );
+    expect(t.exec.commands).toEqual([]);
+  });
+
+  test('dev says what it builds from where, then runs tilt up with the sources and values it was given', async () => {
+    const { root, dir } = stack();
+    mkdirSync(join(root, 'code', 'api'), { recursive: true });
+    writeFileSync(join(root, 'code', 'api', 'Dockerfile'), 'FROM node:24 AS dev\n');
+    writeFileSync(join(root, 'extra.yaml'), 'services: {}\n');
+    const t = io({ JETSCALE_STACK_DIR: dir });
+    expect(await cli(['dev', '--sources', 'code', '--values', 'extra.yaml'], { ...t.io, cwd: root })).toBe(0);
+    expect(t.out.join('')).toContain(
+      `api: building the sibling checkout at ${join(root, 'code', 'api')} (Dockerfile Dockerfile, target dev)`,
+    );
+    expect(t.exec.lines()).toEqual([`tilt up --file ${join(dir, 'Tiltfile')}`]);
+    expect(t.exec.commands[0]?.env).toEqual({
+      JETSCALE_SOURCES_DIR: join(root, 'code'),
+      JETSCALE_VALUES_FILE: join(root, 'extra.yaml'),
+    });
+  });
+
+  test('clean deletes even when a sibling cannot be built (deleting builds nothing)', async () => {
+    const { root, dir } = stack();
+    mkdirSync(join(root, 'api'));
+    const t = io({ JETSCALE_STACK_DIR: dir });
+    expect(await cli(['clean'], { ...t.io, cwd: root })).toBe(0);
+    expect(t.exec.lines()).toEqual([
+      `tilt down --file ${join(dir, 'Tiltfile')}`,
+      'kind delete cluster --name jetscale-local',
+    ]);
   });
 });

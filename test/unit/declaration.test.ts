@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { mergeValues, readDeclaration } from '../../src/declaration.js';
+import { DeclarationError, declarationOf, mergeValues, readDeclaration } from '../../src/declaration.js';
 import { runLoop } from '../../src/loops/index.js';
 import { parseInputs, type RawInputs } from '../../src/validate.js';
 import { deps, runCtx, tmp } from '../support/loop-harness.js';
@@ -34,6 +34,7 @@ describe('the declaration a loop deploys', () => {
         needs: ['postgres', 'redis'],
         readinessPath: '/readyz',
         localPort: 8081,
+        dev: { localPort: 8081, buildArgs: {} },
         build: {
           context: 'examples/backend',
           dockerfile: 'Dockerfile',
@@ -49,6 +50,7 @@ describe('the declaration a loop deploys', () => {
         needs: ['backend'],
         readinessPath: '/healthz',
         localPort: 8080,
+        dev: { localPort: 8080, buildArgs: {} },
         build: {
           context: 'examples/frontend',
           dockerfile: 'Dockerfile',
@@ -84,6 +86,7 @@ describe('the declaration a loop deploys', () => {
         needs: [],
         readinessPath: undefined,
         localPort: undefined,
+        dev: { buildArgs: {} },
       },
     ]);
     expect(d.checks).toEqual([]);
@@ -347,6 +350,103 @@ describe('routes with stripPrefix', () => {
     ],
   ])('refused %s', (_what, extra, message) => {
     expect(() => readDeclaration(repoRoot, 'ci-kind', extra)).toThrow(message);
+  });
+});
+
+describe('services.<n>.dev: the laptop loop settings, each problem named', () => {
+  const devProblems = (dev: unknown): string[] => {
+    try {
+      declarationOf({ services: { api: { port: 8080, dev } } });
+    } catch (error) {
+      if (error instanceof DeclarationError) return error.problems;
+      throw error;
+    }
+    return [];
+  };
+
+  test('every field is read as declared', () => {
+    const dev = {
+      localPort: 9000,
+      source: '../go-api',
+      command: ['air'],
+      args: ['-c', '.air.toml'],
+      buildArgs: { GOFLAGS: '-mod=mod' },
+      sync: [{ from: 'cmd', to: '/src/cmd' }],
+      run: [{ command: 'go mod download', trigger: ['go.mod', 'go.sum'] }, { command: 'true' }],
+      rebuildOn: ['Dockerfile.dev'],
+      ignore: ['bin'],
+    };
+    const [s] = declarationOf({ services: { api: { port: 8080, workingDir: '/src', dev } } }).services;
+    expect(s?.workingDir).toBe('/src');
+    expect(s?.localPort).toBe(9000);
+    expect(s?.dev).toEqual({ ...dev, run: [dev.run[0], { command: 'true', trigger: [] }] });
+  });
+
+  test.each([
+    ['a misspelt key', { synk: [] }, 'services.api.dev.synk is []; accepted: dev has only localPort, source'],
+    [
+      'a port out of range',
+      { localPort: 70000 },
+      'services.api.dev.localPort is 70000; accepted: a TCP port, 1-65535',
+    ],
+    [
+      'a relative container path',
+      { sync: [{ from: '.', to: 'app' }] },
+      'services.api.dev.sync[0].to is "app"; accepted: an absolute path in the container, e.g. /app',
+    ],
+    [
+      'a sync source outside the context',
+      { sync: [{ from: '../shared', to: '/shared' }] },
+      'services.api.dev.sync[0].from is "../shared"; accepted: . or a path inside the build context',
+    ],
+    [
+      'src/dest instead of from/to',
+      { sync: [{ src: '.', dest: '/app' }] },
+      'services.api.dev.sync[0] is {"src":".","dest":"/app"}; accepted: {from: <path in the context>, to: <absolute path in the container>}',
+    ],
+    [
+      'a run without a command',
+      { run: [{ trigger: ['go.mod'] }] },
+      'services.api.dev.run[0].command is missing; accepted: a shell command run in the container',
+    ],
+    [
+      'an absolute trigger',
+      { run: [{ command: 'yarn install', trigger: ['/app/yarn.lock'] }] },
+      'services.api.dev.run[0].trigger is ["/app/yarn.lock"]; accepted: a list of a path inside the build context',
+    ],
+    [
+      'a command as one string',
+      { command: 'air -c x' },
+      'services.api.dev.command is "air -c x"; accepted: a list of strings',
+    ],
+    [
+      'a numeric build argument',
+      { buildArgs: { N: 1 } },
+      'services.api.dev.buildArgs is {"N":1}; accepted: a map of build argument name to text',
+    ],
+    [
+      'rebuildOn as one path',
+      { rebuildOn: 'Dockerfile' },
+      'services.api.dev.rebuildOn is "Dockerfile"; accepted: a list of a path inside',
+    ],
+  ])('%s', (_name, dev, message) => {
+    const problems = devProblems(dev);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(message);
+  });
+
+  test('dev problems and contract problems are reported together', () => {
+    expect(() =>
+      declarationOf({
+        services: {
+          api: {
+            port: 8080,
+            dev: { localPort: 0 },
+            checks: { c: { request: { path: 'x' }, expect: { status: 200 } } },
+          },
+        },
+      }),
+    ).toThrow(/2 problem\(s\)[\s\S]*dev\.localPort is 0[\s\S]*request\.path is "x"/);
   });
 });
 
