@@ -19,18 +19,37 @@ users (Tilt) get the same order.
 {{- end -}}
 
 {{/*
-The migration Job's pod spec of a service. Takes (dict "context" $ "component" <svc> "svc" <service>).
-Its hash names the Job: a Job's pod template is immutable, so anything that changes it (the image, command,
-args, env, and also a label or GIT_SHA) makes a new Job, which runs the migration again (a migration is
-idempotent), and Helm prunes the old one.
+The migration Job's pod template (metadata and spec) of a service. Takes (dict "context" $ "component" <svc>
+"svc" <service>). Its hash names the Job: a Job's pod template is immutable, so anything that changes it (the
+image, command, args, env, and also a label or GIT_SHA) makes a new Job, which runs the migration again (a
+migration must be idempotent), and Helm prunes the old one.
 */}}
-{{- define "app.migration.podSpec" -}}
+{{- define "app.migration.template" -}}
 {{- $ctx := .context -}}
 {{- $name := .component -}}
 {{- $svc := .svc -}}
 {{- $m := $svc.migrations -}}
 {{- $c := dict "context" $ctx "component" $name "svc" $svc -}}
 {{- $waitPostgres := and $ctx.Values.postgres.enabled (has "postgres" $svc.needs) -}}
+metadata:
+  labels:
+    {{- include "app.labels" (dict "context" $ctx "component" (printf "%s-migrate" $name)) | nindent 4 }}
+    app.kubernetes.io/component: migration
+  {{- with $svc.podAnnotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  {{- include "app.migration.podSpec" (dict "c" $c "m" $m "waitPostgres" $waitPostgres) | nindent 2 }}
+{{- end -}}
+
+{{- define "app.migration.podSpec" -}}
+{{- $ctx := .c.context -}}
+{{- $name := .c.component -}}
+{{- $svc := .c.svc -}}
+{{- $m := .m -}}
+{{- $c := .c -}}
+{{- $waitPostgres := .waitPostgres -}}
 serviceAccountName: {{ include "app.dependency.fullname" $c }}
 automountServiceAccountToken: false
 enableServiceLinks: false
@@ -100,7 +119,7 @@ volumes:
 
 {{/* The migration Job's name, "<release>-<svc>-migrate-<h8>". Takes (dict "context" $ "component" <svc> "svc" <service>). */}}
 {{- define "app.migration.name" -}}
-{{- $h8 := include "app.migration.podSpec" . | sha256sum | trunc 8 -}}
+{{- $h8 := include "app.migration.template" . | sha256sum | trunc 8 -}}
 {{- printf "%s-%s-migrate-%s" .context.Release.Name .component $h8 -}}
 {{- end -}}
 
