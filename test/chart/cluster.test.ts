@@ -104,19 +104,16 @@ describe.skipIf(helm.skip || binaries.skip)('charts/app on a real kube-apiserver
     return names.sort();
   }
 
-  const stageRows = [
+  // a migration: its Job, the wait containers with their projected token, the Role and its binding
+  const fourStack: Scenario = {
+    name: 'the four-service stack (a migration)',
+    release: 'four',
+    files: [values('values.preview.yaml'), 'test/chart/stacks/four.yaml'],
+    set: ['ingress.host=pr-9.app.example.com'],
+  };
+  const stageRows: Array<readonly [string, string, Scenario]> = [
     ...Object.entries(stages).map(([key, s]) => [s.name, key, s] as const),
-    // a migration: its Job, the wait containers with their projected token, the Role and its binding
-    [
-      'the four-service stack (a migration)',
-      'four',
-      {
-        name: 'four',
-        release: 'four',
-        files: [values('values.preview.yaml'), 'test/chart/stacks/four.yaml'],
-        set: ['ingress.host=pr-9.app.example.com'],
-      },
-    ] as const,
+    [fourStack.name, 'four', fourStack],
   ];
 
   test.each(stageRows)(

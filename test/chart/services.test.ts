@@ -241,7 +241,7 @@ describe.skipIf(helm.skip)('migrations: a Job before the new version, its pods w
 
   test('RBAC: one Role reading Jobs and StatefulSets, bound to the ServiceAccounts of services with migrations', async () => {
     const m = await render(four);
-    expect(find(m, 'Role', 'four-wait').rules).toEqual([
+    expect((find(m, 'Role', 'four-wait') as Manifest & { rules: unknown }).rules).toEqual([
       { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get', 'list', 'watch'] },
     ]);
