@@ -468,7 +468,20 @@ function checkUrl(
   const forward = bases.services.get(check.target.service);
   if (!forward)
     throw new TypeError(`contract: no URL for service ${check.target.service} (check ${check.id})`);
-  return joinUrl(forward, path);
+  return joinUrl(forward, check.target.stripPrefix ? stripPrefix(check.target.stripPrefix, path) : path);
+}
+
+/**
+ * What a route with stripPrefix hands its service, as the ingress does (test/rig/ingress): the route's path off
+ * the front, element-wise, query kept ("/py" and "/py/x?q=1" → "/x?q=1", "/py" → "/"). A path the route does not
+ * match is left alone.
+ */
+export function stripPrefix(prefix: string, path: string): string {
+  const p = prefix.length > 1 ? prefix.replace(/\/+$/, '') : prefix;
+  const q = path.search(/[?#]/);
+  const [pathname, rest] = q < 0 ? [path, ''] : [path.slice(0, q), path.slice(q)];
+  if (pathname !== p && !pathname.startsWith(`${p}/`)) return path;
+  return `${pathname.slice(p.length) || '/'}${rest}`;
 }
 
 function declaredCheck(

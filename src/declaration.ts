@@ -38,8 +38,8 @@ export interface DeclaredService {
   /** The container port; undefined for a worker. */
   port?: number;
   servicePort: number;
-  /** Route name → path and host (undefined: the stage's host). */
-  routes: Record<string, { path: string; host?: string }>;
+  /** Route name → path, host (undefined: the stage's host) and whether the service gets the path without it. */
+  routes: Record<string, { path: string; host?: string; stripPrefix?: boolean }>;
   /** Platform services and services it calls (NetworkPolicies, Tilt's resource order). */
   needs: string[];
   /** The readiness probe's HTTP path, when it has one (Tilt's smoke resource requests it). */
@@ -76,8 +76,11 @@ export interface DeclaredCheck {
   stages: Stage[];
   method: Method;
   path: string;
-  /** The service whose forward (ci, local) takes the request, and the host a route has (preview, live). */
-  target: { service: string; host?: string };
+  /**
+   * The service whose forward (ci, local) takes the request, the host a route has (preview, live), and the route's
+   * path when the controller strips it (the forward then strips it too).
+   */
+  target: { service: string; host?: string; stripPrefix?: string };
   headers: Record<string, string>;
   json?: unknown;
   body?: string;
@@ -225,13 +228,30 @@ export function declarationOf(values: Values, release?: string): Declaration {
   const services: DeclaredService[] = [];
   const raw: Array<[string, Values]> = [];
   const problems: string[] = [];
+  const ingress = isMapping(values.ingress) ? values.ingress : {};
+  if (ingress.stripPrefix !== undefined && !STRIP_MECHANISMS.includes(ingress.stripPrefix as string))
+    problems.push(
+      `ingress.stripPrefix is ${JSON.stringify(ingress.stripPrefix)}; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig's controller reads) or traefik (a Traefik Middleware)`,
+    );
   for (const name of Object.keys(declared).sort()) {
     const s = declared[name];
     if (!isMapping(s) || s.enabled === false) continue;
     const routes: DeclaredService['routes'] = {};
     for (const [r, v] of Object.entries(isMapping(s.routes) ? s.routes : {}))
-      if (isMapping(v) && typeof v.path === 'string')
+      if (isMapping(v) && typeof v.path === 'string') {
         routes[r] = { path: v.path, host: typeof v.host === 'string' && v.host ? v.host : undefined };
+        if (v.stripPrefix === undefined || v.stripPrefix === null || v.stripPrefix === false) continue;
+        const at = `services.${name}.routes.${r}.stripPrefix`;
+        if (v.stripPrefix !== true)
+          problems.push(`${at} is ${JSON.stringify(v.stripPrefix)}; accepted: true or false`);
+        else if ((v.pathType ?? 'Prefix') === 'Exact')
+          problems.push(
+            `${at} is true with pathType Exact; accepted: stripPrefix only on a Prefix route (an Exact path leaves nothing to keep)`,
+          );
+        else if (v.path === '/')
+          problems.push(`${at} is true on path "/"; accepted: stripPrefix only on a path below /, e.g. /py`);
+        else routes[r].stripPrefix = true;
+      }
     const readiness = isMapping(s.probes) && isMapping(s.probes.readiness) ? s.probes.readiness : {};
     const httpGet = readiness.enabled !== false && isMapping(readiness.httpGet) ? readiness.httpGet : {};
     const dev = isMapping(s.dev) ? s.dev : {};
@@ -247,9 +267,10 @@ export function declarationOf(values: Values, release?: string): Declaration {
     });
     raw.push([name, isMapping(s.checks) ? s.checks : {}]);
   }
-  if (problems.length > 0) throw new DeclarationError(problems);
   const enabled = !isMapping(values.contract) || values.contract.enabled !== false;
-  return { services, checks: enabled ? parseChecks(services, raw) : [] };
+  const checks = enabled ? parseChecks(services, raw, problems) : [];
+  if (problems.length > 0) throw new DeclarationError(problems);
+  return { services, checks };
 }
 
 /**
@@ -266,6 +287,9 @@ export function checkImagesDeclared(images: Array<{ service: string }>, declarat
     );
 }
 
+/** ingress.stripPrefix: how the strip Ingress asks its controller (templates/ingress/ingress.yaml). */
+const STRIP_MECHANISMS = ['annotation', 'traefik'];
+
 const CHECK_KEYS = ['stages', 'uses', 'request', 'expect', 'save'];
 const REQUEST_KEYS = ['method', 'path', 'via', 'headers', 'json', 'body'];
 const EXPECT_KEYS = ['status', 'headers', 'body', 'json'];
@@ -274,11 +298,14 @@ const TEXT_KEYS = ['equals', 'contains', 'matches'];
 const TYPES = ['number', 'string', 'boolean', 'object', 'array', 'null'];
 
 /**
- * services.<service>.checks.<name> → DeclaredCheck, each after the checks it uses. Every problem is collected and
- * named by its field: the value and the accepted form.
+ * services.<service>.checks.<name> → DeclaredCheck, each after the checks it uses. Every problem is added to
+ * problems, named by its field: the value and the accepted form.
  */
-function parseChecks(services: DeclaredService[], raw: Array<[string, Values]>): DeclaredCheck[] {
-  const problems: string[] = [];
+function parseChecks(
+  services: DeclaredService[],
+  raw: Array<[string, Values]>,
+  problems: string[],
+): DeclaredCheck[] {
   const bad = (field: string, value: unknown, accepted: string) =>
     problems.push(`${field} is ${JSON.stringify(value) ?? 'missing'}; accepted: ${accepted}`);
   const byName = new Map(services.map((s) => [s.name, s]));
@@ -328,7 +355,12 @@ function parseChecks(services: DeclaredService[], raw: Array<[string, Values]>):
             );
           else if (!byName.get(owner as string)?.port)
             bad(`${at}.request.via.route`, via.route, `a route of a service with a port (${owner} has none)`);
-          else target = { service: owner as string, host: r.host };
+          else
+            target = {
+              service: owner as string,
+              host: r.host,
+              stripPrefix: r.stripPrefix ? r.path : undefined,
+            };
         } else if (isMapping(via) && typeof via.service === 'string' && Object.keys(via).length === 1) {
           if (!byName.get(via.service)?.port)
             bad(
@@ -472,9 +504,7 @@ function parseChecks(services: DeclaredService[], raw: Array<[string, Values]>):
         );
     }
   for (const c of parsed) checkVariables(c, parsed, problems);
-  const ordered = orderByUses(parsed, problems);
-  if (problems.length > 0) throw new DeclarationError(problems);
-  return ordered;
+  return orderByUses(parsed, problems);
 }
 
 const RUN_VARIABLES = ['run.id', 'git.sha', 'release'];

@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { stringify } from 'yaml';
+import { type DeclarationError, readDeclaration } from '../../src/declaration.js';
+import { repoRoot } from '../support/tools.js';
 import {
   type Container,
   containersOf,
@@ -110,21 +112,25 @@ describe.skipIf(helm.skip)('a stack of four services unlike the examples, from v
       expect(main(m, d).envFrom, d).toBeUndefined();
   });
 
-  test('routes: one Ingress, longest path first, each to its service', async () => {
+  test('routes: longest path first, each to its service; the stripped /py in its own Ingress', async () => {
     const m = await render(four);
-    const rules = ofKind(m, 'Ingress')[0]?.spec.rules;
-    expect(rules).toHaveLength(1);
-    expect(rules[0].host).toBe('pr-9.app.example.com');
-    expect(
-      rules[0].http.paths.map((p: { path: string; backend: { service: { name: string } } }) => [
+    const paths = (name: string) => {
+      const rules = find(m, 'Ingress', name).spec.rules;
+      expect(rules.map((r: { host: string }) => r.host)).toEqual(['pr-9.app.example.com']);
+      return rules[0].http.paths.map((p: { path: string; backend: { service: { name: string } } }) => [
         p.path,
         p.backend.service.name,
-      ]),
-    ).toEqual([
-      ['/py', 'four-py-api'],
+      ]);
+    };
+    expect(paths('four-web')).toEqual([
       ['/v1', 'four-go-api'],
       ['/', 'four-spa'],
     ]);
+    expect(paths('four-web-strip')).toEqual([['/py', 'four-py-api']]);
+    expect(find(m, 'Ingress', 'four-web').metadata.annotations).toBeUndefined();
+    expect(find(m, 'Ingress', 'four-web-strip').metadata.annotations).toEqual({
+      'jetscale.dev/strip-prefix': 'true',
+    });
   });
 
   test('needs drive the network: the Python API reaches Postgres and not Redis; Redis admits only the worker', async () => {
@@ -395,6 +401,85 @@ describe.skipIf(helm.skip)('what a declaration says reaches the pods as written'
   });
 });
 
+describe.skipIf(helm.skip)('stripPrefix: the service sees the path without the route', () => {
+  const stripApi = { services: { backend: { routes: { api: { stripPrefix: true } } } } };
+  const ingress = (m: Manifest[], name: string) => {
+    const ing = find(m, 'Ingress', name);
+    return {
+      className: ing.spec.ingressClassName,
+      tls: ing.spec.tls,
+      paths: ing.spec.rules.flatMap((r: { host?: string; http: { paths: Array<{ path: string }> } }) =>
+        r.http.paths.map((p) => `${r.host ?? '*'} ${p.path}`),
+      ),
+      annotations: ing.metadata.annotations,
+    };
+  };
+
+  test('annotation (the default): a second Ingress with the same class, hosts and TLS, marked for the rig', async () => {
+    const m = await renderWith({
+      ...stripApi,
+      ingress: {
+        className: 'jetscale-rig',
+        host: 'app.example.com',
+        annotations: { team: 'a' },
+        tls: { enabled: true, secretName: 'app-tls' },
+      },
+    });
+    const tls = [{ hosts: ['app.example.com'], secretName: 'app-tls' }];
+    expect(ingress(m, 'app-web')).toEqual({
+      className: 'jetscale-rig',
+      tls,
+      paths: ['app.example.com /'],
+      annotations: { team: 'a' },
+    });
+    expect(ingress(m, 'app-web-strip')).toEqual({
+      className: 'jetscale-rig',
+      tls,
+      paths: ['app.example.com /api'],
+      annotations: { team: 'a', 'jetscale.dev/strip-prefix': 'true' },
+    });
+    expect(ofKind(m, 'Middleware')).toEqual([]);
+  });
+
+  test('traefik: a Middleware stripping every such path (longest first) and its router annotation', async () => {
+    const m = await renderWith({
+      ingress: { stripPrefix: 'traefik' },
+      services: {
+        backend: { routes: { api: { stripPrefix: true }, deep: { path: '/api/v2/', stripPrefix: true } } },
+      },
+    });
+    expect(ingress(m, 'app-web-strip').annotations).toEqual({
+      'traefik.ingress.kubernetes.io/router.middlewares': 'ns-app-app-web-strip@kubernetescrd',
+    });
+    expect(ingress(m, 'app-web-strip').paths).toEqual(['* /api/v2/', '* /api']);
+    expect(ingress(m, 'app-web').annotations).toBeUndefined();
+    const mw = find(m, 'Middleware', 'app-web-strip');
+    expect(mw.apiVersion).toBe('traefik.io/v1alpha1');
+    expect(mw.spec).toEqual({ stripPrefix: { prefixes: ['/api/v2', '/api'] } });
+  });
+
+  test('no stripPrefix: one Ingress and no Middleware, even with traefik', async () => {
+    const m = await renderWith({ ingress: { stripPrefix: 'traefik' } });
+    expect(ofKind(m, 'Ingress').map((i) => i.metadata.name)).toEqual(['app-web']);
+    expect(ofKind(m, 'Middleware')).toEqual([]);
+  });
+
+  test("HTTPRoute: Gateway API's URLRewrite replaces the matched prefix with /, on that rule only", async () => {
+    const m = await renderWith({ ...stripApi, gateway: { enabled: true, parentRefs: [{ name: 'gw' }] } });
+    const rules = find(m, 'HTTPRoute', 'app-web').spec.rules;
+    expect(rules.map((r: { filters?: unknown }) => r.filters)).toEqual([
+      [
+        {
+          type: 'URLRewrite',
+          urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/' } },
+        },
+      ],
+      undefined,
+    ]);
+    expect(rules[0].matches).toEqual([{ path: { type: 'PathPrefix', value: '/api' } }]);
+  });
+});
+
 async function renderError(vals: unknown): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'jetscale-services-'));
   const file = join(dir, 'values.yaml');
@@ -507,6 +592,32 @@ const refused: Array<[string, unknown, string[]]> = [
     ],
   ],
   [
+    'stripPrefix on an Exact route',
+    { services: { backend: { routes: { api: { pathType: 'Exact', stripPrefix: true } } } } },
+    [
+      'services.backend.routes.api.stripPrefix is true with pathType Exact; accepted: stripPrefix only on a Prefix route',
+    ],
+  ],
+  [
+    'stripPrefix on /',
+    { services: { frontend: { routes: { web: { stripPrefix: true } } } } },
+    [
+      'services.frontend.routes.web.stripPrefix is true on path "/"; accepted: stripPrefix only on a path below /, e.g. /py',
+    ],
+  ],
+  [
+    'stripPrefix that is not a boolean',
+    { services: { backend: { routes: { api: { stripPrefix: 'sure' } } } } },
+    ["at '/services/backend/routes/api/stripPrefix'", 'got string, want boolean'],
+  ],
+  [
+    'an ingress strip mechanism the chart does not know',
+    { ingress: { stripPrefix: 'nginx' } },
+    [
+      'ingress.stripPrefix is "nginx"; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig\'s controller reads) or traefik (a Traefik Middleware)',
+    ],
+  ],
+  [
     'an env name the chart keeps for itself',
     { services: { backend: { env: { JETSCALE_DATABASE_URL: 'x' } } } },
     ["invalid propertyName 'JETSCALE_DATABASE_URL'"],
@@ -533,6 +644,20 @@ describe.skipIf(helm.skip)('a wrong services declaration fails the render, namin
   test.each(refused)('%s', async (_what, vals, fragments) => {
     const stderr = await renderError(vals);
     for (const f of fragments) expect(stderr).toContain(f);
+  });
+
+  // src/declaration.ts refuses these before anything runs; the render must say the same
+  test.each(
+    refused.filter(([what]) => what.startsWith('stripPrefix on') || what.startsWith('an ingress strip')),
+  )('the action gives the same message: %s', async (_what, vals) => {
+    let ours = '';
+    try {
+      readDeclaration(repoRoot, 'ci-kind', vals as Record<string, unknown>);
+    } catch (e) {
+      ours = (e as DeclarationError).problems.join('\n');
+    }
+    expect(ours).not.toBe('');
+    expect(await renderError(vals)).toContain(ours);
   });
 
   test('a release and service name over 63 characters together (names are never cut)', async () => {

@@ -10,6 +10,7 @@ import {
   formatReport,
   runContractChecks as runDeclared,
   SmokeModeWriteError,
+  stripPrefix,
 } from '../../src/contract.js';
 import { readDeclaration } from '../../src/declaration.js';
 import { type ContractServer, startContractServer, startContractStack } from '../support/contract-server.js';
@@ -663,6 +664,46 @@ describe('the contract runner as a team relies on it', () => {
     } finally {
       await s.close();
     }
+  });
+
+  test("via a route with stripPrefix: a forward gets the path the ingress would hand on, the stage's URL the full path", async () => {
+    const s = await serve(() => [200, {}]);
+    const get = (path: string, via: unknown) => ({ request: { path, via }, expect: { status: 200 } });
+    try {
+      const checks = declare(
+        {
+          a: get('/py', { route: 'py' }),
+          b: get('/py/x?q=1', { route: 'py' }),
+          c: get('/keep/y', { route: 'keep' }),
+          d: get('/py/z', { service: 'api' }),
+        },
+        { py: { path: '/py', stripPrefix: true }, keep: { path: '/keep' } },
+      );
+      const run = (target: ContractOptions['target'], stage: 'ci' | 'preview') =>
+        runDeclared({ checks, stage, target, mode: 'full', deadlineMs: 300 });
+      const ci = await run({ services: { api: s.url } }, 'ci');
+      expect(ci.map((r) => [r.ok, r.url])).toEqual(
+        ['/', '/x?q=1', '/keep/y', '/py/z'].map((p) => [true, `${s.url}${p}`]),
+      );
+      expect(s.seen.map((x) => x.url)).toEqual(['/', '/x?q=1', '/keep/y', '/py/z']);
+      s.seen.length = 0;
+      await run({ url: s.url }, 'preview');
+      expect(s.seen.map((x) => x.url)).toEqual(['/py', '/py/x?q=1', '/keep/y', '/py/z']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test.each([
+    ['/py', '/py', '/'],
+    ['/py', '/py/', '/'],
+    ['/py', '/py/x/y?q=1&r=/py', '/x/y?q=1&r=/py'],
+    ['/py', '/py?q=1', '/?q=1'],
+    ['/py/', '/py/x', '/x'],
+    ['/py', '/pyx', '/pyx'],
+    ['/py', '/other', '/other'],
+  ])('stripPrefix %s from %s gives %s', (prefix, path, out) => {
+    expect(stripPrefix(prefix, path)).toBe(out);
   });
 
   test('a write that got an answer is sent once, not again until the deadline', async () => {

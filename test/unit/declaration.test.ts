@@ -275,6 +275,69 @@ describe('what a check refers to must exist (review)', () => {
   });
 });
 
+describe('routes with stripPrefix', () => {
+  const api = (route: Record<string, unknown>, ingress: Record<string, unknown> = {}) => ({
+    ingress,
+    services: {
+      backend: null,
+      frontend: null,
+      api: { port: 9000, image: { repository: 'a', tag: '1' }, routes: { py: route } },
+    },
+  });
+
+  test("a check via the route carries the route's path to strip; a route without it carries none", () => {
+    const check = { c: { request: { path: '/py/x', via: { route: 'py' } }, expect: { status: 200 } } };
+    const d = readDeclaration(repoRoot, 'ci-kind', {
+      services: {
+        backend: null,
+        frontend: null,
+        api: {
+          port: 9000,
+          image: { repository: 'a', tag: '1' },
+          routes: { py: { path: '/py', stripPrefix: true }, keep: { path: '/keep' } },
+          checks: {
+            ...check,
+            k: { request: { path: '/keep', via: { route: 'keep' } }, expect: { status: 200 } },
+          },
+        },
+      },
+    });
+    expect(d.services[0]?.routes).toEqual({
+      py: { path: '/py', stripPrefix: true },
+      keep: { path: '/keep' },
+    });
+    expect(d.checks.map((c) => [c.name, c.target])).toEqual([
+      ['c', { service: 'api', stripPrefix: '/py' }],
+      ['k', { service: 'api' }],
+    ]);
+  });
+
+  test.each([
+    [
+      'on an Exact route',
+      api({ path: '/py', pathType: 'Exact', stripPrefix: true }),
+      'services.api.routes.py.stripPrefix is true with pathType Exact; accepted: stripPrefix only on a Prefix route (an Exact path leaves nothing to keep)',
+    ],
+    [
+      'on /',
+      api({ path: '/', stripPrefix: true }),
+      'services.api.routes.py.stripPrefix is true on path "/"; accepted: stripPrefix only on a path below /, e.g. /py',
+    ],
+    [
+      'not a boolean',
+      api({ path: '/py', stripPrefix: 'yes' }),
+      'services.api.routes.py.stripPrefix is "yes"; accepted: true or false',
+    ],
+    [
+      'an ingress strip mechanism the chart does not know',
+      api({ path: '/py' }, { stripPrefix: 'nginx' }),
+      `ingress.stripPrefix is "nginx"; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig's controller reads) or traefik (a Traefik Middleware)`,
+    ],
+  ])('refused %s', (_what, extra, message) => {
+    expect(() => readDeclaration(repoRoot, 'ci-kind', extra)).toThrow(message);
+  });
+});
+
 describe('migrations: the same refusals as the chart, before anything runs', () => {
   const withMigrations = (migrations: unknown, release?: string) =>
     readDeclaration(

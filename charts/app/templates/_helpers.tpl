@@ -56,6 +56,9 @@ Called from templates/validate.yaml (umbrella context: it sees every subchart's 
 {{- if and .Values.ingress.enabled (has $env (list "preview" "live")) -}}
 {{- $_ := required (printf "ingress.host is required when global.environment=%s: the DNS name the deployer gives this release (e.g. pr-42.preview.example.com)" $env) .Values.ingress.host -}}
 {{- end -}}
+{{- if not (has .Values.ingress.stripPrefix (list "annotation" "traefik")) -}}
+{{- fail (printf "ingress.stripPrefix is %s; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig's controller reads) or traefik (a Traefik Middleware)" (toJson .Values.ingress.stripPrefix)) -}}
+{{- end -}}
 {{- if and .Values.ingress.enabled .Values.ingress.tls.enabled -}}
 {{- $_ := required "ingress.host is required when ingress.tls.enabled=true: the certificate is issued for that DNS name" .Values.ingress.host -}}
 {{- $_ := required "ingress.tls.secretName is required when ingress.tls.enabled=true: the Secret that holds (or that cert-manager writes) the certificate, e.g. jetscale-tls" .Values.ingress.tls.secretName -}}

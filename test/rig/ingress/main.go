@@ -11,7 +11,10 @@
 //     retried on another endpoint when it is idempotent (GET, HEAD, OPTIONS without a body), so a
 //     rolling update does not surface as failed requests while the endpoint list catches up;
 //   - TLS on the HTTPS port with the certificate of the Ingress's spec.tls secret for that host, else the
-//     default certificate; X-Forwarded-For/-Host/-Proto set.
+//     default certificate; X-Forwarded-For/-Host/-Proto set;
+//   - an Ingress annotated jetscale.dev/strip-prefix: "true" (the chart's routes with stripPrefix) hands its
+//     backends the request path without the matched path ("/py" and "/py/x?q=1" → "/x?q=1", "/py" → "/"),
+//     and X-Forwarded-Prefix the part removed, as Traefik's stripPrefix middleware does.
 //
 // State is read from the API server (in-cluster service account) every --sync interval, all at once, and
 // replaced atomically. /healthz on --health answers 200 once the first sync succeeded.
@@ -31,6 +34,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/signal"
 	"sort"
@@ -66,25 +70,7 @@ func main() {
 	defer stop()
 	go c.run(ctx, *syncEvery)
 
-	proxy := &httputil.ReverseProxy{
-		Rewrite:   c.rewrite,
-		Transport: &retryTransport{c: c, base: newTransport()},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			status := http.StatusBadGateway
-			if errors.Is(err, errNoEndpoints) {
-				status = http.StatusServiceUnavailable
-			}
-			log.Printf("rig-ingress: %s %s%s: %v", r.Method, r.Host, r.URL.Path, err)
-			http.Error(w, err.Error(), status)
-		},
-	}
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := c.route(r); !ok {
-			http.Error(w, "rig-ingress: no Ingress rule for "+r.Host+r.URL.Path, http.StatusNotFound)
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	})
+	handler := c.handler()
 	servers := []*http.Server{
 		{Addr: *httpAddr, Handler: handler, ReadHeaderTimeout: 10 * time.Second},
 		{Addr: *httpsAddr, Handler: handler, ReadHeaderTimeout: 10 * time.Second,
@@ -117,6 +103,29 @@ func main() {
 	for _, s := range servers {
 		_ = s.Shutdown(shutdown)
 	}
+}
+
+// handler proxies each request to an endpoint of the backend its Ingress path names (404 without one).
+func (c *controller) handler() http.Handler {
+	proxy := &httputil.ReverseProxy{
+		Rewrite:   c.rewrite,
+		Transport: &retryTransport{c: c, base: newTransport()},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			status := http.StatusBadGateway
+			if errors.Is(err, errNoEndpoints) {
+				status = http.StatusServiceUnavailable
+			}
+			log.Printf("rig-ingress: %s %s%s: %v", r.Method, r.Host, r.URL.Path, err)
+			http.Error(w, err.Error(), status)
+		},
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := c.route(r); !ok {
+			http.Error(w, "rig-ingress: no Ingress rule for "+r.Host+r.URL.Path, http.StatusNotFound)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	})
 }
 
 // ---- API access -----------------------------------------------------------------------------------
@@ -248,6 +257,7 @@ type secret struct {
 
 type path struct {
 	exact   bool
+	strip   bool   // the Ingress asks for the matched path to be removed (annotation stripPrefixAnnotation)
 	prefix  string // "/" or "/api" (no trailing slash except the root)
 	key     string // namespace/service:port, the backend's key in state.endpoints
 	ingress string // namespace/name, for logs
@@ -296,6 +306,18 @@ func (c *controller) sync(ctx context.Context) error {
 	if err := c.api.get(ctx, "/apis/discovery.k8s.io/v1/endpointslices", &slices); err != nil {
 		return err
 	}
+	st, served := c.build(ctx, &ings, &svcs, &slices)
+	c.state.Store(st)
+	summary := summarize(served, st)
+	if summary != c.lastSummary {
+		log.Printf("rig-ingress: %s", summary)
+		c.lastSummary = summary
+	}
+	return nil
+}
+
+// build turns what the API server listed into routing state; served counts the Ingresses of our class.
+func (c *controller) build(ctx context.Context, ings *ingressList, svcs *serviceList, slices *sliceList) (*state, int) {
 	// service port number -> port name, to find the EndpointSlice port of a backend given by number
 	portNames := map[string]string{}
 	for _, s := range svcs.Items {
@@ -342,6 +364,7 @@ func (c *controller) sync(ctx context.Context) error {
 		served++
 		ns := ing.Metadata.Namespace
 		id := ns + "/" + ing.Metadata.Name
+		strip := ing.Metadata.Annotations[stripPrefixAnnotation] == "true"
 		for _, t := range ing.Spec.TLS {
 			if t.SecretName == "" {
 				continue
@@ -378,7 +401,7 @@ func (c *controller) sync(ctx context.Context) error {
 				if len(prefix) > 1 {
 					prefix = strings.TrimSuffix(prefix, "/")
 				}
-				st.hosts[host] = append(st.hosts[host], path{exact: p.PathType == "Exact", prefix: prefix, key: key, ingress: id})
+				st.hosts[host] = append(st.hosts[host], path{exact: p.PathType == "Exact", strip: strip, prefix: prefix, key: key, ingress: id})
 			}
 		}
 	}
@@ -391,13 +414,7 @@ func (c *controller) sync(ctx context.Context) error {
 			return ps[i].exact && !ps[j].exact
 		})
 	}
-	c.state.Store(st)
-	summary := summarize(served, st)
-	if summary != c.lastSummary {
-		log.Printf("rig-ingress: %s", summary)
-		c.lastSummary = summary
-	}
-	return nil
+	return st, served
 }
 
 func summarize(served int, st *state) string {
@@ -496,7 +513,31 @@ func (c *controller) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Host = "backend.invalid" // replaced by the endpoint in retryTransport
 	pr.Out.Host = pr.In.Host
 	pr.SetXForwarded()
+	if p.strip && p.prefix != "/" {
+		stripPrefix(pr.Out.URL, p.prefix)
+		pr.Out.Header.Set("X-Forwarded-Prefix", p.prefix)
+	}
 	pr.Out = pr.Out.WithContext(context.WithValue(pr.Out.Context(), backendKey{}, p.key))
+}
+
+// stripPrefixAnnotation on an Ingress: its backends get the request path without the matched path.
+const stripPrefixAnnotation = "jetscale.dev/strip-prefix"
+
+// stripPrefix removes prefix (an Ingress path that matched u.Path element-wise, no trailing slash) from the front
+// of u's path; the query is untouched and what is left always starts with "/". The escaped form loses the same
+// leading characters, so an encoded slash (%2F) further on reaches the backend as sent.
+func stripPrefix(u *url.URL, prefix string) {
+	rest := strings.TrimPrefix(u.Path, prefix)
+	if rest == "" {
+		rest = "/"
+	}
+	raw := u.RawPath
+	u.Path, u.RawPath = rest, ""
+	if raw != "" && strings.HasPrefix(raw, prefix) {
+		if r := strings.TrimPrefix(raw, prefix); r != "" {
+			u.RawPath = r
+		}
+	}
 }
 
 // pick returns the endpoints of key, rotated for round robin, skipping those already tried.

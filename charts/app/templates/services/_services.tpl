@@ -223,7 +223,7 @@ worker, with no port, gets none). Returns YAML {startupProbe, livenessProbe, rea
 
 {{/*
 The routes of every service, longest path first within a host (so /api wins over /), as a JSON list of
-{host, path, pathType, service, servicePort, name}. host "" is the stage's ingress.host.
+{host, path, pathType, stripPrefix, service, servicePort, name}. host "" is the stage's ingress.host.
 */}}
 {{- define "app.routes" -}}
 {{- $byKey := dict -}}
@@ -231,7 +231,7 @@ The routes of every service, longest path first within a host (so /api wins over
 {{- range $routeName, $r := $svc.routes -}}
 {{- $host := $r.host | default $.Values.ingress.host | default "" -}}
 {{- $key := printf "%s|%04d|%s|%s|%s" $host (sub 9999 (len $r.path)) $r.path $svcName $routeName -}}
-{{- $_ := set $byKey $key (dict "host" $host "path" $r.path "pathType" ($r.pathType | default "Prefix") "service" $svcName "servicePort" $svc.servicePort "name" $routeName) -}}
+{{- $_ := set $byKey $key (dict "host" $host "path" $r.path "pathType" ($r.pathType | default "Prefix") "stripPrefix" ($r.stripPrefix | default false) "service" $svcName "servicePort" $svc.servicePort "name" $routeName) -}}
 {{- end -}}
 {{- end -}}
 {{- $out := list -}}
@@ -337,6 +337,14 @@ value and the accepted form. Called from app.validate.
 {{- fail (printf "%s.routes.%s: host and path %q are already routed by %s; each host and path goes to one service" $at $routeName $where (index $seen $where)) -}}
 {{- end -}}
 {{- $_ := set $seen $where (printf "services.%s.routes.%s" $name $routeName) -}}
+{{- if $r.stripPrefix -}}
+{{- if eq ($r.pathType | default "Prefix") "Exact" -}}
+{{- fail (printf "%s.routes.%s.stripPrefix is true with pathType Exact; accepted: stripPrefix only on a Prefix route (an Exact path leaves nothing to keep)" $at $routeName) -}}
+{{- end -}}
+{{- if eq $r.path "/" -}}
+{{- fail (printf "%s.routes.%s.stripPrefix is true on path \"/\"; accepted: stripPrefix only on a path below /, e.g. /py" $at $routeName) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
