@@ -109,7 +109,7 @@ export const kubectl = {
       env,
       silent: true,
       description:
-        'list workloads; then rollout status of each Deployment and StatefulSet, wait for each Job',
+        'list workloads; then wait for each Job (migrations), then rollout status of each StatefulSet and Deployment',
       // The plan shows one wait of each kind for what the chart will have.
       dryRunStdout: JSON.stringify({
         items: ['Deployment', 'StatefulSet', 'Job'].map((kind) => ({ kind, metadata: { name: '<each>' } })),
@@ -123,11 +123,26 @@ export const kubectl = {
       env,
     };
   },
-  waitComplete(ref: string, ns: string, timeoutSeconds: number, env: Env): Command {
+  /** One Job's status, polled until it is Complete or Failed (`kubectl wait` takes one condition only). */
+  getJob(name: string, ns: string, env: Env): Command {
     return {
       cmd: 'kubectl',
-      args: ['wait', '--for=condition=complete', ref, '-n', ns, `--timeout=${seconds(timeoutSeconds)}`],
+      args: ['get', 'job', name, '-n', ns, '-o', 'json'],
       env,
+      silent: true,
+      description: `is job ${name} Complete or Failed (polled)`,
+      dryRunStdout: JSON.stringify({ status: { conditions: [{ type: 'Complete', status: 'True' }] } }),
+    };
+  },
+  /** The last lines of a Job's pods' logs: what a failed migration said. */
+  jobLogs(name: string, ns: string, env: Env, tail = 50): Command {
+    return {
+      cmd: 'kubectl',
+      args: ['logs', `job/${name}`, '-n', ns, '--all-containers', `--tail=${tail}`],
+      env,
+      silent: true,
+      allowFailure: true,
+      description: `last log lines of job ${name}`,
     };
   },
   portForward(ns: string, service: string, env: Env, port = 80): Command {

@@ -53,6 +53,8 @@ export interface DeclaredService {
   dev: DevSettings;
   /** How its image is built (services.<n>.build); undefined when it declares no build context. */
   build?: DeclaredBuild;
+  /** The command its migration Job runs before a new version rolls out (migrations), when it declares one. */
+  migrations?: { command: string[]; args: string[] };
   /** The image digest the values declare (a digest wins over a tag in the chart). */
   imageDigest?: string;
 }
@@ -176,22 +178,94 @@ const STAGE_FILE: { [S in Stage]: string | undefined } = {
   live: 'values.live.yaml',
 };
 
-/** The declaration a loop deploys: the chart's defaults, the stage's file, then what the inputs add. */
-export function readDeclaration(stackDir: string, loop: AnyLoop, extra: Values): Declaration {
-  return readStageDeclaration(stackDir, LOOP_STAGE[loop] ?? 'ci', extra);
+/**
+ * The declaration a loop deploys: the chart's defaults, the stage's file, then what the inputs add. With the
+ * release, names made from it are checked too (a migration Job's).
+ */
+export function readDeclaration(
+  stackDir: string,
+  loop: AnyLoop,
+  extra: Values,
+  release?: string,
+): Declaration {
+  return readStageDeclaration(stackDir, LOOP_STAGE[loop] ?? 'ci', extra, release);
 }
 
 /** The declaration of a stage (the CLI's test:<stage> tasks read it too). */
-export function readStageDeclaration(stackDir: string, stage: Stage, extra: Values): Declaration {
+export function readStageDeclaration(
+  stackDir: string,
+  stage: Stage,
+  extra: Values,
+  release?: string,
+): Declaration {
   const chart = join(stackDir, 'charts', 'app');
   let values = readValues(join(chart, 'values.yaml'));
   const file = STAGE_FILE[stage];
   if (file) values = mergeValues(values, readValues(join(chart, file)));
-  return declarationOf(mergeValues(values, extra));
+  return declarationOf(mergeValues(values, extra), release);
 }
 
-/** The enabled services and their checks, of merged values; throws DeclarationError naming every problem. */
-export function declarationOf(values: Values): Declaration {
+const MIGRATION_KEYS = ['command', 'args', 'backoffLimit', 'activeDeadlineSeconds'];
+const isStringList = (v: unknown): v is string[] =>
+  Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '');
+
+/**
+ * services.<name>.migrations, as the chart's schema and `fail`s check it: undefined when none ({} or absent).
+ * The Job is named "<release>-<name>-migrate-<8 hex>", at most 63 characters.
+ */
+function parseMigrations(name: string, m: unknown, release: string | undefined, problems: string[]) {
+  const at = `services.${name}.migrations`;
+  const bad = (field: string, value: unknown, accepted: string) =>
+    problems.push(`${field} is ${JSON.stringify(value) ?? 'missing'}; accepted: ${accepted}`);
+  if (m === undefined || m === null || (isMapping(m) && Object.keys(m).length === 0)) return undefined;
+  if (!isMapping(m)) {
+    bad(at, m, '{command: [..], args: [..], backoffLimit, activeDeadlineSeconds}, or {} for none');
+    return undefined;
+  }
+  for (const k of Object.keys(m))
+    if (!MIGRATION_KEYS.includes(k))
+      bad(`${at}.${k}`, m[k], `migrations has only ${MIGRATION_KEYS.join(', ')}`);
+  if (!isStringList(m.command) || m.command.length === 0)
+    bad(`${at}.command`, m.command, 'a non-empty list of strings, e.g. [/usr/local/bin/api, migrate]');
+  if (m.args !== undefined && !(Array.isArray(m.args) && m.args.every((x) => typeof x === 'string')))
+    bad(`${at}.args`, m.args, 'a list of strings, e.g. [migrate, up]');
+  if (
+    m.backoffLimit !== undefined &&
+    !(
+      Number.isInteger(m.backoffLimit) &&
+      (m.backoffLimit as number) >= 0 &&
+      (m.backoffLimit as number) <= 100
+    )
+  )
+    bad(`${at}.backoffLimit`, m.backoffLimit, 'an integer from 0 to 100 (default 3)');
+  if (
+    m.activeDeadlineSeconds !== undefined &&
+    !(
+      Number.isInteger(m.activeDeadlineSeconds) &&
+      (m.activeDeadlineSeconds as number) >= 1 &&
+      (m.activeDeadlineSeconds as number) <= 21600
+    )
+  )
+    bad(
+      `${at}.activeDeadlineSeconds`,
+      m.activeDeadlineSeconds,
+      'seconds from 1 to 21600 (default global.progressDeadlineSeconds)',
+    );
+  const job = `${release}-${name}-migrate-xxxxxxxx`;
+  if (release !== undefined && job.length > 63)
+    problems.push(
+      `${at}: the Job name ${job} is over 63 characters; shorten the service name or the release`,
+    );
+  return isStringList(m.command) && m.command.length > 0
+    ? { command: m.command, args: Array.isArray(m.args) ? m.args.map(String) : [] }
+    : undefined;
+}
+
+/**
+ * The enabled services and their checks, of merged values; throws DeclarationError naming every problem. With the
+ * release, the names made from it are checked too.
+ */
+export function declarationOf(values: Values, release?: string): Declaration {
   const declared = isMapping(values.services) ? values.services : {};
   const services: DeclaredService[] = [];
   const raw: Array<[string, Values]> = [];
@@ -238,6 +312,7 @@ export function declarationOf(values: Values): Declaration {
         isMapping(s.image) && typeof s.image.digest === 'string' && s.image.digest
           ? s.image.digest
           : undefined,
+      migrations: parseMigrations(name, s.migrations, release, problems),
     });
     raw.push([name, isMapping(s.checks) ? s.checks : {}]);
   }

@@ -100,7 +100,21 @@ export async function collectDiagnostics(executor: Executor, opts: DiagnosticsOp
     (await run('events.json', ['get', 'events', '-o', 'json', ...scope], `events in ${where}`)).stdout,
   );
 
-  if (notReady.length > 0) await mkdir(join(opts.dir, 'logs'), { recursive: true });
+  const jobsJson = await run('jobs.json', ['get', 'jobs', '-o', 'json', ...scope], `jobs in ${where}`);
+  const failedJobs = parseJobs(jobsJson.stdout).filter((j) => j.failed);
+
+  if (notReady.length > 0 || failedJobs.length > 0) await mkdir(join(opts.dir, 'logs'), { recursive: true });
+  // A failed migration Job's logs (its pods are Failed, not "not Ready", and may be gone after backoff).
+  const migrations: string[] = [];
+  for (const job of failedJobs) {
+    const logs = await run(
+      join('logs', `${job.namespace}_job_${job.name}.log`),
+      ['logs', `job/${job.name}`, '--namespace', job.namespace, '--all-containers', '--tail=50'],
+      `logs of job ${job.name} (Failed)`,
+    );
+    if (job.migrationOf)
+      migrations.push(describeMigrationFailure(job, lastLogLines(logs.exitCode === 0 ? logs.stdout : '')));
+  }
   const lastLines = new Map<string, string[]>();
   for (const pod of notReady) {
     const base = join('logs', `${pod.namespace}_${pod.name}`);
@@ -136,10 +150,15 @@ export async function collectDiagnostics(executor: Executor, opts: DiagnosticsOp
     podsJson.exitCode === 0
       ? `${pods.length} pod(s), ${notReady.length} not Ready${notReady.length ? ` (${notReady.map(describePod).join(', ')})` : ''}`
       : 'pods could not be listed',
+    ...(failedJobs.length ? [`failed job(s): ${failedJobs.map((j) => j.name).join(', ')}`] : []),
   ].join('; ');
   const text = `${summary}${kindNote}${failures.length ? `; failed: ${failures.join(', ')}` : ''}`;
   await writeFile(join(opts.dir, 'summary.txt'), `${text}\n`);
-  return { summary: text, firstFailure: describeFirstFailure(notReady, events, lastLines) };
+  return {
+    summary: text,
+    // A failed migration holds every pod of its service in its wait container: it is what failed first.
+    firstFailure: migrations[0] ?? describeFirstFailure(notReady, events, lastLines),
+  };
 }
 
 /**
@@ -269,4 +288,60 @@ export function parsePods(text: string): PodSummary[] {
       reason: waiting ?? pod.status?.reason,
     };
   });
+}
+
+/** A Job as diagnostics and waitReady read it. */
+export interface JobSummary {
+  namespace: string;
+  name: string;
+  complete: boolean;
+  failed: boolean;
+  /** The Failed condition's reason and message, e.g. "BackoffLimitExceeded: Job has reached the specified backoff limit". */
+  reason?: string;
+  /** The service whose migration this is (label app.kubernetes.io/name "<svc>-migrate", component migration). */
+  migrationOf?: string;
+}
+
+/** One Job (`kubectl get job x -o json`) or a list of them; anything unreadable is none. */
+export function parseJobs(text: string): JobSummary[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  const d = doc as { kind?: string; items?: unknown };
+  const items = Array.isArray(d.items) ? d.items : d && typeof d === 'object' && !('items' in d) ? [doc] : [];
+  return items.map((item): JobSummary => {
+    const job = item as {
+      metadata?: { name?: string; namespace?: string; labels?: Record<string, string> };
+      status?: { conditions?: Array<{ type?: string; status?: string; reason?: string; message?: string }> };
+    };
+    const conditions = (job.status?.conditions ?? []).filter((c) => c.status === 'True');
+    const failed = conditions.find((c) => c.type === 'Failed');
+    const labels = job.metadata?.labels ?? {};
+    const name = labels['app.kubernetes.io/name'] ?? '';
+    return {
+      namespace: job.metadata?.namespace ?? 'default',
+      name: job.metadata?.name ?? '(unnamed)',
+      complete: conditions.some((c) => c.type === 'Complete'),
+      failed: Boolean(failed),
+      reason: failed ? [failed.reason, failed.message].filter(Boolean).join(': ') || undefined : undefined,
+      migrationOf:
+        labels['app.kubernetes.io/component'] === 'migration' && name.endsWith('-migrate')
+          ? name.slice(0, -'-migrate'.length)
+          : undefined,
+    };
+  });
+}
+
+/**
+ * What the PR comment says of a failed migration: "migration <svc> failed: " and the last lines its pods wrote
+ * (lastLogLines: NAME=value lines left out), then the Job and why Kubernetes gave up. Redacted when rendered.
+ */
+export function describeMigrationFailure(job: JobSummary, lines: string[]): string {
+  return [
+    `migration ${job.migrationOf ?? job.name} failed: ${lines.length ? lines.join('\n') : '(its pods wrote no log lines)'}`,
+    `(job/${job.name}${job.reason ? `: ${job.reason}` : ''})`,
+  ].join('\n');
 }

@@ -63,7 +63,12 @@ export async function runLoop(inputs: ActionInputs, run: RunContext, deps: LoopD
     // Read before anything runs: an `images` line naming no declared service stops the loop here. A teardown
     // removes what exists, whatever the declaration says now.
     if (inputs.loop !== 'teardown') {
-      ctx.declaration = readDeclaration(run.stackDir, inputs.loop, extraValues(inputs));
+      ctx.declaration = readDeclaration(
+        run.stackDir,
+        inputs.loop,
+        extraValues(inputs),
+        'release' in names ? names.release : undefined,
+      );
       checkImagesDeclared(inputs.images, ctx.declaration);
     }
     // What to build, and from which checkout: a repository that declares no service and gives no images is

@@ -9,6 +9,7 @@ import { kubectl, testCommand } from '../commands.js';
 import { type AnyLoop, Ownership } from '../constants.js';
 import { assertContract, type CheckResult, ContractFailure } from '../contract.js';
 import { type DeclaredService, LOOP_STAGE } from '../declaration.js';
+import { describeMigrationFailure, lastLogLines, parseJobs } from '../diagnostics.js';
 import { CommandError } from '../executor.js';
 import { failureDetail } from '../redact.js';
 import type { ImageOverride } from '../validate.js';
@@ -69,7 +70,22 @@ export function namespaceManifest(
   return YAML.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels, annotations } });
 }
 
-/** Waits until every Deployment and StatefulSet is rolled out and every Job completed — not merely applied. */
+/** A migration Job Failed: its service, and the last lines its pods wrote. */
+export class MigrationFailed extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MigrationFailed';
+    Object.setPrototypeOf(this, new.target.prototype);
+  }
+}
+
+const JOB_POLL_MS = 2000;
+
+/**
+ * Waits until every Job completed (the migrations, first: every service's pods wait for theirs), then every
+ * StatefulSet and Deployment is rolled out — not merely applied. A Job that Failed ends the wait at once with
+ * MigrationFailed quoting its last log lines, instead of a rollout timing out behind it.
+ */
 export async function waitReady<L extends AnyLoop>(ctx: LoopContext<L>, ns: string): Promise<void> {
   const { exec } = ctx.deps;
   const { env } = ctx.names;
@@ -79,11 +95,37 @@ export async function waitReady<L extends AnyLoop>(ctx: LoopContext<L>, ns: stri
     ? ((JSON.parse(out.stdout) as { items?: Array<{ kind: string; metadata: { name: string } }> }).items ??
       [])
     : [];
-  for (const item of items) {
-    const ref = `${item.kind.toLowerCase()}/${item.metadata.name}`;
-    await exec.run(
-      item.kind === 'Job' ? kubectl.waitComplete(ref, ns, t, env) : kubectl.rolloutStatus(ref, ns, t, env),
-    );
+  const deadline = Date.now() + t * 1000;
+  for (const job of items.filter((i) => i.kind === 'Job'))
+    await waitJob(ctx, ns, job.metadata.name, deadline);
+  for (const kind of ['StatefulSet', 'Deployment'])
+    for (const item of items.filter((i) => i.kind === kind))
+      await exec.run(kubectl.rolloutStatus(`${kind.toLowerCase()}/${item.metadata.name}`, ns, t, env));
+}
+
+async function waitJob<L extends AnyLoop>(
+  ctx: LoopContext<L>,
+  ns: string,
+  name: string,
+  deadline: number,
+): Promise<void> {
+  const { exec } = ctx.deps;
+  const { env } = ctx.names;
+  const sleep = ctx.deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  for (;;) {
+    const [job] = parseJobs((await exec.run(kubectl.getJob(name, ns, env))).stdout);
+    if (job?.complete) return;
+    if (job?.failed) {
+      const logs = await exec.run(kubectl.jobLogs(name, ns, env));
+      throw new MigrationFailed(
+        describeMigrationFailure(job, lastLogLines(logs.exitCode === 0 ? logs.stdout : '')),
+      );
+    }
+    if (Date.now() >= deadline)
+      throw new Error(
+        `job ${name} did not complete within the timeout (${ctx.inputs.timeoutSeconds}s); its logs: kubectl logs job/${name} -n ${ns}`,
+      );
+    await sleep(JOB_POLL_MS);
   }
 }
 
@@ -244,6 +286,8 @@ export function firstFailure<L extends AnyLoop>(ctx: LoopContext<L>, error: unkn
     const c = error.failed[0];
     if (c) return `contract check ${c.name} failed at ${c.url}: ${c.detail || 'failed'}`;
   }
+  // What the migration's pods said, not the pods of the diagnostics that only waited for it.
+  if (error instanceof MigrationFailed) return failureDetail(error.message, 12, 1500);
   const step = ctx.result.steps.find((s) => !s.ok)?.name;
   const where = step ? `step ${step}: ` : '';
   // The cluster's view explains a deploy or a wait that failed; any other step failed for its own reason.

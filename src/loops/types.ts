@@ -58,6 +58,8 @@ export interface LoopDeps {
   writeFile: (path: string, content: string, what: string) => void;
   saveState: (key: State, value: string) => void;
   reporter?: ReporterLike;
+  /** Waits between two polls (a Job's status); setTimeout when unset. */
+  sleep?: (ms: number) => Promise<void>;
   /** Collects diagnostics into dir; returns a short summary and the first failure it found. */
   diagnostics?: (args: {
     namespace?: string;

@@ -28,6 +28,9 @@ const plurals: Record<string, string> = {
   Ingress: 'ingresses',
   HorizontalPodAutoscaler: 'horizontalpodautoscalers',
   PodDisruptionBudget: 'poddisruptionbudgets',
+  Job: 'jobs',
+  Role: 'roles',
+  RoleBinding: 'rolebindings',
 };
 
 function collection(m: Manifest, namespace: string): string {
@@ -49,6 +52,9 @@ const namespacedKinds = [
   ['apis/networking.k8s.io/v1', 'ingresses'],
   ['apis/autoscaling/v2', 'horizontalpodautoscalers'],
   ['apis/policy/v1', 'poddisruptionbudgets'],
+  ['apis/batch/v1', 'jobs'],
+  ['apis/rbac.authorization.k8s.io/v1', 'roles'],
+  ['apis/rbac.authorization.k8s.io/v1', 'rolebindings'],
 ] as const;
 
 describe.skipIf(helm.skip || binaries.skip)('charts/app on a real kube-apiserver', () => {
@@ -98,7 +104,17 @@ describe.skipIf(helm.skip || binaries.skip)('charts/app on a real kube-apiserver
     return names.sort();
   }
 
-  const stageRows = Object.entries(stages).map(([key, s]) => [s.name, key, s] as const);
+  // a migration: its Job, the wait containers with their projected token, the Role and its binding
+  const fourStack: Scenario = {
+    name: 'the four-service stack (a migration)',
+    release: 'four',
+    files: [values('values.preview.yaml'), 'test/chart/stacks/four.yaml'],
+    set: ['ingress.host=pr-9.app.example.com'],
+  };
+  const stageRows: Array<readonly [string, string, Scenario]> = [
+    ...Object.entries(stages).map(([key, s]) => [s.name, key, s] as const),
+    [fourStack.name, 'four', fourStack],
+  ];
 
   test.each(stageRows)(
     '%s: strict validation, restricted Pod Security admission, helm install',

@@ -20,9 +20,6 @@ const readme = (): string => readFileSync(join(chart, 'README.md'), 'utf8');
 const PENDING = [
   'ingress.stripPrefix',
   'services.<name>.routes.<name>.stripPrefix',
-  'global.waitImage',
-  'networkPolicy.apiServer',
-  'services.<name>.migrations',
   'services.<name>.build',
   'services.<name>.dev',
 ];

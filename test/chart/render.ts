@@ -119,9 +119,9 @@ export function parseManifests(text: string): Manifest[] {
 export const ofKind = (manifests: Manifest[], kind: string): Manifest[] =>
   manifests.filter((m) => m.kind === kind);
 
-/** The pod templates (Deployments and StatefulSets) with their owner. */
+/** The pod templates (Deployments, StatefulSets and migration Jobs) with their owner. */
 export function workloads(manifests: Manifest[]): Manifest[] {
-  return manifests.filter((m) => m.kind === 'Deployment' || m.kind === 'StatefulSet');
+  return manifests.filter((m) => ['Deployment', 'StatefulSet', 'Job'].includes(m.kind));
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: container specs are plain rendered objects

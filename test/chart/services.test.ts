@@ -160,6 +160,185 @@ describe.skipIf(helm.skip)('a stack of four services unlike the examples, from v
   });
 });
 
+const migrateJob = (m: Manifest[]) => {
+  const jobs = ofKind(m, 'Job');
+  expect(jobs).toHaveLength(1);
+  return jobs[0] as Manifest;
+};
+const initOf = (w: Manifest, name: string): Container | undefined =>
+  containersOf(w).init.find((c) => c.name === name);
+
+describe.skipIf(helm.skip)('migrations: a Job before the new version, its pods waiting for it', () => {
+  test('the Job runs the service image with its env and securityContext, labelled apart from the service', async () => {
+    const m = await render(four);
+    const job = migrateJob(m);
+    expect(job.metadata.name).toMatch(/^four-go-api-migrate-[0-9a-f]{8}$/);
+    expect(job.spec.backoffLimit).toBe(3);
+    expect(job.spec.activeDeadlineSeconds).toBe(600);
+    const pod = job.spec.template;
+    expect(pod.metadata.labels).toMatchObject({
+      'app.kubernetes.io/name': 'go-api-migrate',
+      'app.kubernetes.io/instance': 'four',
+      'app.kubernetes.io/component': 'migration',
+    });
+    // no Service, Deployment or PDB of the release selects a migration pod
+    for (const x of m.filter((x) => ['Service', 'Deployment', 'PodDisruptionBudget'].includes(x.kind))) {
+      const sel = (x.spec.selector?.matchLabels ?? x.spec.selector) as Record<string, string> | undefined;
+      if (!sel) continue;
+      const labels = pod.metadata.labels as Record<string, string>;
+      expect(
+        Object.entries(sel).every(([k, v]) => labels[k] === v),
+        `${x.kind}/${x.metadata.name}`,
+      ).toBe(false);
+    }
+    expect(pod.spec.restartPolicy).toBe('Never');
+    expect(pod.spec.automountServiceAccountToken).toBe(false);
+    expect(pod.spec.serviceAccountName).toBe('four-go-api');
+    const migrate = pod.spec.containers[0] as Container;
+    const service = main(m, 'four-go-api');
+    expect([migrate.name, migrate.image, migrate.command, migrate.args]).toEqual([
+      'migrate',
+      service.image,
+      ['/usr/local/bin/go-api'],
+      ['migrate'],
+    ]);
+    expect([migrate.env, migrate.securityContext, migrate.resources]).toEqual([
+      service.env,
+      service.securityContext,
+      service.resources,
+    ]);
+    expect(migrate.ports).toBeUndefined();
+    expect(migrate.readinessProbe).toBeUndefined();
+    // it waits for the in-cluster Postgres first
+    expect(initOf(job, 'wait-postgres')?.args).toEqual(['statefulset', 'four-postgres']);
+  });
+
+  test('the service waits for the Job of this very migration; only the wait container holds a token', async () => {
+    const m = await render(four);
+    const job = migrateJob(m);
+    const deploy = find(m, 'Deployment', 'four-go-api');
+    const wait = initOf(deploy, 'wait-migrations') as Container;
+    expect(wait.image).toBe('ghcr.io/jetscale/wait:0.1.0');
+    expect(wait.args).toEqual(['job', job.metadata.name]);
+    expect(wait.volumeMounts).toEqual([
+      { name: 'wait-api-access', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true },
+    ]);
+    for (const w of [deploy, job]) {
+      const pod = w.spec.template.spec;
+      expect(pod.automountServiceAccountToken, w.metadata.name).toBe(false);
+      const volume = (pod.volumes as Array<{ name: string; projected?: { sources: object[] } }>).find(
+        (v) => v.name === 'wait-api-access',
+      );
+      expect(volume?.projected?.sources.map((src) => Object.keys(src)[0])).toEqual([
+        'serviceAccountToken',
+        'configMap',
+        'downwardAPI',
+      ]);
+      const { init, main: containers } = containersOf(w);
+      for (const c of [...init, ...containers])
+        expect(
+          (c.volumeMounts ?? []).some((v: { name: string }) => v.name === 'wait-api-access'),
+          `${w.metadata.name}/${c.name}`,
+        ).toBe(c.name.startsWith('wait-'));
+    }
+    // services without a migration are as before: no wait container, no token
+    expect(initOf(find(m, 'Deployment', 'four-py-api'), 'wait-migrations')).toBeUndefined();
+  });
+
+  test('RBAC: one Role reading Jobs and StatefulSets, bound to the ServiceAccounts of services with migrations', async () => {
+    const m = await render(four);
+    expect((find(m, 'Role', 'four-wait') as Manifest & { rules: unknown }).rules).toEqual([
+      { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get', 'list', 'watch'] },
+    ]);
+    const binding = find(m, 'RoleBinding', 'four-wait') as Manifest & { subjects: unknown; roleRef: unknown };
+    expect(binding.roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'Role',
+      name: 'four-wait',
+    });
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'four-go-api', namespace: 'ns-four' }]);
+  });
+
+  test('NetworkPolicy: the migration reaches Postgres and the API server; Postgres admits it', async () => {
+    const m = await render(four);
+    const apiServer = {
+      to: [{ ipBlock: { cidr: '0.0.0.0/0' } }],
+      ports: [
+        { protocol: 'TCP', port: 443 },
+        { protocol: 'TCP', port: 6443 },
+      ],
+    };
+    const own = find(m, 'NetworkPolicy', 'four-go-api-migrate');
+    expect(own.spec.podSelector.matchLabels).toEqual({
+      'app.kubernetes.io/name': 'go-api-migrate',
+      'app.kubernetes.io/instance': 'four',
+    });
+    expect(own.spec.ingress).toBeUndefined();
+    expect(own.spec.egress).toContainEqual(apiServer);
+    expect(JSON.stringify(own.spec.egress)).toContain('"app.kubernetes.io/name":"postgres"');
+    expect(find(m, 'NetworkPolicy', 'four-go-api').spec.egress).toContainEqual(apiServer);
+    expect(find(m, 'NetworkPolicy', 'four-py-api').spec.egress).not.toContainEqual(apiServer);
+    expect(JSON.stringify(find(m, 'NetworkPolicy', 'four-postgres').spec.ingress)).toContain(
+      '"app.kubernetes.io/name":"go-api-migrate"',
+    );
+    const narrowed = await render({
+      ...four,
+      set: [
+        ...four.set,
+        'networkPolicy.apiServer.cidrs={172.18.0.2/32}',
+        'networkPolicy.apiServer.ports={6443}',
+      ],
+    });
+    expect(find(narrowed, 'NetworkPolicy', 'four-go-api-migrate').spec.egress).toContainEqual({
+      to: [{ ipBlock: { cidr: '172.18.0.2/32' } }],
+      ports: [{ protocol: 'TCP', port: 6443 }],
+    });
+  });
+
+  test('a changed migration gets a new Job name and rolls the Deployment; a replica count does neither', async () => {
+    const base = await render(goOnly);
+    const name = (m: Manifest[]) => migrateJob(m).metadata.name;
+    const podTemplate = (m: Manifest[]) => JSON.stringify(find(m, 'Deployment', 'go-go-api').spec.template);
+    for (const set of [
+      'services.go-api.image.tag=rig2',
+      'services.go-api.migrations.args={migrate,--verbose}',
+      'services.go-api.env.EXTRA=1',
+    ]) {
+      const changed = await render({ ...goOnly, set: [...goOnly.set, set] });
+      expect(name(changed), set).not.toBe(name(base));
+      expect(podTemplate(changed), set).toContain(name(changed));
+    }
+    const scaled = await render({ ...goOnly, set: [...goOnly.set, 'services.go-api.replicas=3'] });
+    expect(name(scaled)).toBe(name(base));
+  });
+
+  test('backoffLimit and activeDeadlineSeconds: declared, else 3 and global.progressDeadlineSeconds', async () => {
+    const deadline = await render({ ...goOnly, set: [...goOnly.set, 'global.progressDeadlineSeconds=90'] });
+    expect(migrateJob(deadline).spec).toMatchObject({ backoffLimit: 3, activeDeadlineSeconds: 90 });
+    const declared = await render({
+      ...goOnly,
+      set: [
+        ...goOnly.set,
+        'services.go-api.migrations.backoffLimit=0',
+        'services.go-api.migrations.activeDeadlineSeconds=1200',
+      ],
+    });
+    expect(migrateJob(declared).spec).toMatchObject({ backoffLimit: 0, activeDeadlineSeconds: 1200 });
+  });
+
+  test('with Postgres outside the cluster the migration waits for nothing and needs no API access', async () => {
+    const m = await render({
+      ...goOnly,
+      set: [...goOnly.set, 'postgres.enabled=false', 'global.postgres.existingSecret=pg'],
+    });
+    const job = migrateJob(m);
+    expect(containersOf(job).init).toEqual([]);
+    expect(JSON.stringify(job.spec.template.spec.volumes)).not.toContain('wait-api-access');
+    expect(JSON.stringify(find(m, 'NetworkPolicy', 'go-go-api-migrate').spec.egress)).not.toContain('6443');
+  });
+});
+
 async function renderWith(vals: unknown): Promise<Manifest[]> {
   const dir = mkdtempSync(join(tmpdir(), 'jetscale-services-'));
   const file = join(dir, 'values.yaml');
@@ -443,6 +622,22 @@ const refused: Array<[string, unknown, string[]]> = [
     { services: { backend: { env: { JETSCALE_DATABASE_URL: 'x' } } } },
     ["invalid propertyName 'JETSCALE_DATABASE_URL'"],
   ],
+  [
+    'a migration without a command',
+    { services: { backend: { migrations: { args: ['migrate'] } } } },
+    ["at '/services/backend/migrations'", 'command'],
+  ],
+  [
+    'a migration with an empty command',
+    { services: { backend: { migrations: { command: [] } } } },
+    ["at '/services/backend/migrations/command'", 'minItems'],
+  ],
+  [
+    'a migration with an unknown key',
+    { services: { backend: { migrations: { command: ['m'], retries: 2 } } } },
+    ["additional properties 'retries' not allowed"],
+  ],
+  ['a service named like the wait Role', { services: { wait: svc({}) } }, ["invalid propertyName 'wait'"]],
 ];
 
 describe.skipIf(helm.skip)('a wrong services declaration fails the render, naming the field', () => {
@@ -473,6 +668,20 @@ describe.skipIf(helm.skip)('a wrong services declaration fails the render, namin
     expect(r.stderr).toContain(
       `services.notifications-worker-aaaaaa: the name ${'r'.repeat(40)}-notifications-worker-aaaaaa is over 63 characters`,
     );
+  });
+
+  test('a release and service name that make the migration Job name over 63 characters', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jetscale-services-'));
+    const file = join(dir, 'values.yaml');
+    writeFileSync(file, stringify({ services: { backend: { migrations: { command: ['m'] } } } }));
+    const release = 'r'.repeat(39);
+    const r = await runHelm(templateArgs({ name: 'long', release, files: [file] }));
+    expect(r.stderr).toContain(
+      `services.backend.migrations: the Job name ${release}-backend-migrate-xxxxxxxx is over 63 characters; shorten the service name or the release`,
+    );
+    // one character less fits
+    const ok = await runHelm(templateArgs({ name: 'fits', release: 'r'.repeat(38), files: [file] }));
+    expect(ok.code, ok.stderr).toBe(0);
   });
 
   test('live generates no credentials for an enabled Redis that no service needs', async () => {

@@ -25,10 +25,14 @@ export const RIG_IMAGES = {
   frontend: 'jetscale-rig/frontend:rig',
   postgres: 'jetscale-rig/postgres:15',
   redis: 'jetscale-rig/redis:7',
+  // the chart's wait init container (images/wait), for services with migrations
+  wait: 'jetscale-rig/wait:rig',
 };
 
 /** Values that point the chart at the rig's stand-in images, which are loaded into the cluster, never pulled. */
-export const RIG_VALUES = `postgres:
+export const RIG_VALUES = `global:
+  waitImage: { repository: jetscale-rig/wait, tag: rig, pullPolicy: Never }
+postgres:
   image: { repository: jetscale-rig/postgres, tag: "15", pullPolicy: Never }
 redis:
   image: { repository: jetscale-rig/redis, tag: "7", pullPolicy: Never }

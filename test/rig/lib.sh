@@ -27,6 +27,8 @@ STANDIN_IMAGES=(jetscale-rig/postgres:15 jetscale-rig/redis:7 jetscale-rig/node:
 EXAMPLE_IMAGES=(jetscale-rig/backend:rig jetscale-rig/frontend:rig)
 REGISTRY_IMAGE=jetscale-rig/registry:3
 INGRESS_IMAGE=jetscale-rig/ingress:rig
+# the chart's wait init container (images/wait at the repo root), for services with migrations
+WAIT_IMAGE=jetscale-rig/wait:rig
 
 # rig_kubeconfig NAME: where up.sh writes the kubeconfig of cluster NAME (the default cluster keeps the
 # historic path, so `kubectl --kubeconfig ~/.cache/jetscale-stack/rig/kubeconfig` keeps working).

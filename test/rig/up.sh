@@ -101,6 +101,7 @@ LOAD_IMAGES=("${STANDIN_IMAGES[@]}" "$INGRESS_IMAGE")
 for ex in "${EXAMPLE_IMAGES[@]}"; do
   if [ -n "$(image_recipe "$ex")" ]; then LOAD_IMAGES+=("$ex"); fi
 done
+if [ -n "$(image_recipe "$WAIT_IMAGE")" ]; then LOAD_IMAGES+=("$WAIT_IMAGE"); fi
 if [ "$load" = kind ]; then
   log "kind load docker-image ${LOAD_IMAGES[*]}"
   "$KIND" load docker-image --name "$name" "${LOAD_IMAGES[@]}" >&2

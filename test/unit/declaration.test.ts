@@ -506,3 +506,69 @@ describe('services.<n>.build: where the sources are (not rendered; the action an
     ]);
   });
 });
+
+describe('migrations: the same refusals as the chart, before anything runs', () => {
+  const withMigrations = (migrations: unknown, release?: string) =>
+    readDeclaration(
+      repoRoot,
+      'ci-kind',
+      { services: { backend: { migrations, needs: ['postgres', 'redis'] } } },
+      release,
+    );
+  const problem = (migrations: unknown, release?: string) => {
+    try {
+      withMigrations(migrations, release);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return 'no error';
+  };
+
+  test('a command and its args are declared; {} or none declares no migration', () => {
+    const backend = (m: unknown) => withMigrations(m).services.find((s) => s.name === 'backend');
+    expect(
+      backend({ command: ['/usr/local/bin/go-api'], args: ['migrate'], backoffLimit: 0 })?.migrations,
+    ).toEqual({
+      command: ['/usr/local/bin/go-api'],
+      args: ['migrate'],
+    });
+    expect(backend({})?.migrations).toBeUndefined();
+    expect(backend(null)?.migrations).toBeUndefined();
+  });
+
+  test.each([
+    [
+      { args: ['migrate'] },
+      'services.backend.migrations.command is missing; accepted: a non-empty list of strings',
+    ],
+    [{ command: [] }, 'services.backend.migrations.command is []; accepted: a non-empty list of strings'],
+    [{ command: 'migrate' }, 'services.backend.migrations.command is "migrate"; accepted: a non-empty list'],
+    [{ command: ['m', 1] }, 'services.backend.migrations.command is ["m",1]; accepted: a non-empty list'],
+    [{ command: ['m'], args: 'up' }, 'services.backend.migrations.args is "up"; accepted: a list of strings'],
+    [
+      { command: ['m'], backoffLimit: -1 },
+      'services.backend.migrations.backoffLimit is -1; accepted: an integer from 0 to 100',
+    ],
+    [
+      { command: ['m'], activeDeadlineSeconds: 0 },
+      'services.backend.migrations.activeDeadlineSeconds is 0; accepted: seconds from 1 to 21600',
+    ],
+    [
+      { command: ['m'], retries: 2 },
+      'services.backend.migrations.retries is 2; accepted: migrations has only command, args, backoffLimit, activeDeadlineSeconds',
+    ],
+    ['migrate', 'services.backend.migrations is "migrate"; accepted: {command: [..]'],
+  ])('%j', (migrations, message) => {
+    expect(problem(migrations)).toContain(message);
+  });
+
+  test('a release that makes the Job name "<release>-<service>-migrate-xxxxxxxx" over 63 characters', () => {
+    const release = 'r'.repeat(39);
+    expect(problem({ command: ['m'] }, release)).toContain(
+      `services.backend.migrations: the Job name ${release}-backend-migrate-xxxxxxxx is over 63 characters; shorten the service name or the release`,
+    );
+    expect(problem({ command: ['m'] }, 'r'.repeat(38))).toBe('no error');
+    // no migration, no Job name
+    expect(problem({}, release)).toBe('no error');
+  });
+});

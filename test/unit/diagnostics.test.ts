@@ -129,6 +129,7 @@ describe('collectDiagnostics', () => {
       `${k} describe pods --namespace jetscale-pr-7`,
       `${k} get pods -o json --namespace jetscale-pr-7`,
       `${k} get events -o json --namespace jetscale-pr-7`,
+      `${k} get jobs -o json --namespace jetscale-pr-7`,
       `${k} logs app-frontend-7c4b --namespace jetscale-pr-7 --all-containers --prefix`,
       `${k} logs app-frontend-7c4b --namespace jetscale-pr-7 --all-containers --prefix --previous`,
       `${k} logs app-postgres-0 --namespace jetscale-pr-7 --all-containers --prefix`,
@@ -145,6 +146,7 @@ describe('collectDiagnostics', () => {
         'describe-pods.txt',
         'events.json',
         'get-all-events.txt',
+        'jobs.json',
         'kind-export-logs.txt',
         'logs',
         'logs/jetscale-pr-7_app-frontend-7c4b.log',
@@ -168,7 +170,7 @@ describe('collectDiagnostics', () => {
     );
 
     expect(summary).toBe(
-      `diagnostics for namespace jetscale-pr-7 in ${dir}: 8 command output(s); 4 pod(s), 2 not Ready ` +
+      `diagnostics for namespace jetscale-pr-7 in ${dir}: 9 command output(s); 4 pod(s), 2 not Ready ` +
         '(jetscale-pr-7/app-frontend-7c4b CrashLoopBackOff, 4 restart(s), jetscale-pr-7/app-postgres-0 ContainerCreating)' +
         `; kind logs in ${dir}/kind; failed: logs/jetscale-pr-7_app-postgres-0.log (exit 1)`,
     );
@@ -194,6 +196,68 @@ describe('collectDiagnostics', () => {
     );
   });
 
+  test('a failed migration Job is what failed first: its service and its last log lines, not the pods waiting for it', async () => {
+    const job = (name: string, labels: Record<string, string>, condition: object) => ({
+      metadata: { name, namespace: 'ns', labels },
+      status: { conditions: [condition] },
+    });
+    const migration = {
+      'app.kubernetes.io/name': 'go-api-migrate',
+      'app.kubernetes.io/component': 'migration',
+    };
+    const failed = {
+      type: 'Failed',
+      status: 'True',
+      reason: 'BackoffLimitExceeded',
+      message: 'Job has reached the specified backoff limit',
+    };
+    const exec = new RecordingExecutor()
+      .reply(/ get pods -o json /, {
+        stdout: JSON.stringify({
+          items: [
+            pod('app-go-api-6b7f', { ready: false, phase: 'Pending', waiting: 'Init:CrashLoopBackOff' }),
+          ],
+        }),
+      })
+      .reply(/ get jobs -o json /, {
+        stdout: JSON.stringify({
+          items: [
+            job('app-go-api-migrate-0123abcd', migration, failed),
+            job(
+              'app-other-migrate-aaaabbbb',
+              { ...migration, 'app.kubernetes.io/name': 'other-migrate' },
+              {
+                type: 'Complete',
+                status: 'True',
+              },
+            ),
+          ],
+        }),
+      })
+      .reply(/ logs job\/app-go-api-migrate-0123abcd /, {
+        stdout:
+          'applying 0002_items.sql\nDATABASE_URL=postgres://u:p@h/db\nERROR: relation "items" already exists\n',
+      });
+    const d = join(dir, 'migration');
+    const { summary, firstFailure } = await collectDiagnostics(exec, { namespace: 'ns', dir: d });
+    expect(exec.lines()).toContain(
+      'kubectl logs job/app-go-api-migrate-0123abcd --namespace ns --all-containers --tail=50',
+    );
+    expect(exec.lines().filter((l) => l.includes('logs job/'))).toHaveLength(1);
+    expect(await readFile(join(d, 'logs/ns_job_app-go-api-migrate-0123abcd.log'), 'utf8')).toContain(
+      'relation "items" already exists',
+    );
+    expect(summary).toContain('failed job(s): app-go-api-migrate-0123abcd');
+    expect(firstFailure).toBe(
+      [
+        'migration go-api failed: applying 0002_items.sql',
+        '[a NAME=value line left out]',
+        'ERROR: relation "items" already exists',
+        '(job/app-go-api-migrate-0123abcd: BackoffLimitExceeded: Job has reached the specified backoff limit)',
+      ].join('\n'),
+    );
+  });
+
   test('no namespace, no kind: all namespaces; an unreachable cluster does not throw', async () => {
     const refused =
       'The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?\n';
@@ -207,12 +271,13 @@ describe('collectDiagnostics', () => {
       'kubectl describe pods --all-namespaces',
       'kubectl get pods -o json --all-namespaces',
       'kubectl get events -o json --all-namespaces',
+      'kubectl get jobs -o json --all-namespaces',
     ]);
     expect(await readFile(join(nested, 'describe-pods.txt'), 'utf8')).toContain(`# stderr\n${refused}`);
     expect(summary).toContain('diagnostics for all namespaces');
     expect(summary).toContain('pods could not be listed');
     expect(summary).toContain(
-      'failed: get-all-events.txt (exit 1), describe-pods.txt (exit 1), pods.json (exit 1), events.json (exit 1)',
+      'failed: get-all-events.txt (exit 1), describe-pods.txt (exit 1), pods.json (exit 1), events.json (exit 1), jobs.json (exit 1)',
     );
     expect(existsSync(join(nested, 'kind-export-logs.txt'))).toBe(false);
   });

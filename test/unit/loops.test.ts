@@ -49,9 +49,9 @@ describe('dry run prints the exact commands in order and executes nothing', () =
         'kubectl create -f -',
         `skaffold deploy -f ${c.tempDir}/skaffold-preview.yaml -p preview --namespace jetscale-pr-101 --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=true`,
         'kubectl get deployments,statefulsets,jobs -n jetscale-pr-101 -o json',
-        'kubectl rollout status deployment/<each> -n jetscale-pr-101 --timeout=600s',
+        'kubectl get job <each> -n jetscale-pr-101 -o json',
         'kubectl rollout status statefulset/<each> -n jetscale-pr-101 --timeout=600s',
-        'kubectl wait --for=condition=complete job/<each> -n jetscale-pr-101 --timeout=600s',
+        'kubectl rollout status deployment/<each> -n jetscale-pr-101 --timeout=600s',
       ],
     ],
     [
@@ -75,9 +75,9 @@ describe('dry run prints the exact commands in order and executes nothing', () =
         'kubectl apply -f -',
         `skaffold deploy -f ${c.tempDir}/skaffold-ci-kind.yaml -p ci-kind --kube-context kind-jetscale-ci-a1b2c3-777-2 --namespace jetscale-ci --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=true`,
         'kubectl get deployments,statefulsets,jobs -n jetscale-ci -o json',
-        'kubectl rollout status deployment/<each> -n jetscale-ci --timeout=600s',
+        'kubectl get job <each> -n jetscale-ci -o json',
         'kubectl rollout status statefulset/<each> -n jetscale-ci --timeout=600s',
-        'kubectl wait --for=condition=complete job/<each> -n jetscale-ci --timeout=600s',
+        'kubectl rollout status deployment/<each> -n jetscale-ci --timeout=600s',
         'kubectl port-forward -n jetscale-ci service/app-backend --address 127.0.0.1 :80',
         'kubectl port-forward -n jetscale-ci service/app-frontend --address 127.0.0.1 :80',
         'kind delete cluster --name jetscale-ci-a1b2c3-777-2',
@@ -304,27 +304,78 @@ describe('preview', () => {
     });
   });
 
-  test('waits for every Deployment, StatefulSet and Job listed, not for "applied"', async () => {
-    const workloads = {
-      items: [
-        { kind: 'Deployment', metadata: { name: 'pr-101-backend' } },
-        { kind: 'StatefulSet', metadata: { name: 'pr-101-postgres' } },
-        { kind: 'Job', metadata: { name: 'pr-101-migrate' } },
-      ],
-    };
-    const exec = new RecordingExecutor().reply(/^kubectl get deployments,statefulsets,jobs/, {
-      stdout: JSON.stringify(workloads),
+  const workloads = {
+    items: [
+      { kind: 'Deployment', metadata: { name: 'pr-101-backend' } },
+      { kind: 'StatefulSet', metadata: { name: 'pr-101-postgres' } },
+      { kind: 'Job', metadata: { name: 'pr-101-backend-migrate-0123abcd' } },
+    ],
+  };
+  const migrationJob = (condition?: object) =>
+    JSON.stringify({
+      metadata: {
+        name: 'pr-101-backend-migrate-0123abcd',
+        labels: { 'app.kubernetes.io/name': 'backend-migrate', 'app.kubernetes.io/component': 'migration' },
+      },
+      status: { active: 1, conditions: condition ? [condition] : [] },
     });
+
+  test('waits for the migration Jobs first (polled until Complete), then StatefulSets, then Deployments', async () => {
+    const exec = new RecordingExecutor()
+      .reply(/^kubectl get deployments,statefulsets,jobs/, { stdout: JSON.stringify(workloads) })
+      .reply(/^kubectl get job /, { stdout: migrationJob({ type: 'Complete', status: 'True' }) })
+      .replyOnce(/^kubectl get job /, { stdout: migrationJob() })
+      .replyOnce(/^kubectl get job /, { stdout: migrationJob() });
+    const slept: number[] = [];
     await run(
       inputs({ loop: 'preview', 'pr-number': '101', images: 'backend=r/b:2\nfrontend=r/f:2' }),
       runCtx(),
-      deps(exec).d,
+      deps(exec, { sleep: async (ms) => void slept.push(ms) }).d,
     );
-    expect(exec.lines().filter((l) => /rollout|wait/.test(l))).toEqual([
-      'kubectl rollout status deployment/pr-101-backend -n jetscale-pr-101 --timeout=600s',
+    expect(exec.lines().filter((l) => /rollout|wait|get job /.test(l))).toEqual([
+      'kubectl get job pr-101-backend-migrate-0123abcd -n jetscale-pr-101 -o json',
+      'kubectl get job pr-101-backend-migrate-0123abcd -n jetscale-pr-101 -o json',
+      'kubectl get job pr-101-backend-migrate-0123abcd -n jetscale-pr-101 -o json',
       'kubectl rollout status statefulset/pr-101-postgres -n jetscale-pr-101 --timeout=600s',
-      'kubectl wait --for=condition=complete job/pr-101-migrate -n jetscale-pr-101 --timeout=600s',
+      'kubectl rollout status deployment/pr-101-backend -n jetscale-pr-101 --timeout=600s',
     ]);
+    expect(slept).toEqual([2000, 2000]);
+  });
+
+  test('a failed migration fails the wait at once, and the comment quotes its last log lines, redacted', async () => {
+    const exec = new RecordingExecutor()
+      .reply(/^kubectl get namespace/, { stdout: owned })
+      .reply(/^kubectl get deployments,statefulsets,jobs/, { stdout: JSON.stringify(workloads) })
+      .reply(/^kubectl get job /, {
+        stdout: migrationJob({
+          type: 'Failed',
+          status: 'True',
+          reason: 'BackoffLimitExceeded',
+          message: 'Job has reached the specified backoff limit',
+        }),
+      })
+      .reply(/^kubectl logs job\//, {
+        stdout:
+          'migrating\ncannot connect to postgres://jetscale:s3cretpassw0rd@pr-101-postgres:5432/jetscale\nexit status 1\n',
+      });
+    const reporter = recordingReporter();
+    const result = await runLoop(
+      inputs({ loop: 'preview', 'pr-number': '101', images: 'backend=r/b:2\nfrontend=r/f:2' }),
+      runCtx(),
+      deps(exec, { reporter, sleep: async () => expect.fail('a Failed Job is final: no second poll') }).d,
+    );
+    expect(result.error?.name).toBe('MigrationFailed');
+    expect(exec.lines()).toContain(
+      'kubectl logs job/pr-101-backend-migrate-0123abcd -n jetscale-pr-101 --all-containers --tail=50',
+    );
+    // nothing waits behind a failed migration
+    expect(exec.lines().filter((l) => l.includes('rollout status'))).toEqual([]);
+    expect(result.steps.at(-1)).toMatchObject({ name: 'ready', ok: false });
+    const reason = reporter.deploys.at(-1)?.reason ?? '';
+    expect(reason).toContain('migration backend failed: migrating');
+    expect(reason).toContain('exit status 1');
+    expect(reason).toContain('(job/pr-101-backend-migrate-0123abcd: BackoffLimitExceeded');
+    expect(reason).not.toContain('s3cretpassw0rd');
   });
 
   test('a PR closed during the deploy is torn down again (no orphan)', async () => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rig only: build every image the rig needs, here, without a registry.
-#   build.sh [all|base|stand-ins|examples|registry|ingress|node-images|kind-base|kind-node]...
+#   build.sh [all|base|stand-ins|examples|registry|ingress|wait|node-images|kind-base|kind-node]...
 # Each image carries the label jetscale.rig.recipe=<hash of its recipe directory + its parents'
 # hashes>, and is saved under $JETSCALE_RIG_CACHE/images/, so a changed recipe rebuilds only the
 # images it affects. Images:
@@ -10,6 +10,7 @@
 #   registry.k8s.io/... , docker.io/kindest/...  everything a kind node runs (preloaded into it)
 #   jetscale-rig/registry:3                 a local registry (registry/), for kind/create.sh
 #   jetscale-rig/ingress:rig                the rig's ingress controller (../ingress/)
+#   jetscale-rig/wait:rig                   the chart's wait init container (images/wait at the repo root)
 #   jetscale-rig/kind-node:<k8s version>    the kind node image (kind-node/)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -103,6 +104,17 @@ build_ingress() {
   rm -rf "$ctx"
 }
 
+# ---- the chart's wait program (images/wait: standard library only, compiled here, on an empty image) ----
+wait_hash() { hash_of "$REPO_ROOT/images/wait/main.go" "$REPO_ROOT/images/wait/go.mod" "$IMG/wait" "=$(go env GOVERSION)"; }
+build_wait() {
+  local ctx
+  ctx="$(mktemp -d "$RIG_CACHE/tmp/wait.XXXXXX")"
+  cp "$IMG/wait/Dockerfile" "$ctx/"
+  (cd "$REPO_ROOT/images/wait" && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod go build -trimpath -ldflags '-s -w' -o "$ctx/wait" .)
+  docker_build "$1" "$2" "$ctx"
+  rm -rf "$ctx"
+}
+
 main() {
   mkdir -p "$RIG_CACHE/tmp"
   local what=("$@")
@@ -114,6 +126,7 @@ main() {
       examples) build_examples ;;
       registry) ensure_registry_image ;;
       ingress) ensure_image "$INGRESS_IMAGE" "$(ingress_hash)" build_ingress ;;
+      wait) ensure_image "$WAIT_IMAGE" "$(wait_hash)" build_wait ;;
       node-images) source "$IMG/node-images.sh" && build_node_images ;;
       kind-base) source "$IMG/node-images.sh" && ensure_image "$BASE_IMAGE" "$(base_hash)" build_base && ensure_image "$KIND_BASE_IMAGE" "$(kind_base_hash)" build_kind_base ;;
       kind-node) source "$IMG/node-images.sh" && build_kind_node ;;
@@ -123,10 +136,11 @@ main() {
         build_examples
         ensure_registry_image
         ensure_image "$INGRESS_IMAGE" "$(ingress_hash)" build_ingress
+        ensure_image "$WAIT_IMAGE" "$(wait_hash)" build_wait
         source "$IMG/node-images.sh"
         build_kind_node
         ;;
-      *) die "unknown image set '$w'; accepted: all, base, stand-ins, examples, registry, ingress, node-images, kind-base, kind-node" ;;
+      *) die "unknown image set '$w'; accepted: all, base, stand-ins, examples, registry, ingress, wait, node-images, kind-base, kind-node" ;;
     esac
   done
 }

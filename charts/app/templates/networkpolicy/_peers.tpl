@@ -28,3 +28,42 @@
     - protocol: TCP
       port: 53
 {{- end -}}
+
+{{/*
+Egress to what a service needs: declared services on their port, Postgres and Redis as pods when in-cluster, else
+their port on networkPolicy.externalServices.cidrs. Takes (dict "context" $ "svc" <service> "services" <all>).
+*/}}
+{{- define "app.networkPolicy.needsEgress" -}}
+{{- $ctx := .context -}}
+{{- $services := .services -}}
+{{- range $need := .svc.needs }}
+{{- if has $need (list "postgres" "redis") }}
+{{- if (index $ctx.Values $need).enabled }}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "app.selectorLabels" (dict "context" $ctx "component" $need) | nindent 10 }}
+  ports:
+    - protocol: TCP
+      port: {{ ternary 5432 6379 (eq $need "postgres") }}
+{{- else }}
+- to:
+    {{- range $ctx.Values.networkPolicy.externalServices.cidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  ports:
+    - protocol: TCP
+      port: {{ index $ctx.Values.networkPolicy.externalServices.ports $need }}
+{{- end }}
+{{- else }}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "app.selectorLabels" (dict "context" $ctx "component" $need) | nindent 10 }}
+  ports:
+    - protocol: TCP
+      port: {{ (index $services $need).port }}
+{{- end }}
+{{- end }}
+{{- end -}}

@@ -20,6 +20,7 @@ env: {}
 envFrom: []
 needs: []
 routes: {}
+migrations: {}
 replicas: 1
 autoscaling:
   enabled: false
@@ -255,6 +256,12 @@ value and the accepted form. Called from app.validate.
 {{- $seen := dict -}}
 {{- range $name, $svc := $services -}}
 {{- $at := printf "services.%s" $name -}}
+{{- if and $svc.migrations (not $svc.migrations.command) -}}
+{{- fail (printf "%s.migrations has no command: give command, a non-empty list such as [/usr/local/bin/api, migrate], or set migrations: {} for none" $at) -}}
+{{- end -}}
+{{- if and $svc.migrations.command (gt (len (printf "%s-%s-migrate-xxxxxxxx" $.Release.Name $name)) 63) -}}
+{{- fail (printf "%s.migrations: the Job name %s-%s-migrate-xxxxxxxx is over 63 characters; shorten the service name or the release" $at $.Release.Name $name) -}}
+{{- end -}}
 {{- if gt (len (printf "%s-%s" $.Release.Name $name)) 63 -}}
 {{- fail (printf "%s: the name %s-%s is over 63 characters; shorten the service name or the release" $at $.Release.Name $name) -}}
 {{- end -}}

@@ -1,0 +1,3 @@
+module github.com/jetscale/stack/images/wait
+
+go 1.22
