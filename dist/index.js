@@ -45229,6 +45229,7 @@ var external_node_net_ = __nccwpck_require__(7030);
 
 
 
+
 /** The values file of each loop's stage, on top of the chart's values.yaml (skaffold.yaml's profiles). */
 const STAGE_VALUES = {
     'ci-kind': undefined,
@@ -45287,35 +45288,96 @@ const STAGE_FILE = {
     preview: 'values.preview.yaml',
     live: 'values.live.yaml',
 };
-/** The declaration a loop deploys: the chart's defaults, the stage's file, then what the inputs add. */
-function readDeclaration(stackDir, loop, extra) {
-    return readStageDeclaration(stackDir, LOOP_STAGE[loop] ?? 'ci', extra);
+/**
+ * The declaration a loop deploys: the chart's defaults, the stage's file, then what the inputs add. With the
+ * release, names made from it are checked too (a migration Job's).
+ */
+function readDeclaration(stackDir, loop, extra, release) {
+    return readStageDeclaration(stackDir, LOOP_STAGE[loop] ?? 'ci', extra, release);
 }
 /** The declaration of a stage (the CLI's test:<stage> tasks read it too). */
-function readStageDeclaration(stackDir, stage, extra) {
+function readStageDeclaration(stackDir, stage, extra, release) {
     const chart = (0,external_node_path_namespaceObject.join)(stackDir, 'charts', 'app');
     let values = readValues((0,external_node_path_namespaceObject.join)(chart, 'values.yaml'));
     const file = STAGE_FILE[stage];
     if (file)
         values = mergeValues(values, readValues((0,external_node_path_namespaceObject.join)(chart, file)));
-    return declarationOf(mergeValues(values, extra));
+    return declarationOf(mergeValues(values, extra), release);
 }
-/** The enabled services and their checks, of merged values; throws DeclarationError naming every problem. */
-function declarationOf(values) {
+const MIGRATION_KEYS = ['command', 'args', 'backoffLimit', 'activeDeadlineSeconds'];
+const isStringList = (v) => Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '');
+/**
+ * services.<name>.migrations, as the chart's schema and `fail`s check it: undefined when none ({} or absent).
+ * The Job is named "<release>-<name>-migrate-<8 hex>", at most 63 characters.
+ */
+function parseMigrations(name, m, release, problems) {
+    const at = `services.${name}.migrations`;
+    const bad = (field, value, accepted) => problems.push(`${field} is ${JSON.stringify(value) ?? 'missing'}; accepted: ${accepted}`);
+    if (m === undefined || m === null || (isMapping(m) && Object.keys(m).length === 0))
+        return undefined;
+    if (!isMapping(m)) {
+        bad(at, m, '{command: [..], args: [..], backoffLimit, activeDeadlineSeconds}, or {} for none');
+        return undefined;
+    }
+    for (const k of Object.keys(m))
+        if (!MIGRATION_KEYS.includes(k))
+            bad(`${at}.${k}`, m[k], `migrations has only ${MIGRATION_KEYS.join(', ')}`);
+    if (!isStringList(m.command) || m.command.length === 0)
+        bad(`${at}.command`, m.command, 'a non-empty list of strings, e.g. [/usr/local/bin/api, migrate]');
+    if (m.args !== undefined && !(Array.isArray(m.args) && m.args.every((x) => typeof x === 'string')))
+        bad(`${at}.args`, m.args, 'a list of strings, e.g. [migrate, up]');
+    if (m.backoffLimit !== undefined &&
+        !(Number.isInteger(m.backoffLimit) &&
+            m.backoffLimit >= 0 &&
+            m.backoffLimit <= 100))
+        bad(`${at}.backoffLimit`, m.backoffLimit, 'an integer from 0 to 100 (default 3)');
+    if (m.activeDeadlineSeconds !== undefined &&
+        !(Number.isInteger(m.activeDeadlineSeconds) &&
+            m.activeDeadlineSeconds >= 1 &&
+            m.activeDeadlineSeconds <= 21600))
+        bad(`${at}.activeDeadlineSeconds`, m.activeDeadlineSeconds, 'seconds from 1 to 21600 (default global.progressDeadlineSeconds)');
+    const job = `${release}-${name}-migrate-xxxxxxxx`;
+    if (release !== undefined && job.length > 63)
+        problems.push(`${at}: the Job name ${job} is over 63 characters; shorten the service name or the release`);
+    return isStringList(m.command) && m.command.length > 0
+        ? { command: m.command, args: Array.isArray(m.args) ? m.args.map(String) : [] }
+        : undefined;
+}
+/**
+ * The enabled services and their checks, of merged values; throws DeclarationError naming every problem. With the
+ * release, the names made from it are checked too.
+ */
+function declarationOf(values, release) {
     const declared = isMapping(values.services) ? values.services : {};
     const services = [];
     const raw = [];
+    const problems = [];
+    const ingress = isMapping(values.ingress) ? values.ingress : {};
+    if (ingress.stripPrefix !== undefined && !STRIP_MECHANISMS.includes(ingress.stripPrefix))
+        problems.push(`ingress.stripPrefix is ${JSON.stringify(ingress.stripPrefix)}; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig's controller reads) or traefik (a Traefik Middleware)`);
     for (const name of Object.keys(declared).sort()) {
         const s = declared[name];
         if (!isMapping(s) || s.enabled === false)
             continue;
         const routes = {};
         for (const [r, v] of Object.entries(isMapping(s.routes) ? s.routes : {}))
-            if (isMapping(v) && typeof v.path === 'string')
+            if (isMapping(v) && typeof v.path === 'string') {
                 routes[r] = { path: v.path, host: typeof v.host === 'string' && v.host ? v.host : undefined };
+                if (v.stripPrefix === undefined || v.stripPrefix === null || v.stripPrefix === false)
+                    continue;
+                const at = `services.${name}.routes.${r}.stripPrefix`;
+                if (v.stripPrefix !== true)
+                    problems.push(`${at} is ${JSON.stringify(v.stripPrefix)}; accepted: true or false`);
+                else if ((v.pathType ?? 'Prefix') === 'Exact')
+                    problems.push(`${at} is true with pathType Exact; accepted: stripPrefix only on a Prefix route (an Exact path leaves nothing to keep)`);
+                else if (v.path === '/')
+                    problems.push(`${at} is true on path "/"; accepted: stripPrefix only on a path below /, e.g. /py`);
+                else
+                    routes[r].stripPrefix = true;
+            }
         const readiness = isMapping(s.probes) && isMapping(s.probes.readiness) ? s.probes.readiness : {};
         const httpGet = readiness.enabled !== false && isMapping(readiness.httpGet) ? readiness.httpGet : {};
-        const dev = isMapping(s.dev) ? s.dev : {};
+        const dev = parseDev(`services.${name}.dev`, s.dev, problems);
         services.push({
             name,
             port: typeof s.port === 'number' ? s.port : undefined,
@@ -45323,12 +45385,170 @@ function declarationOf(values) {
             routes,
             needs: Array.isArray(s.needs) ? s.needs.map(String) : [],
             readinessPath: typeof httpGet.path === 'string' ? httpGet.path : undefined,
-            localPort: typeof dev.localPort === 'number' ? dev.localPort : undefined,
+            localPort: dev.localPort,
+            workingDir: typeof s.workingDir === 'string' && s.workingDir ? s.workingDir : undefined,
+            dev,
+            build: parseBuild(name, s.build, problems),
+            imageDigest: isMapping(s.image) && typeof s.image.digest === 'string' && s.image.digest
+                ? s.image.digest
+                : undefined,
+            migrations: parseMigrations(name, s.migrations, release, problems),
         });
         raw.push([name, isMapping(s.checks) ? s.checks : {}]);
     }
     const enabled = !isMapping(values.contract) || values.contract.enabled !== false;
-    return { services, checks: enabled ? parseChecks(services, raw) : [] };
+    const checks = enabled ? parseChecks(services, raw, problems) : [];
+    if (problems.length > 0)
+        throw new DeclarationError(problems);
+    return { services, checks };
+}
+const DEV_KEYS = [
+    'localPort',
+    'source',
+    'command',
+    'args',
+    'buildArgs',
+    'sync',
+    'run',
+    'rebuildOn',
+    'ignore',
+];
+const INSIDE_CONTEXT = 'a path inside the build context, relative to it (no leading / and no ..), e.g. src';
+/** A relative path that stays inside the directory it is relative to. */
+const insideContext = (p) => typeof p === 'string' && p !== '' && !p.startsWith('/') && !p.split('/').includes('..');
+/** services.<n>.dev → DevSettings; every problem names the field, the value and the accepted form. */
+function parseDev(at, dev, problems) {
+    const bad = (field, value, accepted) => problems.push(`${field} is ${JSON.stringify(value) ?? 'missing'}; accepted: ${accepted}`);
+    const out = { buildArgs: {} };
+    if (dev === undefined || dev === null)
+        return out;
+    if (!isMapping(dev)) {
+        bad(at, dev, `a mapping with any of ${DEV_KEYS.join(', ')}`);
+        return out;
+    }
+    for (const k of Object.keys(dev))
+        if (!DEV_KEYS.includes(k))
+            bad(`${at}.${k}`, dev[k], `dev has only ${DEV_KEYS.join(', ')}`);
+    const strings = (field, v, accepted, ok) => {
+        if (v === undefined)
+            return undefined;
+        if (!Array.isArray(v) || !v.every(ok)) {
+            bad(field, v, accepted);
+            return undefined;
+        }
+        return v;
+    };
+    const text = (x) => typeof x === 'string';
+    if (dev.localPort !== undefined) {
+        if (Number.isInteger(dev.localPort) &&
+            dev.localPort >= 1 &&
+            dev.localPort <= 65535)
+            out.localPort = dev.localPort;
+        else
+            bad(`${at}.localPort`, dev.localPort, 'a TCP port, 1-65535');
+    }
+    if (dev.source !== undefined) {
+        if (typeof dev.source === 'string')
+            out.source = dev.source || undefined;
+        else
+            bad(`${at}.source`, dev.source, 'a directory, relative to the stack directory or absolute');
+    }
+    out.command = strings(`${at}.command`, dev.command, 'a list of strings, e.g. [air]', text);
+    out.args = strings(`${at}.args`, dev.args, 'a list of strings, e.g. [--reload]', text);
+    if (dev.buildArgs !== undefined) {
+        if (isMapping(dev.buildArgs) && Object.values(dev.buildArgs).every(text))
+            out.buildArgs = dev.buildArgs;
+        else
+            bad(`${at}.buildArgs`, dev.buildArgs, 'a map of build argument name to text, e.g. {GOFLAGS: "-mod=mod"}');
+    }
+    if (dev.sync !== undefined) {
+        if (!Array.isArray(dev.sync))
+            bad(`${at}.sync`, dev.sync, 'a list of {from: <path in the context>, to: <absolute path>}');
+        else {
+            out.sync = [];
+            dev.sync.forEach((e, i) => {
+                const f = `${at}.sync[${i}]`;
+                if (!isMapping(e) || Object.keys(e).some((k) => k !== 'from' && k !== 'to')) {
+                    bad(f, e, '{from: <path in the context>, to: <absolute path in the container>}, e.g. {from: src, to: /app/src}');
+                    return;
+                }
+                if (!insideContext(e.from))
+                    bad(`${f}.from`, e.from, `. or ${INSIDE_CONTEXT}`);
+                else if (typeof e.to !== 'string' || !e.to.startsWith('/'))
+                    bad(`${f}.to`, e.to, 'an absolute path in the container, e.g. /app');
+                else
+                    out.sync?.push({ from: e.from, to: e.to });
+            });
+        }
+    }
+    if (dev.run !== undefined) {
+        if (!Array.isArray(dev.run))
+            bad(`${at}.run`, dev.run, 'a list of {command: <shell command>, trigger: [<paths>]}');
+        else {
+            out.run = [];
+            dev.run.forEach((e, i) => {
+                const f = `${at}.run[${i}]`;
+                if (!isMapping(e) || Object.keys(e).some((k) => k !== 'command' && k !== 'trigger')) {
+                    bad(f, e, '{command: <shell command>, trigger: [<paths in the context>]}, e.g. {command: yarn install, trigger: [yarn.lock]}');
+                    return;
+                }
+                if (typeof e.command !== 'string' || e.command.trim() === '') {
+                    bad(`${f}.command`, e.command, 'a shell command run in the container, e.g. go build -o /app/server .');
+                    return;
+                }
+                const trigger = strings(`${f}.trigger`, e.trigger ?? [], `a list of ${INSIDE_CONTEXT}`, insideContext);
+                if (trigger)
+                    out.run?.push({ command: e.command, trigger });
+            });
+        }
+    }
+    out.rebuildOn = strings(`${at}.rebuildOn`, dev.rebuildOn, `a list of ${INSIDE_CONTEXT}`, insideContext);
+    out.ignore = strings(`${at}.ignore`, dev.ignore, 'a list of globs relative to the build context, e.g. [target, "*.log"]', (x) => typeof x === 'string' && x !== '');
+    return out;
+}
+const BUILD_KEYS = ['repository', 'context', 'dockerfile', 'target', 'devTarget', 'example'];
+const RELATIVE_FORM = 'a relative path without .. (e.g. . or services/api)';
+/** A relative path that stays inside the directory it is relative to: no leading /, no `..` segment. */
+function isInsidePath(p) {
+    return p !== '' && !p.startsWith('/') && !p.includes('\\') && !p.split('/').includes('..');
+}
+/** services.<name>.build → DeclaredBuild; each problem names the field, the value and the accepted form. */
+function parseBuild(service, b, problems) {
+    const at = `services.${service}.build`;
+    const bad = (field, value, accepted) => problems.push(`${at}${field} is ${JSON.stringify(value) ?? 'missing'}; accepted: ${accepted}`);
+    if (b === undefined || b === null)
+        return undefined;
+    if (!isMapping(b)) {
+        bad('', b, `a mapping with ${BUILD_KEYS.join(', ')}`);
+        return undefined;
+    }
+    for (const k of Object.keys(b))
+        if (!BUILD_KEYS.includes(k))
+            bad(`.${k}`, b[k], `build has only ${BUILD_KEYS.join(', ')}`);
+    const text = (k) => (typeof b[k] === 'string' ? b[k] : undefined);
+    for (const k of BUILD_KEYS)
+        if (b[k] !== undefined && b[k] !== null && typeof b[k] !== 'string')
+            bad(`.${k}`, b[k], 'text');
+    const repository = text('repository');
+    if (repository && !isRepository(repository))
+        bad('.repository', repository, 'a GitHub repository as owner/name (e.g. acme/go-api), or empty for this stack');
+    const context = text('context');
+    if (context !== undefined && !isInsidePath(context))
+        bad('.context', context, RELATIVE_FORM);
+    const dockerfile = text('dockerfile') || 'Dockerfile';
+    if (!isInsidePath(dockerfile))
+        bad('.dockerfile', dockerfile, 'a path relative to the context without .. (e.g. Dockerfile or build/api.Dockerfile)');
+    // Without a context there is nothing to build: the service runs the image it declares.
+    if (!context)
+        return undefined;
+    return {
+        repository: repository ? repository.toLowerCase() : undefined,
+        context,
+        dockerfile,
+        target: text('target') || undefined,
+        devTarget: text('devTarget') || undefined,
+        example: text('example') || undefined,
+    };
 }
 /**
  * Refuses `images` lines naming no enabled service of the declaration, before anything runs: the message names
@@ -45341,6 +45561,8 @@ function checkImagesDeclared(images, declaration) {
         throw new Error(`Input 'images' names ${unknown.map((u) => `'${u}'`).join(', ')}, which the services declaration does not have. ` +
             `Expected one of the declared services: ${names.join(', ') || '(none enabled)'} (charts/app values \`services\`, after the stage file and the values and set inputs). Nothing was run.`);
 }
+/** ingress.stripPrefix: how the strip Ingress asks its controller (templates/ingress/ingress.yaml). */
+const STRIP_MECHANISMS = ['annotation', 'traefik'];
 const CHECK_KEYS = ['stages', 'uses', 'request', 'expect', 'save'];
 const REQUEST_KEYS = ['method', 'path', 'via', 'headers', 'json', 'body'];
 const EXPECT_KEYS = ['status', 'headers', 'body', 'json'];
@@ -45348,11 +45570,10 @@ const JSON_KEYS = ['path', 'equals', 'includes', 'matches', 'type', 'nonEmpty', 
 const TEXT_KEYS = ['equals', 'contains', 'matches'];
 const TYPES = ['number', 'string', 'boolean', 'object', 'array', 'null'];
 /**
- * services.<service>.checks.<name> → DeclaredCheck, each after the checks it uses. Every problem is collected and
- * named by its field: the value and the accepted form.
+ * services.<service>.checks.<name> → DeclaredCheck, each after the checks it uses. Every problem is added to
+ * problems, named by its field: the value and the accepted form.
  */
-function parseChecks(services, raw) {
-    const problems = [];
+function parseChecks(services, raw, problems) {
     const bad = (field, value, accepted) => problems.push(`${field} is ${JSON.stringify(value) ?? 'missing'}; accepted: ${accepted}`);
     const byName = new Map(services.map((s) => [s.name, s]));
     const ids = raw.flatMap(([svc, checks]) => Object.keys(checks).map((c) => `${svc}/${c}`));
@@ -45397,7 +45618,11 @@ function parseChecks(services, raw) {
                     else if (!byName.get(owner)?.port)
                         bad(`${at}.request.via.route`, via.route, `a route of a service with a port (${owner} has none)`);
                     else
-                        target = { service: owner, host: r.host };
+                        target = {
+                            service: owner,
+                            host: r.host,
+                            stripPrefix: r.stripPrefix ? r.path : undefined,
+                        };
                 }
                 else if (isMapping(via) && typeof via.service === 'string' && Object.keys(via).length === 1) {
                     if (!byName.get(via.service)?.port)
@@ -45524,10 +45749,7 @@ function parseChecks(services, raw) {
         }
     for (const c of parsed)
         checkVariables(c, parsed, problems);
-    const ordered = orderByUses(parsed, problems);
-    if (problems.length > 0)
-        throw new DeclarationError(problems);
-    return ordered;
+    return orderByUses(parsed, problems);
 }
 const RUN_VARIABLES = ['run.id', 'git.sha', 'release'];
 /**
@@ -45952,7 +46174,20 @@ function checkUrl(check, bases, vars) {
     const forward = bases.services.get(check.target.service);
     if (!forward)
         throw new TypeError(`contract: no URL for service ${check.target.service} (check ${check.id})`);
-    return joinUrl(forward, path);
+    return joinUrl(forward, check.target.stripPrefix ? stripPrefix(check.target.stripPrefix, path) : path);
+}
+/**
+ * What a route with stripPrefix hands its service, as the ingress does (test/rig/ingress): the route's path off
+ * the front, element-wise, query kept ("/py" and "/py/x?q=1" → "/x?q=1", "/py" → "/"). A path the route does not
+ * match is left alone.
+ */
+function stripPrefix(prefix, path) {
+    const p = prefix.length > 1 ? prefix.replace(/\/+$/, '') : prefix;
+    const q = path.search(/[?#]/);
+    const [pathname, rest] = q < 0 ? [path, ''] : [path.slice(0, q), path.slice(q)];
+    if (pathname !== p && !pathname.startsWith(`${p}/`))
+        return path;
+    return `${pathname.slice(p.length) || '/'}${rest}`;
 }
 function declaredCheck(client, check, url, vars) {
     const writes = !READ_ONLY_METHODS.includes(check.method);
@@ -46426,8 +46661,17 @@ async function collectDiagnostics(executor, opts) {
     const pods = parsePods(podsJson.stdout);
     const notReady = pods.filter((p) => !p.ready && p.phase !== 'Succeeded');
     const events = parseWarnings((await run('events.json', ['get', 'events', '-o', 'json', ...scope], `events in ${where}`)).stdout);
-    if (notReady.length > 0)
+    const jobsJson = await run('jobs.json', ['get', 'jobs', '-o', 'json', ...scope], `jobs in ${where}`);
+    const failedJobs = parseJobs(jobsJson.stdout).filter((j) => j.failed);
+    if (notReady.length > 0 || failedJobs.length > 0)
         await (0,promises_namespaceObject.mkdir)((0,external_node_path_namespaceObject.join)(opts.dir, 'logs'), { recursive: true });
+    // A failed migration Job's logs (its pods are Failed, not "not Ready", and may be gone after backoff).
+    const migrations = [];
+    for (const job of failedJobs) {
+        const logs = await run((0,external_node_path_namespaceObject.join)('logs', `${job.namespace}_job_${job.name}.log`), ['logs', `job/${job.name}`, '--namespace', job.namespace, '--all-containers', '--tail=50'], `logs of job ${job.name} (Failed)`);
+        if (job.migrationOf)
+            migrations.push(describeMigrationFailure(job, lastLogLines(logs.exitCode === 0 ? logs.stdout : '')));
+    }
     const lastLines = new Map();
     for (const pod of notReady) {
         const base = (0,external_node_path_namespaceObject.join)('logs', `${pod.namespace}_${pod.name}`);
@@ -46453,10 +46697,15 @@ async function collectDiagnostics(executor, opts) {
         podsJson.exitCode === 0
             ? `${pods.length} pod(s), ${notReady.length} not Ready${notReady.length ? ` (${notReady.map(describePod).join(', ')})` : ''}`
             : 'pods could not be listed',
+        ...(failedJobs.length ? [`failed job(s): ${failedJobs.map((j) => j.name).join(', ')}`] : []),
     ].join('; ');
     const text = `${summary}${kindNote}${failures.length ? `; failed: ${failures.join(', ')}` : ''}`;
     await (0,promises_namespaceObject.writeFile)((0,external_node_path_namespaceObject.join)(opts.dir, 'summary.txt'), `${text}\n`);
-    return { summary: text, firstFailure: describeFirstFailure(notReady, events, lastLines) };
+    return {
+        summary: text,
+        // A failed migration holds every pod of its service in its wait container: it is what failed first.
+        firstFailure: migrations[0] ?? describeFirstFailure(notReady, events, lastLines),
+    };
 }
 /**
  * The last five lines of a pod's log, as the PR comment may quote them: without kubectl's `[pod/…/container] `
@@ -46555,6 +46804,45 @@ function parsePods(text) {
             reason: waiting ?? pod.status?.reason,
         };
     });
+}
+/** One Job (`kubectl get job x -o json`) or a list of them; anything unreadable is none. */
+function parseJobs(text) {
+    let doc;
+    try {
+        doc = JSON.parse(text);
+    }
+    catch {
+        return [];
+    }
+    const d = doc;
+    const items = Array.isArray(d.items) ? d.items : d && typeof d === 'object' && !('items' in d) ? [doc] : [];
+    return items.map((item) => {
+        const job = item;
+        const conditions = (job.status?.conditions ?? []).filter((c) => c.status === 'True');
+        const failed = conditions.find((c) => c.type === 'Failed');
+        const labels = job.metadata?.labels ?? {};
+        const name = labels['app.kubernetes.io/name'] ?? '';
+        return {
+            namespace: job.metadata?.namespace ?? 'default',
+            name: job.metadata?.name ?? '(unnamed)',
+            complete: conditions.some((c) => c.type === 'Complete'),
+            failed: Boolean(failed),
+            reason: failed ? [failed.reason, failed.message].filter(Boolean).join(': ') || undefined : undefined,
+            migrationOf: labels['app.kubernetes.io/component'] === 'migration' && name.endsWith('-migrate')
+                ? name.slice(0, -'-migrate'.length)
+                : undefined,
+        };
+    });
+}
+/**
+ * What the PR comment says of a failed migration: "migration <svc> failed: " and the last lines its pods wrote
+ * (lastLogLines: NAME=value lines left out), then the Job and why Kubernetes gave up. Redacted when rendered.
+ */
+function describeMigrationFailure(job, lines) {
+    return [
+        `migration ${job.migrationOf ?? job.name} failed: ${lines.length ? lines.join('\n') : '(its pods wrote no log lines)'}`,
+        `(job/${job.name}${job.reason ? `: ${job.reason}` : ''})`,
+    ].join('\n');
 }
 
 // EXTERNAL MODULE: external "node:stream"
@@ -53745,7 +54033,7 @@ const kubectl = {
             args: ['get', 'deployments,statefulsets,jobs', '-n', ns, '-o', 'json'],
             env,
             silent: true,
-            description: 'list workloads; then rollout status of each Deployment and StatefulSet, wait for each Job',
+            description: 'list workloads; then wait for each Job (migrations), then rollout status of each StatefulSet and Deployment',
             // The plan shows one wait of each kind for what the chart will have.
             dryRunStdout: JSON.stringify({
                 items: ['Deployment', 'StatefulSet', 'Job'].map((kind) => ({ kind, metadata: { name: '<each>' } })),
@@ -53759,11 +54047,26 @@ const kubectl = {
             env,
         };
     },
-    waitComplete(ref, ns, timeoutSeconds, env) {
+    /** One Job's status, polled until it is Complete or Failed (`kubectl wait` takes one condition only). */
+    getJob(name, ns, env) {
         return {
             cmd: 'kubectl',
-            args: ['wait', '--for=condition=complete', ref, '-n', ns, `--timeout=${seconds(timeoutSeconds)}`],
+            args: ['get', 'job', name, '-n', ns, '-o', 'json'],
             env,
+            silent: true,
+            description: `is job ${name} Complete or Failed (polled)`,
+            dryRunStdout: JSON.stringify({ status: { conditions: [{ type: 'Complete', status: 'True' }] } }),
+        };
+    },
+    /** The last lines of a Job's pods' logs: what a failed migration said. */
+    jobLogs(name, ns, env, tail = 50) {
+        return {
+            cmd: 'kubectl',
+            args: ['logs', `job/${name}`, '-n', ns, '--all-containers', `--tail=${tail}`],
+            env,
+            silent: true,
+            allowFailure: true,
+            description: `last log lines of job ${name}`,
         };
     },
     portForward(ns, service, env, port = 80) {
@@ -53840,6 +54143,7 @@ function skaffoldDeploy(a) {
         cmd: 'skaffold',
         args: [
             verb,
+            ...(a.file ? ['-f', a.file] : []),
             '-p',
             a.profile,
             ...(a.kubeContext ? ['--kube-context', a.kubeContext] : []),
@@ -53852,7 +54156,7 @@ function skaffoldDeploy(a) {
         env: a.env,
         description: verb === 'deploy'
             ? `deploy prebuilt images with the ${a.profile} profile`
-            : `no images given: build from the service contexts and deploy with the ${a.profile} profile`,
+            : `build the declared services' contexts and deploy with the ${a.profile} profile`,
     };
 }
 function testCommand(script, cwd, env) {
@@ -53860,6 +54164,151 @@ function testCommand(script, cwd, env) {
 }
 function tilt(verb, tiltfile) {
     return { cmd: 'tilt', args: [verb, '--file', tiltfile], allowFailure: verb === 'down' };
+}
+
+;// CONCATENATED MODULE: ./build/src/loops/build.js
+/**
+ * What a deploying loop builds, and the Skaffold file it runs: one place for both. The committed skaffold.yaml
+ * names the example services' contexts relative to the stack; a run builds from the declaration instead
+ * (services.<n>.build), so it writes its own Skaffold file with absolute contexts. Skaffold cannot template a
+ * build context, so this is the only way to build a checkout outside the stack directory.
+ */
+
+
+
+
+/** Refused before anything is created: a repository's run that can neither build nor deploy given images. */
+class BuildRefused extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'BuildRefused';
+        Object.setPrototypeOf(this, new.target.prototype);
+    }
+}
+/** A checkout of a stack (this repository or a fork): it holds skaffold.yaml and the chart. */
+function isStackCheckout(dir) {
+    return (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(dir, 'skaffold.yaml')) && (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(dir, 'charts', 'app', 'values.yaml'));
+}
+/**
+ * Which services this run builds, from where. With `images`, none. Without: the services whose
+ * build.repository is the calling repository, from its checkout (GITHUB_WORKSPACE), never the bundled example;
+ * in the stack's own repository (or with no repository, as the CLI on a laptop), every declared build context
+ * from the stack directory, as before. Any other repository is refused: it would deploy the examples.
+ */
+function planBuild(inputs, run, declaration) {
+    if (inputs.images.length > 0)
+        return { from: 'images', artifacts: [] };
+    const repository = inputs.repository?.toLowerCase();
+    const own = declaration.services.filter((s) => repository && s.build?.repository === repository);
+    const artifact = (root, s) => {
+        const b = s.build;
+        return { service: s.name, context: (0,external_node_path_namespaceObject.resolve)(root, b.context), dockerfile: b.dockerfile, target: b.target };
+    };
+    if (own.length > 0) {
+        const artifacts = own.map((s) => artifact(run.workspace, s));
+        for (const a of artifacts)
+            if (!(0,external_node_fs_namespaceObject.existsSync)(a.context))
+                throw new BuildRefused(`services.${a.service}.build.context is ${JSON.stringify(own.find((s) => s.name === a.service)?.build?.context)}, ` +
+                    `which is not in ${repository}'s checkout (${a.context} does not exist); accepted: a directory of the checkout, ` +
+                    'relative to its root (check out the repository before the action). Nothing was created.');
+        return { from: 'workspace', artifacts };
+    }
+    if (!repository || isStackCheckout(run.workspace))
+        return {
+            from: 'stack',
+            artifacts: declaration.services.filter((s) => s.build).map((s) => artifact(run.stackDir, s)),
+        };
+    throw new BuildRefused(`${repository} declares no service (services.<n>.build.repository); give images, or set build.repository on your service ` +
+        `(declared: ${declaration.services.map((s) => `${s.name} → ${s.build?.repository ?? 'the stack'}`).join(', ') || 'none'}). Nothing was created.`);
+}
+const build_isMapping = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** Skaffold's template key of an image name: "/", "-" and "." become "_" (SanitizeHelmTemplateValue). */
+const templateKey = (image) => image.replace(/[/.-]/g, '_');
+/** A path of the stack's skaffold.yaml (plain, or the quoted defaults of a template) made absolute. */
+function absolute(stackDir, value) {
+    if (typeof value !== 'string')
+        return value;
+    if (value.includes('{{'))
+        return value.replace(/"([^"{}\s]+\/[^"{}\s]+)"/g, (m, p) => (0,external_node_path_namespaceObject.isAbsolute)(p) ? m : `"${(0,external_node_path_namespaceObject.join)(stackDir, p)}"`);
+    return (0,external_node_path_namespaceObject.isAbsolute)(value) ? value : (0,external_node_path_namespaceObject.join)(stackDir, value);
+}
+/**
+ * The run's Skaffold file: the stack's skaffold.yaml with the planned artifacts (absolute contexts), each one's
+ * image set through setValueTemplates, the chart and values files as absolute paths, and without the laptop
+ * profiles that patch the committed artifacts (siblings, local-kind).
+ */
+function runSkaffoldConfig(stackDir, plan) {
+    const doc = dist.parse((0,external_node_fs_namespaceObject.readFileSync)((0,external_node_path_namespaceObject.join)(stackDir, 'skaffold.yaml'), 'utf8'));
+    const build = build_isMapping(doc.build) ? doc.build : {};
+    doc.build = {
+        ...build,
+        artifacts: plan.artifacts.map((a) => ({
+            image: a.service,
+            context: a.context,
+            docker: { dockerfile: a.dockerfile, ...(a.target ? { target: a.target } : {}) },
+        })),
+    };
+    const deploy = build_isMapping(doc.deploy) ? doc.deploy : {};
+    const helm = build_isMapping(deploy.helm) ? deploy.helm : {};
+    const releases = Array.isArray(helm.releases) ? helm.releases : [];
+    for (const r of releases) {
+        if (r.chartPath !== undefined)
+            r.chartPath = absolute(stackDir, r.chartPath);
+        if (Array.isArray(r.valuesFiles))
+            r.valuesFiles = r.valuesFiles.map((v) => absolute(stackDir, v));
+        const templates = build_isMapping(r.setValueTemplates) ? r.setValueTemplates : {};
+        const kept = Object.entries(templates).filter(([k]) => !/^services\.[^.]+\.image\./.test(k));
+        const images = plan.artifacts.flatMap((a) => {
+            const key = templateKey(a.service);
+            return [
+                [`services.${a.service}.image.repository`, `{{.IMAGE_REPO_${key}}}`],
+                [`services.${a.service}.image.tag`, `{{.IMAGE_TAG_${key}}}@{{.IMAGE_DIGEST_${key}}}`],
+            ];
+        });
+        r.setValueTemplates = Object.fromEntries([...images, ...kept]);
+    }
+    const profiles = Array.isArray(doc.profiles) ? doc.profiles : [];
+    doc.profiles = profiles
+        .filter((p) => {
+        const patches = Array.isArray(p.patches) ? p.patches : [];
+        return !patches.some((x) => String(x.path).startsWith('/build'));
+    })
+        .map((p) => ({
+        ...p,
+        patches: (p.patches ?? []).map((x) => /\/(valuesFiles|chartPath)$/.test(String(x.path))
+            ? {
+                ...x,
+                value: Array.isArray(x.value)
+                    ? x.value.map((v) => absolute(stackDir, v))
+                    : absolute(stackDir, x.value),
+            }
+            : x),
+    }));
+    return doc;
+}
+/** Where a loop's Skaffold file is written: its private temp dir. */
+function skaffoldFilePath(run, loop) {
+    return (0,external_node_path_namespaceObject.join)(run.tempDir, `skaffold-${loop}.yaml`);
+}
+/**
+ * Writes the run's Skaffold file and gives the command that deploys with it: `skaffold run` when it builds
+ * something (the images of the services it does not build are in the values file), else `skaffold deploy` of the
+ * given and resolved images.
+ */
+function deployCommand(ctx, a) {
+    const file = skaffoldFilePath(ctx.run, ctx.inputs.loop);
+    ctx.deps.writeFile(file, 
+    // no folding: a template string stays on one line, as written in skaffold.yaml
+    dist.stringify(runSkaffoldConfig(ctx.run.stackDir, ctx.build), { lineWidth: 0 }), `Skaffold file of this run: ${ctx.build.artifacts.length
+        ? `builds ${ctx.build.artifacts.map((x) => `${x.service} from ${x.context}`).join(', ')}`
+        : 'builds nothing'}`);
+    return skaffoldDeploy({
+        ...a,
+        images: ctx.build.artifacts.length ? [] : a.images,
+        file,
+        stackDir: ctx.run.stackDir,
+        env: ctx.names.env,
+    });
 }
 
 ;// CONCATENATED MODULE: ./build/src/loops/plan.js
@@ -53983,22 +54432,41 @@ function extraValues(inputs) {
 }
 /**
  * The values file the action writes: what the action itself sets, then extraValues over it (the user has the last
- * word). The owner labels (a preview's PR and repository; managed-by stays Helm's) go on every object the chart
+ * word), then each service's image: an `images` line, or an image this run builds (Skaffold sets those through
+ * setValueTemplates), runs even where the values declare another repository, tag or digest. The owner labels (a preview's PR and repository; managed-by stays Helm's) go on every object the chart
  * makes, so a listing by repository and PR finds them. The Deployments' progress deadline is the timeout input, so a pod that never becomes ready fails the
  * deploy (Skaffold's status check stops there) when the user said, not after Kubernetes' default 10 minutes.
  */
-function chartValues(inputs, ownerLabels = {}) {
+function chartValues(inputs, ownerLabels = {}, run = {}) {
     const own = Object.assign(Object.create(null), {
         global: Object.assign(Object.create(null), {
             progressDeadlineSeconds: inputs.timeoutSeconds,
             ...(Object.keys(ownerLabels).length ? { ownerLabels } : {}),
         }),
     });
-    // Skaffold's setValueTemplates set the image of its own artifacts only; every `images` line goes into the
-    // values too, so a service the team declared runs the image given for it.
-    if (inputs.images?.length)
-        own.services = Object.assign(Object.create(null), Object.fromEntries(inputs.images.map((i) => [i.service, { image: imageValues(i.ref) }])));
-    return deepMerge(own, extraValues(inputs));
+    const extra = extraValues(inputs);
+    // A digest wins over a tag in the chart: one the values declare is cleared, or it would run instead.
+    const declaredDigest = (service) => {
+        const fromExtra = mapping(mapping(mapping(extra.services)[service]).image).digest;
+        return Boolean(fromExtra || run.declared?.find((s) => s.name === service)?.imageDigest);
+    };
+    const images = Object.create(null);
+    // Skaffold's setValueTemplates set the image of what it builds only; every `images` line goes into the values,
+    // so a service the team declared runs the image given for it.
+    for (const i of inputs.images ?? []) {
+        const image = imageValues(i.ref);
+        if (image.digest === undefined && declaredDigest(i.service))
+            image.digest = '';
+        images[i.service] = { image };
+    }
+    for (const service of run.built ?? [])
+        if (declaredDigest(service) && !images[service])
+            images[service] = { image: { digest: '' } };
+    const values = deepMerge(own, extra);
+    return Object.keys(images).length ? deepMerge(values, { services: images }) : values;
+}
+function mapping(v) {
+    return plan_isMapping(v) ? v : {};
 }
 /** An image reference as the chart's image values: repository, and tag or digest (a digest wins in the chart). */
 function imageValues(ref) {
@@ -54091,6 +54559,7 @@ class OwnershipRefused extends Error {
 
 
 
+
 async function getNamespace(ctx, ns, assume = 'absent') {
     const out = await ctx.deps.exec.run(kubectl.getNamespace(ns, ctx.names.env, assume === 'ours'
         ? { labels: ctx.names.labels ?? {}, annotations: ctx.names.annotations ?? {} }
@@ -54109,7 +54578,20 @@ async function getNamespace(ctx, ns, assume = 'absent') {
 function namespaceManifest(name, labels, annotations) {
     return dist.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels, annotations } });
 }
-/** Waits until every Deployment and StatefulSet is rolled out and every Job completed — not merely applied. */
+/** A migration Job Failed: its service, and the last lines its pods wrote. */
+class MigrationFailed extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'MigrationFailed';
+        Object.setPrototypeOf(this, new.target.prototype);
+    }
+}
+const JOB_POLL_MS = 2000;
+/**
+ * Waits until every Job completed (the migrations, first: every service's pods wait for theirs), then every
+ * StatefulSet and Deployment is rolled out — not merely applied. A Job that Failed ends the wait at once with
+ * MigrationFailed quoting its last log lines, instead of a rollout timing out behind it.
+ */
 async function waitReady(ctx, ns) {
     const { exec } = ctx.deps;
     const { env } = ctx.names;
@@ -54119,9 +54601,28 @@ async function waitReady(ctx, ns) {
         ? (JSON.parse(out.stdout).items ??
             [])
         : [];
-    for (const item of items) {
-        const ref = `${item.kind.toLowerCase()}/${item.metadata.name}`;
-        await exec.run(item.kind === 'Job' ? kubectl.waitComplete(ref, ns, t, env) : kubectl.rolloutStatus(ref, ns, t, env));
+    const deadline = Date.now() + t * 1000;
+    for (const job of items.filter((i) => i.kind === 'Job'))
+        await waitJob(ctx, ns, job.metadata.name, deadline);
+    for (const kind of ['StatefulSet', 'Deployment'])
+        for (const item of items.filter((i) => i.kind === kind))
+            await exec.run(kubectl.rolloutStatus(`${kind.toLowerCase()}/${item.metadata.name}`, ns, t, env));
+}
+async function waitJob(ctx, ns, name, deadline) {
+    const { exec } = ctx.deps;
+    const { env } = ctx.names;
+    const sleep = ctx.deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    for (;;) {
+        const [job] = parseJobs((await exec.run(kubectl.getJob(name, ns, env))).stdout);
+        if (job?.complete)
+            return;
+        if (job?.failed) {
+            const logs = await exec.run(kubectl.jobLogs(name, ns, env));
+            throw new MigrationFailed(describeMigrationFailure(job, lastLogLines(logs.exitCode === 0 ? logs.stdout : '')));
+        }
+        if (Date.now() >= deadline)
+            throw new Error(`job ${name} did not complete within the timeout (${ctx.inputs.timeoutSeconds}s); its logs: kubectl logs job/${name} -n ${ns}`);
+        await sleep(JOB_POLL_MS);
     }
 }
 /**
@@ -54134,7 +54635,10 @@ function writeValuesFile(ctx, images) {
     if (!file)
         return;
     const { [Ownership.ManagedByLabel]: _, ...owner } = ('labels' in names ? names.labels : undefined) ?? {};
-    deps.writeFile(file, dist.stringify(chartValues({ ...inputs, images }, owner)), 'chart values from the timeout, the images, and the values and set inputs');
+    deps.writeFile(file, dist.stringify(chartValues({ ...inputs, images }, owner, {
+        built: ctx.build.artifacts.map((a) => a.service),
+        declared: ctx.declaration.services,
+    })), 'chart values from the timeout, the images, and the values and set inputs');
 }
 /** Runs the declared checks of the loop's stage; throws ContractFailure naming every failed check. */
 async function contract(ctx, req) {
@@ -54239,6 +54743,9 @@ function firstFailure(ctx, error) {
         if (c)
             return `contract check ${c.name} failed at ${c.url}: ${c.detail || 'failed'}`;
     }
+    // What the migration's pods said, not the pods of the diagnostics that only waited for it.
+    if (error instanceof MigrationFailed)
+        return failureDetail(error.message, 12, 1500);
     const step = ctx.result.steps.find((s) => !s.ok)?.name;
     const where = step ? `step ${step}: ` : '';
     // The cluster's view explains a deploy or a wait that failed; any other step failed for its own reason.
@@ -54252,6 +54759,7 @@ function firstFailure(ctx, error) {
  * ci-kind: an ephemeral Kind cluster for this job, the CI-built images loaded into it, deploy, wait, contract
  * checks, and the cluster deleted even on failure (the post step deletes it if this step never got there).
  */
+
 
 
 
@@ -54302,13 +54810,11 @@ const ciKind = async (ctx) => {
                     await deps.exec.run(kind.loadImage(ref, cluster, 'kind-images: preload into the cluster'));
             });
             await ctx.step('namespace', () => deps.exec.run(kubectl.applyFromStdin(namespaceManifest(ns, names.labels ?? {}, {}), env, `namespace ${ns}`)));
-            await ctx.step('deploy', () => deps.exec.run(skaffoldDeploy({
+            await ctx.step('deploy', () => deps.exec.run(deployCommand(ctx, {
                 profile: 'ci-kind',
                 namespace: ns,
                 images: inputs.images,
                 kubeContext: names.kubeContext,
-                stackDir: ctx.run.stackDir,
-                env,
             })));
             await ctx.step('ready', () => waitReady(ctx, ns));
             await ctx.step('contract checks', () => withPortForwards(ctx, ns, release, async (urls) => {
@@ -54340,6 +54846,7 @@ const ciKind = async (ctx) => {
 
 
 
+
 /** The current kube context is not the live one: nothing was deployed. */
 class ContextRefused extends OwnershipRefused {
     constructor(message) {
@@ -54356,13 +54863,11 @@ const deployLive = async (ctx) => {
         if (current !== wanted)
             throw new ContextRefused(`deploy live refused: the current kube context is ${JSON.stringify(current)}, not the live context ${JSON.stringify(wanted)}`);
     });
-    await ctx.step('deploy', () => deps.exec.run(skaffoldDeploy({
+    await ctx.step('deploy', () => deps.exec.run(deployCommand(ctx, {
         profile: 'live',
         namespace: LIVE_NAMESPACE,
         images: inputs.images,
         kubeContext: wanted,
-        stackDir: ctx.run.stackDir,
-        env: names.env,
     })));
 };
 
@@ -54399,18 +54904,20 @@ function parseImagesAnnotation(text) {
     }
 }
 /**
- * Every service's image for this preview. With no `images` at all Skaffold builds every service from source (as
- * before): nothing to resolve. Otherwise a service this PR does not build must come from a companion PR or the
- * baseline; when neither has it, the preview stops here, before anything is created.
+ * Every service's image for this preview that is not built by this run. In the stack's own repository without
+ * `images`, Skaffold builds every service from source (as before): nothing to resolve. Otherwise a service this
+ * PR neither names in `images` nor builds from its own checkout must come from a companion PR or the baseline;
+ * when neither has it, the preview stops here, before anything is created.
  */
 async function resolveImages(ctx) {
     const { inputs, deps, names } = ctx;
     const own = inputs.images.map((i) => ({ ...i, source: 'pr', from: 'this PR' }));
-    if (own.length === 0)
+    if (own.length === 0 && ctx.build.from !== 'workspace')
         return [];
     const resolved = [...own];
     // Every declared service runs some image: the ones this PR does not build come from elsewhere.
-    const services = ctx.declaration.services.map((s) => s.name);
+    const built = ctx.build.artifacts.map((a) => a.service);
+    const services = ctx.declaration.services.map((s) => s.name).filter((s) => !built.includes(s));
     const missing = () => services.filter((s) => !resolved.some((i) => i.service === s));
     // What the cluster says is read like any input: an image reference, or not used (and said so).
     const usable = (ref, where) => {
@@ -54645,6 +55152,7 @@ async function removePreview(ctx) {
 
 
 
+
 const preview = async (ctx) => {
     const { inputs, names, deps } = ctx;
     const ns = names.namespace;
@@ -54696,12 +55204,10 @@ const preview = async (ctx) => {
                         : 'record the SHA and images now deployed'));
                 }
             });
-            await ctx.step('deploy', () => deps.exec.run(skaffoldDeploy({
+            await ctx.step('deploy', () => deps.exec.run(deployCommand(ctx, {
                 profile: 'preview',
                 namespace: ns,
                 images: images.length ? images : inputs.images,
-                stackDir: ctx.run.stackDir,
-                env,
             })));
             await ctx.step('ready', () => waitReady(ctx, ns));
             await ctx.step('contract checks', async () => {
@@ -54743,6 +55249,10 @@ const preview = async (ctx) => {
 
 
 
+
+
+/** The loops that run Skaffold. */
+const DEPLOYING = ['ci-kind', 'preview', 'deploy-live'];
 const LOOP_BODIES = {
     'ci-kind': ciKind,
     preview: preview,
@@ -54761,6 +55271,7 @@ async function runLoop(inputs, run, deps) {
         deps,
         result,
         declaration: { services: [], checks: [] },
+        build: { from: 'images', artifacts: [] },
         async step(name, fn) {
             const t0 = Date.now();
             deps.log(`▶ ${name}`);
@@ -54779,9 +55290,13 @@ async function runLoop(inputs, run, deps) {
         // Read before anything runs: an `images` line naming no declared service stops the loop here. A teardown
         // removes what exists, whatever the declaration says now.
         if (inputs.loop !== 'teardown') {
-            ctx.declaration = readDeclaration(run.stackDir, inputs.loop, extraValues(inputs));
+            ctx.declaration = readDeclaration(run.stackDir, inputs.loop, extraValues(inputs), 'release' in names ? names.release : undefined);
             checkImagesDeclared(inputs.images, ctx.declaration);
         }
+        // What to build, and from which checkout: a repository that declares no service and gives no images is
+        // refused here, before anything is created.
+        if (DEPLOYING.includes(inputs.loop))
+            ctx.build = planBuild(inputs, run, ctx.declaration);
         writePrivateFiles(ctx);
         await LOOP_BODIES[inputs.loop](ctx);
     }

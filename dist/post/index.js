@@ -31635,7 +31635,7 @@ const kubectl = {
             args: ['get', 'deployments,statefulsets,jobs', '-n', ns, '-o', 'json'],
             env,
             silent: true,
-            description: 'list workloads; then rollout status of each Deployment and StatefulSet, wait for each Job',
+            description: 'list workloads; then wait for each Job (migrations), then rollout status of each StatefulSet and Deployment',
             // The plan shows one wait of each kind for what the chart will have.
             dryRunStdout: JSON.stringify({
                 items: ['Deployment', 'StatefulSet', 'Job'].map((kind) => ({ kind, metadata: { name: '<each>' } })),
@@ -31649,11 +31649,26 @@ const kubectl = {
             env,
         };
     },
-    waitComplete(ref, ns, timeoutSeconds, env) {
+    /** One Job's status, polled until it is Complete or Failed (`kubectl wait` takes one condition only). */
+    getJob(name, ns, env) {
         return {
             cmd: 'kubectl',
-            args: ['wait', '--for=condition=complete', ref, '-n', ns, `--timeout=${seconds(timeoutSeconds)}`],
+            args: ['get', 'job', name, '-n', ns, '-o', 'json'],
             env,
+            silent: true,
+            description: `is job ${name} Complete or Failed (polled)`,
+            dryRunStdout: JSON.stringify({ status: { conditions: [{ type: 'Complete', status: 'True' }] } }),
+        };
+    },
+    /** The last lines of a Job's pods' logs: what a failed migration said. */
+    jobLogs(name, ns, env, tail = 50) {
+        return {
+            cmd: 'kubectl',
+            args: ['logs', `job/${name}`, '-n', ns, '--all-containers', `--tail=${tail}`],
+            env,
+            silent: true,
+            allowFailure: true,
+            description: `last log lines of job ${name}`,
         };
     },
     portForward(ns, service, env, port = 80) {
@@ -31730,6 +31745,7 @@ function skaffoldDeploy(a) {
         cmd: 'skaffold',
         args: [
             verb,
+            ...(a.file ? ['-f', a.file] : []),
             '-p',
             a.profile,
             ...(a.kubeContext ? ['--kube-context', a.kubeContext] : []),
@@ -31742,7 +31758,7 @@ function skaffoldDeploy(a) {
         env: a.env,
         description: verb === 'deploy'
             ? `deploy prebuilt images with the ${a.profile} profile`
-            : `no images given: build from the service contexts and deploy with the ${a.profile} profile`,
+            : `build the declared services' contexts and deploy with the ${a.profile} profile`,
     };
 }
 function testCommand(script, cwd, env) {
