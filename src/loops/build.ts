@@ -47,8 +47,9 @@ function isStackCheckout(dir: string): boolean {
 }
 
 /**
- * Which services this run builds, from where. With `images`, none. Without: the services whose
- * build.repository is the calling repository, from its checkout (GITHUB_WORKSPACE), never the bundled example;
+ * Which services this run builds, from where: the services whose build.repository is the calling repository and
+ * that no images line names, from its checkout (GITHUB_WORKSPACE), never the bundled example; else, with `images`,
+ * none; else
  * in the stack's own repository (or with no repository, as the CLI on a laptop), every declared build context
  * from the stack directory, as before. Any other repository is refused: it would deploy the examples.
  */
@@ -57,9 +58,12 @@ export function planBuild(
   run: Pick<RunContext, 'workspace' | 'stackDir'>,
   declaration: Declaration,
 ): BuildPlan {
-  if (inputs.images.length > 0) return { from: 'images', artifacts: [] };
   const repository = inputs.repository?.toLowerCase();
-  const own = declaration.services.filter((s) => repository && s.build?.repository === repository);
+  const given = new Set(inputs.images.map((i) => i.service));
+  // The calling repository's own services, unless an images line names them: `images` may bring the others.
+  const own = declaration.services.filter(
+    (s) => repository && s.build?.repository === repository && !given.has(s.name),
+  );
   const artifact = (root: string, s: (typeof own)[number]): BuildArtifact => {
     const b = s.build as NonNullable<typeof s.build>;
     return { service: s.name, context: resolve(root, b.context), dockerfile: b.dockerfile, target: b.target };
@@ -75,6 +79,7 @@ export function planBuild(
         );
     return { from: 'workspace', artifacts };
   }
+  if (given.size > 0) return { from: 'images', artifacts: [] };
   if (!repository || isStackCheckout(run.workspace))
     return {
       from: 'stack',

@@ -683,6 +683,29 @@ describe('what a deploying loop builds, and from which checkout (src/loops/build
     expect(exec.lines()).toEqual([]);
   });
 
+  test("a service repository's own service is built from its checkout when images bring only the others", async () => {
+    const workspace = mkdtempSync(join(tmp, 'checkout-'));
+    const exec = new RecordingExecutor();
+    await run(
+      inputs({
+        loop: 'ci-kind',
+        repository: 'acme/backend',
+        images: 'frontend=r/f:1',
+        set: 'services.backend.build.repository=acme/backend\nservices.backend.build.context=.',
+      }),
+      { ...runCtx(), workspace },
+      deps(exec, forwarding).d,
+    );
+    const { cmd, line, config } = skaffoldOf(exec);
+    expect(config.build.artifacts).toEqual([
+      { image: 'backend', context: workspace, docker: { dockerfile: 'Dockerfile' } },
+    ]);
+    expect(line).toMatch(/^skaffold run -f /);
+    // the given image reaches the chart through the values file, as `skaffold run` takes no --images
+    const values = YAML.parse(readFileSync(cmd?.env?.JETSCALE_VALUES_FILE as string, 'utf8'));
+    expect(values.services.frontend.image).toMatchObject({ repository: 'r/f', tag: '1' });
+  });
+
   test('with images, nothing is built: the run file has no artifact and Skaffold deploys the images', async () => {
     const exec = new RecordingExecutor();
     await run(
