@@ -16,10 +16,11 @@ if ! mkdir -p "$GOCACHE" 2>/dev/null || ! touch "$GOCACHE/.writable" 2>/dev/null
 fi
 
 say() { printf 'reload: %s\n' "$*" >&2; }
-# Signature of the source: every .go file, go.mod and go.sum with its mtime (sub-second) and size.
+# Signature of the source: every .go file, go.mod and go.sum with its change time and size. ctime, not mtime:
+# a sync (tar, docker cp) sets mtime to whole seconds, so two same-size edits in one second would look equal.
 signature() {
   find "$SRC" -path "$SRC/.git" -prune -o -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) \
-    -printf '%p %T@ %s\n' | sort | md5sum
+    -printf '%p %C@ %s\n' | sort | md5sum
 }
 build() {
   t0=$(date +%s.%N)

@@ -1,5 +1,7 @@
 """The dev target's reloader: runs `python -m pyapi` (or the given args) and restarts it when a .py file under
-$SRC (default /srv) changes. Polling, not inotify: it works the same on bind mounts and synced volumes."""
+$SRC (default /srv) changes. Polling, not inotify: it works the same on bind mounts and synced volumes. It
+compares change times (ctime), not mtimes: a sync (tar, docker cp) sets mtime to whole seconds, so two same-size
+edits within one second would look equal."""
 
 import os
 import subprocess
@@ -21,7 +23,7 @@ def signature():
                     st = os.stat(p)
                 except FileNotFoundError:
                     continue
-                sig.append((p, st.st_mtime_ns, st.st_size))
+                sig.append((p, st.st_ctime_ns, st.st_size))
     return sorted(sig)
 
 
