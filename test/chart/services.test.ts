@@ -413,6 +413,8 @@ describe.skipIf(helm.skip)('the SPA runs read-only with its declared writable pa
     const mounts = (spa.volumeMounts as Array<{ mountPath: string }>).map((v) => v.mountPath).sort();
     expect(mounts).toEqual(['/etc/nginx/conf.d', '/run/nginx', '/tmp', '/var/lib/nginx']);
     expect(spa.securityContext).toMatchObject({ readOnlyRootFilesystem: true, runAsNonRoot: true });
-    expect(containersOf(find(m, 'Deployment', 'four-spa')).init.map((c) => c.name)).toEqual(['copy-writable-paths']);
+    expect(containersOf(find(m, 'Deployment', 'four-spa')).init.map((c) => c.name)).toEqual([
+      'copy-writable-paths',
+    ]);
   });
 });

@@ -8,7 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$RIG_DIR/images/build.sh"
 EDITS="${1:-3}"
 GO_LIMIT=2.0 # issue 12: the Go API's edit-to-visible, compile included
-RO=(--read-only --tmpfs /tmp:uid=10001,gid=10001,exec)
+RO=(--read-only --tmpfs "/tmp:uid=10001,gid=10001,exec")
 TIMES=()
 
 mkdir -p "$RIG_CACHE/tmp"

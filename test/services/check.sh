@@ -7,7 +7,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ "${1:-}" = --no-build ] || bash "$RIG_DIR/images/build.sh" services
-RO=(--read-only --tmpfs /tmp:uid=10001,gid=10001)
+RO=(--read-only --tmpfs "/tmp:uid=10001,gid=10001")
 
 start_network
 start_postgres

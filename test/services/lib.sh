@@ -10,8 +10,11 @@ NET="jetscale-$RUN_ID"
 CREATED_CONTAINERS=()
 PASSES=0
 FAILURES=0
+# shellcheck disable=SC2034 # used by the scripts that source this file
 PG_USER=app PG_PASSWORD=app-pw PG_DB=app REDIS_PASSWORD=redis-pw
+# shellcheck disable=SC2034
 PG_URL="postgres://$PG_USER:$PG_PASSWORD@postgres:5432/$PG_DB"
+# shellcheck disable=SC2034
 REDIS_URL="redis://:$REDIS_PASSWORD@redis:6379/0"
 
 cleanup() {
