@@ -2,12 +2,12 @@
  * The services declaration (charts/app values `services`): a stack shaped unlike the examples renders from values
  * alone, and every wrong field fails the render naming the field, the value and the accepted form.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { stringify } from 'yaml';
-import { type DeclarationError, readDeclaration } from '../../src/declaration.js';
+import { parse, stringify } from 'yaml';
+import { type DeclarationError, declarationOf, mergeValues, readDeclaration } from '../../src/declaration.js';
 import { repoRoot } from '../support/tools.js';
 import {
   type Container,
@@ -700,5 +700,54 @@ describe.skipIf(helm.skip)('a wrong services declaration fails the render, namin
       templateArgs({ name: 'live', release: 'app', files: [values('values.live.yaml'), file] }),
     );
     expect(r.stderr).toContain('global.redis.existingSecret is required when global.environment=live');
+  });
+});
+
+describe('the proof stacks declare their own contracts (test/services/check.sh runs the same endpoints)', () => {
+  const read = (p: string) => parse(readFileSync(p, 'utf8'));
+  const contractOf = (name: string) =>
+    declarationOf(
+      mergeValues(
+        mergeValues(read(values('values.yaml')), read(values('values.preview.yaml'))),
+        read(stack(name)),
+      ),
+    ).checks.map((c) => [c.id, c.method, c.path, c.stages.join(',')].join(' '));
+
+  test.each([
+    [
+      'four',
+      [
+        'go-api/go-api-version GET /v1/version local,ci,preview,live',
+        'go-api/go-api-note-create POST /v1/notes ci,preview',
+        'go-api/go-api-note-read GET /v1/notes ci,preview',
+        'py-api/py-api-hello GET /py/hello local,ci,preview,live',
+        'py-api/py-api-ready GET /py/-/ready local,ci,preview,live',
+        'spa/spa-api GET /api/version local,ci,preview,live',
+        'spa/spa-page GET / local,ci,preview,live',
+      ],
+    ],
+    [
+      'go-only',
+      [
+        'go-api/go-api-version GET /v1/version local,ci,preview,live',
+        'go-api/go-api-note-create POST /v1/notes ci,preview',
+        'go-api/go-api-note-read GET /v1/notes ci,preview',
+      ],
+    ],
+  ])('%s: its checks, the writes kept out of live', (name, expected) => {
+    expect(contractOf(name).sort()).toEqual(expected.sort());
+  });
+});
+
+describe.skipIf(helm.skip)('the SPA runs read-only with its declared writable paths', () => {
+  test("nginx's temp files, pid and generated server block are emptyDirs copied from the image", async () => {
+    const m = await render(four);
+    const spa = main(m, 'four-spa');
+    const mounts = (spa.volumeMounts as Array<{ mountPath: string }>).map((v) => v.mountPath).sort();
+    expect(mounts).toEqual(['/etc/nginx/conf.d', '/run/nginx', '/tmp', '/var/lib/nginx']);
+    expect(spa.securityContext).toMatchObject({ readOnlyRootFilesystem: true, runAsNonRoot: true });
+    expect(containersOf(find(m, 'Deployment', 'four-spa')).init.map((c) => c.name)).toEqual([
+      'copy-writable-paths',
+    ]);
   });
 });

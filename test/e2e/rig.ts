@@ -27,6 +27,11 @@ export const RIG_IMAGES = {
   redis: 'jetscale-rig/redis:7',
   // the chart's wait init container (images/wait), for services with migrations
   wait: 'jetscale-rig/wait:rig',
+  // test/services/*, keyed by service name: the proof stacks (test/chart/stacks/four.yaml, go-only.yaml)
+  'go-api': 'jetscale-rig/go-api:rig',
+  'py-api': 'jetscale-rig/py-api:rig',
+  spa: 'jetscale-rig/spa:rig',
+  worker: 'jetscale-rig/worker:rig',
 };
 
 /** Values that point the chart at the rig's stand-in images, which are loaded into the cluster, never pulled. */

@@ -25,6 +25,9 @@ BASE_IMAGE=jetscale-rig/debian:bookworm
 NODE_IMAGE="jetscale-rig/kind-node:$K8S_VERSION"
 STANDIN_IMAGES=(jetscale-rig/postgres:15 jetscale-rig/redis:7 jetscale-rig/node:24)
 EXAMPLE_IMAGES=(jetscale-rig/backend:rig jetscale-rig/frontend:rig)
+# test/services/*: services shaped unlike the examples (issue 11), and the Go toolchain their Dockerfiles use.
+SERVICE_IMAGES=(jetscale-rig/go-api:rig jetscale-rig/py-api:rig jetscale-rig/spa:rig jetscale-rig/worker:rig)
+GOLANG_IMAGE=jetscale-rig/golang:1.26
 REGISTRY_IMAGE=jetscale-rig/registry:3
 INGRESS_IMAGE=jetscale-rig/ingress:rig
 # the chart's wait init container (images/wait at the repo root), for services with migrations

@@ -98,7 +98,7 @@ kc wait --for=condition=Ready nodes --all --timeout=300s >&2
 
 step load
 LOAD_IMAGES=("${STANDIN_IMAGES[@]}" "$INGRESS_IMAGE")
-for ex in "${EXAMPLE_IMAGES[@]}"; do
+for ex in "${EXAMPLE_IMAGES[@]}" "${SERVICE_IMAGES[@]}"; do
   if [ -n "$(image_recipe "$ex")" ]; then LOAD_IMAGES+=("$ex"); fi
 done
 if [ -n "$(image_recipe "$WAIT_IMAGE")" ]; then LOAD_IMAGES+=("$WAIT_IMAGE"); fi

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Rig only: build every image the rig needs, here, without a registry.
-#   build.sh [all|base|stand-ins|examples|registry|ingress|wait|node-images|kind-base|kind-node]...
+#   build.sh [all|base|stand-ins|examples|golang|services|registry|ingress|wait|node-images|kind-base|kind-node]...
 # Each image carries the label jetscale.rig.recipe=<hash of its recipe directory + its parents'
 # hashes>, and is saved under $JETSCALE_RIG_CACHE/images/, so a changed recipe rebuilds only the
 # images it affects. Images:
 #   jetscale-rig/debian:bookworm            debootstrap minbase (base/)
 #   jetscale-rig/postgres:15, redis:7, node:24 stand-ins for the chart's dependencies and runtime
 #   jetscale-rig/backend:rig, frontend:rig   examples/*/Dockerfile (default target), when present
+#   jetscale-rig/golang:1.26                 this machine's Go toolchain on the base (golang/)
+#   jetscale-rig/{go-api,py-api,spa,worker}:rig  test/services/*/Dockerfile (default target)
 #   registry.k8s.io/... , docker.io/kindest/...  everything a kind node runs (preloaded into it)
 #   jetscale-rig/registry:3                 a local registry (registry/), for kind/create.sh
 #   jetscale-rig/ingress:rig                the rig's ingress controller (../ingress/)
@@ -77,6 +79,67 @@ build_examples() {
   done
 }
 
+# ---- the Go toolchain image and the test services (test/services/*) ---------------------------------
+# The machine's Go, whose version must match the image's tag (the services' go.mod and Dockerfiles name it).
+golang_hash() { hash_of "$IMG/golang" "=$(image_recipe "$BASE_IMAGE")" "=$(go env GOVERSION)"; }
+build_golang() {
+  local ctx goroot want="go${GOLANG_IMAGE##*:}"
+  case "$(go env GOVERSION)" in
+    "$want" | "$want".*) ;;
+    *) die "$GOLANG_IMAGE needs Go ${want#go}.x on this machine, found $(go env GOVERSION)" ;;
+  esac
+  goroot="$(go env GOROOT)"
+  ctx="$(mktemp -d "$RIG_CACHE/tmp/golang.XXXXXX")"
+  cp "$IMG/golang/Dockerfile" "$ctx/"
+  mkdir "$ctx/go"
+  log "   copying $goroot (less its tests and docs)"
+  tar -C "$goroot" --exclude=./test --exclude=./doc --exclude=./api -cf - . | tar -C "$ctx/go" -xf -
+  docker_build "$1" "$2" "$ctx"
+  rm -rf "$ctx"
+}
+ensure_golang_image() {
+  ensure_image "$BASE_IMAGE" "$(base_hash)" build_base
+  ensure_image "$GOLANG_IMAGE" "$(golang_hash)" build_golang
+}
+
+SERVICES=(go-api py-api spa worker)
+# The service's files as git sees them (tracked and untracked, minus ignored ones).
+service_files() { (cd "$REPO_ROOT" && git ls-files -co --exclude-standard "test/services/$1" | LC_ALL=C sort); }
+service_hash() {
+  local files=()
+  mapfile -t files < <(service_files "$1")
+  local go=""
+  [ ! -f "$REPO_ROOT/test/services/$1/go.mod" ] || go="$(image_recipe "$GOLANG_IMAGE")"
+  hash_of "${files[@]}" "=$2" "=$(image_recipe "$BASE_IMAGE")" "=$go"
+}
+# build_service_target NAME TARGET IMAGE HASH: the service's Dockerfile at TARGET ("" = default), tagged IMAGE.
+# A Go service gets its modules as a file proxy in the context (.goproxy, downloaded here on the host), so the
+# build fetches nothing.
+build_service_target() {
+  local name="$1" target="$2" image="$3" hash="$4" ctx args=()
+  ctx="$(mktemp -d "$RIG_CACHE/tmp/$name.XXXXXX")"
+  (cd "$REPO_ROOT/test/services/$name" && service_files "$name" | sed "s|^test/services/$name/||" |
+    tar -C "$REPO_ROOT/test/services/$name" -cf - -T - | tar -C "$ctx" -xf -)
+  if [ -f "$ctx/go.mod" ]; then
+    local modcache="$RIG_CACHE/gomod/services"
+    log "   go mod download ($name's modules, for the build's GOPROXY=file:///src/.goproxy)"
+    (cd "$ctx" && GOMODCACHE="$modcache" GOTOOLCHAIN=local GOFLAGS=-mod=readonly go mod download)
+    cp -r "$modcache/cache/download" "$ctx/.goproxy"
+    args+=(--build-arg "GOPROXY=file:///src/.goproxy" --build-arg "GOLANG=$GOLANG_IMAGE")
+  fi
+  [ -z "$target" ] || args+=(--target "$target")
+  docker_build "$image" "$hash" "$ctx" "${args[@]}"
+  chmod -R u+w "$ctx" && rm -rf "$ctx"
+}
+build_service() { build_service_target "$SERVICE" "" "$1" "$2"; }
+build_services() {
+  local s
+  ensure_golang_image
+  for s in "${SERVICES[@]}"; do
+    SERVICE=$s ensure_image "jetscale-rig/$s:rig" "$(service_hash "$s" runtime)" build_service
+  done
+}
+
 # ---- local registry (for kind/create.sh: JETSCALE_REGISTRY_IMAGE=jetscale-rig/registry:3) -------
 REGISTRY_VERSION=v3.0.0
 registry_bin() {
@@ -124,6 +187,8 @@ main() {
       base) ensure_image "$BASE_IMAGE" "$(base_hash)" build_base ;;
       stand-ins) ensure_image "$BASE_IMAGE" "$(base_hash)" build_base && build_standins ;;
       examples) build_examples ;;
+      golang) ensure_golang_image ;;
+      services) build_services ;;
       registry) ensure_registry_image ;;
       ingress) ensure_image "$INGRESS_IMAGE" "$(ingress_hash)" build_ingress ;;
       wait) ensure_image "$WAIT_IMAGE" "$(wait_hash)" build_wait ;;
@@ -134,13 +199,14 @@ main() {
         ensure_image "$BASE_IMAGE" "$(base_hash)" build_base
         build_standins
         build_examples
+        build_services
         ensure_registry_image
         ensure_image "$INGRESS_IMAGE" "$(ingress_hash)" build_ingress
         ensure_image "$WAIT_IMAGE" "$(wait_hash)" build_wait
         source "$IMG/node-images.sh"
         build_kind_node
         ;;
-      *) die "unknown image set '$w'; accepted: all, base, stand-ins, examples, registry, ingress, wait, node-images, kind-base, kind-node" ;;
+      *) die "unknown image set '$w'; accepted: all, base, stand-ins, examples, golang, services, registry, ingress, wait, node-images, kind-base, kind-node" ;;
     esac
   done
 }
