@@ -54190,16 +54190,17 @@ function isStackCheckout(dir) {
     return (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(dir, 'skaffold.yaml')) && (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(dir, 'charts', 'app', 'values.yaml'));
 }
 /**
- * Which services this run builds, from where. With `images`, none. Without: the services whose
- * build.repository is the calling repository, from its checkout (GITHUB_WORKSPACE), never the bundled example;
+ * Which services this run builds, from where: the services whose build.repository is the calling repository and
+ * that no images line names, from its checkout (GITHUB_WORKSPACE), never the bundled example; else, with `images`,
+ * none; else
  * in the stack's own repository (or with no repository, as the CLI on a laptop), every declared build context
  * from the stack directory, as before. Any other repository is refused: it would deploy the examples.
  */
 function planBuild(inputs, run, declaration) {
-    if (inputs.images.length > 0)
-        return { from: 'images', artifacts: [] };
     const repository = inputs.repository?.toLowerCase();
-    const own = declaration.services.filter((s) => repository && s.build?.repository === repository);
+    const given = new Set(inputs.images.map((i) => i.service));
+    // The calling repository's own services, unless an images line names them: `images` may bring the others.
+    const own = declaration.services.filter((s) => repository && s.build?.repository === repository && !given.has(s.name));
     const artifact = (root, s) => {
         const b = s.build;
         return { service: s.name, context: (0,external_node_path_namespaceObject.resolve)(root, b.context), dockerfile: b.dockerfile, target: b.target };
@@ -54213,6 +54214,8 @@ function planBuild(inputs, run, declaration) {
                     'relative to its root (check out the repository before the action). Nothing was created.');
         return { from: 'workspace', artifacts };
     }
+    if (given.size > 0)
+        return { from: 'images', artifacts: [] };
     if (!repository || isStackCheckout(run.workspace))
         return {
             from: 'stack',
