@@ -57,6 +57,8 @@ export interface DeclaredService {
   migrations?: { command: string[]; args: string[] };
   /** The image digest the values declare (a digest wins over a tag in the chart). */
   imageDigest?: string;
+  /** The image repository the values declare, when they declare one. */
+  imageRepository?: string;
 }
 
 /** services.<n>.dev: how the laptop loop builds and live-updates a service (not rendered by the chart). */
@@ -311,6 +313,10 @@ export function declarationOf(values: Values, release?: string): Declaration {
       imageDigest:
         isMapping(s.image) && typeof s.image.digest === 'string' && s.image.digest
           ? s.image.digest
+          : undefined,
+      imageRepository:
+        isMapping(s.image) && typeof s.image.repository === 'string' && s.image.repository
+          ? s.image.repository
           : undefined,
       migrations: parseMigrations(name, s.migrations, release, problems),
     });

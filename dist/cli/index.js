@@ -44772,6 +44772,9 @@ function declarationOf(values, release) {
             imageDigest: isMapping(s.image) && typeof s.image.digest === 'string' && s.image.digest
                 ? s.image.digest
                 : undefined,
+            imageRepository: isMapping(s.image) && typeof s.image.repository === 'string' && s.image.repository
+                ? s.image.repository
+                : undefined,
             migrations: parseMigrations(name, s.migrations, release, problems),
         });
         raw.push([name, isMapping(s.checks) ? s.checks : {}]);
@@ -47938,6 +47941,21 @@ function deployCommand(ctx, a) {
         env: ctx.names.env,
     });
 }
+/**
+ * Refuses, before anything is created, a run that would deploy a service with no image at all: no images line
+ * names it, this run does not build it, and the values declare no image repository (the chart would stop the
+ * install halfway, after the cluster or namespace exists).
+ */
+function checkEveryServiceHasImage(images, plan, declaration) {
+    const given = new Set([...images.map((i) => i.service), ...plan.artifacts.map((a) => a.service)]);
+    const missing = declaration.services.filter((s) => !given.has(s.name) && !s.imageRepository);
+    if (missing.length === 0)
+        return;
+    throw new BuildRefused(missing
+        .map((s) => `services.${s.name} has no image: no images line names it, this run builds no ${s.name}, and its values declare no image.repository; ` +
+        `accepted: ${s.name}=<image> in images, services.${s.name}.image.{repository,tag} in values, or services.${s.name}.build.repository naming the repository that runs this action.`)
+        .join('\n') + ' Nothing was created.');
+}
 
 ;// CONCATENATED MODULE: ./build/src/loops/plan.js
 /**
@@ -48925,6 +48943,9 @@ async function runLoop(inputs, run, deps) {
         // refused here, before anything is created.
         if (DEPLOYING.includes(inputs.loop))
             ctx.build = planBuild(inputs, run, ctx.declaration);
+        // A preview fills the rest from a preview-with PR or the baseline (and refuses there); the others cannot.
+        if (inputs.loop === 'ci-kind' || inputs.loop === 'deploy-live')
+            checkEveryServiceHasImage(inputs.images, ctx.build, ctx.declaration);
         writePrivateFiles(ctx);
         await LOOP_BODIES[inputs.loop](ctx);
     }

@@ -195,3 +195,27 @@ export function deployCommand<L extends AnyLoop>(
     env: ctx.names.env,
   });
 }
+
+/**
+ * Refuses, before anything is created, a run that would deploy a service with no image at all: no images line
+ * names it, this run does not build it, and the values declare no image repository (the chart would stop the
+ * install halfway, after the cluster or namespace exists).
+ */
+export function checkEveryServiceHasImage(
+  images: ImageOverride[],
+  plan: BuildPlan,
+  declaration: Declaration,
+): void {
+  const given = new Set([...images.map((i) => i.service), ...plan.artifacts.map((a) => a.service)]);
+  const missing = declaration.services.filter((s) => !given.has(s.name) && !s.imageRepository);
+  if (missing.length === 0) return;
+  throw new BuildRefused(
+    missing
+      .map(
+        (s) =>
+          `services.${s.name} has no image: no images line names it, this run builds no ${s.name}, and its values declare no image.repository; ` +
+          `accepted: ${s.name}=<image> in images, services.${s.name}.image.{repository,tag} in values, or services.${s.name}.build.repository naming the repository that runs this action.`,
+      )
+      .join('\n') + ' Nothing was created.',
+  );
+}

@@ -6,7 +6,7 @@ import type { AnyLoop } from '../constants.js';
 import type { RunContext } from '../context.js';
 import { checkImagesDeclared, readDeclaration } from '../declaration.js';
 import type { ActionInputs } from '../validate.js';
-import { planBuild } from './build.js';
+import { checkEveryServiceHasImage, planBuild } from './build.js';
 import { ciKind } from './ci-kind.js';
 import { deployLive } from './deploy-live.js';
 import { live } from './live.js';
@@ -74,6 +74,9 @@ export async function runLoop(inputs: ActionInputs, run: RunContext, deps: LoopD
     // What to build, and from which checkout: a repository that declares no service and gives no images is
     // refused here, before anything is created.
     if (DEPLOYING.includes(inputs.loop)) ctx.build = planBuild(inputs, run, ctx.declaration);
+    // A preview fills the rest from a preview-with PR or the baseline (and refuses there); the others cannot.
+    if (inputs.loop === 'ci-kind' || inputs.loop === 'deploy-live')
+      checkEveryServiceHasImage(inputs.images, ctx.build, ctx.declaration);
     writePrivateFiles(ctx);
     await (LOOP_BODIES[inputs.loop] as LoopBody<AnyLoop>)(ctx as never);
   } catch (error) {

@@ -35,6 +35,7 @@ describe('the declaration a loop deploys', () => {
         readinessPath: '/readyz',
         localPort: 8081,
         dev: { localPort: 8081, buildArgs: {} },
+        imageRepository: 'ghcr.io/jetscale/backend',
         build: {
           context: 'examples/backend',
           dockerfile: 'Dockerfile',
@@ -51,6 +52,7 @@ describe('the declaration a loop deploys', () => {
         readinessPath: '/healthz',
         localPort: 8080,
         dev: { localPort: 8080, buildArgs: {} },
+        imageRepository: 'ghcr.io/jetscale/frontend',
         build: {
           context: 'examples/frontend',
           dockerfile: 'Dockerfile',
@@ -87,6 +89,7 @@ describe('the declaration a loop deploys', () => {
         readinessPath: undefined,
         localPort: undefined,
         dev: { buildArgs: {} },
+        imageRepository: 'g',
       },
     ]);
     expect(d.checks).toEqual([]);

@@ -670,6 +670,24 @@ describe('what a deploying loop builds, and from which checkout (src/loops/build
     expect(values.services.backend.image).toEqual({ digest: '' });
   });
 
+  test('a ci-kind run that would deploy a service with no image is refused before any command runs, naming it', async () => {
+    const exec = new RecordingExecutor();
+    const result = await runLoop(
+      inputs({
+        loop: 'ci-kind',
+        repository: 'acme/app',
+        images: 'backend=r/b:1\nfrontend=r/f:1',
+        set: 'services.worker.port=null\nservices.worker.enabled=true',
+      }),
+      runCtx(),
+      deps(exec).d,
+    );
+    expect(result.error?.message).toMatch(
+      /^services\.worker has no image: no images line names it, this run builds no worker, and its values declare no image\.repository; accepted: worker=<image> in images, .* Nothing was created\.$/,
+    );
+    expect(exec.lines()).toEqual([]);
+  });
+
   test('a repository that declares no service and gives no images is refused before any command runs', async () => {
     const exec = new RecordingExecutor();
     const result = await runLoop(
