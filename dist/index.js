@@ -45354,7 +45354,7 @@ function declarationOf(values, release) {
     const problems = [];
     const ingress = isMapping(values.ingress) ? values.ingress : {};
     if (ingress.stripPrefix !== undefined && !STRIP_MECHANISMS.includes(ingress.stripPrefix))
-        problems.push(`ingress.stripPrefix is ${JSON.stringify(ingress.stripPrefix)}; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig's controller reads) or traefik (a Traefik Middleware)`);
+        problems.push(`ingress.stripPrefix is ${JSON.stringify(ingress.stripPrefix)}; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig's controller reads), traefik (a Traefik Middleware) or "" (traefik when ingress.className is traefik, else annotation)`);
     for (const name of Object.keys(declared).sort()) {
         const s = declared[name];
         if (!isMapping(s) || s.enabled === false)
@@ -45565,7 +45565,7 @@ function checkImagesDeclared(images, declaration) {
             `Expected one of the declared services: ${names.join(', ') || '(none enabled)'} (charts/app values \`services\`, after the stage file and the values and set inputs). Nothing was run.`);
 }
 /** ingress.stripPrefix: how the strip Ingress asks its controller (templates/ingress/ingress.yaml). */
-const STRIP_MECHANISMS = ['annotation', 'traefik'];
+const STRIP_MECHANISMS = ['', 'annotation', 'traefik'];
 const CHECK_KEYS = ['stages', 'uses', 'request', 'expect', 'save'];
 const REQUEST_KEYS = ['method', 'path', 'via', 'headers', 'json', 'body'];
 const EXPECT_KEYS = ['status', 'headers', 'body', 'json'];

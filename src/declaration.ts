@@ -275,7 +275,7 @@ export function declarationOf(values: Values, release?: string): Declaration {
   const ingress = isMapping(values.ingress) ? values.ingress : {};
   if (ingress.stripPrefix !== undefined && !STRIP_MECHANISMS.includes(ingress.stripPrefix as string))
     problems.push(
-      `ingress.stripPrefix is ${JSON.stringify(ingress.stripPrefix)}; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig's controller reads) or traefik (a Traefik Middleware)`,
+      `ingress.stripPrefix is ${JSON.stringify(ingress.stripPrefix)}; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig's controller reads), traefik (a Traefik Middleware) or "" (traefik when ingress.className is traefik, else annotation)`,
     );
   for (const name of Object.keys(declared).sort()) {
     const s = declared[name];
@@ -522,7 +522,7 @@ export function checkImagesDeclared(images: Array<{ service: string }>, declarat
 }
 
 /** ingress.stripPrefix: how the strip Ingress asks its controller (templates/ingress/ingress.yaml). */
-const STRIP_MECHANISMS = ['annotation', 'traefik'];
+const STRIP_MECHANISMS = ['', 'annotation', 'traefik'];
 
 const CHECK_KEYS = ['stages', 'uses', 'request', 'expect', 'save'];
 const REQUEST_KEYS = ['method', 'path', 'via', 'headers', 'json', 'body'];

@@ -128,8 +128,9 @@ describe.skipIf(helm.skip)('a stack of four services unlike the examples, from v
     ]);
     expect(paths('four-web-strip')).toEqual([['/py', 'four-py-api']]);
     expect(find(m, 'Ingress', 'four-web').metadata.annotations).toBeUndefined();
+    // the default class is traefik, so the strip is a Traefik Middleware
     expect(find(m, 'Ingress', 'four-web-strip').metadata.annotations).toEqual({
-      'jetscale.dev/strip-prefix': 'true',
+      'traefik.ingress.kubernetes.io/router.middlewares': 'ns-four-four-web-strip@kubernetescrd',
     });
   });
 
@@ -415,7 +416,7 @@ describe.skipIf(helm.skip)('stripPrefix: the service sees the path without the r
     };
   };
 
-  test('annotation (the default): a second Ingress with the same class, hosts and TLS, marked for the rig', async () => {
+  test('annotation (the default for a class other than traefik): a second Ingress with the same class, hosts and TLS, marked for the rig', async () => {
     const m = await renderWith({
       ...stripApi,
       ingress: {
@@ -456,6 +457,17 @@ describe.skipIf(helm.skip)('stripPrefix: the service sees the path without the r
     const mw = find(m, 'Middleware', 'app-web-strip');
     expect(mw.apiVersion).toBe('traefik.io/v1alpha1');
     expect(mw.spec).toEqual({ stripPrefix: { prefixes: ['/api/v2', '/api'] } });
+  });
+
+  test.each([
+    ['traefik', 'the Middleware and its router annotation', true],
+    ['jetscale-rig', 'the annotation the rig reads', false],
+  ])('unset, it follows ingress.className %s: %s', async (className, _what, middleware) => {
+    const m = await renderWith({ ...stripApi, ingress: { className } });
+    const annotations = ingress(m, 'app-web-strip').annotations ?? {};
+    expect(ofKind(m, 'Middleware').length > 0).toBe(middleware);
+    expect('traefik.ingress.kubernetes.io/router.middlewares' in annotations).toBe(middleware);
+    expect('jetscale.dev/strip-prefix' in annotations).toBe(!middleware);
   });
 
   test('no stripPrefix: one Ingress and no Middleware, even with traefik', async () => {
@@ -614,7 +626,7 @@ const refused: Array<[string, unknown, string[]]> = [
     'an ingress strip mechanism the chart does not know',
     { ingress: { stripPrefix: 'nginx' } },
     [
-      'ingress.stripPrefix is "nginx"; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig\'s controller reads) or traefik (a Traefik Middleware)',
+      'ingress.stripPrefix is "nginx"; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig\'s controller reads), traefik (a Traefik Middleware) or "" (traefik when ingress.className is traefik, else annotation)',
     ],
   ],
   [

@@ -56,8 +56,8 @@ Called from templates/validate.yaml (umbrella context: it sees every subchart's 
 {{- if and .Values.ingress.enabled (has $env (list "preview" "live")) -}}
 {{- $_ := required (printf "ingress.host is required when global.environment=%s: the DNS name the deployer gives this release (e.g. pr-42.preview.example.com)" $env) .Values.ingress.host -}}
 {{- end -}}
-{{- if not (has .Values.ingress.stripPrefix (list "annotation" "traefik")) -}}
-{{- fail (printf "ingress.stripPrefix is %s; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig's controller reads) or traefik (a Traefik Middleware)" (toJson .Values.ingress.stripPrefix)) -}}
+{{- if not (has .Values.ingress.stripPrefix (list "" "annotation" "traefik")) -}}
+{{- fail (printf "ingress.stripPrefix is %s; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig's controller reads), traefik (a Traefik Middleware) or \"\" (traefik when ingress.className is traefik, else annotation)" (toJson .Values.ingress.stripPrefix)) -}}
 {{- end -}}
 {{- if and .Values.ingress.enabled .Values.ingress.tls.enabled -}}
 {{- $_ := required "ingress.host is required when ingress.tls.enabled=true: the certificate is issued for that DNS name" .Values.ingress.host -}}
@@ -81,4 +81,15 @@ Called from templates/validate.yaml (umbrella context: it sees every subchart's 
 {{- if and .Values.gateway.enabled (not .Values.gateway.parentRefs) -}}
 {{- fail "gateway.parentRefs is required when gateway.enabled=true: list the Gateway(s) the HTTPRoute attaches to, e.g. [{name: shared, namespace: gateway}]" -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+How the strip Ingress asks for its strip: ingress.stripPrefix, or when it is "" the mechanism of the class's
+controller (traefik's Middleware for className traefik, the default class; the annotation otherwise), so a
+stripped route never reaches a Traefik cluster unstripped in silence.
+*/}}
+{{- define "app.stripMechanism" -}}
+{{- if .Values.ingress.stripPrefix -}}{{ .Values.ingress.stripPrefix }}
+{{- else if eq .Values.ingress.className "traefik" -}}traefik
+{{- else -}}annotation{{- end -}}
 {{- end -}}
