@@ -514,9 +514,12 @@ describe('reusable workflows under act', () => {
       expect(run.text).toContain('stand-in for actions/checkout: jetscale/stack@v1 (');
       expect(run.text).not.toContain(pinned.marker);
     }
+    // the run's own Skaffold file (src/loops/build.ts), deploying the given images
     if (only === 'deploy')
-      expect(run.text).toContain(
-        `skaffold deploy -p preview --namespace jetscale-pr-${pr} --images backend=ghcr.io/jetscale/backend:sha-1234567 --images frontend=ghcr.io/jetscale/frontend:sha-1234567`,
+      expect(run.text).toMatch(
+        new RegExp(
+          `skaffold deploy -f \\S+/skaffold-preview\\.yaml -p preview --namespace jetscale-pr-${pr} --images backend=ghcr\\.io/jetscale/backend:sha-1234567 --images frontend=ghcr\\.io/jetscale/frontend:sha-1234567`,
+        ),
       );
   });
 
