@@ -7,7 +7,8 @@
 // Every edit must be seen, in order: a lost edit, or an answer from an older edit after a newer one was seen,
 // fails the run (exit 1) instead of printing a figure.
 //   node test/services/check-node-dev.mjs [backend|frontend] [edits=10]   (needs docker: npm run rig:up)
-// Environment: CHECK_NODE_DEV_SETTLE_MS (pause after each visible edit, default 300).
+// Environment: CHECK_NODE_DEV_SETTLE_MS (pause after each visible edit, default 300); CHECK_NODE_DEV_LOGS=1
+// prints the container's log at the end.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -207,6 +208,10 @@ try {
   console.error(`check-node-dev: ${error instanceof Error ? error.message : error}`);
   process.exitCode = 1;
 } finally {
+  if (ctr && process.env.CHECK_NODE_DEV_LOGS === '1') {
+    const logs = spawnSync('docker', ['logs', ctr], { encoding: 'utf8' });
+    console.log(`--- the ${name} container's log:\n${logs.stdout}${logs.stderr}`);
+  }
   for (const c of made.containers.reverse()) spawnSync('docker', ['rm', '-f', c], { stdio: 'ignore' });
   if (made.network) spawnSync('docker', ['network', 'rm', id], { stdio: 'ignore' });
   if (made.image) spawnSync('docker', ['rmi', image], { stdio: 'ignore' });
