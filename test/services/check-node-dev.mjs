@@ -30,6 +30,7 @@ const EXAMPLES = {
     edit: (token) => `'{"status":"ok","edit":"${token}"}'`,
     path: '/healthz',
     data: false,
+    env: ['BACKEND_URL=http://backend:8080'], // required; /healthz never calls it
   },
 };
 const BASE_IMAGE = 'jetscale-rig/node:24';
@@ -94,7 +95,7 @@ try {
   console.log(`built ${name}'s dev target in ${(now() - t).toFixed(1)} s`);
   docker(['network', 'create', id]);
   made.network = true;
-  const env = [];
+  const env = (example.env ?? []).flatMap((e) => ['-e', e]);
   if (example.data) {
     for (const [alias, img, extra] of [
       ['postgres', 'jetscale-rig/postgres:15', ['-e', 'POSTGRES_PASSWORD=check']],
@@ -144,6 +145,8 @@ try {
   const url = `http://127.0.0.1:${port}${example.path}`;
   t = now();
   while (!(await answer(url))) {
+    if (docker(['inspect', '-f', '{{.State.Running}}', ctr]) !== 'true')
+      throw new Error(`the ${name} container stopped:\n${docker(['logs', ctr])}`);
     if (now() - t > 120) throw new Error(`${url} did not answer in 120 s:\n${docker(['logs', ctr])}`);
     await sleep(200);
   }

@@ -4,7 +4,7 @@
 //   node scripts/dev.mjs <entry> [args...]     (watches the entry's directory; DEV_WATCH=dir to choose another)
 // Why not `tsx watch`: it watches single files, and a file replaced by unpacking a tar (Tilt's and Skaffold's
 // sync) now and then stops being noticed, so it has to poll, and it boots a fresh process per change. Here:
-//  - directories are watched (inotify through fs.watch), which a replaced file cannot escape; 15 ms debounce;
+//  - each directory is watched (inotify), which a replaced file cannot escape; 15 ms debounce;
 //  - a standby process is always warm: Node booted, the TypeScript loader and the package's runtime
 //    dependencies imported, one file put through the loader. On a change the running server is killed and the standby imports the
 //    entry from disk and listens; a new standby warms up behind it.
@@ -14,10 +14,10 @@
 // TypeScript: tsx's loader when the project has tsx, else Node's own type stripping.
 // Keep this file identical in examples/backend and examples/frontend (a test compares them).
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const STANDBY = '--jetscale-dev-standby';
@@ -154,9 +154,29 @@ function supervise(entryArg, args) {
     timer = setTimeout(() => restart(why, cold), DEBOUNCE_MS);
   };
 
-  watch(watchDir, { recursive: true }, (_event, file) =>
-    changed(`${file ?? watchDir} changed: restarted`, false),
-  );
+  // One inotify watch per directory, not fs.watch's `recursive`: on Linux that watches each file, and a file
+  // replaced by a tar unpack is not watched any more (its next edits are missed).
+  const watched = new Map();
+  const watchTree = (dir) => {
+    if (watched.has(dir)) return;
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+      const watcher = watch(dir, (_event, file) => {
+        if (file) watchTree(join(dir, file)); // a new subdirectory (readdirSync fails on a file: ignored)
+        changed(`${file ? relative(watchDir, join(dir, file)) : dir} changed: restarted`, false);
+      });
+      watcher.on('error', () => {
+        watcher.close();
+        watched.delete(dir);
+      });
+      watched.set(dir, watcher);
+    } catch {
+      return; // not a directory, or gone
+    }
+    for (const entry of entries) if (entry.isDirectory()) watchTree(join(dir, entry.name));
+  };
+  watchTree(watchDir);
   watch('.', (_event, file) => {
     if (file && COLD_FILES.has(file)) changed(`${file} changed: restarted cold`, true);
   });
