@@ -162,4 +162,18 @@ describe('examples dev runner', () => {
     expect(await exited).toBe(7);
     expect(output).toContain('graceful stop');
   }, 30_000);
+
+  it('stops the server when the runner itself is killed, so nothing is left holding the port', async () => {
+    start();
+    await until((a) => a.value === 0, 'the first start');
+    child?.kill('SIGKILL');
+    const started = Date.now();
+    while ((await answer()) !== undefined) {
+      if (Date.now() - started > 10_000)
+        throw new Error(`the server still answers 10 s after the runner died`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(output).toContain('graceful stop');
+  }, 30_000);
 });

@@ -57,6 +57,8 @@ async function standby(entry, args) {
   process.once('message', async (message) => {
     if (message !== 'start') return;
     process.channel?.unref(); // from here the server alone keeps the process alive
+    // The runner gone (killed, crashed) would leave this server holding the port: stop as if it sent SIGTERM.
+    process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
     process.argv = [process.argv[0], entry, ...args];
     await import(pathToFileURL(entry).href);
   });
