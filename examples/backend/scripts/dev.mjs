@@ -142,7 +142,8 @@ function supervise(entryArg, args) {
         }
       }
       current = next;
-      current.send('start');
+      // the callback takes a send error (the standby died meanwhile): the exit handler below reports it
+      current.send('start', () => {});
       next.once('exit', (code, signal) => {
         if (!next.restarted && !stopping)
           log(`server exited (${signal ?? `code ${code}`}); waiting for a change`);
