@@ -1,6 +1,6 @@
 /**
  * The frontend as the images run it: the production build under plain node, and the dev command
- * (tsx watch … --dev) with live reload. Both in front of a fake backend on loopback.
+ * (scripts/dev.mjs … --dev, the dev image command) with live reload. Both in front of a fake backend on loopback.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -134,10 +134,11 @@ describe('frontend processes', () => {
     dirs.push(web);
     cpSync(join(root, 'src', 'web'), web, { recursive: true });
     const port = await freePort();
-    const child = Child.spawn(
-      [require.resolve('tsx/cli'), 'watch', '--clear-screen=false', 'src/server/main.ts', '--dev'],
-      { PORT: String(port), BACKEND_URL: backend.url, STATIC_DIR: web },
-    );
+    const child = Child.spawn([join(root, 'scripts', 'dev.mjs'), 'src/server/main.ts', '--dev'], {
+      PORT: String(port),
+      BACKEND_URL: backend.url,
+      STATIC_DIR: web,
+    });
     children.push(child);
     const base = `http://127.0.0.1:${port}`;
     const page = await (await child.waitFor(`${base}/`)).text();

@@ -336,17 +336,14 @@ describe.skipIf(services.skip !== undefined)('backend with real Postgres and Red
     rmSync(outDir, { recursive: true, force: true });
   });
 
-  it('dev mode (tsx watch, the dev image command) restarts when a synced source file changes', async () => {
-    // A copy laid out like /app in the dev image (tsx watch ignores anything under node_modules).
+  it('dev mode (scripts/dev.mjs, the dev image command) restarts when a synced source file changes', async () => {
+    // A copy laid out like /app in the dev image; the runner watches the entry's directory (src).
     const devRoot = mkdtempSync(join(tmpdir(), 'jetscale-dev-'));
     cpSync(join(backendRoot, 'src'), join(devRoot, 'src'), { recursive: true });
     symlinkSync(join(backendRoot, 'node_modules'), join(devRoot, 'node_modules'));
     writeFileSync(join(devRoot, 'package.json'), '{"type":"module"}\n');
-    const tsxCli = createRequire(import.meta.url).resolve('tsx/cli');
     const dev = await spawnBackend({ DATABASE_URL: postgres.url('app') }, [
-      tsxCli,
-      'watch',
-      '--clear-screen=false',
+      join(backendRoot, 'scripts', 'dev.mjs'),
       join(devRoot, 'src', 'main.ts'),
     ]);
     await dev.waitForStatus('/api/version', 200);

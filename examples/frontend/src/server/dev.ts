@@ -1,7 +1,7 @@
 /**
  * Dev mode: serves src/web straight from disk, bundles main.ts with esbuild on each request, and reloads
  * open pages when a file under src/web changes (server-sent events on /__dev/events). A restart of the
- * server itself (tsx watch) drops the event stream; the page reloads when it reconnects.
+ * server itself (scripts/dev.mjs) drops the event stream; the page reloads when it reconnects.
  * esbuild is a dev dependency: only this module loads it, and only in dev mode.
  */
 import { type FSWatcher, watch } from 'node:fs';

@@ -1,0 +1,179 @@
+// The examples' dev runner (examples/*/scripts/dev.mjs), run for real on a small project in a temp directory:
+// files are replaced the way Tilt's sync replaces them (a tar unpacked over the old file).
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '..', '..');
+const runner = join(root, 'examples/backend/scripts/dev.mjs');
+
+interface Answer {
+  value: number;
+  pid: number;
+  argv: string[];
+}
+
+let dir: string;
+let staging: string;
+let child: ChildProcess | undefined;
+let output = '';
+let port = 0;
+const pids = new Set<number>();
+
+async function freePort(): Promise<number> {
+  return await new Promise((done) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const address = s.address();
+      s.close(() => done(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** As Tilt's live update: tar the file from a staging copy and unpack it over the project's. */
+function replace(path: string, text: string): void {
+  mkdirSync(dirname(join(staging, path)), { recursive: true });
+  writeFileSync(join(staging, path), text);
+  const tar = spawnSync('tar', ['-c', '-C', staging, path]);
+  expect(tar.status).toBe(0);
+  const x = spawnSync('tar', ['-x', '-C', dir], { input: tar.stdout });
+  expect(x.status).toBe(0);
+}
+
+async function answer(): Promise<Answer | undefined> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1000) });
+    const body = (await res.json()) as Answer;
+    pids.add(body.pid);
+    return body;
+  } catch {
+    return undefined;
+  }
+}
+
+async function until(
+  check: (a: Answer) => boolean,
+  what: string,
+  seen?: (a: Answer) => void,
+): Promise<Answer> {
+  const started = Date.now();
+  for (;;) {
+    const a = await answer();
+    if (a) seen?.(a);
+    if (a && check(a)) return a;
+    if (Date.now() - started > 15_000)
+      throw new Error(`${what}: not seen in 15 s; runner output:\n${output}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function start(): void {
+  child = spawn(process.execPath, [runner, 'src/main.mjs', '--flag'], {
+    cwd: dir,
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d) => {
+    output += d;
+  });
+  child.stderr?.on('data', (d) => {
+    output += d;
+  });
+}
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'dev-runner-'));
+  staging = mkdtempSync(join(tmpdir(), 'dev-runner-staging-'));
+  output = '';
+  port = await freePort();
+  writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
+  mkdirSync(join(dir, 'src'));
+  writeFileSync(join(dir, 'src/value.mjs'), 'export const value = 0;\n');
+  writeFileSync(
+    join(dir, 'src/main.mjs'),
+    `import { createServer } from 'node:http';
+import { value } from './value.mjs';
+createServer((req, res) => res.end(JSON.stringify({ value, pid: process.pid, argv: process.argv.slice(2) })))
+  .listen(Number(process.env.PORT), '127.0.0.1');
+process.once('SIGTERM', () => { console.log('graceful stop'); process.exit(7); });
+`,
+  );
+});
+
+afterEach(() => {
+  if (child && child.exitCode === null) child.kill('SIGKILL');
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  pids.clear();
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(staging, { recursive: true, force: true });
+});
+
+describe('examples dev runner', () => {
+  it('is the same file in both examples', () => {
+    expect(readFileSync(join(root, 'examples/frontend/scripts/dev.mjs'), 'utf8')).toBe(
+      readFileSync(runner, 'utf8'),
+    );
+  });
+
+  it('serves each tar-replaced edit, in order, with the entry run as if directly', async () => {
+    start();
+    const first = await until((a) => a.value === 0, 'the first start');
+    expect(first.argv).toEqual(['--flag']);
+    let newest = 0;
+    for (let i = 1; i <= 10; i++) {
+      replace('src/value.mjs', `export const value = ${i};\n`);
+      await until(
+        (a) => a.value === i,
+        `edit ${i}`,
+        (a) => {
+          expect(a.value, 'an older edit answered after a newer one').toBeGreaterThanOrEqual(newest);
+          newest = a.value;
+        },
+      );
+    }
+  }, 60_000);
+
+  it('serves the last of a burst of edits that land while it restarts', async () => {
+    start();
+    await until((a) => a.value === 0, 'the first start');
+    for (let i = 1; i <= 6; i++) {
+      replace('src/value.mjs', `export const value = ${i};\n`);
+      await new Promise((r) => setTimeout(r, 10 * i)); // some inside the debounce, some during the restart
+    }
+    await until((a) => a.value === 6, 'the last edit of the burst');
+  }, 30_000);
+
+  it('restarts when package.json changes, and passes SIGTERM on for a graceful stop', async () => {
+    start();
+    const before = await until((a) => a.value === 0, 'the first start');
+    replace('package.json', '{"type":"module","name":"changed"}\n');
+    await until((a) => a.pid !== before.pid, 'a restart after package.json changed');
+    const exited = new Promise<number | null>((done) => child?.once('exit', (code) => done(code)));
+    child?.kill('SIGTERM');
+    expect(await exited).toBe(7);
+    expect(output).toContain('graceful stop');
+  }, 30_000);
+
+  it('stops the server when the runner itself is killed, so nothing is left holding the port', async () => {
+    start();
+    await until((a) => a.value === 0, 'the first start');
+    child?.kill('SIGKILL');
+    const started = Date.now();
+    while ((await answer()) !== undefined) {
+      if (Date.now() - started > 10_000)
+        throw new Error(`the server still answers 10 s after the runner died`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(output).toContain('graceful stop');
+  }, 30_000);
+});
