@@ -9,27 +9,45 @@
  *   3. `tilt up`, then five edits in a row of a backend source file each show in the backend's API through
  *      Tilt's port-forward, from the same pod, container and image: live_update synced them and the service's
  *      watcher (tsx) restarted the server in place.
- * The rig can pull nothing, so the services are built on the rig's Node image (JETSCALE_BASE_IMAGE) and the
- * Postgres and Redis stand-ins are pushed to the local registry and named by JETSCALE_VALUES_FILE.
+ * Then, on the same cluster (issue 12), the Go API, the Python API and the SPA (copies of test/services/*) as
+ * sibling checkouts of a second stack directory, with test/chart/stacks/tilt-three.yaml as its values:
+ *   4. the Python API without its dev stage stops `tilt ci` before anything is built or deployed, with the message;
+ *   5. `tilt ci` builds the three at their dev stages and passes their smoke and declared contract;
+ *   6. under `tilt up`, an edit of each is served live from the same pod and container (each image's own
+ *      reloader), a requirements.txt change runs pip in the Python API's container, and the HUD's resources
+ *      have their groups, links and sources.
+ * The rig can pull nothing, so the Node services are built on the rig's Node image (JETSCALE_BASE_IMAGE), the test
+ * services on the rig's Debian and Go images (their Dockerfiles' defaults) with the Go modules from the rig's
+ * module cache, and the Postgres, Redis and wait stand-ins are pushed to the local registry and named by
+ * JETSCALE_VALUES_FILE.
  * Timings are printed by `node test/bench/tilt.mjs`, not asserted here.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, delimiter, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import YAML from 'yaml';
+import { copyTestServices, dropStage, tiltThreeValues } from '../support/test-services.js';
 import { findTool, repoRoot, requireTool } from '../support/tools.js';
-import { kindClusters, RIG_NODE_IMAGE, rigSkipReason } from './rig.js';
+import { kindClusters, RIG_NODE_IMAGE, rigCacheDir, rigSkipReason } from './rig.js';
 
 const CLUSTER = 'jetscale-tilt';
 const CONTEXT = `kind-${CLUSTER}`;
 const BASE_IMAGE = 'jetscale-rig/node:24';
 const REGISTRY_IMAGE = 'jetscale-rig/registry:3';
 const REGISTRY = 'localhost:5001'; // kind/create.sh: jetscale-registry on 127.0.0.1:5001
-const STAND_INS = { postgres: 'jetscale-rig/postgres:15', redis: 'jetscale-rig/redis:7' };
-// the Tiltfile's port-forwards (frontend 8080, backend 8081) and kind/cluster.local.yaml's host ports
-const HOST_PORTS = [8080, 8081, 80, 443];
+// pushed to the local registry: Postgres, Redis and the chart's wait init container (for the Go API's migration)
+const STAND_INS = {
+  postgres: 'jetscale-rig/postgres:15',
+  redis: 'jetscale-rig/redis:7',
+  wait: 'jetscale-rig/wait:rig',
+};
+// the three-service stack's forwards (test/chart/stacks/tilt-three.yaml dev.localPort)
+const THREE_PORTS = { 'go-api': 9000, 'py-api': 8000, spa: 8088 };
+// the Tiltfile's port-forwards (frontend 8080, backend 8081, then the three) and kind/cluster.local.yaml's 80/443
+const HOST_PORTS = [8080, 8081, ...Object.values(THREE_PORTS), 80, 443];
 const BACKEND_URL = 'http://127.0.0.1:8081';
 const FRONTEND_URL = 'http://127.0.0.1:8080';
 // edits per run: the service's watcher (tsx) now and then loses a file that Tilt's sync replaced, and every
@@ -96,11 +114,13 @@ async function poll(url: string, token: string): Promise<unknown> {
   return seen;
 }
 
+// a request logged by the backend (JSON), nginx or py-api (access log) or go-api ("GET /v1/hello 1ms")
+const REQUEST_LINE = /"msg":"request"|"GET \/| GET \/\S* \d/;
 /** The end of a log without the services' request lines (polling makes many). */
 const quiet = (log: string) =>
   log
     .split('\n')
-    .filter((line) => !line.includes('"msg":"request"'))
+    .filter((line) => !REQUEST_LINE.test(line))
     .join('\n')
     .slice(-4000);
 
@@ -152,6 +172,33 @@ describe.skipIf(skip)(`Tilt on the rig${skip ? ` (skipped: ${skip})` : ''}`, () 
     ...more,
   ];
 
+  /** The pods of app-<service>: identity, image and restarts of each container (unchanged by a live update). */
+  const podsOf = (service: string) => {
+    const p = JSON.parse(k('get', 'pods', '-l', `app.kubernetes.io/name=${service}`, '-o', 'json')).items as {
+      metadata: { name: string; uid: string };
+      status: {
+        containerStatuses: {
+          name: string;
+          image: string;
+          imageID: string;
+          containerID: string;
+          restartCount: number;
+        }[];
+      };
+    }[];
+    return p.map((x) => ({
+      name: x.metadata.name,
+      uid: x.metadata.uid,
+      containers: x.status.containerStatuses.map((c) => ({
+        name: c.name,
+        image: c.image,
+        imageID: c.imageID,
+        containerID: c.containerID,
+        restartCount: c.restartCount,
+      })),
+    }));
+  };
+
   beforeAll(async () => {
     ensureInotifyInstances(512);
     tiltPort = await freePort();
@@ -198,7 +245,7 @@ describe.skipIf(skip)(`Tilt on the rig${skip ? ` (skipped: ${skip})` : ''}`, () 
     for (const port of HOST_PORTS) {
       if (!(await portFree(port)))
         throw new Error(
-          `127.0.0.1:${port} is in use; the Tiltfile forwards 8080/8081 and kind/cluster.local.yaml binds 80/443 there`,
+          `127.0.0.1:${port} is in use; the Tiltfile forwards ${HOST_PORTS.slice(0, -2).join('/')} and kind/cluster.local.yaml binds 80/443 there`,
         );
     }
   });
@@ -308,31 +355,7 @@ describe.skipIf(skip)(`Tilt on the rig${skip ? ` (skipped: ${skip})` : ''}`, () 
       await sleep(1000);
     }
 
-    const pod = () => {
-      const p = JSON.parse(k('get', 'pods', '-l', 'app.kubernetes.io/name=backend', '-o', 'json')).items as {
-        metadata: { name: string; uid: string };
-        status: {
-          containerStatuses: {
-            name: string;
-            image: string;
-            imageID: string;
-            containerID: string;
-            restartCount: number;
-          }[];
-        };
-      }[];
-      return p.map((x) => ({
-        name: x.metadata.name,
-        uid: x.metadata.uid,
-        containers: x.status.containerStatuses.map((c) => ({
-          name: c.name,
-          image: c.image,
-          imageID: c.imageID,
-          containerID: c.containerID,
-          restartCount: c.restartCount,
-        })),
-      }));
-    };
+    const pod = () => podsOf('backend');
     const before = pod();
     expect(before).toHaveLength(1);
     const generation = k('get', 'deployment', 'app-backend', '-o', 'jsonpath={.metadata.generation}');
@@ -373,4 +396,276 @@ describe.skipIf(skip)(`Tilt on the rig${skip ? ` (skipped: ${skip})` : ''}`, () 
     ).toHaveLength(EDITS);
     expect(after).not.toContain('Building Dockerfile: [backend]');
   });
+
+  // --- the Go API, the Python API and the SPA from sibling checkouts (issue 12), on the same cluster ---------
+  // <work>/three/{stack,go-api,py-api,spa}: the stack again, beside copies of test/services/*
+  const three = join(work, 'three');
+  const threeStack = join(three, 'stack');
+  const threeEnv: NodeJS.ProcessEnv = {};
+  const SERVICES = Object.keys(THREE_PORTS) as (keyof typeof THREE_PORTS)[];
+  const url = (svc: keyof typeof THREE_PORTS, path: string) => `http://127.0.0.1:${THREE_PORTS[svc]}${path}`;
+
+  /** The UIResources of the running `tilt up`, by name (undefined while its API does not answer). */
+  const uiResources = () => {
+    const r = spawnSync(tilt, ['get', 'uiresources', '--port', `${tiltPort}`, '-o', 'json'], {
+      env: threeEnv,
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) return undefined;
+    type UIResource = {
+      metadata: { name: string; labels?: Record<string, string> };
+      status: {
+        updateStatus?: string;
+        runtimeStatus?: string;
+        endpointLinks?: { url?: string; name?: string }[];
+      };
+    };
+    return new Map((JSON.parse(r.stdout).items as UIResource[]).map((u) => [u.metadata.name, u]));
+  };
+
+  /** Calls `probe` every 500 ms until it returns true (or `ms` pass); false when it never did. */
+  async function eventually(ms: number, probe: () => Promise<boolean> | boolean): Promise<boolean> {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      if (await Promise.resolve(probe()).catch(() => false)) return true;
+      await sleep(500);
+    }
+    return false;
+  }
+
+  const message = (body: unknown) => (body as { message?: string }).message;
+  const text = async (u: string) => {
+    const res = await fetch(u, { signal: AbortSignal.timeout(2000) });
+    return `${res.status} ${await res.text()}`;
+  };
+
+  test('a sibling checkout that cannot be built as declared (the Python API without its dev stage) stops Tilt, naming the service, the path and the fix', async () => {
+    // the Node stack's `tilt up` ends here, and `tilt down` deletes what it deployed (the cluster stays)
+    if (up && up.exitCode === null && up.pid) {
+      const child = up;
+      process.kill(-(child.pid as number), 'SIGTERM');
+      await new Promise((r) => child.once('close', r));
+    }
+    up = undefined;
+    const down = await run(tilt, ['down', '--context', CONTEXT], env, stack);
+    expect(down.code, down.out.slice(-4000)).toBe(0);
+    const workloads = () => k('get', 'deployments,statefulsets,jobs,pods', '-o', 'name').trim();
+    expect(await eventually(180_000, () => workloads() === ''), `left after tilt down: ${workloads()}`).toBe(
+      true,
+    );
+
+    mkdirSync(threeStack, { recursive: true });
+    for (const f of ['Tiltfile', 'skaffold.yaml', 'charts', 'kind', 'dist/cli']) {
+      cpSync(join(repoRoot, f), join(threeStack, f), { recursive: true });
+    }
+    copyTestServices(three, SERVICES);
+    // The rig fetches no Go module: the go-api build stage reads them from a file proxy in its context, as the
+    // rig's own image build does (test/rig/images/build.sh), from the module cache the rig prepared.
+    const modules = join(rigCacheDir(), 'gomod', 'services', 'cache', 'download');
+    if (!existsSync(modules))
+      throw new Error(
+        `${modules} is missing: npm run rig:up makes it when it builds jetscale-rig/go-api:rig`,
+      );
+    cpSync(modules, join(three, 'go-api', '.goproxy'), { recursive: true });
+    const values = tiltThreeValues() as Record<string, unknown> & {
+      services: Record<string, { dev: Record<string, unknown> }>;
+    };
+    values.global = {
+      waitImage: { repository: `${REGISTRY}/jetscale-rig/wait`, tag: 'rig', pullPolicy: 'IfNotPresent' },
+    };
+    values.postgres = {
+      image: { repository: `${REGISTRY}/jetscale-rig/postgres`, tag: '15', pullPolicy: 'IfNotPresent' },
+    };
+    values.redis = {
+      image: { repository: `${REGISTRY}/jetscale-rig/redis`, tag: '7', pullPolicy: 'IfNotPresent' },
+    };
+    (values.services['go-api'] as { dev: Record<string, unknown> }).dev.buildArgs = {
+      GOPROXY: 'file:///src/.goproxy',
+    };
+    writeFileSync(join(three, 'values.yaml'), YAML.stringify(values));
+    Object.assign(threeEnv, env, {
+      JETSCALE_SOURCES_DIR: three,
+      JETSCALE_VALUES_FILE: join(three, 'values.yaml'),
+    });
+    // the test services name their own base images (the rig's Debian and Go), not the Node examples' one
+    delete threeEnv.JETSCALE_BASE_IMAGE;
+
+    const dockerfile = join(three, 'py-api', 'Dockerfile');
+    const intact = readFileSync(dockerfile, 'utf8');
+    dropStage(three, 'py-api', 'dev');
+    const r = await run(tilt, tiltArgs('ci', '--timeout', '5m'), threeEnv, threeStack);
+    writeFileSync(dockerfile, intact);
+    expect(r.code, r.out.slice(-4000)).toBe(1);
+    expect(r.out).toContain('The laptop loop cannot build these services as declared:');
+    expect(r.out).toContain(
+      `py-api: ${dockerfile} (in the sibling checkout ${join(three, 'py-api')}) has no stage "dev" (services.py-api.build.devTarget); its stages: base, runtime. Fix: add a stage \`FROM … AS dev\` to it, or set services.py-api.build.devTarget to one of its stages.`,
+    );
+    // stopped while loading the Tiltfile: nothing built, nothing deployed
+    expect(r.out).not.toContain('Building Dockerfile');
+    expect(workloads()).toBe('');
+  });
+
+  test('tilt ci builds the Go API, the Python API and the SPA from their sibling checkouts and passes their declared contract', async () => {
+    const r = await run(tilt, tiltArgs('ci', '--timeout', '14m'), threeEnv, threeStack);
+    expect(r.code, r.out.slice(-6000)).toBe(0);
+    expect(r.out).toContain('SUCCESS. All workloads are healthy.');
+    for (const svc of SERVICES) {
+      expect(r.out).toContain(
+        `${svc}: building the sibling checkout at ${join(three, svc)} (Dockerfile Dockerfile, target dev)`,
+      );
+      const image = k(
+        'get',
+        'deployment',
+        `app-${svc}`,
+        '-o',
+        'jsonpath={.spec.template.spec.containers[0].image}',
+      );
+      expect(image).toMatch(new RegExp(`^${REGISTRY}/${svc}:tilt-[0-9a-f]{16}$`));
+      expect(k('get', 'deployment', `app-${svc}`, '-o', 'jsonpath={.status.availableReplicas}')).toBe('1');
+    }
+    // the Go API's migration ran (its Job, in the dev image), before the contract's write needed its table
+    const jobs = JSON.parse(k('get', 'jobs', '-o', 'json')).items as {
+      metadata: { name: string };
+      status: { succeeded?: number };
+    }[];
+    expect(jobs.map((j) => [j.metadata.name.replace(/-[0-9a-f]{8}$/, ''), j.status.succeeded])).toEqual([
+      ['app-go-api-migrate', 1],
+    ]);
+    // smoke: every forwarded service's readiness path; the contract: tilt-three.yaml's checks, through the SPA
+    expect(r.out).toMatch(/smoke +│ .*"db":"ok"/);
+    expect(r.out).toMatch(/smoke +│ .*"postgres": ?"ok"/);
+    expect(r.out).toMatch(/contract +│ 4 passed, 0 failed/);
+  }, 1_200_000);
+
+  test("under tilt up, edits to the Go API's handler, the Python API and the SPA's page are served live without an image rebuild or a restart; a requirements.txt change runs pip in the container; the HUD groups, links and labels each service", async () => {
+    const child = spawn(tilt, tiltArgs('up', '--stream'), {
+      cwd: threeStack,
+      env: threeEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    up = child;
+    let log = '';
+    child.stdout.on('data', (d: Buffer) => {
+      log += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      log += d.toString();
+    });
+
+    // Tilt's own first pass over each service done, and each answering as it was copied
+    const originals: Record<keyof typeof THREE_PORTS, [string, string]> = {
+      'go-api': ['/v1/hello', 'hello from go-api'],
+      'py-api': ['/hello', 'hello from py-api'],
+      spa: ['/', 'hello from spa'],
+    };
+    const ready = await eventually(420_000, async () => {
+      if (child.exitCode !== null) return true; // said below
+      const ui = uiResources();
+      for (const svc of SERVICES) {
+        const s = ui?.get(svc)?.status;
+        if (s?.updateStatus !== 'ok' || s.runtimeStatus !== 'ok') return false;
+        if (podsOf(svc).length !== 1) return false; // a rollout still ending
+        const [path, answer] = originals[svc];
+        if (!(await text(url(svc, path))).includes(answer)) return false;
+      }
+      // and the migration's Job applied again (unchanged), so that the Job seen below is the one that stays
+      return ui?.get('go-api-migrate')?.status.updateStatus === 'ok';
+    });
+    expect(child.exitCode, `tilt up exited:\n${log.slice(-4000)}`).toBeNull();
+    expect(ready, `the three services not ready under tilt up in 420 s:\n${log.slice(-4000)}`).toBe(true);
+
+    // the HUD as a developer sees it: a group per service (its migration in it), data, tests; the links say
+    // which checkout each service runs
+    const ui = uiResources() ?? new Map();
+    const labels = (name: string) => Object.keys(ui.get(name)?.metadata.labels ?? {});
+    for (const svc of SERVICES) {
+      expect(labels(svc), svc).toEqual([svc]);
+      expect(ui.get(svc)?.status.endpointLinks, svc).toEqual([
+        expect.objectContaining({
+          url: expect.stringMatching(new RegExp(`^http://localhost:${THREE_PORTS[svc]}/?$`)),
+          name: `${svc} (from ${join(three, svc)})`,
+        }),
+      ]);
+    }
+    expect(labels('go-api-migrate')).toEqual(['go-api']);
+    for (const name of ['postgres', 'redis']) expect(labels(name), name).toEqual(['data']);
+    for (const name of ['smoke', 'contract']) expect(labels(name), name).toEqual(['tests']);
+
+    const before = Object.fromEntries(SERVICES.map((svc) => [svc, podsOf(svc)]));
+    for (const svc of SERVICES) expect(before[svc], svc).toHaveLength(1);
+    const generations = () =>
+      SERVICES.map((svc) => k('get', 'deployment', `app-${svc}`, '-o', 'jsonpath={.metadata.generation}'));
+    const generation = generations();
+    const jobUids = () => k('get', 'jobs', '-o', 'jsonpath={.items[*].metadata.uid}');
+    const jobs = jobUids();
+    const mark = log.length;
+    const since = () => quiet(log.slice(mark));
+
+    /** Replaces `from` in <three>/<file> (which must have it) and waits until `probe` sees the edit. */
+    async function edit(file: string, from: string, to: string, what: string, probe: () => Promise<boolean>) {
+      const path = join(three, file);
+      const source = readFileSync(path, 'utf8');
+      expect(source, `${file} no longer has ${from}`).toContain(from);
+      writeFileSync(path, source.replace(from, to));
+      expect(await eventually(120_000, probe), `${what} not served 120 s after the edit:\n${since()}`).toBe(
+        true,
+      );
+    }
+
+    const token = (svc: string) => `${svc} edited ${Date.now()}`;
+    // the Go API: synced to /src, rebuilt and restarted by the image's supervisor (dev/reload.sh)
+    const go = token('go-api');
+    await edit(
+      'go-api/handlers.go',
+      'const helloMessage = "hello from go-api"',
+      `const helloMessage = "${go}"`,
+      "the Go API's edited handler",
+      async () => message(await getJson(url('go-api', '/v1/hello'))) === go,
+    );
+    // and through the SPA's /api proxy and the Go API's Service, as the page calls it
+    expect(
+      await eventually(60_000, async () => (await text(url('spa', '/api/hello'))).includes(go)),
+      `the edited Go API through the SPA:\n${since()}`,
+    ).toBe(true);
+    // the Python API: synced to /srv/pyapi, restarted by its reloader
+    const py = token('py-api');
+    await edit(
+      'py-api/pyapi/__main__.py',
+      'HELLO = "hello from py-api"',
+      `HELLO = "${py}"`,
+      'the edited Python API',
+      async () => message(await getJson(url('py-api', '/hello'))) === py,
+    );
+    // the SPA: the page synced to /usr/share/spa, served as it lands
+    const page = token('spa');
+    await edit(
+      'spa/html/index.html',
+      '<p id="message">hello from spa</p>',
+      `<p id="message">${page}</p>`,
+      "the SPA's edited page",
+      async () => (await text(url('spa', '/'))).includes(page),
+    );
+    // requirements.txt: pip runs in the container. The rig reaches no package index: the new requirement is
+    // one the image already has (Debian's psycopg2, which the venv sees), so pip installs nothing and says so.
+    writeFileSync(
+      join(three, 'py-api', 'requirements.txt'),
+      "# the Postgres driver: Debian's python3-psycopg2, which the venv sees\npsycopg2\n",
+    );
+    const pip = /py-api +│ \[CMD 1\/1\] sh -c \/opt\/venv\/bin\/pip install .*-r \/srv\/requirements\.txt/;
+    const satisfied = /py-api +│ .*Requirement already satisfied: psycopg2 /;
+    expect(
+      await eventually(120_000, () => pip.test(log.slice(mark)) && satisfied.test(log.slice(mark))),
+      `pip did not run in the Python API's container in 120 s:\n${since()}`,
+    ).toBe(true);
+
+    // each edit synced into the running container, none rebuilt an image or replaced a pod, container or Job
+    const after = log.slice(mark);
+    for (const svc of SERVICES)
+      expect(after, svc).toMatch(new RegExp(`${svc} +│ Will copy \\d+ file\\(s\\) to container`));
+    expect(after).not.toContain('Building Dockerfile');
+    for (const svc of SERVICES) expect(podsOf(svc), svc).toEqual(before[svc]);
+    expect(generations()).toEqual(generation);
+    expect(jobUids()).toBe(jobs);
+  }, 1_200_000);
 });

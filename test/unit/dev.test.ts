@@ -1,11 +1,12 @@
 // The laptop loop's plan (src/dev.ts) over real directories laid out as a developer's are: <root>/stack (the stack
 // repository, with its bundled example), <root>/<service> (a sibling checkout), and elsewhere.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { declarationOf } from '../../src/declaration.js';
+import { declarationOf, readStageDeclaration } from '../../src/declaration.js';
 import { DEFAULT_IGNORE, devPlan, dockerfileStages } from '../../src/dev.js';
+import { copyTestServices, dropStage, tiltThreeValues } from '../support/test-services.js';
 import { repoRoot } from '../support/tools.js';
 
 const DEV_DOCKERFILE = 'FROM node:24 AS base\nFROM base AS dev\nCMD ["node"]\nFROM base AS prod\n';
@@ -284,4 +285,87 @@ test("the repository's own examples need no dev settings and no sibling", () => 
     ['backend', 'example', 'dev', ['npm install']],
     ['frontend', 'example', 'dev', ['npm install']],
   ]);
+});
+
+describe('test/chart/stacks/tilt-three.yaml: the Go API, the Python API and the SPA from sibling checkouts', () => {
+  const THREE = ['go-api', 'py-api', 'spa'];
+  /** <tmp>/{go-api,py-api,spa}: copies of test/services/*, planned as `stack dev:plan --values` plans them. */
+  function three(edit?: (dir: string) => void) {
+    const dir = mkdtempSync(join(tmpdir(), 'dev-three-'));
+    copyTestServices(dir, THREE);
+    edit?.(dir);
+    const declaration = readStageDeclaration(repoRoot, 'local', tiltThreeValues());
+    return { dir, plan: devPlan(declaration, { stackDir: repoRoot, sourcesDir: dir }) };
+  }
+
+  test('each is built from its sibling at its dev stage, synced and run as declared', () => {
+    const { dir, plan } = three();
+    const at = (name: string, p = '') => join(dir, name, p);
+    expect(plan.problems).toEqual([]);
+    expect(
+      plan.services.map((s) => [s.name, s.source, s.context, s.dockerfile, s.target, s.localPort]),
+    ).toEqual([
+      ['go-api', 'sibling', at('go-api'), at('go-api', 'Dockerfile'), 'dev', 9000],
+      ['py-api', 'sibling', at('py-api'), at('py-api', 'Dockerfile'), 'dev', 8000],
+      ['spa', 'sibling', at('spa'), at('spa', 'Dockerfile'), 'dev', 8088],
+    ]);
+    const [go, py, spa] = plan.services;
+    // the Go API: the whole checkout to /src, where the image's supervisor rebuilds and restarts; no install
+    expect(go).toMatchObject({
+      sync: [{ from: at('go-api'), to: '/src' }],
+      run: [],
+      rebuildOn: ['Dockerfile', 'dev', 'go.mod', 'go.sum'].map((p) => at('go-api', p)),
+    });
+    // the Python API: its package and requirements.txt, which runs pip into the image's venv
+    expect(py).toMatchObject({
+      sync: [
+        { from: at('py-api', 'pyapi'), to: '/srv/pyapi' },
+        { from: at('py-api', 'requirements.txt'), to: '/srv/requirements.txt' },
+      ],
+      run: [
+        {
+          command:
+            '/opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -r /srv/requirements.txt',
+          trigger: [at('py-api', 'requirements.txt')],
+        },
+      ],
+    });
+    // the SPA: its pages, served as they land
+    expect(spa).toMatchObject({ sync: [{ from: at('spa', 'html'), to: '/usr/share/spa' }], run: [] });
+    // the laptop runs the images Tilt builds, with each dev image's own supervisor
+    expect(plan.values.services).toEqual({
+      'go-api': {
+        image: { repository: 'go-api', pullPolicy: 'IfNotPresent' },
+        command: ['go-api-dev'],
+        args: ['serve'],
+      },
+      'py-api': {
+        image: { repository: 'py-api', pullPolicy: 'IfNotPresent' },
+        command: ['python', '/usr/local/bin/pyapi-reload', '-m', 'pyapi'],
+      },
+      spa: { image: { repository: 'spa', pullPolicy: 'IfNotPresent' } },
+    });
+  });
+
+  test("the dev images' own commands are the ones the values file runs", () => {
+    // the Dockerfiles' dev stages are what check-dev.sh proves; the values must not run anything else
+    const cmd = (name: string) => {
+      const text = readFileSync(join(repoRoot, 'test', 'services', name, 'Dockerfile'), 'utf8');
+      const dev = text.slice(text.search(/^FROM .* AS dev$/m));
+      return JSON.parse((/^CMD (.*)$/m.exec(dev) as RegExpExecArray)[1] as string) as string[];
+    };
+    const { plan } = three();
+    const go = plan.values.services['go-api'] ?? {};
+    expect([...((go.command as string[]) ?? []), ...((go.args as string[]) ?? [])]).toEqual(cmd('go-api'));
+    expect(plan.values.services['py-api']?.command).toEqual(cmd('py-api'));
+  });
+
+  test('the Python API without its dev stage: the problem names the service, the path and the fix', () => {
+    const { dir, plan } = three((d) => dropStage(d, 'py-api', 'dev'));
+    const dockerfile = join(dir, 'py-api', 'Dockerfile');
+    expect(plan.problems).toEqual([
+      `py-api: ${dockerfile} (in the sibling checkout ${join(dir, 'py-api')}) has no stage "dev" (services.py-api.build.devTarget); its stages: base, runtime. Fix: add a stage \`FROM … AS dev\` to it, or set services.py-api.build.devTarget to one of its stages.`,
+    ]);
+    expect(plan.services.map((s) => s.name)).toEqual(['go-api', 'spa']);
+  });
 });
