@@ -45354,7 +45354,7 @@ function declarationOf(values, release) {
     const problems = [];
     const ingress = isMapping(values.ingress) ? values.ingress : {};
     if (ingress.stripPrefix !== undefined && !STRIP_MECHANISMS.includes(ingress.stripPrefix))
-        problems.push(`ingress.stripPrefix is ${JSON.stringify(ingress.stripPrefix)}; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig's controller reads), traefik (a Traefik Middleware) or "" (traefik when ingress.className is traefik, else annotation)`);
+        problems.push(`ingress.stripPrefix is ${JSON.stringify(ingress.stripPrefix)}; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig's controller reads), traefik (a Traefik Middleware) or "" (traefik when ingress.className is traefik and the cluster serves Traefik Middlewares, else annotation)`);
     for (const name of Object.keys(declared).sort()) {
         const s = declared[name];
         if (!isMapping(s) || s.enabled === false)

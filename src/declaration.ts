@@ -275,7 +275,7 @@ export function declarationOf(values: Values, release?: string): Declaration {
   const ingress = isMapping(values.ingress) ? values.ingress : {};
   if (ingress.stripPrefix !== undefined && !STRIP_MECHANISMS.includes(ingress.stripPrefix as string))
     problems.push(
-      `ingress.stripPrefix is ${JSON.stringify(ingress.stripPrefix)}; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig's controller reads), traefik (a Traefik Middleware) or "" (traefik when ingress.className is traefik, else annotation)`,
+      `ingress.stripPrefix is ${JSON.stringify(ingress.stripPrefix)}; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig's controller reads), traefik (a Traefik Middleware) or "" (traefik when ingress.className is traefik and the cluster serves Traefik Middlewares, else annotation)`,
     );
   for (const name of Object.keys(declared).sort()) {
     const s = declared[name];

@@ -109,8 +109,7 @@ describe.skipIf(helm.skip || binaries.skip)('charts/app on a real kube-apiserver
     name: 'the four-service stack (a migration)',
     release: 'four',
     files: [values('values.preview.yaml'), 'test/chart/stacks/four.yaml'],
-    // this apiserver has no Traefik CRDs: the stripped /py route asks by annotation (the rig's controller's way)
-    set: ['ingress.host=pr-9.app.example.com', 'ingress.stripPrefix=annotation'],
+    set: ['ingress.host=pr-9.app.example.com'],
   };
   const stageRows: Array<readonly [string, string, Scenario]> = [
     ...Object.entries(stages).map(([key, s]) => [s.name, key, s] as const),

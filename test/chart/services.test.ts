@@ -128,9 +128,9 @@ describe.skipIf(helm.skip)('a stack of four services unlike the examples, from v
     ]);
     expect(paths('four-web-strip')).toEqual([['/py', 'four-py-api']]);
     expect(find(m, 'Ingress', 'four-web').metadata.annotations).toBeUndefined();
-    // the default class is traefik, so the strip is a Traefik Middleware
+    // the default class is traefik, but this render knows no Traefik CRDs: the annotation
     expect(find(m, 'Ingress', 'four-web-strip').metadata.annotations).toEqual({
-      'traefik.ingress.kubernetes.io/router.middlewares': 'ns-four-four-web-strip@kubernetescrd',
+      'jetscale.dev/strip-prefix': 'true',
     });
   });
 
@@ -340,11 +340,11 @@ describe.skipIf(helm.skip)('migrations: a Job before the new version, its pods w
   });
 });
 
-async function renderWith(vals: unknown): Promise<Manifest[]> {
+async function renderWith(vals: unknown, extra: string[] = []): Promise<Manifest[]> {
   const dir = mkdtempSync(join(tmpdir(), 'jetscale-services-'));
   const file = join(dir, 'values.yaml');
   writeFileSync(file, stringify(vals));
-  const r = await runHelm(templateArgs({ name: 'ok', release: 'app', files: [file] }));
+  const r = await runHelm(templateArgs({ name: 'ok', release: 'app', files: [file] }, extra));
   expect(r.code, r.stderr).toBe(0);
   return parseManifests(r.stdout);
 }
@@ -460,10 +460,14 @@ describe.skipIf(helm.skip)('stripPrefix: the service sees the path without the r
   });
 
   test.each([
-    ['traefik', 'the Middleware and its router annotation', true],
-    ['jetscale-rig', 'the annotation the rig reads', false],
-  ])('unset, it follows ingress.className %s: %s', async (className, _what, middleware) => {
-    const m = await renderWith({ ...stripApi, ingress: { className } });
+    ['traefik', 'serving Traefik Middlewares', true, 'the Middleware and its router annotation', true],
+    ['traefik', 'without Traefik CRDs (a CI Kind cluster)', false, 'the annotation', false],
+    ['jetscale-rig', 'serving Traefik Middlewares', true, 'the annotation the rig reads', false],
+  ])('unset, class %s on a cluster %s: %s', async (className, _cluster, crds, _what, middleware) => {
+    const m = await renderWith(
+      { ...stripApi, ingress: { className } },
+      crds ? ['--api-versions', 'traefik.io/v1alpha1/Middleware'] : [],
+    );
     const annotations = ingress(m, 'app-web-strip').annotations ?? {};
     expect(ofKind(m, 'Middleware').length > 0).toBe(middleware);
     expect('traefik.ingress.kubernetes.io/router.middlewares' in annotations).toBe(middleware);
@@ -626,7 +630,7 @@ const refused: Array<[string, unknown, string[]]> = [
     'an ingress strip mechanism the chart does not know',
     { ingress: { stripPrefix: 'nginx' } },
     [
-      'ingress.stripPrefix is "nginx"; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig\'s controller reads), traefik (a Traefik Middleware) or "" (traefik when ingress.className is traefik, else annotation)',
+      'ingress.stripPrefix is "nginx"; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig\'s controller reads), traefik (a Traefik Middleware) or "" (traefik when ingress.className is traefik and the cluster serves Traefik Middlewares, else annotation)',
     ],
   ],
   [

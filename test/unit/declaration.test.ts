@@ -349,7 +349,7 @@ describe('routes with stripPrefix', () => {
     [
       'an ingress strip mechanism the chart does not know',
       api({ path: '/py' }, { stripPrefix: 'nginx' }),
-      `ingress.stripPrefix is "nginx"; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig's controller reads), traefik (a Traefik Middleware) or "" (traefik when ingress.className is traefik, else annotation)`,
+      `ingress.stripPrefix is "nginx"; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig's controller reads), traefik (a Traefik Middleware) or "" (traefik when ingress.className is traefik and the cluster serves Traefik Middlewares, else annotation)`,
     ],
   ])('refused %s', (_what, extra, message) => {
     expect(() => readDeclaration(repoRoot, 'ci-kind', extra)).toThrow(message);

@@ -57,7 +57,7 @@ Called from templates/validate.yaml (umbrella context: it sees every subchart's 
 {{- $_ := required (printf "ingress.host is required when global.environment=%s: the DNS name the deployer gives this release (e.g. pr-42.preview.example.com)" $env) .Values.ingress.host -}}
 {{- end -}}
 {{- if not (has .Values.ingress.stripPrefix (list "" "annotation" "traefik")) -}}
-{{- fail (printf "ingress.stripPrefix is %s; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig's controller reads), traefik (a Traefik Middleware) or \"\" (traefik when ingress.className is traefik, else annotation)" (toJson .Values.ingress.stripPrefix)) -}}
+{{- fail (printf "ingress.stripPrefix is %s; accepted: annotation (jetscale.dev/strip-prefix on the Ingress, which the rig's controller reads), traefik (a Traefik Middleware) or \"\" (traefik when ingress.className is traefik and the cluster serves Traefik Middlewares, else annotation)" (toJson .Values.ingress.stripPrefix)) -}}
 {{- end -}}
 {{- if and .Values.ingress.enabled .Values.ingress.tls.enabled -}}
 {{- $_ := required "ingress.host is required when ingress.tls.enabled=true: the certificate is issued for that DNS name" .Values.ingress.host -}}
@@ -84,12 +84,13 @@ Called from templates/validate.yaml (umbrella context: it sees every subchart's 
 {{- end -}}
 
 {{/*
-How the strip Ingress asks for its strip: ingress.stripPrefix, or when it is "" the mechanism of the class's
-controller (traefik's Middleware for className traefik, the default class; the annotation otherwise), so a
-stripped route never reaches a Traefik cluster unstripped in silence.
+How the strip Ingress asks for its strip: ingress.stripPrefix, or when it is "" a Traefik Middleware where the
+class is traefik and the cluster serves Traefik's Middleware API (so a stripped route never reaches Traefik
+unstripped in silence), else the annotation: a cluster without Traefik's CRDs (a CI Kind cluster, whose checks go
+through port-forwards) cannot take a Middleware at all.
 */}}
 {{- define "app.stripMechanism" -}}
 {{- if .Values.ingress.stripPrefix -}}{{ .Values.ingress.stripPrefix }}
-{{- else if eq .Values.ingress.className "traefik" -}}traefik
+{{- else if and (eq .Values.ingress.className "traefik") (.Capabilities.APIVersions.Has "traefik.io/v1alpha1/Middleware") -}}traefik
 {{- else -}}annotation{{- end -}}
 {{- end -}}
