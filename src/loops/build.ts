@@ -83,7 +83,10 @@ export function planBuild(
   if (!repository || isStackCheckout(run.workspace))
     return {
       from: 'stack',
-      artifacts: declaration.services.filter((s) => s.build).map((s) => artifact(run.stackDir, s)),
+      // a service whose build.repository names another repository has its context in THAT checkout: not here
+      artifacts: declaration.services
+        .filter((s) => s.build && !s.build.repository)
+        .map((s) => artifact(run.stackDir, s)),
     };
   throw new BuildRefused(
     `${repository} declares no service (services.<n>.build.repository); give images, or set build.repository on your service ` +

@@ -4,7 +4,9 @@ import { describe, expect, test } from 'vitest';
 import YAML from 'yaml';
 import { State } from '../../src/constants.js';
 import { runContext } from '../../src/context.js';
+import { readDeclaration } from '../../src/declaration.js';
 import { dryRunLoopDeps } from '../../src/deps.js';
+import { planBuild } from '../../src/loops/build.js';
 import {
   ContractFailure,
   chartValues,
@@ -686,6 +688,25 @@ describe('what a deploying loop builds, and from which checkout (src/loops/build
       /^services\.worker has no image: no images line names it, this run builds no worker, and its values declare no image\.repository; accepted: worker=<image> in images, .* Nothing was created\.$/,
     );
     expect(exec.lines()).toEqual([]);
+  });
+
+  test("the stack's own run builds no service of another repository from the stack checkout (review)", () => {
+    const declaration = readDeclaration(repoRoot, 'ci-kind', {
+      services: {
+        'go-api': {
+          image: { repository: 'ghcr.io/acme/go-api', tag: '1.0.0' },
+          port: 8080,
+          build: { repository: 'acme/go-api', context: '.', dockerfile: 'Dockerfile' },
+        },
+      },
+    });
+    const plan = planBuild(
+      { images: [], repository: 'jetscale/stack' },
+      { workspace: repoRoot, stackDir: repoRoot },
+      declaration,
+    );
+    // go-api's context is a path in acme/go-api's checkout; here it runs its declared image
+    expect(plan.artifacts.map((a) => a.service)).toEqual(['backend', 'frontend']);
   });
 
   test('a repository that declares no service and gives no images is refused before any command runs', async () => {
