@@ -124,6 +124,35 @@ export const kubectl = {
     };
   },
   /** One Job's status, polled until it is Complete or Failed (`kubectl wait` takes one condition only). */
+  /** The release's migration Jobs (ours: the chart's labels on them), to find the ones that Failed. */
+  migrationJobs(release: string, ns: string, env: Env): Command {
+    return {
+      cmd: 'kubectl',
+      args: [
+        'get',
+        'jobs',
+        '-n',
+        ns,
+        '-l',
+        `app.kubernetes.io/instance=${release},app.kubernetes.io/component=migration,app.kubernetes.io/managed-by=Helm`,
+        '-o',
+        'json',
+      ],
+      env,
+      silent: true,
+      description:
+        'migration Jobs of this release that failed before (deleted, so this deploy runs them again)',
+      dryRunStdout: JSON.stringify({ items: [] }),
+    };
+  },
+  deleteJob(name: string, ns: string, env: Env): Command {
+    return {
+      cmd: 'kubectl',
+      args: ['delete', 'job', name, '-n', ns, '--ignore-not-found', '--cascade=foreground', '--wait=true'],
+      env,
+      description: `remove the failed migration ${name}: the deploy re-creates it and it runs again`,
+    };
+  },
   getJob(name: string, ns: string, env: Env): Command {
     return {
       cmd: 'kubectl',

@@ -40591,6 +40591,34 @@ const kubectl = {
         };
     },
     /** One Job's status, polled until it is Complete or Failed (`kubectl wait` takes one condition only). */
+    /** The release's migration Jobs (ours: the chart's labels on them), to find the ones that Failed. */
+    migrationJobs(release, ns, env) {
+        return {
+            cmd: 'kubectl',
+            args: [
+                'get',
+                'jobs',
+                '-n',
+                ns,
+                '-l',
+                `app.kubernetes.io/instance=${release},app.kubernetes.io/component=migration,app.kubernetes.io/managed-by=Helm`,
+                '-o',
+                'json',
+            ],
+            env,
+            silent: true,
+            description: 'migration Jobs of this release that failed before (deleted, so this deploy runs them again)',
+            dryRunStdout: JSON.stringify({ items: [] }),
+        };
+    },
+    deleteJob(name, ns, env) {
+        return {
+            cmd: 'kubectl',
+            args: ['delete', 'job', name, '-n', ns, '--ignore-not-found', '--cascade=foreground', '--wait=true'],
+            env,
+            description: `remove the failed migration ${name}: the deploy re-creates it and it runs again`,
+        };
+    },
     getJob(name, ns, env) {
         return {
             cmd: 'kubectl',
@@ -47847,7 +47875,10 @@ function planBuild(inputs, run, declaration) {
     if (!repository || isStackCheckout(run.workspace))
         return {
             from: 'stack',
-            artifacts: declaration.services.filter((s) => s.build).map((s) => artifact(run.stackDir, s)),
+            // a service whose build.repository names another repository has its context in THAT checkout: not here
+            artifacts: declaration.services
+                .filter((s) => s.build && !s.build.repository)
+                .map((s) => artifact(run.stackDir, s)),
         };
     throw new BuildRefused(`${repository} declares no service (services.<n>.build.repository); give images, or set build.repository on your service ` +
         `(declared: ${declaration.services.map((s) => `${s.name} → ${s.build?.repository ?? 'the stack'}`).join(', ') || 'none'}). Nothing was created.`);
@@ -48254,6 +48285,21 @@ async function waitReady(ctx, ns) {
         for (const item of items.filter((i) => i.kind === kind))
             await exec.run(kubectl.rolloutStatus(`${kind.toLowerCase()}/${item.metadata.name}`, ns, t, env));
 }
+/**
+ * A migration Job that Failed keeps its name while the values stay the same (its name is a hash of its pod
+ * template), so a redeploy would meet the old failure again without running anything. The release's Failed
+ * migration Jobs (found by the chart's labels, so only ours) are removed before the deploy, which re-creates them:
+ * the migration runs again, as a re-run of the workflow after a fix outside the values expects.
+ */
+async function retryFailedMigrations(ctx, release, ns) {
+    const { exec } = ctx.deps;
+    const { env } = ctx.names;
+    const jobs = parseJobs((await exec.run(kubectl.migrationJobs(release, ns, env))).stdout);
+    for (const job of jobs.filter((j) => j.failed)) {
+        ctx.deps.log(`migration Job ${job.name} failed before (${job.reason ?? 'Failed'}): removed, the deploy runs it again`);
+        await exec.run(kubectl.deleteJob(job.name, ns, env));
+    }
+}
 async function waitJob(ctx, ns, name, deadline) {
     const { exec } = ctx.deps;
     const { env } = ctx.names;
@@ -48493,6 +48539,7 @@ const ciKind = async (ctx) => {
 
 
 
+
 /** The current kube context is not the live one: nothing was deployed. */
 class ContextRefused extends OwnershipRefused {
     constructor(message) {
@@ -48509,12 +48556,15 @@ const deployLive = async (ctx) => {
         if (current !== wanted)
             throw new ContextRefused(`deploy live refused: the current kube context is ${JSON.stringify(current)}, not the live context ${JSON.stringify(wanted)}`);
     });
-    await ctx.step('deploy', () => deps.exec.run(deployCommand(ctx, {
-        profile: 'live',
-        namespace: LIVE_NAMESPACE,
-        images: inputs.images,
-        kubeContext: wanted,
-    })));
+    await ctx.step('deploy', async () => {
+        await retryFailedMigrations(ctx, names.release, LIVE_NAMESPACE);
+        await deps.exec.run(deployCommand(ctx, {
+            profile: 'live',
+            namespace: LIVE_NAMESPACE,
+            images: inputs.images,
+            kubeContext: wanted,
+        }));
+    });
 };
 
 ;// CONCATENATED MODULE: ./build/src/loops/images.js
@@ -48850,11 +48900,14 @@ const preview = async (ctx) => {
                         : 'record the SHA and images now deployed'));
                 }
             });
-            await ctx.step('deploy', () => deps.exec.run(deployCommand(ctx, {
-                profile: 'preview',
-                namespace: ns,
-                images: images.length ? images : inputs.images,
-            })));
+            await ctx.step('deploy', async () => {
+                await retryFailedMigrations(ctx, names.release, ns);
+                await deps.exec.run(deployCommand(ctx, {
+                    profile: 'preview',
+                    namespace: ns,
+                    images: images.length ? images : inputs.images,
+                }));
+            });
             await ctx.step('ready', () => waitReady(ctx, ns));
             await ctx.step('contract checks', async () => {
                 await contract(ctx, {

@@ -5,6 +5,7 @@
 import { kubectl } from '../commands.js';
 import { LIVE_NAMESPACE } from '../naming.js';
 import { deployCommand } from './build.js';
+import { retryFailedMigrations } from './shared.js';
 import { type LoopBody, OwnershipRefused } from './types.js';
 
 /** The current kube context is not the live one: nothing was deployed. */
@@ -28,14 +29,15 @@ export const deployLive: LoopBody<'deploy-live'> = async (ctx) => {
         `deploy live refused: the current kube context is ${JSON.stringify(current)}, not the live context ${JSON.stringify(wanted)}`,
       );
   });
-  await ctx.step('deploy', () =>
-    deps.exec.run(
+  await ctx.step('deploy', async () => {
+    await retryFailedMigrations(ctx, names.release, LIVE_NAMESPACE);
+    await deps.exec.run(
       deployCommand(ctx, {
         profile: 'live',
         namespace: LIVE_NAMESPACE,
         images: inputs.images,
         kubeContext: wanted,
       }),
-    ),
-  );
+    );
+  });
 };

@@ -15,6 +15,7 @@ import {
   getNamespace,
   namespaceManifest,
   publicFailure,
+  retryFailedMigrations,
   runTestCommand,
   waitReady,
   withDiagnostics,
@@ -92,15 +93,16 @@ export const preview: LoopBody<'preview'> = async (ctx) => {
           );
         }
       });
-      await ctx.step('deploy', () =>
-        deps.exec.run(
+      await ctx.step('deploy', async () => {
+        await retryFailedMigrations(ctx, names.release, ns);
+        await deps.exec.run(
           deployCommand(ctx, {
             profile: 'preview',
             namespace: ns,
             images: images.length ? images : inputs.images,
           }),
-        ),
-      );
+        );
+      });
       await ctx.step('ready', () => waitReady(ctx, ns));
       await ctx.step('contract checks', async () => {
         await contract(ctx, {

@@ -103,6 +103,28 @@ export async function waitReady<L extends AnyLoop>(ctx: LoopContext<L>, ns: stri
       await exec.run(kubectl.rolloutStatus(`${kind.toLowerCase()}/${item.metadata.name}`, ns, t, env));
 }
 
+/**
+ * A migration Job that Failed keeps its name while the values stay the same (its name is a hash of its pod
+ * template), so a redeploy would meet the old failure again without running anything. The release's Failed
+ * migration Jobs (found by the chart's labels, so only ours) are removed before the deploy, which re-creates them:
+ * the migration runs again, as a re-run of the workflow after a fix outside the values expects.
+ */
+export async function retryFailedMigrations<L extends AnyLoop>(
+  ctx: LoopContext<L>,
+  release: string,
+  ns: string,
+): Promise<void> {
+  const { exec } = ctx.deps;
+  const { env } = ctx.names;
+  const jobs = parseJobs((await exec.run(kubectl.migrationJobs(release, ns, env))).stdout);
+  for (const job of jobs.filter((j) => j.failed)) {
+    ctx.deps.log(
+      `migration Job ${job.name} failed before (${job.reason ?? 'Failed'}): removed, the deploy runs it again`,
+    );
+    await exec.run(kubectl.deleteJob(job.name, ns, env));
+  }
+}
+
 async function waitJob<L extends AnyLoop>(
   ctx: LoopContext<L>,
   ns: string,

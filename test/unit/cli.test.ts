@@ -158,10 +158,11 @@ describe('deploy live is guarded', () => {
         t.io,
       ),
     ).toBe(0);
-    expect(exec.lines()[1]).toMatch(
+    // [1] looks for the release's failed migration Jobs (removed so they run again)
+    expect(exec.lines()[2]).toMatch(
       /^skaffold deploy -f \S+\/skaffold-deploy-live\.yaml -p live --kube-context prod --namespace jetscale --images backend=r\/b:1 --default-repo= --status-check=true$/,
     );
-    expect(exec.commands[1]?.env).toMatchObject({
+    expect(exec.commands[2]?.env).toMatchObject({
       JETSCALE_HOST: 'app.jetscale.ai',
       JETSCALE_SHA: '4f2c9e1',
     });
@@ -174,7 +175,7 @@ describe('deploy live is guarded', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'cli-')), 'live.kubeconfig');
     writeFileSync(file, 'apiVersion: v1\nkind: Config\n');
     expect(await cli([...args, '--kubeconfig', file], t.io), t.err.join('')).toBe(0);
-    expect(exec.commands.map((c) => c.env?.KUBECONFIG)).toEqual([file, file]);
+    expect(exec.commands.map((c) => c.env?.KUBECONFIG)).toEqual([file, file, file]);
   });
 
   test('plan deploy-live prints the context check and the deploy, executing nothing', async () => {
@@ -184,6 +185,7 @@ describe('deploy live is guarded', () => {
     const plan = JSON.parse(t.out.join(''));
     expect(plan.commands.map((c: { command: string }) => c.command)).toEqual([
       'kubectl config current-context',
+      'kubectl get jobs -n jetscale -l app.kubernetes.io/instance=jetscale,app.kubernetes.io/component=migration,app.kubernetes.io/managed-by=Helm -o json',
       expect.stringMatching(
         /^skaffold run -f \S+\/skaffold-deploy-live\.yaml -p live --kube-context prod --namespace jetscale --status-check=true$/,
       ),

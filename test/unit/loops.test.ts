@@ -49,6 +49,7 @@ describe('dry run prints the exact commands in order and executes nothing', () =
       [
         'kubectl get namespace jetscale-pr-101 --ignore-not-found -o json',
         'kubectl create -f -',
+        'kubectl get jobs -n jetscale-pr-101 -l app.kubernetes.io/instance=pr-101,app.kubernetes.io/component=migration,app.kubernetes.io/managed-by=Helm -o json',
         `skaffold deploy -f ${c.tempDir}/skaffold-preview.yaml -p preview --namespace jetscale-pr-101 --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=true`,
         'kubectl get deployments,statefulsets,jobs -n jetscale-pr-101 -o json',
         'kubectl get job <each> -n jetscale-pr-101 -o json',
@@ -378,6 +379,43 @@ describe('preview', () => {
     expect(reason).toContain('exit status 1');
     expect(reason).toContain('(job/pr-101-backend-migrate-0123abcd: BackoffLimitExceeded');
     expect(reason).not.toContain('s3cretpassw0rd');
+  });
+
+  test("a migration that failed before runs again: the release's Failed migration Jobs are removed before the deploy, Complete ones kept (review)", async () => {
+    const job = (name: string, type: string) => ({
+      metadata: {
+        name,
+        labels: { 'app.kubernetes.io/name': 'backend-migrate', 'app.kubernetes.io/component': 'migration' },
+      },
+      status: { conditions: [{ type, status: 'True' }] },
+    });
+    const exec = new RecordingExecutor()
+      .reply(/^kubectl get namespace/, { stdout: owned })
+      .reply(/^kubectl get jobs -n jetscale-pr-101 -l /, {
+        stdout: JSON.stringify({
+          items: [
+            job('pr-101-backend-migrate-0123abcd', 'Failed'),
+            job('pr-101-api-migrate-4567ef01', 'Complete'),
+          ],
+        }),
+      });
+    await run(
+      inputs({ loop: 'preview', 'pr-number': '101', images: 'backend=r/b:2\nfrontend=r/f:2' }),
+      runCtx(),
+      deps(exec).d,
+    );
+    const lines = exec.lines();
+    expect(lines).toContain(
+      'kubectl get jobs -n jetscale-pr-101 -l app.kubernetes.io/instance=pr-101,app.kubernetes.io/component=migration,app.kubernetes.io/managed-by=Helm -o json',
+    );
+    const deletes = lines.filter((l) => l.startsWith('kubectl delete job'));
+    expect(deletes).toEqual([
+      'kubectl delete job pr-101-backend-migrate-0123abcd -n jetscale-pr-101 --ignore-not-found --cascade=foreground --wait=true',
+    ]);
+    // removed before Skaffold deploys, so the deploy re-creates it
+    expect(lines.indexOf(deletes[0] as string)).toBeLessThan(
+      lines.findIndex((l) => l.startsWith('skaffold')),
+    );
   });
 
   test('a PR closed during the deploy is torn down again (no orphan)', async () => {
