@@ -322,6 +322,11 @@ export function declarationOf(values: Values, release?: string): Declaration {
     });
     raw.push([name, isMapping(s.checks) ? s.checks : {}]);
   }
+  for (const s of services)
+    if (s.migrations && services.some((o) => o.name === `${s.name}-migrate`))
+      problems.push(
+        `services.${s.name}-migrate: the name is taken by services.${s.name}.migrations (its Job's pods and NetworkPolicy are named ${s.name}-migrate); accepted: a service name other than ${s.name}-migrate while ${s.name} declares migrations`,
+      );
   const enabled = !isMapping(values.contract) || values.contract.enabled !== false;
   const checks = enabled ? parseChecks(services, raw, problems) : [];
   if (problems.length > 0) throw new DeclarationError(problems);

@@ -654,6 +654,18 @@ const refused: Array<[string, unknown, string[]]> = [
     ["additional properties 'retries' not allowed"],
   ],
   ['a service named like the wait Role', { services: { wait: svc({}) } }, ["invalid propertyName 'wait'"]],
+  [
+    "a service named like another's migration (review)",
+    {
+      services: {
+        backend: { migrations: { command: ['m'] } },
+        'backend-migrate': svc({}),
+      },
+    },
+    [
+      "services.backend-migrate: the name is taken by services.backend.migrations (its Job's pods and NetworkPolicy are named backend-migrate); accepted: a service name other than backend-migrate while backend declares migrations",
+    ],
+  ],
 ];
 
 describe.skipIf(helm.skip)('a wrong services declaration fails the render, naming the field', () => {
@@ -664,7 +676,12 @@ describe.skipIf(helm.skip)('a wrong services declaration fails the render, namin
 
   // src/declaration.ts refuses these before anything runs; the render must say the same
   test.each(
-    refused.filter(([what]) => what.startsWith('stripPrefix on') || what.startsWith('an ingress strip')),
+    refused.filter(
+      ([what]) =>
+        what.startsWith('stripPrefix on') ||
+        what.startsWith('an ingress strip') ||
+        what.startsWith('a service named like another'),
+    ),
   )('the action gives the same message: %s', async (_what, vals) => {
     let ours = '';
     try {

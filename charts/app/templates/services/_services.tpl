@@ -262,6 +262,9 @@ value and the accepted form. Called from app.validate.
 {{- if and $svc.migrations.command (gt (len (printf "%s-%s-migrate-xxxxxxxx" $.Release.Name $name)) 63) -}}
 {{- fail (printf "%s.migrations: the Job name %s-%s-migrate-xxxxxxxx is over 63 characters; shorten the service name or the release" $at $.Release.Name $name) -}}
 {{- end -}}
+{{- if and $svc.migrations.command (hasKey $services (printf "%s-migrate" $name)) -}}
+{{- fail (printf "services.%s-migrate: the name is taken by %s.migrations (its Job's pods and NetworkPolicy are named %s-migrate); accepted: a service name other than %s-migrate while %s declares migrations" $name $at $name $name $name) -}}
+{{- end -}}
 {{- if gt (len (printf "%s-%s" $.Release.Name $name)) 63 -}}
 {{- fail (printf "%s: the name %s-%s is over 63 characters; shorten the service name or the release" $at $.Release.Name $name) -}}
 {{- end -}}
