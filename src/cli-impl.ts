@@ -160,8 +160,10 @@ export async function cli(argv: string[], io: CliIo = defaultIo()): Promise<numb
   };
   const raw = rawInputs(flags, io.env);
   registerSecretInputs(raw, cwd);
+  // The CLI runs on the user's own machine with their files (Tilt passes JETSCALE_VALUES_FILE wherever it is):
+  // values files are not confined to the working directory, as the action confines them to the workspace.
   const parseFor = (loop: string, extra: RawInputs = {}): ActionInputs =>
-    parseInputs({ ...raw, loop, ...extra }, fileChecks(cwd, CLI_LOOPS));
+    parseInputs({ ...raw, loop, ...extra }, { ...fileChecks(cwd, CLI_LOOPS), valuesFile: readableFile(cwd) });
   try {
     switch (task) {
       case 'declaration': {
@@ -439,7 +441,7 @@ function laptopEnv(flags: Flags, raw: RawInputs, cwd: string): Record<string, st
   return env;
 }
 
-/** A values file the declaration and dev tasks read (no workspace confinement: they only read it), from cwd. */
+/** A values file the CLI reads, relative to cwd (no workspace confinement: the user's own machine). */
 const readableFile =
   (cwd: string) =>
   (path: string): { path: string } | { problem: string } => {

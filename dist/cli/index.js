@@ -49155,7 +49155,9 @@ async function cli(argv, io = defaultIo()) {
     };
     const raw = rawInputs(flags, io.env);
     registerSecretInputs(raw, cwd);
-    const parseFor = (loop, extra = {}) => validate_parseInputs({ ...raw, loop, ...extra }, fileChecks(cwd, CLI_LOOPS));
+    // The CLI runs on the user's own machine with their files (Tilt passes JETSCALE_VALUES_FILE wherever it is):
+    // values files are not confined to the working directory, as the action confines them to the workspace.
+    const parseFor = (loop, extra = {}) => validate_parseInputs({ ...raw, loop, ...extra }, { ...fileChecks(cwd, CLI_LOOPS), valuesFile: readableFile(cwd) });
     try {
         switch (task) {
             case 'declaration': {
@@ -49418,7 +49420,7 @@ function laptopEnv(flags, raw, cwd) {
         env.JETSCALE_VALUES_FILE = (0,external_node_path_namespaceObject.resolve)(cwd, values[0]);
     return env;
 }
-/** A values file the declaration and dev tasks read (no workspace confinement: they only read it), from cwd. */
+/** A values file the CLI reads, relative to cwd (no workspace confinement: the user's own machine). */
 const readableFile = (cwd) => (path) => {
     const p = (0,external_node_path_namespaceObject.resolve)(cwd, path);
     return (0,external_node_fs_namespaceObject.existsSync)(p) && (0,external_node_fs_namespaceObject.statSync)(p).isFile()

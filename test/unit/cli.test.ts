@@ -18,6 +18,20 @@ function io(env: Record<string, string> = {}, exec = new RecordingExecutor()) {
   };
 }
 
+describe("the CLI reads the user's own values files wherever they are", () => {
+  test('a values file outside the working directory (as Tilt passes JETSCALE_VALUES_FILE) is read, not refused', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'cli-values-')), 'mine.yaml');
+    writeFileSync(file, 'services:\n  backend:\n    replicas: 2\n');
+    const t = io();
+    const code = await cli(
+      ['plan', 'ci-kind', '--values', file, '--image', 'backend=r/b:1', '--image', 'frontend=r/f:1'],
+      t.io,
+    );
+    expect(t.err.join(''), t.err.join('')).not.toContain('outside the workspace');
+    expect(code, t.err.join('')).toBe(0);
+  });
+});
+
 describe('stack -l and --help', () => {
   test('-l lists every task with a one-line description', async () => {
     const t = io();
