@@ -2,7 +2,7 @@
 // files are replaced the way Tilt's sync replaces them (a tar unpacked over the old file).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -141,6 +141,69 @@ describe('examples dev runner', () => {
       );
     }
   }, 60_000);
+
+  it('across 10 restarts, a client connecting every few ms is never refused and never sees an older edit after a newer one', async () => {
+    // What Kubernetes' port-forward needs (Tilt's): a refused or reset connection drops the whole forward.
+    start();
+    await until((a) => a.value === 0, 'the first start');
+    const refused: string[] = [];
+    let newest = 0;
+    let older = '';
+    let answered = 0;
+    let closedEmpty = 0;
+    let polling = true;
+    // A fresh connection per request, raw, so a reset (RST) is told apart from a close without an answer (FIN).
+    const once = () =>
+      new Promise<void>((done) => {
+        const socket = connect({ host: '127.0.0.1', port });
+        let text = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (d: string) => {
+          text += d;
+        });
+        socket.once('error', (error: NodeJS.ErrnoException) => {
+          refused.push(error.code ?? error.message);
+          done();
+        });
+        socket.once('end', () => {
+          const body = text.slice(text.indexOf('\r\n\r\n') + 4);
+          if (!text) closedEmpty++;
+          else {
+            const a = JSON.parse(body) as Answer;
+            pids.add(a.pid);
+            answered++;
+            if (a.value < newest) older ||= `${a.value} after ${newest}`;
+            newest = Math.max(newest, a.value);
+          }
+          socket.end();
+          done();
+        });
+        socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      });
+    const clients = [0, 1].map(async () => {
+      while (polling) {
+        await once();
+        await new Promise((r) => setTimeout(r, 3));
+      }
+    });
+    try {
+      for (let i = 1; i <= 10; i++) {
+        replace('src/value.mjs', `export const value = ${i};\n`);
+        const started = Date.now();
+        while (newest < i) {
+          if (Date.now() - started > 15_000)
+            throw new Error(`edit ${i}: not seen in 15 s; runner output:\n${output}`);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
+    } finally {
+      polling = false;
+      await Promise.all(clients);
+    }
+    expect(refused, `connections refused or reset (${answered} answered)`).toEqual([]);
+    expect(older, 'an older edit answered after a newer one').toBe('');
+    expect(closedEmpty, 'connections closed without an answer').toBeLessThan(answered);
+  }, 90_000);
 
   it('serves the last of a burst of edits that land while it restarts', async () => {
     start();

@@ -11,11 +11,17 @@
 //  - package.json, package-lock.json, tsconfig.json and an `npm install` (node_modules/.package-lock.json) make
 //    the standby stale: it is replaced before the restart.
 // A change that lands while a restart is under way restarts again once it is done: no change is missed.
+// With PORT set, the runner itself listens on PORT for the whole session and relays each connection to the
+// current server, which gets a private PORT of its own (so the server must listen on PORT). A restart then never
+// closes or refuses the port: a connection made while no server is up waits for the next one. Kubernetes'
+// port-forward (Tilt's) drops on a refused or reset connection and takes ~1 s to come back. A connection is
+// relayed only to the newest server, and the old server's connections are closed (FIN) when it is killed.
 // TypeScript: tsx's loader when the project has tsx, else Node's own type stripping.
 // Keep this file identical in examples/backend and examples/frontend (a test compares them).
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -23,6 +29,8 @@ import { pathToFileURL } from 'node:url';
 const STANDBY = '--jetscale-dev-standby';
 const DEBOUNCE_MS = 15;
 const COLD_FILES = new Set(['package.json', 'package-lock.json', 'tsconfig.json']);
+const RELAY_RETRY_MS = 5; // a relayed connection tries the server this often until it listens
+const RELAY_WAIT_MS = 60_000; // and gives up (closes) after this long without a server
 
 if (process.argv[2] === STANDBY) await standby(process.argv[3], process.argv.slice(4));
 else supervise(process.argv[2], process.argv.slice(3));
@@ -55,7 +63,8 @@ async function standby(entry, args) {
     rmSync(warm, { force: true });
   }
   process.once('message', async (message) => {
-    if (message !== 'start') return;
+    if (message?.start !== true) return;
+    if (message.port) process.env.PORT = String(message.port); // the runner relays PORT to this one
     process.channel?.unref(); // from here the server alone keeps the process alive
     // The runner gone (killed, crashed) would leave this server holding the port: stop as if it sent SIGTERM.
     process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
@@ -103,7 +112,14 @@ function supervise(entryArg, args) {
   let stopping = false;
   let queued; // the restart waiting to run, if any: one is enough for any number of changes
   let chain = Promise.resolve();
+  let busy = false; // a restart is running
   let timer;
+  // The relay: PORT is ours while the runner runs; `target` is the server connections go to (none while it
+  // restarts). Without PORT (a laptop's `npm run dev` may not set it) the server listens on its own.
+  const publicPort = /^\d+$/.test(process.env.PORT ?? '') ? Number(process.env.PORT) : 0;
+  const relay =
+    publicPort > 0 && publicPort < 65536 ? createServer({ allowHalfOpen: true }, relayed) : undefined;
+  let target;
 
   // A restart needs the port back, not a graceful drain (that can take a second or more: pools, retries), so
   // the old server is killed. Stopping the runner (SIGTERM, SIGINT) passes the signal on: that stop is graceful.
@@ -125,36 +141,52 @@ function supervise(entryArg, args) {
     chain = chain.then(async () => {
       queued = undefined; // changes from now on are not guaranteed to be read by this start: queue another
       if (stopping) return;
-      const started = performance.now();
-      if (job.cold) {
-        const stale = spare;
-        spare = spawnStandby();
-        stale.kill('SIGKILL');
+      busy = true;
+      try {
+        await restartNow(why, job);
+      } finally {
+        busy = false;
       }
-      await kill(current);
-      let next = spare;
-      if (!(await next.ready)) {
-        next = spawnStandby();
-        if (!(await next.ready)) {
-          log('the standby process failed to start; waiting for a change');
-          spare = spawnStandby();
-          return;
-        }
-      }
-      current = next;
-      // the callback takes a send error (the standby died meanwhile): the exit handler below reports it
-      current.send('start', () => {});
-      next.once('exit', (code, signal) => {
-        if (!next.restarted && !stopping)
-          log(`server exited (${signal ?? `code ${code}`}); waiting for a change`);
-      });
-      log(`${why} in ${Math.round(performance.now() - started)} ms`);
-      spare = spawnStandby();
     });
+  };
+  const restartNow = async (why, job) => {
+    const started = performance.now();
+    if (job.cold) {
+      const stale = spare;
+      spare = spawnStandby();
+      stale.kill('SIGKILL');
+    }
+    const old = target;
+    target = undefined; // from here no new connection reaches the old server
+    await kill(current);
+    if (old) for (const link of old.links) link.close();
+    let next = spare;
+    if (!(await next.ready)) {
+      next = spawnStandby();
+      if (!(await next.ready)) {
+        log('the standby process failed to start; waiting for a change');
+        spare = spawnStandby();
+        return;
+      }
+    }
+    const port = relay ? await freePort() : undefined;
+    current = next;
+    // the callback takes a send error (the standby died meanwhile): the exit handler below reports it
+    current.send({ start: true, port }, () => {});
+    if (relay) target = { child: next, port, links: new Set() };
+    next.once('exit', (code, signal) => {
+      if (!next.restarted && !stopping)
+        log(`server exited (${signal ?? `code ${code}`}); waiting for a change`);
+    });
+    log(`${why} in ${Math.round(performance.now() - started)} ms`);
+    spare = spawnStandby();
   };
   const changed = (why, cold) => {
     clearTimeout(timer);
-    timer = setTimeout(() => restart(why, cold), DEBOUNCE_MS);
+    timer = setTimeout(() => {
+      timer = undefined;
+      restart(why, cold);
+    }, DEBOUNCE_MS);
   };
 
   // One inotify watch per directory, not fs.watch's `recursive`: on Linux that watches each file, and a file
@@ -191,9 +223,70 @@ function supervise(entryArg, args) {
     // no node_modules yet: nothing installed to go stale
   }
 
+  // One client connection: wait for a server (retrying its private port), then pipe both ways. Ends are passed
+  // on as FIN (a half-closed side stays open for the other), never as a reset.
+  async function relayed(client) {
+    client.setNoDelay(true);
+    let gone = false;
+    client.on('error', () => {});
+    client.once('close', () => {
+      gone = true;
+    });
+    const deadline = Date.now() + RELAY_WAIT_MS;
+    for (;;) {
+      if (gone) return;
+      const t = target;
+      const alive = t && t.child.exitCode === null && t.child.signalCode === null;
+      if (alive) {
+        const upstream = await new Promise((done) => {
+          const s = connect({ host: '127.0.0.1', port: t.port, allowHalfOpen: true, noDelay: true });
+          s.once('connect', () => done(s));
+          s.once('error', () => done(undefined));
+        });
+        if (upstream && target === t && !gone) return link(client, upstream, t);
+        upstream?.destroy();
+      } else if (!busy && !queued && !timer && !stopping) {
+        client.end(); // the server exited and nothing will start another until a change
+        return;
+      }
+      if (Date.now() > deadline || stopping) {
+        if (!gone) log(`no server listened on its PORT within ${RELAY_WAIT_MS / 1000} s: connection closed`);
+        client.end();
+        return;
+      }
+      await new Promise((r) => setTimeout(r, RELAY_RETRY_MS));
+    }
+  }
+  function link(client, upstream, t) {
+    const entry = {
+      // the server is gone: what it sent is flushed, then FIN; the client's further bytes are read and dropped
+      close: () => {
+        if (entry.closed) return;
+        entry.closed = true;
+        t.links.delete(entry);
+        upstream.unpipe(client);
+        client.unpipe(upstream);
+        client.end();
+        client.resume();
+        upstream.destroy();
+        setTimeout(() => client.destroy(), 5000).unref();
+      },
+    };
+    t.links.add(entry);
+    upstream.on('error', entry.close);
+    upstream.once('close', entry.close);
+    client.once('close', () => {
+      t.links.delete(entry);
+      upstream.destroy();
+    });
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+
   for (const signal of ['SIGTERM', 'SIGINT']) {
     process.once(signal, async () => {
       stopping = true;
+      relay?.close(); // connections already relayed go on while the server stops
       spare.kill('SIGKILL');
       const child = current;
       if (child && child.exitCode === null && child.signalCode === null) {
@@ -202,5 +295,26 @@ function supervise(entryArg, args) {
       } else process.exit(0);
     });
   }
+  if (relay) {
+    relay.on('error', (error) => {
+      console.error(`[dev] cannot listen on PORT=${publicPort}: ${error.message}`);
+      process.exit(1);
+    });
+    relay.listen(publicPort, () => {
+      log(`listening on ${publicPort}; each server gets a private PORT and connections are relayed to it`);
+    });
+  }
   restart('server started', false);
+}
+
+/** A port free right now on all interfaces, as a server listening on PORT binds it. */
+function freePort() {
+  return new Promise((done, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, () => {
+      const { port } = s.address();
+      s.close(() => done(port));
+    });
+  });
 }
