@@ -144,6 +144,8 @@ function supervise(entryArg, args) {
       busy = true;
       try {
         await restartNow(why, job);
+      } catch (error) {
+        log(`restart failed (${error.message}); waiting for a change`); // the chain must go on
       } finally {
         busy = false;
       }
