@@ -23,6 +23,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { basename, delimiter, dirname, join } from 'node:path';
+import YAML from 'yaml';
 import { root, tool, toolDir } from './lib.mjs';
 
 const POLL_MS = 20;
@@ -61,30 +62,27 @@ const services = [
     token: (body) => body?.edit,
   },
 ];
-// The Go API (test/services/go-api): its dev target rebuilds and restarts on change. Declared here as a team
-// would declare it (the chart's services map), port-forwarded to 8082.
+// The Go API (test/services/go-api): its dev target rebuilds and restarts on change. Declared as the Tilt e2e
+// declares it (test/chart/stacks/tilt-three.yaml: build, dev command, sync, writable paths, resources), less its
+// migration and contract, which the edits do not need; forwarded to its dev.localPort.
 if (existsSync(GO_API)) {
+  const goApi = YAML.parse(readFileSync(join(root, 'test', 'chart', 'stacks', 'tilt-three.yaml'), 'utf8'))
+    .services['go-api'];
+  delete goApi.migrations;
+  delete goApi.checks;
+  goApi.dev.buildArgs = { GOPROXY: 'file:///src/.goproxy', GOLANG: 'jetscale-rig/golang:1.26' };
   services.push({
     name: 'go-api',
     from: GO_API,
     file: 'handlers.go',
     anchor: 'const helloMessage = "hello from go-api"',
     edit: (token) => `const helloMessage = "${token}"`,
-    url: 'http://127.0.0.1:8082/v1/hello',
+    url: `http://127.0.0.1:${goApi.dev.localPort}/v1/hello`,
     token: (body) => body?.message,
-    values: `  go-api:
-    image: { repository: go-api, tag: dev, pullPolicy: IfNotPresent }
-    build: { devTarget: dev }
-    port: 9000
-    probes: { readiness: { httpGet: { path: /health } } }
-    env: { GOAPI_DB: { platform: postgres.url, query: { sslmode: disable } } }
-    needs: [postgres]
-    writablePaths: ["/src", "/home/app"]
-    dev:
-      localPort: 8082
-      sync: [{ from: ".", to: /src }]
-      buildArgs: { GOPROXY: "file:///src/.goproxy", GOLANG: "jetscale-rig/golang:1.26" }
-`,
+    values: YAML.stringify({ 'go-api': goApi })
+      .split('\n')
+      .map((l) => (l ? `  ${l}` : l))
+      .join('\n'),
     // The build fetches nothing: its modules go into the context as a file proxy, as test/rig/images/build.sh
     // prepares them (the rig's module cache, filled there by `go mod download`).
     prepare(dir) {
