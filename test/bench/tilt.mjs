@@ -78,7 +78,8 @@ if (existsSync(GO_API)) {
     anchor: 'const helloMessage = "hello from go-api"',
     edit: (token) => `const helloMessage = "${token}"`,
     url: `http://127.0.0.1:${goApi.dev.localPort}/v1/hello`,
-    token: (body) => body?.message,
+    // the unedited handler's message is no edit's token
+    token: (body) => (body?.message === 'hello from go-api' ? undefined : body?.message),
     values: YAML.stringify({ 'go-api': goApi })
       .split('\n')
       .map((l) => (l ? `  ${l}` : l))
