@@ -45261,6 +45261,7 @@ class DeclarationError extends Error {
         Object.setPrototypeOf(this, new.target.prototype);
     }
 }
+/** A YAML/JSON mapping (not a list, not null): the one test every reader of values uses. */
 const isMapping = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
 /** Helm's coalescing of one values layer over another: maps merge, anything else replaces, null deletes. */
 function mergeValues(base, over) {
@@ -54211,6 +54212,7 @@ function tilt(verb, tiltfile) {
 
 
 
+
 /** Refused before anything is created: a repository's run that can neither build nor deploy given images. */
 class BuildRefused extends Error {
     constructor(message) {
@@ -54261,7 +54263,6 @@ function planBuild(inputs, run, declaration) {
     throw new BuildRefused(`${repository} declares no service (services.<n>.build.repository); give images, or set build.repository on your service ` +
         `(declared: ${declaration.services.map((s) => `${s.name} → ${s.build?.repository ?? 'the stack'}`).join(', ') || 'none'}). Nothing was created.`);
 }
-const build_isMapping = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
 /** Skaffold's template key of an image name: "/", "-" and "." become "_" (SanitizeHelmTemplateValue). */
 const templateKey = (image) => image.replace(/[/.-]/g, '_');
 /** A path of the stack's skaffold.yaml (plain, or the quoted defaults of a template) made absolute. */
@@ -54279,7 +54280,7 @@ function absolute(stackDir, value) {
  */
 function runSkaffoldConfig(stackDir, plan) {
     const doc = dist.parse((0,external_node_fs_namespaceObject.readFileSync)((0,external_node_path_namespaceObject.join)(stackDir, 'skaffold.yaml'), 'utf8'));
-    const build = build_isMapping(doc.build) ? doc.build : {};
+    const build = isMapping(doc.build) ? doc.build : {};
     doc.build = {
         ...build,
         artifacts: plan.artifacts.map((a) => ({
@@ -54288,15 +54289,15 @@ function runSkaffoldConfig(stackDir, plan) {
             docker: { dockerfile: a.dockerfile, ...(a.target ? { target: a.target } : {}) },
         })),
     };
-    const deploy = build_isMapping(doc.deploy) ? doc.deploy : {};
-    const helm = build_isMapping(deploy.helm) ? deploy.helm : {};
+    const deploy = isMapping(doc.deploy) ? doc.deploy : {};
+    const helm = isMapping(deploy.helm) ? deploy.helm : {};
     const releases = Array.isArray(helm.releases) ? helm.releases : [];
     for (const r of releases) {
         if (r.chartPath !== undefined)
             r.chartPath = absolute(stackDir, r.chartPath);
         if (Array.isArray(r.valuesFiles))
             r.valuesFiles = r.valuesFiles.map((v) => absolute(stackDir, v));
-        const templates = build_isMapping(r.setValueTemplates) ? r.setValueTemplates : {};
+        const templates = isMapping(r.setValueTemplates) ? r.setValueTemplates : {};
         const kept = Object.entries(templates).filter(([k]) => !/^services\.[^.]+\.image\./.test(k));
         const images = plan.artifacts.flatMap((a) => {
             const key = templateKey(a.service);

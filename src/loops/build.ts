@@ -10,7 +10,7 @@ import YAML from 'yaml';
 import { type SkaffoldDeploy, skaffoldDeploy } from '../commands.js';
 import type { AnyLoop } from '../constants.js';
 import type { RunContext } from '../context.js';
-import type { Declaration } from '../declaration.js';
+import { type Declaration, isMapping } from '../declaration.js';
 import type { Command } from '../executor.js';
 import type { ImageOverride } from '../validate.js';
 import type { LoopContext } from './types.js';
@@ -95,7 +95,6 @@ export function planBuild(
 }
 
 type Doc = Record<string, unknown>;
-const isMapping = (v: unknown): v is Doc => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Skaffold's template key of an image name: "/", "-" and "." become "_" (SanitizeHelmTemplateValue). */
 const templateKey = (image: string) => image.replace(/[/.-]/g, '_');
