@@ -152,7 +152,8 @@ export class DeclarationError extends Error {
 }
 
 /** A YAML/JSON mapping (not a list, not null): the one test every reader of values uses. */
-export const isMapping = (v: unknown): v is Values => typeof v === 'object' && v !== null && !Array.isArray(v);
+export const isMapping = (v: unknown): v is Values =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Helm's coalescing of one values layer over another: maps merge, anything else replaces, null deletes. */
 export function mergeValues(base: Values, over: Values): Values {
