@@ -634,6 +634,13 @@ const refused: Array<[string, unknown, string[]]> = [
     ],
   ],
   [
+    'an ingress strip left unset with a class of unknown controller (nginx)',
+    { ingress: { className: 'nginx' }, services: { backend: { routes: { api: { stripPrefix: true } } } } },
+    [
+      'ingress.stripPrefix is unset and ingress.className is "nginx", a class whose controller may not read the jetscale.dev/strip-prefix annotation, so a route with stripPrefix would reach its service unstripped; set ingress.stripPrefix: traefik (a Traefik Middleware) or annotation (your controller reads jetscale.dev/strip-prefix), or drop stripPrefix from the routes',
+    ],
+  ],
+  [
     'an env name the chart keeps for itself',
     { services: { backend: { env: { JETSCALE_DATABASE_URL: 'x' } } } },
     ["invalid propertyName 'JETSCALE_DATABASE_URL'"],

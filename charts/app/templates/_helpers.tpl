@@ -86,11 +86,14 @@ Called from templates/validate.yaml (umbrella context: it sees every subchart's 
 {{/*
 How the strip Ingress asks for its strip: ingress.stripPrefix, or when it is "" a Traefik Middleware where the
 class is traefik and the cluster serves Traefik's Middleware API (so a stripped route never reaches Traefik
-unstripped in silence), else the annotation: a cluster without Traefik's CRDs (a CI Kind cluster, whose checks go
-through port-forwards) cannot take a Middleware at all.
+unstripped in silence), else the annotation for traefik (a cluster without Traefik's CRDs, a CI Kind cluster whose
+checks go through port-forwards, cannot take a Middleware) and the rig's class; any other class must say which.
 */}}
 {{- define "app.stripMechanism" -}}
 {{- if .Values.ingress.stripPrefix -}}{{ .Values.ingress.stripPrefix }}
 {{- else if and (eq .Values.ingress.className "traefik") (.Capabilities.APIVersions.Has "traefik.io/v1alpha1/Middleware") -}}traefik
-{{- else -}}annotation{{- end -}}
+{{- else if has .Values.ingress.className (list "traefik" "jetscale-rig") -}}annotation
+{{- else -}}
+{{- fail (printf "ingress.stripPrefix is unset and ingress.className is %s, a class whose controller may not read the jetscale.dev/strip-prefix annotation, so a route with stripPrefix would reach its service unstripped; set ingress.stripPrefix: traefik (a Traefik Middleware) or annotation (your controller reads jetscale.dev/strip-prefix), or drop stripPrefix from the routes" (toJson .Values.ingress.className)) -}}
+{{- end -}}
 {{- end -}}
