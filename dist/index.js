@@ -45400,6 +45400,12 @@ function declarationOf(values, release) {
         });
         raw.push([name, isMapping(s.checks) ? s.checks : {}]);
     }
+    const className = ingress.className ?? 'traefik';
+    if (ingress.enabled !== false &&
+        !ingress.stripPrefix &&
+        !['traefik', 'jetscale-rig'].includes(className) &&
+        services.some((s) => Object.values(s.routes).some((r) => r.stripPrefix)))
+        problems.push(`ingress.stripPrefix is unset and ingress.className is ${JSON.stringify(className)}, a class whose controller may not read the jetscale.dev/strip-prefix annotation, so a route with stripPrefix would reach its service unstripped; set ingress.stripPrefix: traefik (a Traefik Middleware) or annotation (your controller reads jetscale.dev/strip-prefix), or drop stripPrefix from the routes`);
     for (const s of services)
         if (s.migrations && services.some((o) => o.name === `${s.name}-migrate`))
             problems.push(`services.${s.name}-migrate: the name is taken by services.${s.name}.migrations (its Job's pods and NetworkPolicy are named ${s.name}-migrate); accepted: a service name other than ${s.name}-migrate while ${s.name} declares migrations`);
