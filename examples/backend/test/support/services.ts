@@ -136,7 +136,9 @@ export async function ensureServices(host: Host, log: (line: string) => void): P
   const again = findServices(host);
   if (!again.bins) {
     const still = again.missing.map((m) => m.what).join('; ');
-    throw new Error(`after apt-get install ${packages.join(' ')}, still: ${still}`);
+    throw new Error(
+      `after apt-get install ${packages.join(' ')}, still: ${still} (set PG_BINDIR if initdb and pg_ctl live elsewhere)`,
+    );
   }
   return again.bins;
 }
