@@ -1,6 +1,6 @@
 /**
  * The real backend process against real Postgres and Redis servers (Debian's packages), over loopback.
- * Skips with the reason when the servers are not installed; in CI (CI=true) that is a failure instead.
+ * test/support/global-setup.ts installs (as root) or requires the servers and starts them: nothing here skips.
  */
 import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -11,14 +11,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createClient } from '@redis/client';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { COUNTER_KEY } from '../../src/counter.js';
 import { MIGRATIONS, PostgresItemStore } from '../../src/store.js';
 import { BackendProcess, backendRoot } from '../support/backend.js';
-import { PostgresServer, RedisServer, requireServices } from '../support/services.js';
-
-const services = requireServices();
-if (services.skip) console.warn(`backend integration tests skipped: ${services.skip}`);
+import { PostgresServer, RedisServer, refusesConnections } from '../support/services.js';
 
 const execFileAsync = promisify(execFile);
 const tscBin = createRequire(import.meta.url).resolve('typescript/bin/tsc');
@@ -71,19 +68,7 @@ async function slowPost(port: number, path: string, body: string) {
   };
 }
 
-async function refusesConnections(port: number): Promise<boolean> {
-  return await new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
-  });
-}
-
-describe.skipIf(services.skip !== undefined)('backend with real Postgres and Redis', () => {
-  const bins = services.bins ?? { pgBin: '', redisServer: '' };
+describe('backend with real Postgres and Redis', () => {
   let postgres: PostgresServer;
   let redis: RedisServer;
   let backend: BackendProcess;
@@ -108,14 +93,19 @@ describe.skipIf(services.skip !== undefined)('backend with real Postgres and Red
   }
 
   beforeAll(async () => {
-    [postgres, redis] = await Promise.all([PostgresServer.start(bins), RedisServer.start(bins)]);
+    const services = inject('services');
+    if (!services)
+      throw new Error(
+        'no test services: run this file through vitest.config.ts (its global setup starts them)',
+      );
+    postgres = PostgresServer.attach(services.postgres);
+    redis = RedisServer.attach(services.redis);
     backend = await spawnBackend({ DATABASE_URL: await createDatabase('app') });
     await backend.waitForStatus('/readyz', 200);
   });
 
   afterAll(async () => {
     await Promise.all(backends.map((b) => b.kill()));
-    await Promise.all([postgres?.dispose(), redis?.dispose()]);
   });
 
   it.each(['/healthz', '/api/healthz'])('GET %s is 200 {"status":"ok"}', async (path) => {

@@ -1,9 +1,11 @@
 /**
- * Real Postgres and Redis servers for the integration tests, started from Debian's packages
- * (apt-get install -y postgresql redis-server) on random loopback ports in temporary directories.
+ * Real Postgres and Redis servers for the integration tests, from Debian's packages (postgresql, redis-server),
+ * started on free loopback ports in temporary directories by test/support/global-setup.ts.
+ * ensureServices() finds the binaries, installs the missing packages with apt-get when it runs as root, and
+ * otherwise fails naming what is missing and the command that installs it: the tests never skip for want of them.
  * Postgres refuses to run as root, so under root initdb/pg_ctl run as the `postgres` user the package creates.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -29,51 +31,151 @@ export interface Binaries {
   pgUser?: { name: string; uid: number; gid: number };
 }
 
-/** The binaries, or a reason to skip. In CI (CI=true) a missing binary is an error, never a skip. */
-export function requireServices(): { bins: Binaries; skip?: undefined } | { bins?: undefined; skip: string } {
-  const problems: string[] = [];
-  const pgBin = findPostgresBin();
-  if (!pgBin) problems.push('initdb/pg_ctl not found under /usr/lib/postgresql/*/bin (or $PG_BINDIR)');
-  const redisServer = findOnPath('redis-server', ['/usr/bin', '/usr/sbin', '/usr/local/bin']);
-  if (!redisServer) problems.push('redis-server not found on PATH');
-  let pgUser: Binaries['pgUser'];
-  if (process.getuid?.() === 0) {
-    pgUser = passwdEntry('postgres');
-    if (!pgUser) problems.push('running as root and there is no "postgres" user to run Postgres as');
-    if (!findOnPath('runuser', ['/usr/sbin', '/sbin']))
-      problems.push('running as root and runuser is missing');
-  }
-  if (problems.length === 0 && pgBin && redisServer) {
-    return { bins: pgUser ? { pgBin, redisServer, pgUser } : { pgBin, redisServer } };
-  }
-  const reason = `${problems.join('; ')}; install them with: apt-get install -y postgresql redis-server`;
-  if (process.env.CI === 'true') throw new Error(reason);
-  return { skip: reason };
+/** Where the servers are looked for: the real machine (currentHost) or, in the unit test, directories without them. */
+export interface Host {
+  /** Directories searched for redis-server, runuser and apt-get, in order. */
+  path: string[];
+  /** Directories holding <major>/bin/{initdb,pg_ctl}, newest major first (Debian: /usr/lib/postgresql). */
+  pgRoots: string[];
+  /** $PG_BINDIR: a directory holding initdb and pg_ctl, tried first. */
+  pgBinDir?: string;
+  uid: number;
+  passwdFile: string;
 }
 
-function findPostgresBin(): string | undefined {
-  const candidates: string[] = [];
-  if (process.env.PG_BINDIR) candidates.push(process.env.PG_BINDIR);
-  if (existsSync('/usr/lib/postgresql')) {
-    const versions = readdirSync('/usr/lib/postgresql')
+export function currentHost(): Host {
+  // sbin directories too: a non-root PATH often lacks them, and runuser lives there.
+  const path = [
+    ...(process.env.PATH ?? '').split(delimiter),
+    '/usr/local/bin',
+    '/usr/bin',
+    '/usr/sbin',
+    '/sbin',
+  ];
+  return {
+    path: [...new Set(path.filter(Boolean))],
+    pgRoots: ['/usr/lib/postgresql'],
+    ...(process.env.PG_BINDIR ? { pgBinDir: process.env.PG_BINDIR } : {}),
+    uid: process.getuid?.() ?? -1,
+    passwdFile: '/etc/passwd',
+  };
+}
+
+/** Something the servers need that is not there, and the Debian package that provides it. */
+export interface Missing {
+  what: string;
+  aptPackage: string;
+}
+
+export function findServices(
+  host: Host,
+): { bins: Binaries; missing: [] } | { bins?: undefined; missing: Missing[] } {
+  const missing: Missing[] = [];
+  const pgBin = findPostgresBin(host);
+  if (!pgBin) {
+    const where = [...(host.pgBinDir ? [host.pgBinDir] : []), ...host.pgRoots.map((root) => `${root}/*/bin`)];
+    missing.push({
+      what: `Postgres (initdb and pg_ctl) is not in ${where.join(' or ')}`,
+      aptPackage: 'postgresql',
+    });
+  }
+  const redisServer = findOnPath(host, 'redis-server');
+  if (!redisServer) missing.push({ what: 'redis-server is not on PATH', aptPackage: 'redis-server' });
+  let pgUser: Binaries['pgUser'];
+  if (host.uid === 0) {
+    pgUser = passwdEntry(host.passwdFile, 'postgres');
+    if (!pgUser)
+      missing.push({
+        what: 'running as root, and there is no "postgres" user to run Postgres as (it refuses to run as root)',
+        aptPackage: 'postgresql',
+      });
+    if (!findOnPath(host, 'runuser'))
+      missing.push({
+        what: 'running as root, and runuser (to run Postgres as "postgres") is missing',
+        aptPackage: 'util-linux',
+      });
+  }
+  if (missing.length > 0 || !pgBin || !redisServer) return { missing };
+  return { bins: pgUser ? { pgBin, redisServer, pgUser } : { pgBin, redisServer }, missing: [] };
+}
+
+/**
+ * The servers' binaries, installing the missing Debian packages first when running as root with apt-get.
+ * Anything else is an error naming what is missing and how to install it.
+ */
+export async function ensureServices(host: Host, log: (line: string) => void): Promise<Binaries> {
+  const found = findServices(host);
+  if (found.bins) return found.bins;
+  const packages = [...new Set(found.missing.map((m) => m.aptPackage))];
+  const missing = found.missing.map((m) => m.what).join('; ');
+  const need = `the backend's integration tests need real Postgres and Redis servers, but ${missing}`;
+  const aptGet = findOnPath(host, 'apt-get');
+  if (host.uid !== 0 || !aptGet) {
+    const how = aptGet
+      ? `install them with: sudo apt-get install -y ${packages.join(' ')}`
+      : `there is no apt-get here: install ${packages.join(' ')} (or the same from this system's packages)`;
+    throw new Error(
+      `${need}. ${how}; or set PG_BINDIR to a directory holding initdb and pg_ctl and put redis-server on PATH.`,
+    );
+  }
+  log(`test services: installing ${packages.join(' ')} with apt-get, because ${missing}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', '--no-install-recommends', ...packages],
+  ]) {
+    try {
+      await execFileAsync(aptGet, args, { env, timeout: 600_000, maxBuffer: 64 << 20 });
+    } catch (error) {
+      const { stderr = '' } = error as { stderr?: string };
+      throw new Error(
+        `${need}, and apt-get ${args.join(' ')} failed: ${(error as Error).message}\n${stderr}`,
+      );
+    }
+  }
+  const again = findServices(host);
+  if (!again.bins) {
+    const still = again.missing.map((m) => m.what).join('; ');
+    throw new Error(
+      `after apt-get install ${packages.join(' ')}, still: ${still} (set PG_BINDIR if initdb and pg_ctl live elsewhere)`,
+    );
+  }
+  return again.bins;
+}
+
+function findPostgresBin(host: Host): string | undefined {
+  const candidates = host.pgBinDir ? [host.pgBinDir] : [];
+  for (const root of host.pgRoots.filter((dir) => existsSync(dir))) {
+    const majors = readdirSync(root)
       .filter((name) => /^\d+$/.test(name))
       .sort((a, b) => Number(b) - Number(a));
-    candidates.push(...versions.map((version) => `/usr/lib/postgresql/${version}/bin`));
+    candidates.push(...majors.map((major) => join(root, major, 'bin')));
   }
   return candidates.find((dir) => existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'pg_ctl')));
 }
 
-function findOnPath(name: string, extra: string[]): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), ...extra].filter(Boolean);
-  return dirs.map((dir) => join(dir, name)).find((path) => existsSync(path));
+function findOnPath(host: Host, name: string): string | undefined {
+  return host.path.map((dir) => join(dir, name)).find((path) => existsSync(path));
 }
 
-function passwdEntry(name: string): { name: string; uid: number; gid: number } | undefined {
-  for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+function passwdEntry(file: string, name: string): { name: string; uid: number; gid: number } | undefined {
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
     const [user, , uid, gid] = line.split(':');
     if (user === name && uid && gid) return { name, uid: Number(uid), gid: Number(gid) };
   }
   return undefined;
+}
+
+/** "15.18" from pg_ctl, "7.0.15" from redis-server, for the line saying what was set up. */
+export async function serverVersions(bins: Binaries): Promise<{ postgres: string; redis: string }> {
+  const [pg, redis] = await Promise.all([
+    execFileAsync(join(bins.pgBin, 'pg_ctl'), ['--version']),
+    execFileAsync(bins.redisServer, ['--version']),
+  ]);
+  return {
+    postgres: /\(PostgreSQL\) (\S+)/.exec(pg.stdout)?.[1] ?? pg.stdout.trim(),
+    redis: /v=(\S+)/.exec(redis.stdout)?.[1] ?? redis.stdout.trim(),
+  };
 }
 
 export async function freePort(): Promise<number> {
@@ -105,25 +207,45 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<void
   }
 }
 
+/** What a test process needs to reach and stop/restart a server that global-setup.ts started. */
+export interface PostgresState {
+  bins: Binaries;
+  port: number;
+  dir: string;
+}
+
 export class PostgresServer {
   readonly user = 'jetscale';
   readonly password = 'pg-secret-for-tests';
-  private readonly dir: string;
   private readonly data: string;
 
   private constructor(
     private readonly bins: Binaries,
     readonly port: number,
+    readonly dir: string,
   ) {
-    this.dir = mkdtempSync(join(tmpdir(), 'jetscale-pg-'));
     this.data = join(this.dir, 'data');
   }
 
   static async start(bins: Binaries): Promise<PostgresServer> {
-    const server = new PostgresServer(bins, await freePort());
-    await server.init();
-    await server.resume();
+    const server = new PostgresServer(bins, await freePort(), mkdtempSync(join(tmpdir(), 'jetscale-pg-')));
+    try {
+      await server.init();
+      await server.resume();
+    } catch (error) {
+      rmSync(server.dir, { recursive: true, force: true });
+      throw error;
+    }
     return server;
+  }
+
+  /** The server another process started, from its state(). */
+  static attach(state: PostgresState): PostgresServer {
+    return new PostgresServer(state.bins, state.port, state.dir);
+  }
+
+  state(): PostgresState {
+    return { bins: this.bins, port: this.port, dir: this.dir };
   }
 
   url(database = 'postgres'): string {
@@ -196,21 +318,48 @@ export class PostgresServer {
   }
 }
 
+export interface RedisState {
+  bin: string;
+  port: number;
+  dir: string;
+}
+
+/**
+ * redis-server daemonized with a pid file in its directory, so that the test process can stop and restart the
+ * server the global setup started, and the global teardown can stop whichever one runs by then.
+ */
 export class RedisServer {
   readonly password = 'redis-secret-for-tests';
-  private child: ChildProcess | undefined;
-  private output = '';
-  private readonly dir = mkdtempSync(join(tmpdir(), 'jetscale-redis-'));
+  private readonly pidFile: string;
+  private readonly logFile: string;
 
   private constructor(
     private readonly bin: string,
     readonly port: number,
-  ) {}
+    readonly dir: string,
+  ) {
+    this.pidFile = join(dir, 'redis.pid');
+    this.logFile = join(dir, 'redis.log');
+  }
 
   static async start(bins: Binaries): Promise<RedisServer> {
-    const server = new RedisServer(bins.redisServer, await freePort());
-    await server.resume();
+    const dir = mkdtempSync(join(tmpdir(), 'jetscale-redis-'));
+    const server = new RedisServer(bins.redisServer, await freePort(), dir);
+    try {
+      await server.resume();
+    } catch (error) {
+      await server.dispose();
+      throw error;
+    }
     return server;
+  }
+
+  static attach(state: RedisState): RedisServer {
+    return new RedisServer(state.bin, state.port, state.dir);
+  }
+
+  state(): RedisState {
+    return { bin: this.bin, port: this.port, dir: this.dir };
   }
 
   url(): string {
@@ -219,33 +368,68 @@ export class RedisServer {
 
   async resume(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--requirepass', this.password];
-    args.push('--save', '', '--appendonly', 'no', '--dir', this.dir, '--daemonize', 'no');
-    const child = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    child.stdout?.on('data', (chunk: Buffer) => {
-      this.output += chunk.toString();
-    });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      this.output += chunk.toString();
-    });
+    args.push('--save', '', '--appendonly', 'no', '--dir', this.dir);
+    args.push('--daemonize', 'yes', '--pidfile', this.pidFile, '--logfile', this.logFile);
     try {
+      await execFileAsync(this.bin, args, { timeout: 20_000 });
       await waitForPort(this.port, 20_000);
     } catch (error) {
-      throw new Error(`redis-server did not start: ${(error as Error).message}\n${this.output}`);
+      throw new Error(`redis-server did not start: ${(error as Error).message}\n${this.log()}`);
     }
   }
 
   async stop(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
+    if (!existsSync(this.pidFile)) return;
+    const pid = Number(readFileSync(this.pidFile, 'utf8').trim());
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+      rmSync(this.pidFile, { force: true });
+      return;
+    }
+    // Not process.kill(pid, 0): without a reaping init the exited daemon lingers as a zombie. Redis removes its
+    // pid file on shutdown; the port closes when it exits.
+    const deadline = Date.now() + 20_000;
+    while (existsSync(this.pidFile) || !(await refusesConnections(this.port))) {
+      if (Date.now() > deadline)
+        throw new Error(`redis-server (pid ${pid}) still runs 20 s after SIGTERM\n${this.log()}`);
+      await sleep(50);
+    }
   }
 
   async dispose(): Promise<void> {
-    await this.stop();
-    rmSync(this.dir, { recursive: true, force: true });
+    try {
+      await this.stop();
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+
+  private log(): string {
+    return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8') : '';
+  }
+}
+
+export async function refusesConnections(port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+  });
+}
+
+/** What global-setup.ts hands the test files. */
+export interface ProvidedServices {
+  postgres: PostgresState;
+  redis: RedisState;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    services: ProvidedServices;
   }
 }
