@@ -180,7 +180,9 @@ describe('main job: decide() from an outcome alone', () => {
   test('a mismatch that mentions a network error is still a mismatch', () => {
     const error =
       'checksum mismatch for kind v0.30.0 (linux-amd64) from https://x: expected sha256 a, got b (after ECONNRESET)';
-    expect(() => decide('kind v0.30.0', { kind: 'failed', error }, 'x')).toThrow(/served other bytes than the pinned release/);
+    expect(() => decide('kind v0.30.0', { kind: 'failed', error }, 'x')).toThrow(
+      /served other bytes than the pinned release/,
+    );
   });
 
   test('done is the ordinary path; not tried is the source path with its reason', () => {
