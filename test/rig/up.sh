@@ -3,7 +3,9 @@
 #   bash test/rig/up.sh [--nodes 1|4] [--name NAME] [--load auto|kind|registry]
 # Starts a Docker engine if none answers (docker.sh), builds the tools it lacks
 # (tools/build.sh), builds every image here (images/build.sh: stand-ins, examples, the kind node
-# image with everything preloaded), creates the cluster from kind/cluster.ci.yaml (one node) or
+# image with everything preloaded; with JETSCALE_RIG_NODE_IMAGE set to a node image Docker already has,
+# e.g. kind's published one, that image is used instead of building the rig's own), creates the cluster
+# from kind/cluster.ci.yaml (one node) or
 # kind/cluster.multinode.yaml (--nodes 4), loads our images, and checks that a pod of each image gets
 # Ready, a Service resolves through CoreDNS from another pod and a PVC binds.
 # Images reach the nodes by `kind load docker-image`, or through a local registry (jetscale-registry on
@@ -27,7 +29,7 @@ while [ $# -gt 0 ]; do
     --name=*) name="${1#--name=}"; shift ;;
     --load) load="${2:-}"; shift 2 ;;
     --load=*) load="${1#--load=}"; shift ;;
-    -h|--help) sed -n 2,14p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,17p "$0"; exit 0 ;;
     *) die "unknown argument '$1'; accepted: --nodes 1|4, --name NAME, --load auto|kind|registry" ;;
   esac
 done
@@ -66,16 +68,27 @@ KUBECTL="$(tool kubectl)" || die "kubectl not found after test/rig/tools/build.s
 kc() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 
 step images
-bash "$RIG_DIR/images/build.sh" all
-node_image="$NODE_IMAGE"
-node_recipe="$(image_recipe "$node_image")"
+node_image="${JETSCALE_RIG_NODE_IMAGE:-$NODE_IMAGE}"
+if [ "$node_image" = "$NODE_IMAGE" ]; then
+  bash "$RIG_DIR/images/build.sh" all
+  node_recipe="$(image_recipe "$node_image")"
+else
+  # A node image made elsewhere (npm run main-job pulls kind's published one, pinned by digest): Docker must
+  # already have it, since kind would try to pull it and nothing can be pulled on the rig's machines. Every
+  # image but the rig's own node image is still built here. Its identity for reuse is its image ID.
+  docker image inspect "$node_image" >/dev/null 2>&1 ||
+    die "JETSCALE_RIG_NODE_IMAGE is '$node_image', which Docker does not have; pull it first (docker pull $node_image) or unset JETSCALE_RIG_NODE_IMAGE to build the rig's own $NODE_IMAGE"
+  bash "$RIG_DIR/images/build.sh" base stand-ins examples services registry ingress wait
+  node_recipe="image:$(docker image inspect -f '{{.Id}}' "$node_image")"
+fi
 
 step cluster
 want_workers=$((nodes - 1))
 reuse=0
 if "$KIND" get clusters 2>/dev/null | grep -qx "$name"; then
   have_nodes="$("$KIND" get nodes --name "$name" 2>/dev/null | wc -l)"
-  have_recipe="$(docker inspect -f '{{index .Config.Labels "jetscale.rig.recipe"}}' "$name-control-plane" 2>/dev/null || true)"
+  # the node image's recipe label (the rig's own image), else image:<its ID> (a pulled one; see step images)
+  have_recipe="$(docker inspect -f '{{with index .Config.Labels "jetscale.rig.recipe"}}{{.}}{{else}}image:{{$.Image}}{{end}}' "$name-control-plane" 2>/dev/null || true)"
   if [ "$have_nodes" = "$nodes" ] && [ "$have_recipe" = "$node_recipe" ] &&
     "$KIND" get kubeconfig --name "$name" >"$KUBECONFIG_PATH.tmp" 2>/dev/null &&
     mv "$KUBECONFIG_PATH.tmp" "$KUBECONFIG_PATH" && kc get --raw /readyz >/dev/null 2>&1; then
