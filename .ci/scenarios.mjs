@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Prints the scenario list of a vitest JSON report (vitest --reporter=json --outputFile.json=FILE): one line
-// per test with PASS / FAIL / SKIP and its duration, then the counts. Exits 1 when the report is missing or
+// per test with PASS / FAIL / SKIP and its duration, then the counts, then why each failure failed. Exits 1 when the report is missing or
 // holds a failed or skipped test (the e2e suite never skips in CI).
 //   node .ci/scenarios.mjs FILE [title]
 import { existsSync, readFileSync } from 'node:fs';
@@ -31,5 +31,17 @@ console.log(
     .map(([k, v]) => `${v} ${k}`)
     .join(', ')}`,
 );
+// Why each failed, in brief (after the list: what CI keeps of a run is its last lines): the first lines of its
+// first failure message, without colour codes.
+for (const suite of report.testResults ?? [])
+  for (const t of suite.assertionResults ?? [])
+    if (t.status === 'failed') {
+      const why = String(t.failureMessages?.[0] ?? '(no message)')
+        .replace(/\x1b\[[0-9;]*m/g, '')
+        .split('\n')
+        .filter((line) => line.trim() && !/^\s+at /.test(line))
+        .slice(0, 12);
+      console.log(`\n  why FAIL ${t.title.slice(0, 80)}:\n${why.map((line) => `    ${line.slice(0, 300)}`).join('\n')}`);
+    }
 const bad = (counts.FAIL ?? 0) + (counts.SKIP ?? 0) + (report.testResults ?? []).filter((s) => !(s.assertionResults ?? []).length).length;
 process.exit(bad > 0 || report.success === false ? 1 : 0);

@@ -559,21 +559,33 @@ describe.skipIf(skip)(`Tilt on the rig${skip ? ` (skipped: ${skip})` : ''}`, () 
       'py-api': ['/hello', 'hello from py-api'],
       spa: ['/', 'hello from spa'],
     };
+    let waitingFor = 'Tilt to answer';
     const ready = await eventually(420_000, async () => {
       if (child.exitCode !== null) return true; // said below
       const ui = uiResources();
       for (const svc of SERVICES) {
         const s = ui?.get(svc)?.status;
+        waitingFor = `${svc}: update ${s?.updateStatus}, runtime ${s?.runtimeStatus}`;
         if (s?.updateStatus !== 'ok' || s.runtimeStatus !== 'ok') return false;
-        if (podsOf(svc).length !== 1) return false; // a rollout still ending
+        const pods = podsOf(svc);
+        waitingFor = `${svc}: ${pods.length} pods (${pods.join(', ')}), want 1`;
+        if (pods.length !== 1) return false; // a rollout still ending
         const [path, answer] = originals[svc];
-        if (!(await text(url(svc, path))).includes(answer)) return false;
+        waitingFor = `${svc}: ${url(svc, path)} unanswered`;
+        const got = await text(url(svc, path)).catch((e: Error) => `(${e.cause ?? e.message})`);
+        waitingFor = `${svc}: ${url(svc, path)} answered ${JSON.stringify(got.slice(0, 200))}, want ${JSON.stringify(answer)}`;
+        if (!got.includes(answer)) return false;
       }
       // and the migration's Job applied again (unchanged), so that the Job seen below is the one that stays
-      return ui?.get('go-api-migrate')?.status.updateStatus === 'ok';
+      const m = ui?.get('go-api-migrate')?.status;
+      waitingFor = `go-api-migrate: update ${m?.updateStatus}, runtime ${m?.runtimeStatus}`;
+      return m?.updateStatus === 'ok';
     });
     expect(child.exitCode, `tilt up exited:\n${log.slice(-4000)}`).toBeNull();
-    expect(ready, `the three services not ready under tilt up in 420 s:\n${log.slice(-4000)}`).toBe(true);
+    expect(
+      ready,
+      `the three services not ready under tilt up in 420 s, still waiting for ${waitingFor}:\n${log.slice(-4000)}`,
+    ).toBe(true);
 
     // the HUD as a developer sees it: a group per service (its migration in it), data, tests; the links say
     // which checkout each service runs
