@@ -5,6 +5,7 @@
  */
 import * as core from '@actions/core';
 import type { CheckResult } from './contract.js';
+import { ganttChart } from './gantt.mjs';
 import type { StepRecord } from './loops/types.js';
 
 export interface DerivedNames {
@@ -111,21 +112,41 @@ export function writeNames(names: DerivedNames): Promise<boolean> {
   );
 }
 
+/** The steps in the order they started (a step is recorded when it ends, so nested ones come first). */
+const byStart = (steps: StepRecord[]) => [...steps].sort((a, b) => a.startMs - b.startMs);
+
+/** The steps' gantt chart (src/gantt.mjs): each bar at its real start, so parallel steps overlap. */
+export function stepsChart(steps: StepRecord[], title?: string): string {
+  return ganttChart(
+    byStart(steps).map((step) => ({
+      name: step.name,
+      startMs: step.startMs,
+      endMs: step.startMs + step.ms,
+      ok: step.ok,
+    })),
+    { title },
+  );
+}
+
 export function writeSteps(steps: StepRecord[]): Promise<boolean> {
   if (!steps.length) return Promise.resolve(false);
-  const total = steps.reduce((sum, step) => sum + step.ms, 0);
+  // Wall-clock time from the first start to the last end: a sum would count parallel steps twice.
+  const total =
+    Math.max(...steps.map((step) => step.startMs + step.ms)) - Math.min(...steps.map((step) => step.startMs));
   return emit((s) =>
     s
       .addHeading('Steps', 3)
       .addTable([
         ['Step', 'Status', 'Duration'].map((data) => ({ data, header: true })),
-        ...steps.map((step) => [
+        ...byStart(steps).map((step) => [
           escapeHtml(step.name),
           step.ok ? '✅ success' : '❌ failure',
           formatDuration(step.ms),
         ]),
         ['<b>Total</b>', ' ', formatDuration(total)],
-      ]),
+      ])
+      // A blank line first: GitHub renders the fenced block only when it starts a Markdown paragraph.
+      .addRaw(`\n${stepsChart(steps)}`, true),
   );
 }
 

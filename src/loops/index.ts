@@ -38,6 +38,7 @@ const LOOP_BODIES: { [L in AnyLoop]: LoopBody<L> } = {
 export async function runLoop(inputs: ActionInputs, run: RunContext, deps: LoopDeps): Promise<LoopResult> {
   const names = planNames(inputs, run);
   const result: LoopResult = { loop: inputs.loop, names, steps: [], checks: [] };
+  const loopStart = Date.now();
   const ctx: LoopContext = {
     inputs,
     run,
@@ -46,15 +47,21 @@ export async function runLoop(inputs: ActionInputs, run: RunContext, deps: LoopD
     result,
     declaration: { services: [], checks: [] },
     build: { from: 'images', artifacts: [] },
+    // The start and end lines are what the benchmarks (test/bench/lib.mjs) time the steps by.
     async step(name, fn) {
       const t0 = Date.now();
+      const record = (ok: boolean) => {
+        const ms = Date.now() - t0;
+        result.steps.push({ name, ok, startMs: t0 - loopStart, ms });
+        deps.log(`${ok ? '✓' : '✗'} ${name} (${(ms / 1000).toFixed(1)} s${ok ? '' : ', failed'})`);
+      };
       deps.log(`▶ ${name}`);
       try {
         const out = await fn();
-        result.steps.push({ name, ok: true, ms: Date.now() - t0 });
+        record(true);
         return out;
       } catch (error) {
-        result.steps.push({ name, ok: false, ms: Date.now() - t0 });
+        record(false);
         throw error;
       }
     },

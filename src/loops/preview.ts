@@ -33,15 +33,20 @@ export const preview: LoopBody<'preview'> = async (ctx) => {
     status: 'success' | 'failure' | 'in_progress',
     failure?: { details: string; reason: string },
   ) => {
-    await deps.reporter?.reportDeploy({
-      url: names.url,
-      namespace: ns,
-      host: names.host,
-      status,
-      details: failure?.details,
-      reason: failure?.reason,
-      images,
-    });
+    const reporter = deps.reporter;
+    // A step of its own, so the job summary and the benchmark show what reporting costs.
+    if (reporter)
+      await ctx.step(`GitHub report (${status.replace('_', ' ')})`, () =>
+        reporter.reportDeploy({
+          url: names.url,
+          namespace: ns,
+          host: names.host,
+          status,
+          details: failure?.details,
+          reason: failure?.reason,
+          images,
+        }),
+      );
   };
   await ctx.step('tools', () => deps.installTools(['helm', 'skaffold', 'kubectl']));
   try {
@@ -119,7 +124,9 @@ export const preview: LoopBody<'preview'> = async (ctx) => {
     await report('failure', { details: publicFailure(error), reason: firstFailure(ctx, error) });
     throw error;
   }
-  if ((await deps.reporter?.isPullRequestOpen()) === false) {
+  const reporter = deps.reporter;
+  const open = reporter && (await ctx.step('GitHub PR state', () => reporter.isPullRequestOpen()));
+  if (open === false) {
     deps.log(`PR #${inputs.prNumber} was closed during the deploy: tearing the preview down again.`);
     await removePreview(ctx);
     ctx.result.tornDownAfterClose = true;

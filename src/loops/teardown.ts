@@ -67,5 +67,6 @@ export async function removePreview<L extends 'preview' | 'teardown'>(ctx: LoopC
     }
     await deps.exec.run(kubectl.waitDeleted(ns, inputs.timeoutSeconds, env));
   });
-  await deps.reporter?.reportTeardown();
+  const reporter = deps.reporter;
+  if (reporter) await ctx.step('GitHub report (torn down)', () => reporter.reportTeardown());
 }

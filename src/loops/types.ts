@@ -73,6 +73,8 @@ export interface LoopDeps {
 export interface StepRecord {
   name: string;
   ok: boolean;
+  /** When it started, in milliseconds from the start of the loop: steps run in parallel overlap. */
+  startMs: number;
   ms: number;
 }
 

@@ -24,7 +24,7 @@ import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { basename, delimiter, dirname, join } from 'node:path';
 import YAML from 'yaml';
-import { root, tool, toolDir } from './lib.mjs';
+import { root, stats, tool, toolDir } from './lib.mjs';
 
 const POLL_MS = 20;
 const EDIT_TIMEOUT_S = 120;
@@ -268,11 +268,6 @@ async function measure(svc, token, previous, rebuild) {
 }
 
 const fmt = (x) => `${x.toFixed(2)} s`;
-function stats(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return { median: s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2, min: s[0], max: s[s.length - 1] };
-}
 
 try {
   if (clusters().includes(CLUSTER)) must(tool('kind'), ['delete', 'cluster', '--name', CLUSTER]);

@@ -809,8 +809,8 @@ describe('job summary', () => {
         sha: SHA_A,
       },
       steps: [
-        { name: 'deploy', ok: true, ms: 12_300 },
-        { name: '<checks>', ok: false, ms: 850 },
+        { name: 'deploy', ok: true, startMs: 0, ms: 12_300 },
+        { name: '<checks>', ok: false, startMs: 12_300, ms: 850 },
       ],
       checks: [
         { name: 'backend-health', ok: true, durationMs: 40, detail: '200' },
@@ -843,6 +843,35 @@ describe('job summary', () => {
     expect(text.split('<td>').length).toBe(text.split('</td>').length);
   });
 
+  it('shows parallel steps in the order they started, totals the wall-clock time, and draws them overlapping', async () => {
+    // Recorded as they ended: 'images' ended first, though 'cluster' started first and ran alongside it.
+    await writeSteps([
+      { name: 'images', ok: true, startMs: 1_000, ms: 20_000 },
+      { name: 'cluster', ok: true, startMs: 500, ms: 30_000 },
+      { name: 'deploy', ok: false, startMs: 30_500, ms: 4_500 },
+    ]);
+    const text = summaryText();
+    expect(text.indexOf('<td>cluster</td>')).toBeLessThan(text.indexOf('<td>images</td>'));
+    expect(text).toContain('<td><b>Total</b></td><td> </td><td>34.5 s</td></tr></table>');
+    expect(text).toContain(
+      [
+        '</table>',
+        '',
+        '```mermaid',
+        'gantt',
+        '    dateFormat x',
+        '    axisFormat %M:%S',
+        '    todayMarker off',
+        '    section steps',
+        '    cluster :500, 30500',
+        '    images :1000, 21000',
+        '    deploy :crit, 30500, 35000',
+        '```',
+        '',
+      ].join('\n'),
+    );
+  });
+
   it.each([
     [0, '0 ms'],
     [999, '999 ms'],
@@ -859,7 +888,7 @@ describe('job summary', () => {
     try {
       const wrote = await Promise.all([
         writeNames({ namespace: 'x' }),
-        writeSteps([{ name: 's', ok: true, ms: 1 }]),
+        writeSteps([{ name: 's', ok: true, startMs: 0, ms: 1 }]),
         writeChecks([{ name: 'backend-health', ok: true, durationMs: 1, detail: '200' }]),
         writeDiagnostics({ dir: '/d' }),
       ]);

@@ -251,6 +251,39 @@ describe('a kubeconfig given as content reaches every loop that talks to a clust
 });
 
 describe('preview', () => {
+  test('its steps, GitHub reporting included, each with a start and an end line, nested where they ran', async () => {
+    const reporter = recordingReporter();
+    const { d, log } = deps(new RecordingExecutor(), { reporter });
+    const result = await run(
+      inputs({ loop: 'preview', 'pr-number': '101', images: 'backend=r/b:2\nfrontend=r/f:2' }),
+      runCtx(),
+      d,
+    );
+    const started = [...result.steps].sort((a, b) => a.startMs - b.startMs).map((s) => s.name);
+    expect(started).toEqual([
+      'tools',
+      'namespace',
+      'GitHub report (in progress)',
+      'deploy',
+      'ready',
+      'contract checks',
+      'GitHub PR state',
+      'GitHub report (success)',
+    ]);
+    const step = (name: string) => result.steps.find((s) => s.name === name);
+    const [outer, inner] = [step('namespace'), step('GitHub report (in progress)')];
+    expect(inner?.startMs).toBeGreaterThanOrEqual(outer?.startMs ?? Number.NaN);
+    expect((inner?.startMs ?? 0) + (inner?.ms ?? 0)).toBeLessThanOrEqual(
+      (outer?.startMs ?? 0) + (outer?.ms ?? 0),
+    );
+    for (const { name } of result.steps) {
+      expect(log).toContain(`▶ ${name}`);
+      expect(
+        log.filter((l) => new RegExp(`^✓ ${name.replace(/[()]/g, '\\$&')} \\(\\d+\\.\\d s\\)$`).test(l)),
+      ).toHaveLength(1);
+    }
+  });
+
   test('refuses to deploy into an existing namespace that is not ours', async () => {
     const exec = new RecordingExecutor().reply(/^kubectl get namespace/, { stdout: foreign });
     await expect(
@@ -373,7 +406,9 @@ describe('preview', () => {
     );
     // nothing waits behind a failed migration
     expect(exec.lines().filter((l) => l.includes('rollout status'))).toEqual([]);
-    expect(result.steps.at(-1)).toMatchObject({ name: 'ready', ok: false });
+    expect(result.steps.find((s) => s.name === 'ready')).toMatchObject({ ok: false });
+    // the failure is reported as a step of its own, after the failed one
+    expect(result.steps.at(-1)).toMatchObject({ name: 'GitHub report (failure)', ok: true });
     const reason = reporter.deploys.at(-1)?.reason ?? '';
     expect(reason).toContain('migration backend failed: migrating');
     expect(reason).toContain('exit status 1');

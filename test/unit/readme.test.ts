@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-// @ts-expect-error plain JavaScript script without types
 import { readmeSection, renderTables } from '../../.github/scripts/readme-inputs.mjs';
 import { repoRoot } from '../support/tools.js';
 
