@@ -55216,7 +55216,9 @@ async function removePreview(ctx) {
         }
         await deps.exec.run(kubectl.waitDeleted(ns, inputs.timeoutSeconds, env));
     });
-    await deps.reporter?.reportTeardown();
+    const reporter = deps.reporter;
+    if (reporter)
+        await ctx.step('GitHub report (torn down)', () => reporter.reportTeardown());
 }
 
 ;// CONCATENATED MODULE: ./build/src/loops/preview.js
@@ -55240,15 +55242,18 @@ const preview = async (ctx) => {
     const env = names.env;
     let images = [];
     const report = async (status, failure) => {
-        await deps.reporter?.reportDeploy({
-            url: names.url,
-            namespace: ns,
-            host: names.host,
-            status,
-            details: failure?.details,
-            reason: failure?.reason,
-            images,
-        });
+        const reporter = deps.reporter;
+        // A step of its own, so the job summary and the benchmark show what reporting costs.
+        if (reporter)
+            await ctx.step(`GitHub report (${status.replace('_', ' ')})`, () => reporter.reportDeploy({
+                url: names.url,
+                namespace: ns,
+                host: names.host,
+                status,
+                details: failure?.details,
+                reason: failure?.reason,
+                images,
+            }));
     };
     await ctx.step('tools', () => deps.installTools(['helm', 'skaffold', 'kubectl']));
     try {
@@ -55310,7 +55315,9 @@ const preview = async (ctx) => {
         await report('failure', { details: publicFailure(error), reason: firstFailure(ctx, error) });
         throw error;
     }
-    if ((await deps.reporter?.isPullRequestOpen()) === false) {
+    const reporter = deps.reporter;
+    const open = reporter && (await ctx.step('GitHub PR state', () => reporter.isPullRequestOpen()));
+    if (open === false) {
         deps.log(`PR #${inputs.prNumber} was closed during the deploy: tearing the preview down again.`);
         await removePreview(ctx);
         ctx.result.tornDownAfterClose = true;
@@ -55348,6 +55355,7 @@ const LOOP_BODIES = {
 async function runLoop(inputs, run, deps) {
     const names = planNames(inputs, run);
     const result = { loop: inputs.loop, names, steps: [], checks: [] };
+    const loopStart = Date.now();
     const ctx = {
         inputs,
         run,
@@ -55356,16 +55364,22 @@ async function runLoop(inputs, run, deps) {
         result,
         declaration: { services: [], checks: [] },
         build: { from: 'images', artifacts: [] },
+        // The start and end lines are what the benchmarks (test/bench/lib.mjs) time the steps by.
         async step(name, fn) {
             const t0 = Date.now();
+            const record = (ok) => {
+                const ms = Date.now() - t0;
+                result.steps.push({ name, ok, startMs: t0 - loopStart, ms });
+                deps.log(`${ok ? '✓' : '✗'} ${name} (${(ms / 1000).toFixed(1)} s${ok ? '' : ', failed'})`);
+            };
             deps.log(`▶ ${name}`);
             try {
                 const out = await fn();
-                result.steps.push({ name, ok: true, ms: Date.now() - t0 });
+                record(true);
                 return out;
             }
             catch (error) {
-                result.steps.push({ name, ok: false, ms: Date.now() - t0 });
+                record(false);
                 throw error;
             }
         },
@@ -55404,12 +55418,102 @@ function writePrivateFiles(ctx) {
         writeValuesFile(ctx, inputs.images);
 }
 
+;// CONCATENATED MODULE: ./build/src/gantt.mjs
+// @ts-check
+// The steps of a run as a Mermaid gantt chart, which GitHub renders in job summaries and Markdown. One builder
+// for the action's job summary (src/summary.ts) and the benchmarks (test/bench). Plain JavaScript so the
+// benchmarks, run by plain Node, import this very file; the action imports it from TypeScript and ncc bundles it.
+/**
+ * One bar. Times are milliseconds from the start of the run, so steps that ran in parallel overlap. A step with
+ * no start or no end did not run: it is listed under the chart, never drawn as 0 s.
+ * @typedef {object} GanttStep
+ * @property {string} name
+ * @property {number} [startMs]
+ * @property {number} [endMs]
+ * @property {boolean} [ok] false draws the bar as failed (Mermaid's `crit`)
+ * @property {string} [section] bars are grouped by section, in order of first appearance; default "steps"
+ */
+/** Words Mermaid's gantt grammar reads as a statement when they start a line (case-insensitive). */
+const KEYWORDS = /^(gantt|title|section|dateformat|axisformat|tickinterval|excludes|includes|todaymarker|inclusiveenddates|topaxis|weekday|weekend|click|acctitle|accdescr)\b/i;
+/**
+ * A name Mermaid draws as written: ':' ends a task's name, '#' and '%%' start comments, ';' ends a statement, so
+ * everything but letters, digits and a few plain marks becomes a space; a leading keyword gets a '_' prefix.
+ * @param {string} name
+ * @returns {string}
+ */
+function ganttName(name) {
+    const plain = name
+        .replace(/[^\p{L}\p{N} _.,+/()-]/gu, ' ')
+        .replace(/\s+/g, ' ')
+        .trim();
+    if (!plain)
+        return 'unnamed';
+    return KEYWORDS.test(plain) ? `_${plain}` : plain;
+}
+/**
+ * @param {number | undefined} value
+ * @param {string} what
+ * @returns {boolean} whether the value is set
+ */
+function given(value, what) {
+    if (value === undefined || value === null)
+        return false;
+    if (!Number.isFinite(value) || value < 0)
+        throw new RangeError(`${what}: ${value} is not a time in milliseconds from the start of the run (>= 0)`);
+    return true;
+}
+/**
+ * The Markdown of a gantt chart of steps: a ```mermaid block (dateFormat x: start and end are Unix
+ * milliseconds, here counted from the run's start, so the axis reads minutes:seconds into the run), followed
+ * by a "Not run:" line naming the steps that have no start or end. '' for no steps.
+ * @param {GanttStep[]} steps
+ * @param {{ title?: string }} [options]
+ * @returns {string}
+ */
+function ganttChart(steps, options = {}) {
+    /** @type {Map<string, string[]>} */
+    const sections = new Map();
+    /** @type {string[]} */
+    const notRun = [];
+    for (const step of steps) {
+        const hasStart = given(step.startMs, `step ${JSON.stringify(step.name)} start`);
+        const hasEnd = given(step.endMs, `step ${JSON.stringify(step.name)} end`);
+        if (!hasStart || !hasEnd) {
+            notRun.push(ganttName(step.name));
+            continue;
+        }
+        const start = Math.round(/** @type {number} */ (step.startMs));
+        const end = Math.round(/** @type {number} */ (step.endMs));
+        if (end < start)
+            throw new RangeError(`step ${JSON.stringify(step.name)}: ends (${end} ms) before it starts (${start} ms)`);
+        const section = ganttName(step.section ?? 'steps');
+        const bars = sections.get(section) ?? [];
+        bars.push(`    ${ganttName(step.name)} :${step.ok === false ? 'crit, ' : ''}${start}, ${end}`);
+        sections.set(section, bars);
+    }
+    const parts = [];
+    if (sections.size) {
+        const lines = ['```mermaid', 'gantt'];
+        if (options.title)
+            lines.push(`    title ${ganttName(options.title)}`);
+        lines.push('    dateFormat x', '    axisFormat %M:%S', '    todayMarker off');
+        for (const [section, bars] of sections)
+            lines.push(`    section ${section}`, ...bars);
+        lines.push('```');
+        parts.push(lines.join('\n'));
+    }
+    if (notRun.length)
+        parts.push(`Not run: ${notRun.join(', ')}.`);
+    return parts.length ? `${parts.join('\n\n')}\n` : '';
+}
+
 ;// CONCATENATED MODULE: ./build/src/summary.js
 /**
  * Job summary sections for every loop, written through core.summary (to $GITHUB_STEP_SUMMARY).
  * Each function appends its section at once and resolves to false, writing nothing, when
  * $GITHUB_STEP_SUMMARY is not set (the CLI on a laptop). All text is HTML-escaped.
  */
+
 
 let queue = Promise.resolve();
 /** Appends one section; writes are serialised so sections never interleave. */
@@ -55473,21 +55577,35 @@ function writeNames(names) {
         ...rows,
     ]));
 }
+/** The steps in the order they started (a step is recorded when it ends, so nested ones come first). */
+const byStart = (steps) => [...steps].sort((a, b) => a.startMs - b.startMs);
+/** The steps' gantt chart (src/gantt.mjs): each bar at its real start, so parallel steps overlap. */
+function stepsChart(steps, title) {
+    return ganttChart(byStart(steps).map((step) => ({
+        name: step.name,
+        startMs: step.startMs,
+        endMs: step.startMs + step.ms,
+        ok: step.ok,
+    })), { title });
+}
 function writeSteps(steps) {
     if (!steps.length)
         return Promise.resolve(false);
-    const total = steps.reduce((sum, step) => sum + step.ms, 0);
+    // Wall-clock time from the first start to the last end: a sum would count parallel steps twice.
+    const total = Math.max(...steps.map((step) => step.startMs + step.ms)) - Math.min(...steps.map((step) => step.startMs));
     return emit((s) => s
         .addHeading('Steps', 3)
         .addTable([
         ['Step', 'Status', 'Duration'].map((data) => ({ data, header: true })),
-        ...steps.map((step) => [
+        ...byStart(steps).map((step) => [
             escapeHtml(step.name),
             step.ok ? '✅ success' : '❌ failure',
             formatDuration(step.ms),
         ]),
         ['<b>Total</b>', ' ', formatDuration(total)],
-    ]));
+    ])
+        // A blank line first: GitHub renders the fenced block only when it starts a Markdown paragraph.
+        .addRaw(`\n${stepsChart(steps)}`, true));
 }
 function writeChecks(checks) {
     if (!checks.length)

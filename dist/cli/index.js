@@ -48841,7 +48841,9 @@ async function removePreview(ctx) {
         }
         await deps.exec.run(kubectl.waitDeleted(ns, inputs.timeoutSeconds, env));
     });
-    await deps.reporter?.reportTeardown();
+    const reporter = deps.reporter;
+    if (reporter)
+        await ctx.step('GitHub report (torn down)', () => reporter.reportTeardown());
 }
 
 ;// CONCATENATED MODULE: ./build/src/loops/preview.js
@@ -48865,15 +48867,18 @@ const preview = async (ctx) => {
     const env = names.env;
     let images = [];
     const report = async (status, failure) => {
-        await deps.reporter?.reportDeploy({
-            url: names.url,
-            namespace: ns,
-            host: names.host,
-            status,
-            details: failure?.details,
-            reason: failure?.reason,
-            images,
-        });
+        const reporter = deps.reporter;
+        // A step of its own, so the job summary and the benchmark show what reporting costs.
+        if (reporter)
+            await ctx.step(`GitHub report (${status.replace('_', ' ')})`, () => reporter.reportDeploy({
+                url: names.url,
+                namespace: ns,
+                host: names.host,
+                status,
+                details: failure?.details,
+                reason: failure?.reason,
+                images,
+            }));
     };
     await ctx.step('tools', () => deps.installTools(['helm', 'skaffold', 'kubectl']));
     try {
@@ -48935,7 +48940,9 @@ const preview = async (ctx) => {
         await report('failure', { details: publicFailure(error), reason: firstFailure(ctx, error) });
         throw error;
     }
-    if ((await deps.reporter?.isPullRequestOpen()) === false) {
+    const reporter = deps.reporter;
+    const open = reporter && (await ctx.step('GitHub PR state', () => reporter.isPullRequestOpen()));
+    if (open === false) {
         deps.log(`PR #${inputs.prNumber} was closed during the deploy: tearing the preview down again.`);
         await removePreview(ctx);
         ctx.result.tornDownAfterClose = true;
@@ -48973,6 +48980,7 @@ const LOOP_BODIES = {
 async function runLoop(inputs, run, deps) {
     const names = planNames(inputs, run);
     const result = { loop: inputs.loop, names, steps: [], checks: [] };
+    const loopStart = Date.now();
     const ctx = {
         inputs,
         run,
@@ -48981,16 +48989,22 @@ async function runLoop(inputs, run, deps) {
         result,
         declaration: { services: [], checks: [] },
         build: { from: 'images', artifacts: [] },
+        // The start and end lines are what the benchmarks (test/bench/lib.mjs) time the steps by.
         async step(name, fn) {
             const t0 = Date.now();
+            const record = (ok) => {
+                const ms = Date.now() - t0;
+                result.steps.push({ name, ok, startMs: t0 - loopStart, ms });
+                deps.log(`${ok ? '✓' : '✗'} ${name} (${(ms / 1000).toFixed(1)} s${ok ? '' : ', failed'})`);
+            };
             deps.log(`▶ ${name}`);
             try {
                 const out = await fn();
-                result.steps.push({ name, ok: true, ms: Date.now() - t0 });
+                record(true);
                 return out;
             }
             catch (error) {
-                result.steps.push({ name, ok: false, ms: Date.now() - t0 });
+                record(false);
                 throw error;
             }
         },
