@@ -53984,11 +53984,48 @@ const kind = {
             description: 'ephemeral Kind cluster for this job',
         };
     },
-    loadImage(ref, cluster, why) {
-        return { cmd: 'kind', args: ['load', 'docker-image', ref, '--name', cluster], description: why };
+    /** The clusters kind knows on this Docker engine, one name per line. */
+    getClusters(assume = []) {
+        return {
+            cmd: 'kind',
+            args: ['get', 'clusters'],
+            silent: true,
+            description: `is the name taken? (a dry run assumes ${assume.length ? assume.join(', ') : 'no cluster'})`,
+            dryRunStdout: assume.join('\n'),
+        };
+    },
+    /** The node containers of a cluster, one per line; none (and exit 0) while `kind create` has not made them yet. */
+    getNodes(cluster) {
+        return {
+            cmd: 'kind',
+            args: ['get', 'nodes', '--name', cluster],
+            silent: true,
+            allowFailure: true,
+            description: 'are the node containers there yet?',
+            dryRunStdout: `${cluster}-control-plane`,
+        };
+    },
+    /**
+     * Every image in one call: one `docker save` of them all (shared layers written and imported once) into every
+     * node at once; kind skips an image a node already has.
+     */
+    loadImages(refs, cluster, why) {
+        return { cmd: 'kind', args: ['load', 'docker-image', ...refs, '--name', cluster], description: why };
     },
     deleteCluster(name, why = 'always, even on failure') {
         return { cmd: 'kind', args: ['delete', 'cluster', '--name', name], description: why };
+    },
+};
+const docker = {
+    /** Whether containerd answers in a Kind node container (images can be imported before the cluster is up). */
+    nodeRuntimeReady(node) {
+        return {
+            cmd: 'docker',
+            args: ['exec', node, 'ctr', '--namespace', 'k8s.io', 'version'],
+            silent: true,
+            allowFailure: true,
+            description: `does containerd answer in ${node} yet?`,
+        };
     },
 };
 const kubectl = {
@@ -54856,9 +54893,15 @@ const ciKind = async (ctx) => {
     let created = false;
     try {
         await withDiagnostics(ctx, { namespace: ns, kindCluster: cluster }, async () => {
-            await ctx.step('cluster', async () => {
+            // A name already taken is never ours: refused before anything is created or loaded.
+            const taken = (await deps.exec.run(kind.getClusters())).stdout.split('\n').map((l) => l.trim());
+            if (taken.includes(cluster))
+                throw new OwnershipRefused(`Kind cluster ${cluster} already exists and was not created by this job: left alone, not deleted.`);
+            // The images go into the node while the control plane starts (kind load needs only the node container's
+            // containerd, up seconds after `kind create` makes it): loading no longer waits for the whole cluster.
+            const creating = ctx.step('cluster', async () => {
                 // The name is this job's own (a random instance id), so it is recorded before creating: a cancelled
-                // step still leaves the post step enough to clean up. A name already taken is never ours to delete.
+                // step still leaves the post step enough to clean up.
                 deps.saveState(State.ClusterName, cluster);
                 deps.saveState(State.ClusterCreated, 'true');
                 created = true;
@@ -54880,12 +54923,26 @@ const ciKind = async (ctx) => {
                     throw error;
                 }
             });
-            await ctx.step('images', async () => {
-                for (const image of inputs.images)
-                    await deps.exec.run(kind.loadImage(image.ref, cluster, `load the CI-built ${image.service} image into the cluster`));
-                for (const ref of inputs.kindImages)
-                    await deps.exec.run(kind.loadImage(ref, cluster, 'kind-images: preload into the cluster'));
+            let createEnded = false;
+            const ended = creating.then(() => {
+                createEnded = true;
+            }, () => {
+                createEnded = true;
             });
+            const refs = [...inputs.images.map((i) => i.ref), ...inputs.kindImages];
+            const loading = refs.length
+                ? ctx.step('images', async () => {
+                    await nodesAnswer(ctx, cluster, () => createEnded);
+                    await deps.exec.run(kind.loadImages(refs, cluster, `load the CI-built images (${inputs.images.map((i) => i.service).join(', ') || 'none'}) and kind-images into the cluster`));
+                })
+                : Promise.resolve();
+            // both settle before going on (the cluster's failure first: it is the cause when both fail)
+            const [c, l] = await Promise.allSettled([creating, loading]);
+            await ended;
+            if (c.status === 'rejected')
+                throw c.reason;
+            if (l.status === 'rejected')
+                throw l.reason;
             await ctx.step('namespace', () => deps.exec.run(kubectl.applyFromStdin(namespaceManifest(ns, names.labels ?? {}, {}), env, `namespace ${ns}`)));
             await ctx.step('deploy', () => deps.exec.run(deployCommand(ctx, {
                 profile: 'ci-kind',
@@ -54914,6 +54971,31 @@ const ciKind = async (ctx) => {
         }
     }
 };
+/**
+ * Waits until every node container of the cluster exists and its containerd answers; gives up when `kind create`
+ * has ended without them (its own failure is then the one reported) or after two minutes.
+ */
+async function nodesAnswer(ctx, cluster, createEnded) {
+    const { exec } = ctx.deps;
+    const sleep = ctx.deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+        const nodes = (await exec.run(kind.getNodes(cluster))).stdout
+            .split('\n')
+            .map((l) => l.trim())
+            .filter(Boolean);
+        if (nodes.length) {
+            const answers = await Promise.all(nodes.map((n) => exec.run(docker.nodeRuntimeReady(n))));
+            if (answers.every((a) => a.exitCode === 0))
+                return;
+        }
+        if (createEnded() && !nodes.length)
+            throw new Error(`kind create cluster ${cluster} ended without node containers: nothing to load images into`);
+        if (Date.now() >= deadline)
+            throw new Error(`the nodes of Kind cluster ${cluster} (${nodes.join(', ') || 'none yet'}) did not answer within 120 s: their containerd never started`);
+        await sleep(500);
+    }
+}
 
 ;// CONCATENATED MODULE: ./build/src/loops/deploy-live.js
 /**

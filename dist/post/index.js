@@ -31573,11 +31573,48 @@ const kind = {
             description: 'ephemeral Kind cluster for this job',
         };
     },
-    loadImage(ref, cluster, why) {
-        return { cmd: 'kind', args: ['load', 'docker-image', ref, '--name', cluster], description: why };
+    /** The clusters kind knows on this Docker engine, one name per line. */
+    getClusters(assume = []) {
+        return {
+            cmd: 'kind',
+            args: ['get', 'clusters'],
+            silent: true,
+            description: `is the name taken? (a dry run assumes ${assume.length ? assume.join(', ') : 'no cluster'})`,
+            dryRunStdout: assume.join('\n'),
+        };
+    },
+    /** The node containers of a cluster, one per line; none (and exit 0) while `kind create` has not made them yet. */
+    getNodes(cluster) {
+        return {
+            cmd: 'kind',
+            args: ['get', 'nodes', '--name', cluster],
+            silent: true,
+            allowFailure: true,
+            description: 'are the node containers there yet?',
+            dryRunStdout: `${cluster}-control-plane`,
+        };
+    },
+    /**
+     * Every image in one call: one `docker save` of them all (shared layers written and imported once) into every
+     * node at once; kind skips an image a node already has.
+     */
+    loadImages(refs, cluster, why) {
+        return { cmd: 'kind', args: ['load', 'docker-image', ...refs, '--name', cluster], description: why };
     },
     deleteCluster(name, why = 'always, even on failure') {
         return { cmd: 'kind', args: ['delete', 'cluster', '--name', name], description: why };
+    },
+};
+const docker = {
+    /** Whether containerd answers in a Kind node container (images can be imported before the cluster is up). */
+    nodeRuntimeReady(node) {
+        return {
+            cmd: 'docker',
+            args: ['exec', node, 'ctr', '--namespace', 'k8s.io', 'version'],
+            silent: true,
+            allowFailure: true,
+            description: `does containerd answer in ${node} yet?`,
+        };
     },
 };
 const kubectl = {

@@ -3,8 +3,8 @@
  * checks, and the cluster deleted even on failure (the post step deletes it if this step never got there).
  */
 import { join } from 'node:path';
-import { kind, kubectl } from '../commands.js';
-import { State } from '../constants.js';
+import { docker, kind, kubectl } from '../commands.js';
+import { type AnyLoop, State } from '../constants.js';
 import { CommandError } from '../executor.js';
 import { deployCommand } from './build.js';
 import {
@@ -16,7 +16,7 @@ import {
   withDiagnostics,
   withPortForwards,
 } from './shared.js';
-import { type LoopBody, OwnershipRefused } from './types.js';
+import { type LoopBody, type LoopContext, OwnershipRefused } from './types.js';
 
 export const ciKind: LoopBody<'ci-kind'> = async (ctx) => {
   const { inputs, names, deps } = ctx;
@@ -31,9 +31,17 @@ export const ciKind: LoopBody<'ci-kind'> = async (ctx) => {
   let created = false;
   try {
     await withDiagnostics(ctx, { namespace: ns, kindCluster: cluster }, async () => {
-      await ctx.step('cluster', async () => {
+      // A name already taken is never ours: refused before anything is created or loaded.
+      const taken = (await deps.exec.run(kind.getClusters())).stdout.split('\n').map((l) => l.trim());
+      if (taken.includes(cluster))
+        throw new OwnershipRefused(
+          `Kind cluster ${cluster} already exists and was not created by this job: left alone, not deleted.`,
+        );
+      // The images go into the node while the control plane starts (kind load needs only the node container's
+      // containerd, up seconds after `kind create` makes it): loading no longer waits for the whole cluster.
+      const creating = ctx.step('cluster', async () => {
         // The name is this job's own (a random instance id), so it is recorded before creating: a cancelled
-        // step still leaves the post step enough to clean up. A name already taken is never ours to delete.
+        // step still leaves the post step enough to clean up.
         deps.saveState(State.ClusterName, cluster);
         deps.saveState(State.ClusterCreated, 'true');
         created = true;
@@ -58,14 +66,33 @@ export const ciKind: LoopBody<'ci-kind'> = async (ctx) => {
           throw error;
         }
       });
-      await ctx.step('images', async () => {
-        for (const image of inputs.images)
-          await deps.exec.run(
-            kind.loadImage(image.ref, cluster, `load the CI-built ${image.service} image into the cluster`),
-          );
-        for (const ref of inputs.kindImages)
-          await deps.exec.run(kind.loadImage(ref, cluster, 'kind-images: preload into the cluster'));
-      });
+      let createEnded = false;
+      const ended = creating.then(
+        () => {
+          createEnded = true;
+        },
+        () => {
+          createEnded = true;
+        },
+      );
+      const refs = [...inputs.images.map((i) => i.ref), ...inputs.kindImages];
+      const loading = refs.length
+        ? ctx.step('images', async () => {
+            await nodesAnswer(ctx, cluster, () => createEnded);
+            await deps.exec.run(
+              kind.loadImages(
+                refs,
+                cluster,
+                `load the CI-built images (${inputs.images.map((i) => i.service).join(', ') || 'none'}) and kind-images into the cluster`,
+              ),
+            );
+          })
+        : Promise.resolve();
+      // both settle before going on (the cluster's failure first: it is the cause when both fail)
+      const [c, l] = await Promise.allSettled([creating, loading]);
+      await ended;
+      if (c.status === 'rejected') throw c.reason;
+      if (l.status === 'rejected') throw l.reason;
       await ctx.step('namespace', () =>
         deps.exec.run(
           kubectl.applyFromStdin(namespaceManifest(ns, names.labels ?? {}, {}), env, `namespace ${ns}`),
@@ -103,3 +130,36 @@ export const ciKind: LoopBody<'ci-kind'> = async (ctx) => {
     }
   }
 };
+
+/**
+ * Waits until every node container of the cluster exists and its containerd answers; gives up when `kind create`
+ * has ended without them (its own failure is then the one reported) or after two minutes.
+ */
+async function nodesAnswer<L extends AnyLoop>(
+  ctx: LoopContext<L>,
+  cluster: string,
+  createEnded: () => boolean,
+): Promise<void> {
+  const { exec } = ctx.deps;
+  const sleep = ctx.deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const nodes = (await exec.run(kind.getNodes(cluster))).stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
+    if (nodes.length) {
+      const answers = await Promise.all(nodes.map((n) => exec.run(docker.nodeRuntimeReady(n))));
+      if (answers.every((a) => a.exitCode === 0)) return;
+    }
+    if (createEnded() && !nodes.length)
+      throw new Error(
+        `kind create cluster ${cluster} ended without node containers: nothing to load images into`,
+      );
+    if (Date.now() >= deadline)
+      throw new Error(
+        `the nodes of Kind cluster ${cluster} (${nodes.join(', ') || 'none yet'}) did not answer within 120 s: their containerd never started`,
+      );
+    await sleep(500);
+  }
+}

@@ -72,9 +72,11 @@ describe('dry run prints the exact commands in order and executes nothing', () =
       'ci-kind',
       { loop: 'ci-kind', images: 'backend=r/backend:1\nfrontend=r/frontend:1', 'dry-run': 'true' },
       [
+        'kind get clusters',
         `kind create cluster --name jetscale-ci-a1b2c3-777-2 --config ${repoRoot}/kind/cluster.ci.yaml --image kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a --kubeconfig ${kubeconfig} --wait 300s`,
-        'kind load docker-image r/backend:1 --name jetscale-ci-a1b2c3-777-2',
-        'kind load docker-image r/frontend:1 --name jetscale-ci-a1b2c3-777-2',
+        'kind get nodes --name jetscale-ci-a1b2c3-777-2',
+        'docker exec jetscale-ci-a1b2c3-777-2-control-plane ctr --namespace k8s.io version',
+        'kind load docker-image r/backend:1 r/frontend:1 --name jetscale-ci-a1b2c3-777-2',
         'kubectl apply -f -',
         `skaffold deploy -f ${c.tempDir}/skaffold-ci-kind.yaml -p ci-kind --kube-context kind-jetscale-ci-a1b2c3-777-2 --namespace jetscale-ci --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=true`,
         'kubectl get deployments,statefulsets,jobs -n jetscale-ci -o json',
@@ -506,9 +508,13 @@ describe('preview', () => {
   });
 });
 
+/** The recording executor's answer once `kind create` has made the node container. */
+const withNode = (exec: RecordingExecutor) =>
+  exec.reply(/^kind get nodes/, { stdout: 'jetscale-ci-a1b2c3-777-2-control-plane\n' });
+
 describe('ci-kind', () => {
   test('the cluster is deleted even when a contract check fails, and the state tells the post step', async () => {
-    const exec = new RecordingExecutor();
+    const exec = withNode(new RecordingExecutor());
     // Port-forwards are background commands the recording executor cannot run: the checks step fails there,
     // which is exactly a failure after the cluster exists.
     const { d, state } = deps(exec);
@@ -525,7 +531,7 @@ describe('ci-kind', () => {
 
   test('when one port-forward fails, the one that started is stopped again (no process left behind)', async () => {
     const stopped: string[] = [];
-    const exec = new RecordingExecutor();
+    const exec = withNode(new RecordingExecutor());
     const { d } = deps(exec, {
       portForward: async (c) => {
         const svc = c.args.find((a) => a.startsWith('service/')) as string;
@@ -548,9 +554,68 @@ describe('ci-kind', () => {
       /kind create cluster.*exit code 1: boom/,
     );
     expect(exec.lines()).toEqual([
+      'kind get clusters',
       expect.stringMatching(/^kind create cluster --name jetscale-ci-a1b2c3-777-2/),
       'kind delete cluster --name jetscale-ci-a1b2c3-777-2',
     ]);
+  });
+
+  test('the images load while the cluster starts: once the node container answers, every image in one kind load', async () => {
+    let created = false;
+    const exec = new RecordingExecutor();
+    // the node container appears while `kind create` still runs; its containerd answers on the second look
+    exec.replyOnce(/^docker exec/, { exitCode: 1, stderr: 'ctr: connection refused' });
+    const order: string[] = [];
+    const { d } = deps(
+      {
+        dryRun: false,
+        commands: exec.commands,
+        start: (c) => exec.start(c),
+        run: async (c) => {
+          const line = [c.cmd, ...c.args].join(' ');
+          if (line.startsWith('kind create')) {
+            await new Promise((r) => setTimeout(r, 150));
+            created = true;
+          }
+          if (line.startsWith('kind load')) order.push(`load while creating: ${!created}`);
+          return exec.run(c);
+        },
+      },
+      {
+        portForward: async () => ({ url: 'http://127.0.0.1:1', stop: async () => {} }),
+        sleep: async () => {},
+      },
+    );
+    exec.reply(/^kind get nodes/, { stdout: 'jetscale-ci-a1b2c3-777-2-control-plane\n' });
+    await run(
+      inputs({ loop: 'ci-kind', images: 'backend=r/b:1\nfrontend=r/f:1', 'kind-images': 'r/pg:15' }),
+      runCtx(),
+      d,
+    );
+    expect(order).toEqual(['load while creating: true']);
+    const lines = exec.lines();
+    expect(lines.filter((l) => l.startsWith('docker exec'))).toEqual([
+      'docker exec jetscale-ci-a1b2c3-777-2-control-plane ctr --namespace k8s.io version',
+      'docker exec jetscale-ci-a1b2c3-777-2-control-plane ctr --namespace k8s.io version',
+    ]);
+    expect(lines.filter((l) => l.startsWith('kind load'))).toEqual([
+      'kind load docker-image r/b:1 r/f:1 r/pg:15 --name jetscale-ci-a1b2c3-777-2',
+    ]);
+    // the deploy waits for both
+    expect(lines.findIndex((l) => l.startsWith('skaffold'))).toBeGreaterThan(
+      lines.findIndex((l) => l.startsWith('kind load')),
+    );
+  });
+
+  test('a cluster name that is taken is refused before kind create runs, and nothing is loaded or deleted', async () => {
+    const exec = new RecordingExecutor().reply(/^kind get clusters/, {
+      stdout: 'other\njetscale-ci-a1b2c3-777-2\n',
+    });
+    const { d, state } = deps(exec);
+    const result = await runLoop(inputs({ loop: 'ci-kind', images: 'backend=r/b:1' }), runCtx(), d);
+    expect(result.error?.message).toMatch(/already exists and was not created by this job: left alone/);
+    expect(exec.lines().filter((l) => !l.startsWith('kubectl'))).toEqual(['kind get clusters']);
+    expect(state).toEqual([]);
   });
 
   test('a Kind cluster name already taken is not ours: the action never deletes another job’s cluster', async () => {
@@ -797,7 +862,7 @@ describe('what a deploying loop builds, and from which checkout (src/loops/build
 
   test("a service repository's own service is built from its checkout when images bring only the others", async () => {
     const workspace = mkdtempSync(join(tmp, 'checkout-'));
-    const exec = new RecordingExecutor();
+    const exec = withNode(new RecordingExecutor());
     await run(
       inputs({
         loop: 'ci-kind',
@@ -819,7 +884,7 @@ describe('what a deploying loop builds, and from which checkout (src/loops/build
   });
 
   test('with images, nothing is built: the run file has no artifact and Skaffold deploys the images', async () => {
-    const exec = new RecordingExecutor();
+    const exec = withNode(new RecordingExecutor());
     await run(
       inputs({ loop: 'ci-kind', repository: 'acme/unknown', images: 'backend=r/b:1\nfrontend=r/f:1' }),
       runCtx(),
