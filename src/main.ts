@@ -31,7 +31,11 @@ export async function run(): Promise<void> {
     if (inputs.dryRun)
       core.setOutput(
         Outputs.Plan,
-        JSON.stringify({ names, commands: planCommands(deps), ...(result.sweep ? { sweep: result.sweep } : {}) }),
+        JSON.stringify({
+          names,
+          commands: planCommands(deps),
+          ...(result.sweep ? { sweep: result.sweep } : {}),
+        }),
       );
     if (result.diagnosticsDir) core.setOutput(Outputs.DiagnosticsDir, result.diagnosticsDir);
     // The loop's own outcome decides the step; a summary that cannot be written only warns.

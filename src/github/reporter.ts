@@ -342,7 +342,11 @@ export async function pullRequestState(
   repo: RepoParams,
   prNumber: number,
 ): Promise<'open' | 'closed' | 'merged'> {
-  const { data } = await octokit.rest.pulls.get({ owner: repo.owner, repo: repo.repo, pull_number: prNumber });
+  const { data } = await octokit.rest.pulls.get({
+    owner: repo.owner,
+    repo: repo.repo,
+    pull_number: prNumber,
+  });
   if (data.state === 'open') return 'open';
   return data.merged || data.merged_at ? 'merged' : 'closed';
 }

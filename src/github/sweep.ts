@@ -33,7 +33,9 @@ export function sweepGitHub(options: SweepGitHubOptions): SweepGitHub {
       try {
         return await pullRequestState(octokit, { owner, repo }, prNumber);
       } catch (error) {
-        warn(`sweep: could not read ${repository}#${prNumber}, so it is not removed for its PR: ${describeError(error)}`);
+        warn(
+          `sweep: could not read ${repository}#${prNumber}, so it is not removed for its PR: ${describeError(error)}`,
+        );
         return undefined;
       }
     },

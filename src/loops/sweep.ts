@@ -91,7 +91,10 @@ export function planSweep(
     candidates.push({
       decision: {
         ...decision,
-        reason: idleMs === undefined ? `${open}, no deploy time recorded` : `${open}, deployed ${duration(idleMs)} ago`,
+        reason:
+          idleMs === undefined
+            ? `${open}, no deploy time recorded`
+            : `${open}, deployed ${duration(idleMs)} ago`,
       },
       idleMs,
     });
@@ -259,7 +262,9 @@ async function removeOne(ctx: LoopContext<'sweep'>, d: SweepDecision): Promise<v
   const names = planNames(inputs, ctx.run) as NamesOf<'teardown'>;
   // planSweep only removes what this run would name so; a mismatch here would tear down something else.
   if (names.namespace !== d.namespace)
-    throw new Error(`derived namespace ${names.namespace} is not the one planned (${d.namespace}); left alone`);
+    throw new Error(
+      `derived namespace ${names.namespace} is not the one planned (${d.namespace}); left alone`,
+    );
   const reporter =
     d.repo && inputs.sha
       ? ctx.deps.github?.reporter({ repository: d.repo, prNumber: d.pr, sha: inputs.sha })
