@@ -21,6 +21,7 @@ import { readStageDeclaration, STAGES, type Stage } from './declaration.js';
 import { dryRunLoopDeps, planCommands, realLoopDeps } from './deps.js';
 import { type DevPlan, devPlan } from './dev.js';
 import { type Command, DryRunExecutor, ExecExecutor, type Executor } from './executor.js';
+import { sweepGitHub } from './github/index.js';
 import {
   ContextRefused,
   extraValues,
@@ -73,6 +74,11 @@ export const TASKS: Array<{ name: string; description: string }> = [
   },
   { name: 'teardown', description: 'Remove the preview of PR_NUMBER (only a namespace we created)' },
   {
+    name: 'sweep',
+    description:
+      'sweep [--dry-run] [--ttl 3d] [--max-previews 20]: remove previews of closed PRs, idle past the TTL, or beyond the cap ($GITHUB_TOKEN reads PR states)',
+  },
+  {
     name: 'declaration',
     description:
       'declaration [local|ci|preview|live] [--values F] [--set k=v]: the services and checks a stage deploys, as JSON',
@@ -103,6 +109,8 @@ Flags:
   --preview-with O/N#N another repository's PR whose images this preview runs (repeatable)
   --kubeconfig PATH    preview/teardown/deploy live      --resolve host=IP  reach a host without DNS
   --timeout T          e.g. 10m (default)                --test-command CMD  extra test after the checks
+  --ttl T              sweep: remove previews not deployed for T (e.g. 3d, 12h)
+  --max-previews N     sweep: keep at most N previews (the longest idle beyond it are removed)
   --context NAME       the live kube context (deploy live; default $JETSCALE_LIVE_CONTEXT; --url or $LIVE_URL gives the host)
   --confirm            required by deploy live
   --dry-run            print the plan, execute nothing   --json   (plan) print JSON
@@ -202,6 +210,8 @@ export async function cli(argv: string[], io: CliIo = defaultIo()): Promise<numb
         throw new UsageError(`deploy needs a target: preview or live (got ${JSON.stringify(sub ?? '')})`);
       case 'teardown':
         return await loop(parseFor('teardown'), ctx, io);
+      case 'sweep':
+        return await loop(parseFor('sweep'), ctx, io);
       case 'test:local': {
         const inputs = parseFor('live', { url: raw.url ?? 'http://localhost' });
         return await checks(inputs, io, ctx, 'local', { url: raw.url ?? 'http://localhost' }, LOCAL_RELEASE);
@@ -289,6 +299,8 @@ function parse(argv: string[]) {
       kubeconfig: { type: 'string' },
       resolve: { type: 'string', multiple: true },
       timeout: { type: 'string' },
+      ttl: { type: 'string' },
+      'max-previews': { type: 'string' },
       'test-command': { type: 'string' },
       'node-image': { type: 'string' },
       sources: { type: 'string' },
@@ -327,6 +339,10 @@ function rawInputs(flags: Flags, env: NodeJS.ProcessEnv): RawInputs {
   if (flags.kubeconfig) raw.kubeconfig = flags.kubeconfig;
   if (flags.resolve) raw.resolve = flags.resolve.join('\n');
   if (flags.timeout) raw.timeout = flags.timeout;
+  if (flags.ttl !== undefined) raw.ttl = flags.ttl;
+  if (flags['max-previews'] !== undefined) raw['max-previews'] = flags['max-previews'];
+  const token = env.GITHUB_TOKEN ?? env.GH_TOKEN;
+  if (token) raw['github-token'] = token;
   if (flags['test-command']) raw['test-command'] = flags['test-command'];
   if (flags['node-image']) raw['node-image'] = flags['node-image'];
   if (flags['dry-run']) raw['dry-run'] = 'true';
@@ -339,14 +355,27 @@ function executor(io: CliIo): Executor {
   return io.executor ? io.executor(false) : new ExecExecutor();
 }
 
-/** Real dependencies, or printing ones for --dry-run. */
-function loopDeps(inputs: ActionInputs, io: CliIo): LoopDeps {
+/** Real dependencies, or printing ones for --dry-run (a sweep's dry run reads the cluster and GitHub for real). */
+function loopDeps(inputs: ActionInputs, io: CliIo, ctx?: RunContext): LoopDeps {
   const log = (line: string) => io.out(`${line}\n`);
+  if (inputs.loop === 'sweep' && ctx) {
+    // A local run tells no PR (it is no workflow run to link to): it reads PR states with $GITHUB_TOKEN, if set.
+    const github = inputs.githubToken
+      ? sweepGitHub({
+          token: inputs.githubToken,
+          apiUrl: ctx.apiUrl,
+          write: false,
+          comment: false,
+          warn: (m) => io.err(`${m}\n`),
+        })
+      : undefined;
+    return { ...realLoopDeps(inputs, executor(io), log), github };
+  }
   return inputs.dryRun ? dryRunLoopDeps(inputs, log) : realLoopDeps(inputs, executor(io), log);
 }
 
 async function loop(inputs: ActionInputs, ctx: RunContext, io: CliIo): Promise<number> {
-  const result = await runLoop(inputs, ctx, loopDeps(inputs, io));
+  const result = await runLoop(inputs, ctx, loopDeps(inputs, io, ctx));
   const steps = result.steps
     .map((s) => `${s.name} ${(s.ms / 1000).toFixed(1)}s${s.ok ? '' : ' failed'}`)
     .join(', ');

@@ -102,6 +102,17 @@ export const kubectl = {
             }),
     };
   },
+  /** Namespaces carrying the labels of `selector` (a dry run of the plan alone takes it there are none). */
+  listNamespaces(selector: string, env: Env, why: string): Command {
+    return {
+      cmd: 'kubectl',
+      args: ['get', 'namespaces', '-l', selector, '-o', 'json'],
+      env,
+      silent: true,
+      description: why,
+      dryRunStdout: JSON.stringify({ items: [] }),
+    };
+  },
   /** `create` (not apply): fails if someone created the namespace since we looked. */
   createFromStdin(manifest: string, env: Env, why: string): Command {
     return { cmd: 'kubectl', args: ['create', '-f', '-'], env, input: manifest, description: why };

@@ -18,6 +18,8 @@ export enum Ownership {
   ShaAnnotation = 'jetscale.ai/sha',
   CreatedAtAnnotation = 'jetscale.ai/created-at',
   RunAnnotation = 'jetscale.ai/run',
+  /** RFC 3339: when the preview last deployed (every push), what the sweep's TTL counts from. */
+  LastDeployAnnotation = 'jetscale.ai/last-deploy',
 }
 
 export enum Inputs {
@@ -50,6 +52,8 @@ export enum Inputs {
   PreviewWith = 'preview-with',
   BaselineNamespace = 'baseline-namespace',
   RecordBaseline = 'record-baseline',
+  Ttl = 'ttl',
+  MaxPreviews = 'max-previews',
 }
 
 export enum Outputs {
@@ -72,8 +76,8 @@ export enum State {
 }
 
 /** The action's loops (the `loop` input). */
-export const LOOPS = ['ci-kind', 'preview', 'teardown', 'live'] as const;
+export const LOOPS = ['ci-kind', 'preview', 'teardown', 'live', 'sweep'] as const;
 export type Loop = (typeof LOOPS)[number];
-/** The CLI's loops: the action's four plus `deploy live`. */
+/** The CLI's loops: the action's plus `deploy live`. */
 export const CLI_LOOPS = [...LOOPS, 'deploy-live'] as const;
 export type AnyLoop = (typeof CLI_LOOPS)[number];

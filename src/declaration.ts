@@ -19,6 +19,7 @@ export const STAGE_VALUES: { [L in AnyLoop]: string | undefined } = {
   teardown: undefined,
   live: 'values.live.yaml',
   'deploy-live': 'values.live.yaml',
+  sweep: undefined,
 };
 
 /** The stages a check can run in (global.environment). */
@@ -31,6 +32,7 @@ export const LOOP_STAGE: { [L in AnyLoop]: Stage | undefined } = {
   preview: 'preview',
   teardown: undefined,
   live: 'live',
+  sweep: undefined,
   'deploy-live': 'live',
 };
 

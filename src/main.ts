@@ -3,7 +3,7 @@ import { Outputs, type State } from './constants.js';
 import { getInputs, type RunContext, readEvent, runContext } from './context.js';
 import { dryRunLoopDeps, planCommands, realLoopDeps } from './deps.js';
 import { ExecExecutor } from './executor.js';
-import { Reporter } from './github/index.js';
+import { Reporter, sweepGitHub } from './github/index.js';
 import {
   type LoopDeps,
   type LoopResult,
@@ -25,10 +25,18 @@ export async function run(): Promise<void> {
     const names = planNames(inputs, ctx);
     setOutputs(names);
     const reporter = makeReporter(inputs, ctx);
-    const deps = loopDeps(inputs, reporter);
+    const deps = loopDeps(inputs, ctx, reporter);
     if (inputs.dryRun) for (const line of planHeader(names)) core.info(line);
     const result = await runLoop(inputs, ctx, deps);
-    if (inputs.dryRun) core.setOutput(Outputs.Plan, JSON.stringify({ names, commands: planCommands(deps) }));
+    if (inputs.dryRun)
+      core.setOutput(
+        Outputs.Plan,
+        JSON.stringify({
+          names,
+          commands: planCommands(deps),
+          ...(result.sweep ? { sweep: result.sweep } : {}),
+        }),
+      );
     if (result.diagnosticsDir) core.setOutput(Outputs.DiagnosticsDir, result.diagnosticsDir);
     // The loop's own outcome decides the step; a summary that cannot be written only warns.
     await summarize(inputs, result, reporter?.warnings ?? []).catch((error: unknown) =>
@@ -45,14 +53,36 @@ export async function run(): Promise<void> {
   }
 }
 
-function loopDeps(inputs: ActionInputs, reporter: Reporter | undefined): LoopDeps {
+function loopDeps(inputs: ActionInputs, ctx: RunContext, reporter: Reporter | undefined): LoopDeps {
   const log = (line: string) => core.info(line);
-  if (inputs.dryRun) return dryRunLoopDeps(inputs, log);
+  // A sweep's plan is what is on the cluster and on GitHub: its dry run reads both and the loop writes nothing.
+  if (inputs.dryRun && inputs.loop !== 'sweep') return dryRunLoopDeps(inputs, log);
   return {
     ...realLoopDeps(inputs, new ExecExecutor(), log),
     reporter,
+    github: inputs.loop === 'sweep' ? makeSweepGitHub(inputs, ctx) : undefined,
     saveState: (key: State, value: string) => core.saveState(key, value),
   };
+}
+
+/** The sweep's GitHub access: reads with the token; writes (comments, deployments) only from a run, not dry. */
+function makeSweepGitHub(inputs: ActionInputs, ctx: RunContext) {
+  if (!inputs.githubToken) {
+    core.info('No github-token: the sweep cannot tell which PRs are closed, and tells no PR.');
+    return undefined;
+  }
+  const runId = /^[1-9][0-9]*$/.test(ctx.runId) ? Number(ctx.runId) : undefined;
+  return sweepGitHub({
+    token: inputs.githubToken,
+    apiUrl: ctx.apiUrl,
+    run:
+      runId === undefined
+        ? undefined
+        : { runId, runAttempt: Number.parseInt(ctx.runAttempt, 10) || 1, runUrl: ctx.runUrl },
+    write: !inputs.dryRun,
+    comment: inputs.comment,
+    identity: inputs.botLogin,
+  });
 }
 
 /** GitHub reporting runs on a runner only: a pull-request loop with a token, a repository and a run id. */

@@ -94,6 +94,11 @@ export function releaseFor(id: number | string): string {
   return `pr-${id}`;
 }
 
+/** A time as the annotations record it: RFC 3339 in UTC, to the second (2025-05-01T12:00:00Z). */
+export function rfc3339(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
 export function shortSha(sha: string): string {
   return sha.slice(0, 7);
 }

@@ -93,6 +93,10 @@ interface CommonInputs {
   stackDir?: string;
   /** deploy-live: the live kube context the current context must be. */
   kubeContext?: string;
+  /** sweep: a preview not deployed for this long is removed; unset: idle previews stay. */
+  ttlSeconds?: number;
+  /** sweep: at most this many previews; the oldest idle ones beyond it are removed. Unset: no cap. */
+  maxPreviews?: number;
 }
 
 export type CiKindInputs = CommonInputs & { loop: 'ci-kind' };
@@ -101,12 +105,21 @@ export type TeardownInputs = CommonInputs & { loop: 'teardown'; prNumber: number
 export type LiveInputs = CommonInputs & { loop: 'live'; url: string };
 /** The CLI's `deploy live`: the live profile into the named kube context, after confirmation. */
 export type DeployLiveInputs = CommonInputs & { loop: 'deploy-live'; url: string; kubeContext: string };
-export type ActionInputs = CiKindInputs | PreviewInputs | TeardownInputs | LiveInputs | DeployLiveInputs;
+/** Removes the previews of closed PRs, idle past the TTL, or beyond the cap, on the cluster of kubeconfig. */
+export type SweepInputs = CommonInputs & { loop: 'sweep' };
+export type ActionInputs =
+  | CiKindInputs
+  | PreviewInputs
+  | TeardownInputs
+  | LiveInputs
+  | DeployLiveInputs
+  | SweepInputs;
 interface InputsByLoop {
   'ci-kind': CiKindInputs;
   preview: PreviewInputs;
   teardown: TeardownInputs;
   live: LiveInputs;
+  sweep: SweepInputs;
   'deploy-live': DeployLiveInputs;
 }
 export type InputsOf<L extends AnyLoop> = InputsByLoop[L];
@@ -223,6 +236,18 @@ export function parseTimeout(value: string): number | undefined {
   if (!m) return undefined;
   const seconds = Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' ? 60 : 1);
   return seconds >= 1 && seconds <= 6 * 3600 ? seconds : undefined;
+}
+
+const TTL_FORM =
+  'a duration from 1m to 365d: a whole number followed by m (minutes), h (hours) or d (days) (e.g. 3d, 12h)';
+const MAX_PREVIEWS_FORM = 'a whole number of previews from 1 to 10000, no sign or leading zeros (e.g. 20)';
+
+/** A TTL in seconds (`3d`, `12h`, `90m`); undefined when it is not one. */
+export function parseTtl(value: string): number | undefined {
+  const m = /^([1-9][0-9]{0,5})(m|h|d)$/.exec(value);
+  if (!m) return undefined;
+  const seconds = Number(m[1]) * (m[2] === 'd' ? 86_400 : m[2] === 'h' ? 3600 : 60);
+  return seconds <= 365 * 86_400 ? seconds : undefined;
 }
 
 export function isImageRef(value: string): boolean {
@@ -524,6 +549,20 @@ const FIELDS = {
     return seconds ?? 600;
   },
   dryRun: bool(I.DryRun, false),
+  ttlSeconds: (f) => {
+    const raw = f.trimmed(I.Ttl);
+    if (raw === undefined) return undefined;
+    const seconds = parseTtl(raw);
+    if (seconds === undefined) f.problem(I.Ttl, raw, TTL_FORM);
+    return seconds;
+  },
+  maxPreviews: (f) => {
+    const raw = f.trimmed(I.MaxPreviews);
+    if (raw === undefined) return undefined;
+    const n = /^[1-9][0-9]{0,4}$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!(n <= 10_000)) f.problem(I.MaxPreviews, raw, MAX_PREVIEWS_FORM);
+    return n <= 10_000 ? n : undefined;
+  },
   kubeContext: (f) => {
     const raw = f.trimmed(KUBE_CONTEXT);
     if (raw === undefined) return undefined;
@@ -553,6 +592,7 @@ const REQUIRED: Record<
   preview: [{ field: 'prNumber', input: I.PrNumber, form: PR_FORM }],
   teardown: [{ field: 'prNumber', input: I.PrNumber, form: PR_FORM }],
   live: [{ field: 'url', input: I.Url, form: URL_FORM }],
+  sweep: [],
   'deploy-live': [
     { field: 'url', input: I.Url, form: URL_FORM },
     { field: 'kubeContext', input: KUBE_CONTEXT, form: 'the name of the live kube context (--context)' },

@@ -11,3 +11,4 @@ export {
   safeUrl,
 } from './render.js';
 export { type ReportContext, Reporter, type ReporterOptions, type ReportResult } from './reporter.js';
+export { type SweepGitHubOptions, sweepGitHub } from './sweep.js';

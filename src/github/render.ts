@@ -190,13 +190,18 @@ export function teardownBody(
   ctx: RenderContext,
   meta: CommentMeta,
   previous: CommentMeta | undefined,
+  /** Why the sweep removed it ("PR closed", "idle for 3 days", "over the cap of 20"); unset: its PR's teardown. */
+  reason?: string,
 ): string {
   const lines = [
     COMMENT_MARKER,
     '### Preview environment removed',
     '',
-    `The preview of this pull request was torn down at ${meta.updatedAt} by run ${runLink(ctx)} ` +
-      `at commit ${commitLink(ctx, ctx.sha)}.`,
+    reason
+      ? `**removed: ${redact(reason).replace(/[\r\n]+/g, ' ')}**: the preview of this pull request was torn down at ` +
+        `${meta.updatedAt} by the sweep, run ${runLink(ctx)}.`
+      : `The preview of this pull request was torn down at ${meta.updatedAt} by run ${runLink(ctx)} ` +
+        `at commit ${commitLink(ctx, ctx.sha)}.`,
   ];
   if (previous?.state === 'deployed') {
     lines.push(

@@ -130,13 +130,16 @@ export class Reporter {
     return result;
   }
 
-  /** Marks the preview as gone in the sticky comment and sets the environment's deployments inactive. */
-  async reportTeardown(): Promise<ReportResult> {
+  /**
+   * Marks the preview as gone in the sticky comment and sets the environment's deployments inactive. `reason`:
+   * why, when the sweep removed it rather than its PR's own teardown ("PR closed", "idle for 3 days").
+   */
+  async reportTeardown(reason?: string): Promise<ReportResult> {
     const result = newResult();
     const meta = this.meta('removed');
     if (this.context.comment) {
       const newer = await this.writeComment(result, meta, (previous) =>
-        teardownBody(this.render, meta, previous),
+        teardownBody(this.render, meta, previous, reason),
       );
       if (newer) return this.skip(result, newer);
     }
@@ -181,14 +184,10 @@ export class Reporter {
    */
   async isPullRequestOpen(): Promise<boolean> {
     const result = newResult();
-    const pull = await this.attempt(result, `read pull request #${this.context.prNumber}`, () =>
-      this.octokit.rest.pulls.get({
-        owner: this.context.owner,
-        repo: this.context.repo,
-        pull_number: this.context.prNumber,
-      }),
+    const state = await this.attempt(result, `read pull request #${this.context.prNumber}`, () =>
+      pullRequestState(this.octokit, this.context, this.context.prNumber),
     );
-    return pull.ok ? pull.value.data.state === 'open' : true;
+    return state.ok ? state.value === 'open' : true;
   }
 
   /**
@@ -335,6 +334,21 @@ export class Reporter {
     result.ok = false;
     this.warnings.push(message);
   }
+}
+
+/** A pull request's state as the sweep tells them apart: open, closed, or merged (closed by a merge). */
+export async function pullRequestState(
+  octokit: Octokit,
+  repo: RepoParams,
+  prNumber: number,
+): Promise<'open' | 'closed' | 'merged'> {
+  const { data } = await octokit.rest.pulls.get({
+    owner: repo.owner,
+    repo: repo.repo,
+    pull_number: prNumber,
+  });
+  if (data.state === 'open') return 'open';
+  return data.merged || data.merged_at ? 'merged' : 'closed';
 }
 
 function newResult(): ReportResult {

@@ -13,6 +13,7 @@ import { live } from './live.js';
 import { extraValues, planNames } from './plan.js';
 import { preview } from './preview.js';
 import { writeValuesFile } from './shared.js';
+import { sweep } from './sweep.js';
 import { teardown } from './teardown.js';
 import type { LoopBody, LoopContext, LoopDeps, LoopResult } from './types.js';
 
@@ -20,6 +21,7 @@ export { BuildRefused } from './build.js';
 export { ContextRefused } from './deploy-live.js';
 export { chartValues, extraValues, planHeader, planNames } from './plan.js';
 export { forwardServices, publicFailure, serviceUrlEnv, withPortForwards } from './shared.js';
+export { planSweep, type SweepDecision, type SweepPlan, sweepLines } from './sweep.js';
 export { TeardownRefused } from './teardown.js';
 export * from './types.js';
 
@@ -32,6 +34,7 @@ const LOOP_BODIES: { [L in AnyLoop]: LoopBody<L> } = {
   teardown,
   live,
   'deploy-live': deployLive,
+  sweep,
 };
 
 /** Runs one loop. Never throws for a failure of the loop itself: the result carries the error and what ran. */
@@ -68,8 +71,8 @@ export async function runLoop(inputs: ActionInputs, run: RunContext, deps: LoopD
   };
   try {
     // Read before anything runs: an `images` line naming no declared service stops the loop here. A teardown
-    // removes what exists, whatever the declaration says now.
-    if (inputs.loop !== 'teardown') {
+    // (and the sweep, which tears down) removes what exists, whatever the declaration says now.
+    if (inputs.loop !== 'teardown' && inputs.loop !== 'sweep') {
       ctx.declaration = readDeclaration(
         run.stackDir,
         inputs.loop,

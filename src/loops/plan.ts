@@ -53,6 +53,8 @@ export function planNames(inputs: ActionInputs, ctx: RunContext): PlanNames {
       return { ...base, ...pullRequestNames(inputs, ctx, withKubeconfig), loop: inputs.loop };
     case 'live':
       return { ...base, loop: inputs.loop, url: inputs.url, release: LIVE_RELEASE, env: withKubeconfig({}) };
+    case 'sweep':
+      return { ...base, loop: inputs.loop, env: withKubeconfig({}) };
     case 'deploy-live':
       return {
         ...base,

@@ -6,7 +6,7 @@
  */
 import { kubectl } from '../commands.js';
 import { Ownership } from '../constants.js';
-import { isOwnedBy, notOwned } from '../naming.js';
+import { isOwnedBy, notOwned, rfc3339 } from '../naming.js';
 import { deployCommand } from './build.js';
 import { resolveImages, type ServiceImage } from './images.js';
 import {
@@ -61,8 +61,10 @@ export const preview: LoopBody<'preview'> = async (ctx) => {
           );
         images = await resolveImages(ctx);
         writeValuesFile(ctx, images.length ? images : inputs.images);
+        // Every deploy (every push) records its time: the sweep's TTL counts from the last one.
         const recorded = {
           ...(images.length ? { [Ownership.ImagesAnnotation]: JSON.stringify(images) } : {}),
+          [Ownership.LastDeployAnnotation]: rfc3339(deps.now?.() ?? new Date()),
         };
         await report('in_progress');
         if (!info.exists)

@@ -11,6 +11,7 @@ import type { Command, Executor } from '../executor.js';
 import type { ToolName } from '../tools.js';
 import type { InputsOf, ToolVersions } from '../validate.js';
 import type { BuildPlan } from './build.js';
+import type { SweepPlan } from './sweep.js';
 
 /** What a loop asks the contract runner (src/contract.ts) for: the declared checks of its stage, against a target. */
 export interface ContractRequest {
@@ -36,8 +37,19 @@ export interface ReporterLike {
     /** Every service's image and where it came from. */
     images?: Array<{ service: string; ref: string; from: string }>;
   }): Promise<unknown>;
-  reportTeardown(): Promise<unknown>;
+  /** `reason`: why the preview was removed, when not by its PR's own teardown ("PR closed", "idle for 3 days"). */
+  reportTeardown(reason?: string): Promise<unknown>;
   isPullRequestOpen(): Promise<boolean | undefined>;
+}
+
+export type PullRequestState = 'open' | 'closed' | 'merged';
+
+/** What the sweep asks of GitHub about previews of any repository sharing the cluster. */
+export interface SweepGitHub {
+  /** undefined when it cannot be told (no token, an API error): never by itself a reason to remove. */
+  pullRequestState(repository: string, prNumber: number): Promise<PullRequestState | undefined>;
+  /** The reporter of one preview the sweep removes (its comment, its deployments); undefined: none is written. */
+  reporter(target: { repository: string; prNumber: number; sha: string }): ReporterLike | undefined;
 }
 
 export interface PortForward {
@@ -58,6 +70,10 @@ export interface LoopDeps {
   writeFile: (path: string, content: string, what: string) => void;
   saveState: (key: State, value: string) => void;
   reporter?: ReporterLike;
+  /** sweep: PR states and each removed preview's reporter. */
+  github?: SweepGitHub;
+  /** The clock (the time a deploy records, the sweep's idle times); the system's when unset. */
+  now?: () => Date;
   /** Waits between two polls (a Job's status); setTimeout when unset. */
   sleep?: (ms: number) => Promise<void>;
   /** Collects diagnostics into dir; returns a short summary and the first failure it found. */
@@ -112,6 +128,7 @@ interface NamesByLoop {
   'deploy-live': BaseNames & { loop: 'deploy-live' } & Has<
       'url' | 'host' | 'namespace' | 'release' | 'kubeContext'
     >;
+  sweep: BaseNames & { loop: 'sweep' };
 }
 export type NamesOf<L extends AnyLoop> = NamesByLoop[L];
 export type PlanNames = NamesOf<AnyLoop>;
@@ -127,6 +144,8 @@ export interface LoopResult {
   firstFailure?: string;
   /** Set when the PR was found closed after the deploy and the preview was removed again. */
   tornDownAfterClose?: boolean;
+  /** sweep: what it removed (or, in a dry run, would remove) and what it kept, each with why. */
+  sweep?: SweepPlan;
   /** Why the loop failed; unset when it succeeded. */
   error?: Error;
 }

@@ -206,6 +206,8 @@ export interface PullRequestFacts {
   author?: string;
   /** When it was closed (closed pull requests only). */
   closedAt?: string;
+  /** Closed by a merge (closed pull requests only). */
+  merged?: boolean;
 }
 
 /** A full pull-request object (GET /repos/{owner}/{repo}/pulls/{n}, and the webhook's pull_request). */
@@ -221,6 +223,7 @@ export function pullRequest(facts: PullRequestFacts, hosts: GitHubHosts = PUBLIC
   const headRef = facts.headRef ?? 'feature';
   const baseRef = facts.baseRef ?? 'main';
   const closed = facts.state === 'closed';
+  const merged = closed && facts.merged === true;
   const link = (href: string) => ({ href });
   return {
     url: api,
@@ -247,8 +250,8 @@ export function pullRequest(facts: PullRequestFacts, hosts: GitHubHosts = PUBLIC
     created_at: AT,
     updated_at: facts.closedAt ?? AT,
     closed_at: closed ? (facts.closedAt ?? AT) : null,
-    merged_at: null,
-    merge_commit_sha: null,
+    merged_at: merged ? (facts.closedAt ?? AT) : null,
+    merge_commit_sha: merged ? 'c'.repeat(40) : null,
     assignee: null,
     assignees: [],
     requested_reviewers: [],
@@ -280,11 +283,11 @@ export function pullRequest(facts: PullRequestFacts, hosts: GitHubHosts = PUBLIC
     author_association: facts.head && facts.head.owner !== facts.base.owner ? 'CONTRIBUTOR' : 'MEMBER',
     auto_merge: null,
     draft: false,
-    merged: false,
+    merged,
     mergeable: closed ? null : true,
     rebaseable: closed ? null : true,
     mergeable_state: closed ? 'unknown' : 'clean',
-    merged_by: null,
+    merged_by: merged ? author : null,
     comments: 0,
     review_comments: 0,
     maintainer_can_modify: false,

@@ -35,7 +35,7 @@ export interface GitHubServerOptions {
   /** When set, any other token is answered with 401 Bad credentials. */
   token?: string;
   /** Pull requests that exist, with their state. Comments can only be made on these. */
-  pulls?: Record<number, 'open' | 'closed'>;
+  pulls?: Record<number, PullState>;
   readOnly?: boolean;
   /**
    * Login of the account the token belongs to (author of comments, creator of deployments). Default
@@ -48,6 +48,9 @@ export interface GitHubServerOptions {
   /** Check requests and responses against GitHub's REST description (default true). */
   validate?: boolean;
 }
+
+/** A pull request's state; merged is closed by a merge (GitHub: state closed, merged true). */
+export type PullState = 'open' | 'closed' | 'merged';
 
 /** A user as GitHub shows it (simple-user: all 18 fields). */
 export type User = ReturnType<typeof simpleUser>;
@@ -108,7 +111,7 @@ export interface DeploymentStatus {
 
 export interface GitHubState {
   /** Pull requests; headSha (default ffff…) is the head commit GET /pulls/{n} shows. */
-  pulls: Map<number, { state: 'open' | 'closed'; headSha?: string }>;
+  pulls: Map<number, { state: PullState; headSha?: string }>;
   comments: Map<number, IssueComment[]>;
   deployments: Deployment[];
   statuses: Map<number, DeploymentStatus[]>;
@@ -141,7 +144,7 @@ export interface GitHubServer {
   state: GitHubState;
   requests: LoggedRequest[];
   setReadOnly(readOnly: boolean): void;
-  setPullState(n: number, state: 'open' | 'closed'): void;
+  setPullState(n: number, state: PullState): void;
   /** Answer the next `times` matching requests with `status` (and GitHub's JSON error body). */
   failNext(failure: Failure): void;
   /** Seed an issue with comments, as if written earlier by `login` (not logged as requests). */
@@ -345,7 +348,8 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
             {
               base: { owner, name: repo, id: repoId },
               number: n,
-              state: pull.state,
+              state: pull.state === 'merged' ? 'closed' : pull.state,
+              merged: pull.state === 'merged',
               headSha: pull.headSha ?? 'f'.repeat(40),
               headRef: `feature-${n}`,
             },

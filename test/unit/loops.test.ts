@@ -294,12 +294,12 @@ describe('preview', () => {
     expect(exec.lines()).toHaveLength(1);
   });
 
-  test('redeploy into our namespace records the new SHA instead of creating it', async () => {
+  test('redeploy into our namespace records the new SHA and the deploy time instead of creating it', async () => {
     const exec = new RecordingExecutor().reply(/^kubectl get namespace/, { stdout: owned });
     await run(
       inputs({ loop: 'preview', 'pr-number': '101', images: 'backend=r/b:2\nfrontend=r/f:2' }),
       runCtx(),
-      deps(exec).d,
+      deps(exec, { now: () => new Date('2026-05-01T12:00:00.123Z') }).d,
     );
     // One patch, only on the version the ownership check read.
     expect(exec.lines()[1]).toBe(
@@ -311,6 +311,8 @@ describe('preview', () => {
               { service: 'backend', ref: 'r/b:2', source: 'pr', from: 'this PR' },
               { service: 'frontend', ref: 'r/f:2', source: 'pr', from: 'this PR' },
             ]),
+            // what the sweep's ttl counts from: every push extends it
+            'jetscale.ai/last-deploy': '2026-05-01T12:00:00Z',
           },
           resourceVersion: '42',
         },

@@ -39,6 +39,7 @@ const reusable: Record<string, string[]> = {
   'preview.yml': ['preview', 'teardown'],
   'ci-kind.yml': ['ci-kind'],
   'live.yml': ['live'],
+  'sweep.yml': ['sweep'],
 };
 
 const PREVIEW_GROUP = `jetscale-preview-\${{ github.repository }}-\${{ github.event.pull_request.number }}`;
@@ -204,7 +205,10 @@ describe.each(workflowFiles)('%s', (file) => {
 
   test('every job states its permissions, and writes only what preview needs', () => {
     for (const [id, job] of Object.entries(wf.jobs)) {
-      const writes = file === 'preview.yml' && (id === 'deploy' || id === 'teardown');
+      // preview.yml's deploy and teardown, and the sweep, which tells each removed preview's PR
+      const writes =
+        (file === 'preview.yml' && (id === 'deploy' || id === 'teardown')) ||
+        (file === 'sweep.yml' && id === 'sweep');
       expect(job.permissions, `${file} job ${id}`).toEqual(
         writes ? { contents: 'read', 'pull-requests': 'write', deployments: 'write' } : { contents: 'read' },
       );
