@@ -44290,6 +44290,8 @@ var Ownership;
     Ownership["ShaAnnotation"] = "jetscale.ai/sha";
     Ownership["CreatedAtAnnotation"] = "jetscale.ai/created-at";
     Ownership["RunAnnotation"] = "jetscale.ai/run";
+    /** RFC 3339: when the preview last deployed (every push), what the sweep's TTL counts from. */
+    Ownership["LastDeployAnnotation"] = "jetscale.ai/last-deploy";
 })(Ownership || (Ownership = {}));
 var Inputs;
 (function (Inputs) {
@@ -44322,6 +44324,8 @@ var Inputs;
     Inputs["PreviewWith"] = "preview-with";
     Inputs["BaselineNamespace"] = "baseline-namespace";
     Inputs["RecordBaseline"] = "record-baseline";
+    Inputs["Ttl"] = "ttl";
+    Inputs["MaxPreviews"] = "max-previews";
 })(Inputs || (Inputs = {}));
 var Outputs;
 (function (Outputs) {
@@ -44343,8 +44347,8 @@ var State;
     State["KindPath"] = "kindPath";
 })(State || (State = {}));
 /** The action's loops (the `loop` input). */
-const LOOPS = ['ci-kind', 'preview', 'teardown', 'live'];
-/** The CLI's loops: the action's four plus `deploy live`. */
+const LOOPS = ['ci-kind', 'preview', 'teardown', 'live', 'sweep'];
+/** The CLI's loops: the action's plus `deploy live`. */
 const CLI_LOOPS = [...LOOPS, 'deploy-live'];
 
 // EXTERNAL MODULE: external "node:crypto"
@@ -44511,6 +44515,10 @@ function hostFor(id, baseDomain = DEFAULT_BASE_DOMAIN) {
 /** At most 43 characters: `<release>-postgres` must stay within a StatefulSet's 52. */
 function releaseFor(id) {
     return `pr-${id}`;
+}
+/** A time as the annotations record it: RFC 3339 in UTC, to the second (2025-05-01T12:00:00Z). */
+function rfc3339(date) {
+    return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 function shortSha(sha) {
     return sha.slice(0, 7);
@@ -44724,6 +44732,16 @@ function parseTimeout(value) {
         return undefined;
     const seconds = Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' ? 60 : 1);
     return seconds >= 1 && seconds <= 6 * 3600 ? seconds : undefined;
+}
+const TTL_FORM = 'a duration from 1m to 365d: a whole number followed by m (minutes), h (hours) or d (days) (e.g. 3d, 12h)';
+const MAX_PREVIEWS_FORM = 'a whole number of previews from 1 to 10000, no sign or leading zeros (e.g. 20)';
+/** A TTL in seconds (`3d`, `12h`, `90m`); undefined when it is not one. */
+function parseTtl(value) {
+    const m = /^([1-9][0-9]{0,5})(m|h|d)$/.exec(value);
+    if (!m)
+        return undefined;
+    const seconds = Number(m[1]) * (m[2] === 'd' ? 86_400 : m[2] === 'h' ? 3600 : 60);
+    return seconds <= 365 * 86_400 ? seconds : undefined;
 }
 function isImageRef(value) {
     return value.length <= 512 && IMAGE_REF.test(value);
@@ -44988,6 +45006,24 @@ const FIELDS = {
         return seconds ?? 600;
     },
     dryRun: bool(Inputs.DryRun, false),
+    ttlSeconds: (f) => {
+        const raw = f.trimmed(Inputs.Ttl);
+        if (raw === undefined)
+            return undefined;
+        const seconds = parseTtl(raw);
+        if (seconds === undefined)
+            f.problem(Inputs.Ttl, raw, TTL_FORM);
+        return seconds;
+    },
+    maxPreviews: (f) => {
+        const raw = f.trimmed(Inputs.MaxPreviews);
+        if (raw === undefined)
+            return undefined;
+        const n = /^[1-9][0-9]{0,4}$/.test(raw) ? Number(raw) : Number.NaN;
+        if (!(n <= 10_000))
+            f.problem(Inputs.MaxPreviews, raw, MAX_PREVIEWS_FORM);
+        return n <= 10_000 ? n : undefined;
+    },
     kubeContext: (f) => {
         const raw = f.trimmed(KUBE_CONTEXT);
         if (raw === undefined)
@@ -45013,6 +45049,7 @@ const REQUIRED = {
     preview: [{ field: 'prNumber', input: Inputs.PrNumber, form: PR_FORM }],
     teardown: [{ field: 'prNumber', input: Inputs.PrNumber, form: PR_FORM }],
     live: [{ field: 'url', input: Inputs.Url, form: URL_FORM }],
+    sweep: [],
     'deploy-live': [
         { field: 'url', input: Inputs.Url, form: URL_FORM },
         { field: 'kubeContext', input: KUBE_CONTEXT, form: 'the name of the live kube context (--context)' },
@@ -45237,6 +45274,7 @@ const STAGE_VALUES = {
     teardown: undefined,
     live: 'values.live.yaml',
     'deploy-live': 'values.live.yaml',
+    sweep: undefined,
 };
 /** The stages a check can run in (global.environment). */
 const STAGES = ['local', 'ci', 'preview', 'live'];
@@ -45246,6 +45284,7 @@ const LOOP_STAGE = {
     preview: 'preview',
     teardown: undefined,
     live: 'live',
+    sweep: undefined,
     'deploy-live': 'live',
 };
 const METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'];
@@ -53437,13 +53476,18 @@ function deployBody(ctx, report, meta) {
     return lines.join('\n');
 }
 /** The comment once the preview is gone; `previous` is what the comment said before, if it was ours. */
-function teardownBody(ctx, meta, previous) {
+function teardownBody(ctx, meta, previous, 
+/** Why the sweep removed it ("PR closed", "idle for 3 days", "over the cap of 20"); unset: its PR's teardown. */
+reason) {
     const lines = [
         COMMENT_MARKER,
         '### Preview environment removed',
         '',
-        `The preview of this pull request was torn down at ${meta.updatedAt} by run ${runLink(ctx)} ` +
-            `at commit ${commitLink(ctx, ctx.sha)}.`,
+        reason
+            ? `**removed: ${redact(reason).replace(/[\r\n]+/g, ' ')}**: the preview of this pull request was torn down at ` +
+                `${meta.updatedAt} by the sweep, run ${runLink(ctx)}.`
+            : `The preview of this pull request was torn down at ${meta.updatedAt} by run ${runLink(ctx)} ` +
+                `at commit ${commitLink(ctx, ctx.sha)}.`,
     ];
     if (previous?.state === 'deployed') {
         lines.push('', `It last served commit ${commitLink(ctx, previous.sha)}, deployed by run ${previous.runId}.`);
@@ -53763,12 +53807,15 @@ class Reporter {
         await this.recordDeployment(result, report);
         return result;
     }
-    /** Marks the preview as gone in the sticky comment and sets the environment's deployments inactive. */
-    async reportTeardown() {
+    /**
+     * Marks the preview as gone in the sticky comment and sets the environment's deployments inactive. `reason`:
+     * why, when the sweep removed it rather than its PR's own teardown ("PR closed", "idle for 3 days").
+     */
+    async reportTeardown(reason) {
         const result = newResult();
         const meta = this.meta('removed');
         if (this.context.comment) {
-            const newer = await this.writeComment(result, meta, (previous) => teardownBody(this.render, meta, previous));
+            const newer = await this.writeComment(result, meta, (previous) => teardownBody(this.render, meta, previous, reason));
             if (newer)
                 return this.skip(result, newer);
         }
@@ -53804,12 +53851,8 @@ class Reporter {
      */
     async isPullRequestOpen() {
         const result = newResult();
-        const pull = await this.attempt(result, `read pull request #${this.context.prNumber}`, () => this.octokit.rest.pulls.get({
-            owner: this.context.owner,
-            repo: this.context.repo,
-            pull_number: this.context.prNumber,
-        }));
-        return pull.ok ? pull.value.data.state === 'open' : true;
+        const state = await this.attempt(result, `read pull request #${this.context.prNumber}`, () => pullRequestState(this.octokit, this.context, this.context.prNumber));
+        return state.ok ? state.value === 'open' : true;
     }
     /**
      * The account the token writes as; undefined (after one warning per report) when it cannot be told. A
@@ -53927,6 +53970,17 @@ class Reporter {
         this.warnings.push(message);
     }
 }
+/** A pull request's state as the sweep tells them apart: open, closed, or merged (closed by a merge). */
+async function pullRequestState(octokit, repo, prNumber) {
+    const { data } = await octokit.rest.pulls.get({
+        owner: repo.owner,
+        repo: repo.repo,
+        pull_number: prNumber,
+    });
+    if (data.state === 'open')
+        return 'open';
+    return data.merged || data.merged_at ? 'merged' : 'closed';
+}
 function newResult() {
     return { ok: true, warnings: [] };
 }
@@ -53955,8 +54009,58 @@ function trimSlash(url) {
     return url.replace(/\/+$/, '');
 }
 
+;// CONCATENATED MODULE: ./build/src/github/sweep.js
+/**
+ * What the sweep asks of GitHub: the state of any listed preview's PR (in the repository its labels name), and a
+ * reporter for each preview it removes. One token for all: a repository it cannot read answers unknown, and a
+ * preview whose PR state is unknown is never removed for it.
+ */
+
+
+
+function sweepGitHub(options) {
+    const warn = options.warn ?? ((m) => warning(m));
+    const octokit = createClient(options.token, options.apiUrl, {
+        timeoutMs: 30_000,
+        retries: 2,
+        retryDelayMs: 1_000,
+    });
+    return {
+        async pullRequestState(repository, prNumber) {
+            const [owner, repo] = repository.split('/');
+            try {
+                return await pullRequestState(octokit, { owner, repo }, prNumber);
+            }
+            catch (error) {
+                warn(`sweep: could not read ${repository}#${prNumber}, so it is not removed for its PR: ${describeError(error)}`);
+                return undefined;
+            }
+        },
+        reporter({ repository, prNumber, sha }) {
+            const run = options.run;
+            if (!options.write || !run)
+                return undefined;
+            const [owner, repo] = repository.split('/');
+            return new Reporter({
+                owner,
+                repo,
+                prNumber,
+                sha,
+                runId: run.runId,
+                runAttempt: run.runAttempt,
+                runUrl: run.runUrl,
+                token: options.token,
+                apiUrl: options.apiUrl,
+                comment: options.comment,
+                identity: options.identity,
+            });
+        },
+    };
+}
+
 ;// CONCATENATED MODULE: ./build/src/github/index.js
 /** GitHub reporting: the sticky pull-request comment and the preview's GitHub Deployments. */
+
 
 
 
@@ -54042,6 +54146,17 @@ const kubectl = {
                 : JSON.stringify({
                     metadata: { name: ns, uid: '<uid>', resourceVersion: '<version>', ...assume },
                 }),
+        };
+    },
+    /** Namespaces carrying the labels of `selector` (a dry run of the plan alone takes it there are none). */
+    listNamespaces(selector, env, why) {
+        return {
+            cmd: 'kubectl',
+            args: ['get', 'namespaces', '-l', selector, '-o', 'json'],
+            env,
+            silent: true,
+            description: why,
+            dryRunStdout: JSON.stringify({ items: [] }),
         };
     },
     /** `create` (not apply): fails if someone created the namespace since we looked. */
@@ -54452,6 +54567,8 @@ function planNames(inputs, ctx) {
             return { ...base, ...pullRequestNames(inputs, ctx, withKubeconfig), loop: inputs.loop };
         case 'live':
             return { ...base, loop: inputs.loop, url: inputs.url, release: LIVE_RELEASE, env: withKubeconfig({}) };
+        case 'sweep':
+            return { ...base, loop: inputs.loop, env: withKubeconfig({}) };
         case 'deploy-live':
             return {
                 ...base,
@@ -55348,8 +55465,10 @@ const preview = async (ctx) => {
                         `${inputs.primaryRepository ?? 'unset'}); otherwise choose another namespace-prefix.`);
                 images = await resolveImages(ctx);
                 writeValuesFile(ctx, images.length ? images : inputs.images);
+                // Every deploy (every push) records its time: the sweep's TTL counts from the last one.
                 const recorded = {
                     ...(images.length ? { [Ownership.ImagesAnnotation]: JSON.stringify(images) } : {}),
+                    [Ownership.LastDeployAnnotation]: rfc3339(deps.now?.() ?? new Date()),
                 };
                 await report('in_progress');
                 if (!info.exists)
@@ -55408,7 +55527,244 @@ const preview = async (ctx) => {
     await report('success');
 };
 
+;// CONCATENATED MODULE: ./build/src/loops/sweep.js
+/**
+ * sweep: removes the previews nobody will tear down. It lists the namespaces carrying our ownership labels, asks
+ * GitHub for each one's PR (of the repository its labels name), and removes those whose PR is closed or merged,
+ * those not deployed for longer than the TTL, and, with a cap, the longest-idle ones beyond it. Each goes through
+ * the teardown's own code path (ownership checked again, deleted only if unchanged), and its PR is told why.
+ * A namespace without our labels is never listed; one this run would not have named (another namespace-prefix or
+ * primary-repository) is left alone. A dry run reads the cluster and GitHub, prints the plan and changes nothing.
+ */
+
+
+
+
+
+/** Every namespace that is ours: our managed-by label and a PR label (the baseline's has none). */
+const SWEEP_SELECTOR = `${Ownership.ManagedByLabel}=${MANAGED_BY},${Ownership.PrLabel}`;
+/** The key of a PR in the states map: `owner/name#N` (lower-case). */
+function prKey(repository, prNumber) {
+    return `${repository.toLowerCase()}#${prNumber}`;
+}
+/**
+ * Pure: which previews to remove and why, and which to keep and why. Namespaces without our labels (or with a PR
+ * label that is no PR number) are in neither list. A PR whose state is unknown is never removed for it.
+ */
+function planSweep(namespaces, prStates, now, options) {
+    const plan = { remove: [], keep: [] };
+    const candidates = [];
+    for (const ns of [...namespaces].sort((a, b) => a.name.localeCompare(b.name))) {
+        const found = sweepable(ns, options);
+        if (!found)
+            continue;
+        const { decision, leftAlone, last } = found;
+        if (leftAlone) {
+            plan.keep.push({ ...decision, reason: `left alone: ${leftAlone}` });
+            continue;
+        }
+        const { pr, repo } = decision;
+        const state = repo ? prStates.get(prKey(repo, pr)) : undefined;
+        if (state === 'closed' || state === 'merged') {
+            plan.remove.push({ ...decision, reason: `PR ${state}` });
+            continue;
+        }
+        const idleMs = last ? now.getTime() - last.ms : undefined;
+        if (options.ttlSeconds !== undefined && idleMs !== undefined && idleMs > options.ttlSeconds * 1000) {
+            plan.remove.push({ ...decision, reason: `idle for ${duration(idleMs)}` });
+            continue;
+        }
+        const open = state === 'open' ? 'PR open' : 'PR state unknown';
+        candidates.push({
+            decision: {
+                ...decision,
+                reason: idleMs === undefined
+                    ? `${open}, no deploy time recorded`
+                    : `${open}, deployed ${duration(idleMs)} ago`,
+            },
+            idleMs,
+        });
+    }
+    // Beyond the cap, the longest idle go first (no recorded time: made before times were recorded, so the oldest).
+    const idle = (c) => c.idleMs ?? Number.MAX_SAFE_INTEGER;
+    const byIdle = [...candidates].sort((a, b) => idle(b) - idle(a));
+    const over = options.maxPreviews === undefined ? 0 : Math.max(0, byIdle.length - options.maxPreviews);
+    const evicted = new Set(byIdle.slice(0, over));
+    for (const c of candidates) {
+        if (evicted.has(c))
+            plan.remove.push({ ...c.decision, reason: `over the cap of ${options.maxPreviews}` });
+        else
+            plan.keep.push(c.decision);
+    }
+    return plan;
+}
+/**
+ * What the sweep knows of one listed namespace: nothing when it lacks our labels (it is not listed at all), else
+ * its decision's facts, and why it is left alone when this sweep may not remove it.
+ */
+function sweepable(ns, options) {
+    const labels = ns.labels ?? {};
+    const prLabel = labels[Ownership.PrLabel] ?? '';
+    if (labels[Ownership.ManagedByLabel] !== MANAGED_BY || !/^[1-9][0-9]{0,9}$/.test(prLabel))
+        return undefined;
+    const pr = Number(prLabel);
+    // The repository its annotation names; one made before repositories were recorded is the primary one's.
+    const repo = ns.annotations?.[Ownership.RepositoryAnnotation]?.toLowerCase() ??
+        (labels[Ownership.RepoLabel] === undefined ? options.primaryRepository?.toLowerCase() : undefined);
+    const last = lastDeploy(ns);
+    const sha = ns.annotations?.[Ownership.ShaAnnotation];
+    const decision = {
+        namespace: ns.name,
+        pr,
+        ...(repo ? { repo } : {}),
+        ...(sha ? { sha } : {}),
+        reason: '',
+        ...(last ? { lastDeploy: last.text } : {}),
+    };
+    const owner = { prNumber: pr, repository: repo, primaryRepository: options.primaryRepository };
+    if (!isOwnedBy(ns, owner))
+        return { decision, last, leftAlone: notOwned(ns, owner) };
+    const expected = namespaceFor(previewId(pr, repo, options.primaryRepository), options.namespacePrefix);
+    if (expected !== ns.name)
+        return {
+            decision,
+            last,
+            leftAlone: `this sweep would name that preview ${expected} (another namespace-prefix or primary-repository made it)`,
+        };
+    return { decision, last };
+}
+/** The last deploy time, else the creation time recorded on the namespace. */
+function lastDeploy(ns) {
+    for (const key of [Ownership.LastDeployAnnotation, Ownership.CreatedAtAnnotation]) {
+        const text = ns.annotations?.[key];
+        const ms = text ? Date.parse(text) : Number.NaN;
+        if (text && Number.isFinite(ms))
+            return { text, ms };
+    }
+    return undefined;
+}
+/** A duration in the largest whole unit: "3 days", "5 hours", "12 minutes". */
+function duration(ms) {
+    for (const [unit, size] of [
+        ['day', 86_400_000],
+        ['hour', 3_600_000],
+        ['minute', 60_000],
+    ]) {
+        const n = Math.floor(ms / size);
+        if (n >= 1)
+            return `${n} ${unit}${n === 1 ? '' : 's'}`;
+    }
+    return 'less than a minute';
+}
+/** The plan as the log and a dry run print it. */
+function sweepLines(plan, dryRun) {
+    const who = (d) => `${d.namespace} (${d.repo ?? 'the primary repository'} PR #${d.pr})`;
+    const lines = [
+        `sweep: ${plan.remove.length} to remove, ${plan.keep.length} kept${dryRun ? ' (dry run: nothing is changed)' : ''}`,
+    ];
+    for (const d of plan.remove)
+        lines.push(`${dryRun ? 'would remove' : 'remove'} ${who(d)}: ${d.reason}`);
+    for (const d of plan.keep)
+        lines.push(`keep ${who(d)}: ${d.reason}`);
+    return lines;
+}
+const sweep = async (ctx) => {
+    const { inputs, deps } = ctx;
+    await ctx.step('tools', () => deps.installTools(['helm', 'kubectl']));
+    const listed = await ctx.step('list previews', () => listPreviews(ctx));
+    const states = await ctx.step('GitHub PR states', () => pullRequestStates(ctx, listed));
+    const plan = planSweep(listed, states, deps.now?.() ?? new Date(), {
+        ttlSeconds: inputs.ttlSeconds,
+        maxPreviews: inputs.maxPreviews,
+        namespacePrefix: inputs.namespacePrefix,
+        primaryRepository: inputs.primaryRepository,
+    });
+    ctx.result.sweep = plan;
+    for (const line of sweepLines(plan, inputs.dryRun))
+        deps.log(line);
+    if (inputs.dryRun)
+        return;
+    // One preview that cannot be removed (changed since the check, an API error) does not keep the others.
+    const failed = [];
+    for (const d of plan.remove) {
+        try {
+            await removeOne(ctx, d);
+        }
+        catch (error) {
+            failed.push(`${d.namespace}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+    }
+    if (failed.length)
+        throw new Error(`sweep: ${failed.length} of ${plan.remove.length} previews were not removed:\n- ${failed.join('\n- ')}`);
+};
+async function listPreviews(ctx) {
+    const out = await ctx.deps.exec.run(kubectl.listNamespaces(SWEEP_SELECTOR, ctx.names.env, 'the namespaces carrying our ownership labels'));
+    if (!out.stdout.trim())
+        return [];
+    const items = JSON.parse(out.stdout).items;
+    return (items ?? []).map(({ metadata: m = {} }) => ({
+        name: String(m.name),
+        exists: true,
+        uid: m.uid,
+        resourceVersion: m.resourceVersion,
+        labels: m.labels ?? {},
+        annotations: m.annotations ?? {},
+    }));
+}
+/** Each listed PR's state, asked once per repository and PR; unknown ones are left out. */
+async function pullRequestStates(ctx, listed) {
+    const states = new Map();
+    const github = ctx.deps.github;
+    if (!github) {
+        ctx.deps.log('sweep: no GitHub access (github-token): no preview is removed for its PR being closed.');
+        return states;
+    }
+    // Only the previews this sweep may remove are asked about, each PR once.
+    for (const ns of listed) {
+        const found = sweepable(ns, ctx.inputs);
+        const repo = found?.decision.repo;
+        if (!found || found.leftAlone || !repo || states.has(prKey(repo, found.decision.pr)))
+            continue;
+        const state = await github.pullRequestState(repo, found.decision.pr);
+        if (state)
+            states.set(prKey(repo, found.decision.pr), state);
+    }
+    return states;
+}
+/** One preview, removed by the teardown's own code path, as a teardown of its PR would. */
+async function removeOne(ctx, d) {
+    const inputs = {
+        ...ctx.inputs,
+        loop: 'teardown',
+        prNumber: d.pr,
+        repository: d.repo,
+        sha: d.sha && /^[0-9a-f]{7,40}$/i.test(d.sha) ? d.sha.toLowerCase() : ctx.inputs.sha,
+    };
+    const names = planNames(inputs, ctx.run);
+    // planSweep only removes what this run would name so; a mismatch here would tear down something else.
+    if (names.namespace !== d.namespace)
+        throw new Error(`derived namespace ${names.namespace} is not the one planned (${d.namespace}); left alone`);
+    const reporter = d.repo && inputs.sha
+        ? ctx.deps.github?.reporter({ repository: d.repo, prNumber: d.pr, sha: inputs.sha })
+        : undefined;
+    const told = reporter && {
+        reportDeploy: (a) => reporter.reportDeploy(a),
+        reportTeardown: () => reporter.reportTeardown(d.reason),
+        isPullRequestOpen: () => reporter.isPullRequestOpen(),
+    };
+    ctx.deps.log(`removing ${d.namespace}: ${d.reason}`);
+    await removePreview({
+        ...ctx,
+        inputs,
+        names,
+        deps: { ...ctx.deps, reporter: told },
+        step: (name, fn) => ctx.step(`${name} ${d.namespace}`, fn),
+    });
+}
+
 ;// CONCATENATED MODULE: ./build/src/loops/index.js
+
+
 
 
 
@@ -55432,6 +55788,7 @@ const LOOP_BODIES = {
     teardown: teardown,
     live: live,
     'deploy-live': deployLive,
+    sweep: sweep,
 };
 /** Runs one loop. Never throws for a failure of the loop itself: the result carries the error and what ran. */
 async function runLoop(inputs, run, deps) {
@@ -55468,8 +55825,8 @@ async function runLoop(inputs, run, deps) {
     };
     try {
         // Read before anything runs: an `images` line naming no declared service stops the loop here. A teardown
-        // removes what exists, whatever the declaration says now.
-        if (inputs.loop !== 'teardown') {
+        // (and the sweep, which tears down) removes what exists, whatever the declaration says now.
+        if (inputs.loop !== 'teardown' && inputs.loop !== 'sweep') {
             ctx.declaration = readDeclaration(run.stackDir, inputs.loop, extraValues(inputs), 'release' in names ? names.release : undefined);
             checkImagesDeclared(inputs.images, ctx.declaration);
         }
@@ -55766,13 +56123,17 @@ async function run() {
         const names = planNames(inputs, ctx);
         setOutputs(names);
         const reporter = makeReporter(inputs, ctx);
-        const deps = loopDeps(inputs, reporter);
+        const deps = loopDeps(inputs, ctx, reporter);
         if (inputs.dryRun)
             for (const line of planHeader(names))
                 info(line);
         const result = await runLoop(inputs, ctx, deps);
         if (inputs.dryRun)
-            setOutput(Outputs.Plan, JSON.stringify({ names, commands: planCommands(deps) }));
+            setOutput(Outputs.Plan, JSON.stringify({
+                names,
+                commands: planCommands(deps),
+                ...(result.sweep ? { sweep: result.sweep } : {}),
+            }));
         if (result.diagnosticsDir)
             setOutput(Outputs.DiagnosticsDir, result.diagnosticsDir);
         // The loop's own outcome decides the step; a summary that cannot be written only warns.
@@ -55788,15 +56149,35 @@ async function run() {
         setFailed(message);
     }
 }
-function loopDeps(inputs, reporter) {
+function loopDeps(inputs, ctx, reporter) {
     const log = (line) => info(line);
-    if (inputs.dryRun)
+    // A sweep's plan is what is on the cluster and on GitHub: its dry run reads both and the loop writes nothing.
+    if (inputs.dryRun && inputs.loop !== 'sweep')
         return dryRunLoopDeps(inputs, log);
     return {
         ...realLoopDeps(inputs, new ExecExecutor(), log),
         reporter,
+        github: inputs.loop === 'sweep' ? makeSweepGitHub(inputs, ctx) : undefined,
         saveState: (key, value) => saveState(key, value),
     };
+}
+/** The sweep's GitHub access: reads with the token; writes (comments, deployments) only from a run, not dry. */
+function makeSweepGitHub(inputs, ctx) {
+    if (!inputs.githubToken) {
+        info('No github-token: the sweep cannot tell which PRs are closed, and tells no PR.');
+        return undefined;
+    }
+    const runId = /^[1-9][0-9]*$/.test(ctx.runId) ? Number(ctx.runId) : undefined;
+    return sweepGitHub({
+        token: inputs.githubToken,
+        apiUrl: ctx.apiUrl,
+        run: runId === undefined
+            ? undefined
+            : { runId, runAttempt: Number.parseInt(ctx.runAttempt, 10) || 1, runUrl: ctx.runUrl },
+        write: !inputs.dryRun,
+        comment: inputs.comment,
+        identity: inputs.botLogin,
+    });
 }
 /** GitHub reporting runs on a runner only: a pull-request loop with a token, a repository and a run id. */
 function makeReporter(inputs, ctx) {

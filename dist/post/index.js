@@ -31633,6 +31633,17 @@ const kubectl = {
                 }),
         };
     },
+    /** Namespaces carrying the labels of `selector` (a dry run of the plan alone takes it there are none). */
+    listNamespaces(selector, env, why) {
+        return {
+            cmd: 'kubectl',
+            args: ['get', 'namespaces', '-l', selector, '-o', 'json'],
+            env,
+            silent: true,
+            description: why,
+            dryRunStdout: JSON.stringify({ items: [] }),
+        };
+    },
     /** `create` (not apply): fails if someone created the namespace since we looked. */
     createFromStdin(manifest, env, why) {
         return { cmd: 'kubectl', args: ['create', '-f', '-'], env, input: manifest, description: why };
@@ -31853,6 +31864,8 @@ var Ownership;
     Ownership["ShaAnnotation"] = "jetscale.ai/sha";
     Ownership["CreatedAtAnnotation"] = "jetscale.ai/created-at";
     Ownership["RunAnnotation"] = "jetscale.ai/run";
+    /** RFC 3339: when the preview last deployed (every push), what the sweep's TTL counts from. */
+    Ownership["LastDeployAnnotation"] = "jetscale.ai/last-deploy";
 })(Ownership || (Ownership = {}));
 var Inputs;
 (function (Inputs) {
@@ -31885,6 +31898,8 @@ var Inputs;
     Inputs["PreviewWith"] = "preview-with";
     Inputs["BaselineNamespace"] = "baseline-namespace";
     Inputs["RecordBaseline"] = "record-baseline";
+    Inputs["Ttl"] = "ttl";
+    Inputs["MaxPreviews"] = "max-previews";
 })(Inputs || (Inputs = {}));
 var Outputs;
 (function (Outputs) {
@@ -31906,8 +31921,8 @@ var State;
     State["KindPath"] = "kindPath";
 })(State || (State = {}));
 /** The action's loops (the `loop` input). */
-const LOOPS = ['ci-kind', 'preview', 'teardown', 'live'];
-/** The CLI's loops: the action's four plus `deploy live`. */
+const LOOPS = ['ci-kind', 'preview', 'teardown', 'live', 'sweep'];
+/** The CLI's loops: the action's plus `deploy live`. */
 const CLI_LOOPS = [...LOOPS, 'deploy-live'];
 
 ;// CONCATENATED MODULE: external "node:child_process"
