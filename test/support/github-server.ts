@@ -136,6 +136,8 @@ export interface Failure {
   status?: number;
   /** How many matching requests fail; then the rule is used up (Infinity: an outage). */
   times: number;
+  /** Matching requests let through before the first failure. */
+  skip?: number;
   message?: string;
   documentation?: string;
   /** Headers sent with the error, overriding the usual ones (retry-after, x-ratelimit-remaining, -reset). */
@@ -589,6 +591,10 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
         throw new HttpError(401, auth ? 'Bad credentials' : 'Requires authentication');
       }
       failure = failures.find((f) => (f.method ?? method) === method && f.path.test(url.pathname));
+      if (failure?.skip) {
+        failure.skip -= 1;
+        failure = undefined;
+      }
       if (failure) {
         failure.times -= 1;
         if (failure.times <= 0) failures.splice(failures.indexOf(failure), 1);
