@@ -437,8 +437,11 @@ describe('a deploy or a teardown never fails because reporting failed', () => {
     ['preview', { loop: 'preview', images: 'backend=r/b:2\nfrontend=r/f:2' }],
     ['teardown', { loop: 'teardown' }],
   ] as const)('%s: every GitHub call failing with 502 changes nothing but warnings', async (_name, raw) => {
-    const healthy = await outcome(raw, undefined);
+    // The same loop, reporting to a GitHub that answers.
+    const healthy = await outcome(raw, loopReporter());
     expect(healthy.error).toBeUndefined();
+    expect(healthy.steps.filter((s) => s.startsWith('GitHub')).length).toBeGreaterThan(0);
+    server.clearRequests();
     server.failNext({ path: /./, status: 502, times: Number.POSITIVE_INFINITY });
     const r = loopReporter();
 
