@@ -1,6 +1,6 @@
 /**
  * The REST client the reporting uses: Octokit with the API version GitHub asks for, a per-request timeout,
- * retries of idempotent requests, and errors worded for a workflow author.
+ * the one retry policy of every call (below), and errors worded for a workflow author.
  */
 import { getOctokit } from '@actions/github';
 
@@ -10,11 +10,19 @@ export const API_VERSION = '2022-11-28';
 export type Octokit = ReturnType<typeof getOctokit>;
 
 export interface RequestPolicy {
-  /** Per-request timeout. */
+  /** Per-attempt timeout. */
   timeoutMs: number;
-  /** Extra attempts for GET/PATCH requests that fail with 5xx or a network error. */
-  retries: number;
-  retryDelayMs: number;
+  /** Attempts per request, the first included. */
+  attempts: number;
+  /** The longest single wait; a rate limit that asks for longer is given up on at once. */
+  maxWaitMs: number;
+  /**
+   * Time this client may spend on failed attempts and waits, over all its requests: a GitHub outage costs a
+   * run this much, then every request gets one attempt.
+   */
+  budgetMs: number;
+  sleep: (ms: number) => Promise<void>;
+  now: () => number;
 }
 
 /** Parameters every repository call takes. */
@@ -23,26 +31,129 @@ export interface RepoParams {
   repo: string;
 }
 
+/**
+ * How a POST (GitHub's create calls) may be retried, given as `request: { retry }`. After a 5xx or no answer
+ * GitHub may have done the write, so a plain POST is not sent again: `repeatable` says sending it twice is
+ * harmless (a deployment status); `recover` looks for what the lost attempt made and returns it as that
+ * request's answer (undefined: nothing was made, send it again). 429 and rate-limit 403s are always retried:
+ * GitHub refused those before doing anything.
+ */
+export interface RetryOptions {
+  repeatable?: boolean;
+  recover?: () => Promise<{ status: number; data: unknown } | undefined>;
+}
+
+/** Why an attempt failed, as the retry policy sees it. */
+type Failure =
+  | { kind: 'rate-limit'; waitMs: number; until?: number }
+  | { kind: 'secondary'; retryAfterMs?: number }
+  /** 5xx, no answer (timeout, connection refused or reset): GitHub may or may not have acted. */
+  | { kind: 'transient' }
+  | { kind: 'final' };
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE']);
+/** Backoff after a 5xx or no answer: 1 s, 2 s, 4 s…, each with jitter (half fixed, half random). */
+const BACKOFF_BASE_MS = 1_000;
+/** GitHub on a secondary rate limit without retry-after: "wait for at least one minute before retrying". */
+const SECONDARY_WAIT_MS = 60_000;
+
 export function createClient(token: string, baseUrl: string, policy: RequestPolicy): Octokit {
   const octokit = getOctokit(token, { baseUrl, userAgent: 'jetscale-stack' });
+  let spentMs = 0;
   octokit.hook.wrap('request', async (request, options) => {
     options.headers = { ...options.headers, 'x-github-api-version': API_VERSION };
-    const retryable = options.method === 'GET' || options.method === 'PATCH';
-    for (let attempt = 0; ; attempt++) {
+    const retry = (options.request?.retry ?? {}) as RetryOptions;
+    const repeatable = IDEMPOTENT.has(options.method) || retry.repeatable === true;
+    for (let attempt = 1; ; attempt++) {
+      const t0 = policy.now();
+      let lastError: unknown;
       try {
         // A wrap hook cannot hand the next hook new options (before-after-hook binds the originals), so the
         // per-attempt signal goes into this request's own options object.
         options.request = { ...options.request, signal: AbortSignal.timeout(policy.timeoutMs) };
         return await request(options);
       } catch (error) {
-        const e = error as { status?: number; response?: unknown };
-        const transient = !e.response || (typeof e.status === 'number' && e.status >= 500);
-        if (!retryable || !transient || attempt >= policy.retries) throw error;
-        await new Promise((resolve) => setTimeout(resolve, policy.retryDelayMs * (attempt + 1)));
+        lastError = error;
+      }
+      spentMs += policy.now() - t0;
+      const failure = classify(lastError, policy.now());
+      const giveUp = (why: string) => {
+        annotate(lastError, attempt, why);
+        return lastError;
+      };
+      if (failure.kind === 'final') throw giveUp('');
+      if (failure.kind === 'transient' && !repeatable && !retry.recover)
+        throw giveUp('not sent again: GitHub may have done it');
+      const waitMs = waitFor(failure, attempt, policy);
+      if (failure.kind === 'rate-limit' && waitMs > policy.maxWaitMs)
+        throw giveUp(
+          `rate limited until ${new Date(failure.until ?? policy.now() + waitMs).toISOString()}, ` +
+            `longer than the ${policy.maxWaitMs / 1000} s this run waits`,
+        );
+      if (attempt >= policy.attempts) throw giveUp(`after ${attempt} attempts`);
+      if (spentMs + waitMs > policy.budgetMs)
+        throw giveUp(`after ${attempt} attempts; the ${policy.budgetMs / 1000} s retry budget is spent`);
+      spentMs += waitMs;
+      await policy.sleep(waitMs);
+      if (failure.kind === 'transient' && !repeatable && retry.recover) {
+        // Did the lost attempt do the write? When that cannot be told, nothing is sent again.
+        let found: Awaited<ReturnType<NonNullable<RetryOptions['recover']>>>;
+        try {
+          found = await retry.recover();
+        } catch {
+          throw giveUp('not sent again: whether GitHub did it could not be checked');
+        }
+        if (found) return { ...found, url: options.url, headers: {} };
       }
     }
   });
   return octokit;
+}
+
+function classify(error: unknown, now: number): Failure {
+  const status = errorStatus(error);
+  if (status === undefined) return { kind: 'transient' };
+  if (status >= 500) return { kind: 'transient' };
+  if (status !== 403 && status !== 429) return { kind: 'final' };
+  const headers = ((error as { response?: { headers?: Record<string, string | undefined> } }).response
+    ?.headers ?? {}) as Record<string, string | undefined>;
+  const retryAfter = parseRetryAfter(headers['retry-after'], now);
+  const reset = Number(headers['x-ratelimit-reset']);
+  if (headers['x-ratelimit-remaining'] === '0' && Number.isFinite(reset) && retryAfter === undefined) {
+    // Not before the reset (UTC epoch seconds); a second more for the clocks between us and GitHub.
+    const until = reset * 1000 + 1000;
+    return { kind: 'rate-limit', waitMs: Math.max(0, until - now), until };
+  }
+  if (retryAfter !== undefined) return { kind: 'rate-limit', waitMs: retryAfter };
+  // A 403 is a rate limit only when GitHub says so; else it is a refusal (a fork's read-only token).
+  if (status === 429 || /rate limit/i.test(errorMessage(error))) return { kind: 'secondary' };
+  return { kind: 'final' };
+}
+
+function waitFor(
+  failure: Exclude<Failure, { kind: 'final' }>,
+  attempt: number,
+  policy: RequestPolicy,
+): number {
+  if (failure.kind === 'rate-limit') return failure.waitMs;
+  if (failure.kind === 'secondary')
+    // "wait for an exponentially increasing amount of time between retries"
+    return Math.min(policy.maxWaitMs, SECONDARY_WAIT_MS * 2 ** (attempt - 1));
+  const backoff = Math.min(policy.maxWaitMs, BACKOFF_BASE_MS * 2 ** (attempt - 1));
+  return Math.round(backoff / 2 + (Math.random() * backoff) / 2);
+}
+
+/** Retry-After in seconds (what GitHub sends) or as an HTTP date, in ms from now. */
+function parseRetryAfter(value: string | undefined, now: number): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** Records on the error how many attempts were made and why the client stopped (see describeError). */
+function annotate(error: unknown, attempts: number, why: string): void {
+  if (error && typeof error === 'object') Object.assign(error, { attempts, gaveUp: why || undefined });
 }
 
 /** The HTTP status of an Octokit error, when there was a response. */
@@ -60,6 +171,11 @@ export function errorMessage(error: unknown): string {
 
 /** An API error as a workflow author can act on it. */
 export function describeError(error: unknown): string {
+  const { gaveUp } = (error ?? {}) as { gaveUp?: string };
+  return gaveUp ? `${describeAnswer(error)} (${gaveUp})` : describeAnswer(error);
+}
+
+function describeAnswer(error: unknown): string {
   const status = errorStatus(error);
   const message = errorMessage(error);
   if (!(error as { response?: unknown })?.response) return `${message} (no response from the API)`;

@@ -3,7 +3,7 @@
  * was written by our identity), creates it, updates it. Comments that carry the marker but were written by
  * anyone else are never taken; they are returned so the reporter can say which were ignored.
  */
-import type { Octokit, RepoParams } from './client.js';
+import type { Octokit, RepoParams, RetryOptions } from './client.js';
 import { type Account, type Identity, isIdentity } from './identity.js';
 import { type CommentMeta, hasMarker, parseMeta } from './render.js';
 
@@ -62,11 +62,27 @@ export class CommentStore {
     return { ignored };
   }
 
-  async create(body: string): Promise<{ id: number; url: string }> {
+  /**
+   * Creates our comment. After a 5xx or no answer, GitHub may have made it: the comments are listed again and
+   * one of ours carrying this body's meta line (its run and time) is taken as made, instead of a second one.
+   */
+  async create(body: string, identity: Identity): Promise<{ id: number; url: string }> {
+    const sent = parseMeta(body);
+    const recover = async () => {
+      const { ours } = await this.find(identity);
+      const meta = ours?.meta;
+      if (!ours || !sent || !meta) return undefined;
+      const same = (['sha', 'runId', 'runAttempt', 'updatedAt', 'state'] as const).every(
+        (k) => meta[k] === sent[k],
+      );
+      // Only the fields create() reads.
+      return same ? { status: 201, data: { id: ours.id, html_url: ours.url } } : undefined;
+    };
     const { data } = await this.octokit.rest.issues.createComment({
       ...this.repo,
       issue_number: this.issueNumber,
       body,
+      request: { retry: { recover } satisfies RetryOptions },
     });
     return { id: data.id, url: data.html_url };
   }

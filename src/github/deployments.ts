@@ -3,7 +3,7 @@
  * and set inactive when the preview is torn down, except a deployment our identity made for a newer run.
  */
 import { redact } from '../redact.js';
-import { errorMessage, errorStatus, type Octokit, type RepoParams } from './client.js';
+import { errorMessage, errorStatus, type Octokit, type RepoParams, type RetryOptions } from './client.js';
 import { type Account, type Identity, isIdentity } from './identity.js';
 import {
   type CommentMeta,
@@ -51,8 +51,28 @@ export class Deployments {
     readonly environment: string,
   ) {}
 
-  /** Creates the deployment of `sha`; 202 and 409 are outcomes, any other error throws. */
+  /**
+   * Creates the deployment of `sha`; 202 and 409 are outcomes, any other error throws. After a 5xx or no
+   * answer, GitHub may have made it: one of this environment whose payload names this run (and attempt) is
+   * taken as made, instead of a second one.
+   */
   async create(sha: string, payload: DeploymentPayload): Promise<CreateOutcome> {
+    const recover = async () => {
+      const pages = this.octokit.paginate.iterator(this.octokit.rest.repos.listDeployments, {
+        ...this.repo,
+        environment: this.environment,
+        per_page: 100,
+      });
+      for await (const page of pages) {
+        const made = page.data.find((d) => {
+          const run = payloadRun(d.payload);
+          return d.sha === sha && run?.runId === payload.runId && run.runAttempt === payload.runAttempt;
+        });
+        // Newest first: one made moments ago is on the first page.
+        if (made) return { status: 201, data: made };
+      }
+      return undefined;
+    };
     try {
       const { status, data } = await this.octokit.rest.repos.createDeployment({
         ...this.repo,
@@ -64,6 +84,7 @@ export class Deployments {
         auto_merge: false,
         required_contexts: [],
         payload: { ...payload },
+        request: { retry: { recover } satisfies RetryOptions },
       });
       if ('id' in data && typeof data.id === 'number') return { kind: 'created', id: data.id };
       return {
@@ -90,6 +111,8 @@ export class Deployments {
       log_url: safeUrl(logUrl),
       description: redact(STATUS_TEXT[status].description),
       auto_inactive: true,
+      // The same state twice changes nothing.
+      request: { retry: { repeatable: true } satisfies RetryOptions },
     });
   }
 
@@ -120,6 +143,7 @@ export class Deployments {
       state: 'inactive',
       description: 'Preview removed',
       log_url: safeUrl(logUrl),
+      request: { retry: { repeatable: true } satisfies RetryOptions },
     });
   }
 }

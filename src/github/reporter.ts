@@ -45,11 +45,16 @@ export interface ReportContext {
 }
 
 export interface ReporterOptions {
-  /** Per-request timeout. */
+  /** Per-attempt timeout (default 30 s). */
   timeoutMs?: number;
-  /** Extra attempts for GET/PATCH requests that fail with 5xx or a network error. */
-  retries?: number;
-  retryDelayMs?: number;
+  /** Attempts per call, the first included (default 4); see RequestPolicy in client.ts. */
+  attempts?: number;
+  /** The longest wait before a retry (default 60 s). */
+  maxWaitMs?: number;
+  /** Time all calls together may spend failing and waiting (default 3 min). */
+  budgetMs?: number;
+  /** Waits before a retry (default setTimeout). */
+  sleep?: (ms: number) => Promise<void>;
   now?: () => Date;
 }
 
@@ -101,8 +106,11 @@ export class Reporter {
     const baseUrl = trimSlash(context.apiUrl || process.env.GITHUB_API_URL || 'https://api.github.com');
     this.octokit = createClient(context.token, baseUrl, {
       timeoutMs: options.timeoutMs ?? 30_000,
-      retries: options.retries ?? 2,
-      retryDelayMs: options.retryDelayMs ?? 1_000,
+      attempts: options.attempts ?? 4,
+      maxWaitMs: options.maxWaitMs ?? 60_000,
+      budgetMs: options.budgetMs ?? 180_000,
+      sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+      now: () => this.now().getTime(),
     });
     const repo: RepoParams = { owner: context.owner, repo: context.repo };
     this.comments = new CommentStore(this.octokit, repo, context.prNumber);
@@ -225,7 +233,7 @@ export class Reporter {
     const ours = found.value.ours;
     const previous = ours?.meta;
     if (previous && isNewer(previous, meta)) return previous;
-    await this.upsertComment(result, ours, render(previous));
+    await this.upsertComment(result, ours, render(previous), identity);
     return undefined;
   }
 
@@ -246,7 +254,12 @@ export class Reporter {
     }
   }
 
-  private async upsertComment(result: ReportResult, existing: StoredComment | undefined, body: string) {
+  private async upsertComment(
+    result: ReportResult,
+    existing: StoredComment | undefined,
+    body: string,
+    identity: Identity,
+  ) {
     if (existing) {
       const updated = await this.attempt(result, `update comment ${existing.id}`, () =>
         this.comments.update(existing.id, body),
@@ -254,7 +267,7 @@ export class Reporter {
       if (updated.ok) result.comment = { id: existing.id, url: updated.value.url, action: 'updated' };
     } else {
       const created = await this.attempt(result, `comment on pull request #${this.context.prNumber}`, () =>
-        this.comments.create(body),
+        this.comments.create(body, identity),
       );
       if (created.ok) result.comment = { ...created.value, action: 'created' };
     }

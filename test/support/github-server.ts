@@ -22,7 +22,9 @@
  *
  * State lives in memory; every request is logged (method, path, query, JSON body, Authorization header,
  * API version, response status). `setReadOnly(true)` answers every write with GitHub's 403 for a token
- * without write access (what a pull request from a fork gets).
+ * without write access (what a pull request from a fork gets). `failNext` makes it misbehave per route: a
+ * status (5xx, 429, GitHub's rate-limit answers with their headers: primaryRateLimit, secondaryRateLimit),
+ * no answer at all, or the answer lost after the write was done.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -129,13 +131,62 @@ export interface LoggedRequest {
 }
 
 export interface Failure {
-  method: string;
+  /** The request method it applies to; any method when unset. */
+  method?: string;
   /** Matched against the request path (without query). */
   path: RegExp;
-  status: number;
-  /** How many matching requests fail; then the rule is used up. */
+  /** The status answered, with GitHub's JSON error body. Unused with `hang`. */
+  status?: number;
+  /** How many matching requests fail; then the rule is used up (Infinity: an outage). */
   times: number;
+  /** Matching requests let through before the first failure. */
+  skip?: number;
   message?: string;
+  documentation?: string;
+  /** Headers sent with the error, overriding the usual ones (retry-after, x-ratelimit-remaining, -reset). */
+  headers?: Record<string, string | number>;
+  /** Never answer: the client's timeout is what ends the request. */
+  hang?: boolean;
+  /**
+   * The request is carried out first (a comment is made), and only its answer is lost: replaced by `status`,
+   * or by no answer with `hang`. What a 502 or a timeout after GitHub did the write looks like to a client.
+   */
+  processed?: boolean;
+}
+
+const RATE_LIMIT_DOCS = 'https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api';
+
+/**
+ * GitHub's answer when the primary rate limit is spent: 403 (or 429), x-ratelimit-remaining 0 and the reset
+ * time in UTC epoch seconds.
+ */
+export function primaryRateLimit(
+  resetEpochSeconds: number,
+  status: 403 | 429 = 403,
+): Pick<Failure, 'status' | 'message' | 'documentation' | 'headers'> {
+  return {
+    status,
+    message: 'API rate limit exceeded for installation ID 4242.',
+    documentation: `${RATE_LIMIT_DOCS}#about-primary-rate-limits`,
+    headers: { 'x-ratelimit-remaining': 0, 'x-ratelimit-used': 5000, 'x-ratelimit-reset': resetEpochSeconds },
+  };
+}
+
+/**
+ * GitHub's answer when a secondary rate limit is hit: 403 (or 429), its message, and a retry-after header
+ * only sometimes (GitHub: "If the retry-after response header is present…").
+ */
+export function secondaryRateLimit(
+  options: { status?: 403 | 429; retryAfter?: number } = {},
+): Pick<Failure, 'status' | 'message' | 'documentation' | 'headers'> {
+  return {
+    status: options.status ?? 403,
+    message:
+      'You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach ' +
+      'out to GitHub Support for help, please include the request ID 0000:1111:2222:3333:44444444.',
+    documentation: `${RATE_LIMIT_DOCS}#about-secondary-rate-limits`,
+    headers: options.retryAfter === undefined ? {} : { 'retry-after': options.retryAfter },
+  };
 }
 
 export interface GitHubServer {
@@ -145,7 +196,10 @@ export interface GitHubServer {
   requests: LoggedRequest[];
   setReadOnly(readOnly: boolean): void;
   setPullState(n: number, state: PullState): void;
-  /** Answer the next `times` matching requests with `status` (and GitHub's JSON error body). */
+  /**
+   * Answer the next `times` matching requests with `status` (GitHub's JSON error body and the given headers),
+   * or not at all (`hang`); with `processed`, after carrying the request out.
+   */
   failNext(failure: Failure): void;
   /** Seed an issue with comments, as if written earlier by `login` (not logged as requests). */
   seedComments(issue: number, bodies: string[], login?: string): IssueComment[];
@@ -510,6 +564,7 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
     let status: number;
     let json: unknown;
     let link: string | undefined;
+    let failure: Failure | undefined;
     try {
       if (raw.length) {
         try {
@@ -539,11 +594,18 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
       if (!auth || (options.token !== undefined && given !== options.token)) {
         throw new HttpError(401, auth ? 'Bad credentials' : 'Requires authentication');
       }
-      const failure = failures.find((f) => f.method === method && f.path.test(url.pathname));
+      failure = failures.find((f) => (f.method ?? method) === method && f.path.test(url.pathname));
+      if (failure?.skip) {
+        failure.skip -= 1;
+        failure = undefined;
+      }
       if (failure) {
         failure.times -= 1;
         if (failure.times <= 0) failures.splice(failures.indexOf(failure), 1);
-        throw new HttpError(failure.status, failure.message ?? 'Server Error');
+        if (!failure.processed) {
+          if (failure.hang) return;
+          throw failureError(failure);
+        }
       }
       if (method === 'GET' && path === '/user') {
         // An installation token (GITHUB_TOKEN) is no user: GitHub answers 403.
@@ -565,6 +627,11 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
         if (!route?.m) throw new HttpError(404, 'Not Found');
         ({ status, json, link } = route.r.handler(route.m, url, body));
       }
+      if (failure?.processed) {
+        // Carried out; the answer is what is lost.
+        if (failure.hang) return;
+        throw failureError(failure);
+      }
     } catch (error) {
       const e = error instanceof HttpError ? error : new HttpError(500, String(error));
       status = e.status;
@@ -584,6 +651,7 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
       'x-github-request-id': `R${requests.length}`,
     };
     if (link) headers.link = link;
+    if (failure && !failure.hang) Object.assign(headers, failure.headers);
     res.writeHead(status, headers);
     res.end(text);
   }
@@ -659,6 +727,10 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
       assertValid();
     },
   };
+}
+
+function failureError(failure: Failure): HttpError {
+  return new HttpError(failure.status ?? 500, failure.message ?? 'Server Error', failure.documentation);
 }
 
 function publicDeployment(d: Deployment): Omit<Deployment, 'requested'> {

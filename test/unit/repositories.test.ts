@@ -457,7 +457,10 @@ describe('a repository cannot touch another repository’s preview', () => {
       runCtx(),
       deps(exec).d,
     );
-    expect(exec.lines()[1]).toBe(
+    // the deploy's time (the sweep's idle clock) is stamped too, whatever the clock says
+    const stamp = /,"jetscale\.ai\/last-deploy":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"/;
+    expect(exec.lines()[1]).toMatch(stamp);
+    expect(exec.lines()[1]?.replace(stamp, '')).toBe(
       `kubectl patch namespace jetscale-pr-101 --type=merge -p '${JSON.stringify({
         metadata: {
           labels: {
