@@ -53275,17 +53275,38 @@ function getOctokit(token, options, ...additionalPlugins) {
 ;// CONCATENATED MODULE: ./build/src/github/client.js
 /**
  * The REST client the reporting uses: Octokit with the API version GitHub asks for, a per-request timeout,
- * retries of idempotent requests, and errors worded for a workflow author.
+ * the one retry policy of every call (below), and errors worded for a workflow author.
  */
 
 /** Sent as X-GitHub-Api-Version on every request (GitHub: "we recommend that you specify an API version"). */
 const API_VERSION = '2022-11-28';
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE']);
+/** Backoff after a 5xx or no answer: 1 s, 2 s, 4 s…, each with jitter (half fixed, half random). */
+const BACKOFF_BASE_MS = 1_000;
+/** GitHub on a secondary rate limit without retry-after: "wait for at least one minute before retrying". */
+const SECONDARY_WAIT_MS = 60_000;
+/** The policy every client of ours uses unless a caller (a test) says otherwise. */
+function requestPolicy(over = {}) {
+    return {
+        timeoutMs: 30_000,
+        attempts: 4,
+        maxWaitMs: 60_000,
+        budgetMs: 180_000,
+        sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+        now: () => Date.now(),
+        ...Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined)),
+    };
+}
 function createClient(token, baseUrl, policy) {
     const octokit = getOctokit(token, { baseUrl, userAgent: 'jetscale-stack' });
+    let spentMs = 0;
     octokit.hook.wrap('request', async (request, options) => {
         options.headers = { ...options.headers, 'x-github-api-version': API_VERSION };
-        const retryable = options.method === 'GET' || options.method === 'PATCH';
-        for (let attempt = 0;; attempt++) {
+        const retry = (options.request?.retry ?? {});
+        const repeatable = IDEMPOTENT.has(options.method) || retry.repeatable === true;
+        for (let attempt = 1;; attempt++) {
+            const t0 = policy.now();
+            let lastError;
             try {
                 // A wrap hook cannot hand the next hook new options (before-after-hook binds the originals), so the
                 // per-attempt signal goes into this request's own options object.
@@ -53293,15 +53314,90 @@ function createClient(token, baseUrl, policy) {
                 return await request(options);
             }
             catch (error) {
-                const e = error;
-                const transient = !e.response || (typeof e.status === 'number' && e.status >= 500);
-                if (!retryable || !transient || attempt >= policy.retries)
-                    throw error;
-                await new Promise((resolve) => setTimeout(resolve, policy.retryDelayMs * (attempt + 1)));
+                lastError = error;
+            }
+            spentMs += policy.now() - t0;
+            const failure = classify(lastError, policy.now());
+            const giveUp = (why) => {
+                annotate(lastError, attempt, why);
+                return lastError;
+            };
+            if (failure.kind === 'final')
+                throw giveUp('');
+            if (failure.kind === 'transient' && !repeatable && !retry.recover)
+                throw giveUp('not sent again: GitHub may have done it');
+            const waitMs = waitFor(failure, attempt, policy);
+            if (failure.kind === 'rate-limit' && waitMs > policy.maxWaitMs)
+                throw giveUp(`rate limited until ${new Date(failure.until ?? policy.now() + waitMs).toISOString()}, ` +
+                    `longer than the ${policy.maxWaitMs / 1000} s this run waits`);
+            if (attempt >= policy.attempts)
+                throw giveUp(`after ${attempt} attempts`);
+            if (spentMs + waitMs > policy.budgetMs)
+                throw giveUp(`after ${attempt} attempts; the ${policy.budgetMs / 1000} s retry budget is spent`);
+            spentMs += waitMs;
+            await policy.sleep(waitMs);
+            if (failure.kind === 'transient' && !repeatable && retry.recover) {
+                // Did the lost attempt do the write? When that cannot be told, nothing is sent again.
+                let found;
+                try {
+                    found = await retry.recover();
+                }
+                catch {
+                    throw giveUp('not sent again: whether GitHub did it could not be checked');
+                }
+                if (found)
+                    return { ...found, url: options.url, headers: {} };
             }
         }
     });
     return octokit;
+}
+function classify(error, now) {
+    const status = errorStatus(error);
+    if (status === undefined)
+        return { kind: 'transient' };
+    if (status >= 500)
+        return { kind: 'transient' };
+    if (status !== 403 && status !== 429)
+        return { kind: 'final' };
+    const headers = (error.response
+        ?.headers ?? {});
+    const retryAfter = parseRetryAfter(headers['retry-after'], now);
+    const reset = Number(headers['x-ratelimit-reset']);
+    if (headers['x-ratelimit-remaining'] === '0' && Number.isFinite(reset) && retryAfter === undefined) {
+        // Not before the reset (UTC epoch seconds); a second more for the clocks between us and GitHub.
+        const until = reset * 1000 + 1000;
+        return { kind: 'rate-limit', waitMs: Math.max(0, until - now), until };
+    }
+    if (retryAfter !== undefined)
+        return { kind: 'rate-limit', waitMs: retryAfter };
+    // A 403 is a rate limit only when GitHub says so; else it is a refusal (a fork's read-only token).
+    if (status === 429 || /rate limit/i.test(errorMessage(error)))
+        return { kind: 'secondary' };
+    return { kind: 'final' };
+}
+function waitFor(failure, attempt, policy) {
+    if (failure.kind === 'rate-limit')
+        return failure.waitMs;
+    if (failure.kind === 'secondary')
+        // "wait for an exponentially increasing amount of time between retries"
+        return Math.min(policy.maxWaitMs, SECONDARY_WAIT_MS * 2 ** (attempt - 1));
+    const backoff = Math.min(policy.maxWaitMs, BACKOFF_BASE_MS * 2 ** (attempt - 1));
+    return Math.round(backoff / 2 + (Math.random() * backoff) / 2);
+}
+/** Retry-After in seconds (what GitHub sends) or as an HTTP date, in ms from now. */
+function parseRetryAfter(value, now) {
+    if (value === undefined || value.trim() === '')
+        return undefined;
+    if (/^\d+$/.test(value.trim()))
+        return Number(value.trim()) * 1000;
+    const at = Date.parse(value);
+    return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+/** Records on the error how many attempts were made and why the client stopped (see describeError). */
+function annotate(error, attempts, why) {
+    if (error && typeof error === 'object')
+        Object.assign(error, { attempts, gaveUp: why || undefined });
 }
 /** The HTTP status of an Octokit error, when there was a response. */
 function errorStatus(error) {
@@ -53317,6 +53413,10 @@ function errorMessage(error) {
 }
 /** An API error as a workflow author can act on it. */
 function describeError(error) {
+    const { gaveUp } = (error ?? {});
+    return gaveUp ? `${describeAnswer(error)} (${gaveUp})` : describeAnswer(error);
+}
+function describeAnswer(error) {
     const status = errorStatus(error);
     const message = errorMessage(error);
     if (!error?.response)
@@ -53600,11 +53700,26 @@ class CommentStore {
         }
         return { ignored };
     }
-    async create(body) {
+    /**
+     * Creates our comment. After a 5xx or no answer, GitHub may have made it: the comments are listed again and
+     * one of ours carrying this body's meta line (its run and time) is taken as made, instead of a second one.
+     */
+    async create(body, identity) {
+        const sent = parseMeta(body);
+        const recover = async () => {
+            const { ours } = await this.find(identity);
+            const meta = ours?.meta;
+            if (!ours || !sent || !meta)
+                return undefined;
+            const same = ['sha', 'runId', 'runAttempt', 'updatedAt', 'state'].every((k) => meta[k] === sent[k]);
+            // Only the fields create() reads.
+            return same ? { status: 201, data: { id: ours.id, html_url: ours.url } } : undefined;
+        };
         const { data } = await this.octokit.rest.issues.createComment({
             ...this.repo,
             issue_number: this.issueNumber,
             body,
+            request: { retry: { recover } },
         });
         return { id: data.id, url: data.html_url };
     }
@@ -53632,8 +53747,29 @@ class Deployments {
         this.repo = repo;
         this.environment = environment;
     }
-    /** Creates the deployment of `sha`; 202 and 409 are outcomes, any other error throws. */
+    /**
+     * Creates the deployment of `sha`; 202 and 409 are outcomes, any other error throws. After a 5xx or no
+     * answer, GitHub may have made it: one of this environment whose payload names this run (and attempt) is
+     * taken as made, instead of a second one.
+     */
     async create(sha, payload) {
+        const recover = async () => {
+            const pages = this.octokit.paginate.iterator(this.octokit.rest.repos.listDeployments, {
+                ...this.repo,
+                environment: this.environment,
+                per_page: 100,
+            });
+            for await (const page of pages) {
+                const made = page.data.find((d) => {
+                    const run = payloadRun(d.payload);
+                    return d.sha === sha && run?.runId === payload.runId && run.runAttempt === payload.runAttempt;
+                });
+                // Newest first: one made moments ago is on the first page.
+                if (made)
+                    return { status: 201, data: made };
+            }
+            return undefined;
+        };
         try {
             const { status, data } = await this.octokit.rest.repos.createDeployment({
                 ...this.repo,
@@ -53645,6 +53781,7 @@ class Deployments {
                 auto_merge: false,
                 required_contexts: [],
                 payload: { ...payload },
+                request: { retry: { recover } },
             });
             if ('id' in data && typeof data.id === 'number')
                 return { kind: 'created', id: data.id };
@@ -53672,6 +53809,8 @@ class Deployments {
             log_url: safeUrl(logUrl),
             description: redact(STATUS_TEXT[status].description),
             auto_inactive: true,
+            // The same state twice changes nothing.
+            request: { retry: { repeatable: true } },
         });
     }
     /** Every deployment of the environment, newest first, as GitHub lists them. */
@@ -53699,6 +53838,7 @@ class Deployments {
             state: 'inactive',
             description: 'Preview removed',
             log_url: safeUrl(logUrl),
+            request: { retry: { repeatable: true } },
         });
     }
 }
@@ -53777,11 +53917,14 @@ class Reporter {
         this.now = options.now ?? (() => new Date());
         this.identityKnown = context.identity ? botIdentity(context.identity) : undefined;
         const baseUrl = trimSlash(context.apiUrl || process.env.GITHUB_API_URL || 'https://api.github.com');
-        this.octokit = createClient(context.token, baseUrl, {
-            timeoutMs: options.timeoutMs ?? 30_000,
-            retries: options.retries ?? 2,
-            retryDelayMs: options.retryDelayMs ?? 1_000,
-        });
+        this.octokit = createClient(context.token, baseUrl, requestPolicy({
+            timeoutMs: options.timeoutMs,
+            attempts: options.attempts,
+            maxWaitMs: options.maxWaitMs,
+            budgetMs: options.budgetMs,
+            sleep: options.sleep,
+            now: () => this.now().getTime(),
+        }));
         const repo = { owner: context.owner, repo: context.repo };
         this.comments = new CommentStore(this.octokit, repo, context.prNumber);
         this.deployments = new Deployments(this.octokit, repo, this.environment);
@@ -53884,7 +54027,7 @@ class Reporter {
         const previous = ours?.meta;
         if (previous && isNewer(previous, meta))
             return previous;
-        await this.upsertComment(result, ours, render(previous));
+        await this.upsertComment(result, ours, render(previous), identity);
         return undefined;
     }
     reportIgnored(result, ignored, identity) {
@@ -53897,14 +54040,14 @@ class Reporter {
                 `marker but were not written by ${describeIdentity(identity)}.`);
         }
     }
-    async upsertComment(result, existing, body) {
+    async upsertComment(result, existing, body, identity) {
         if (existing) {
             const updated = await this.attempt(result, `update comment ${existing.id}`, () => this.comments.update(existing.id, body));
             if (updated.ok)
                 result.comment = { id: existing.id, url: updated.value.url, action: 'updated' };
         }
         else {
-            const created = await this.attempt(result, `comment on pull request #${this.context.prNumber}`, () => this.comments.create(body));
+            const created = await this.attempt(result, `comment on pull request #${this.context.prNumber}`, () => this.comments.create(body, identity));
             if (created.ok)
                 result.comment = { ...created.value, action: 'created' };
         }
@@ -54020,11 +54163,7 @@ function trimSlash(url) {
 
 function sweepGitHub(options) {
     const warn = options.warn ?? ((m) => warning(m));
-    const octokit = createClient(options.token, options.apiUrl, {
-        timeoutMs: 30_000,
-        retries: 2,
-        retryDelayMs: 1_000,
-    });
+    const octokit = createClient(options.token, options.apiUrl, requestPolicy());
     return {
         async pullRequestState(repository, prNumber) {
             const [owner, repo] = repository.split('/');

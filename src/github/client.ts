@@ -57,6 +57,19 @@ const BACKOFF_BASE_MS = 1_000;
 /** GitHub on a secondary rate limit without retry-after: "wait for at least one minute before retrying". */
 const SECONDARY_WAIT_MS = 60_000;
 
+/** The policy every client of ours uses unless a caller (a test) says otherwise. */
+export function requestPolicy(over: Partial<RequestPolicy> = {}): RequestPolicy {
+  return {
+    timeoutMs: 30_000,
+    attempts: 4,
+    maxWaitMs: 60_000,
+    budgetMs: 180_000,
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    now: () => Date.now(),
+    ...Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined)),
+  };
+}
+
 export function createClient(token: string, baseUrl: string, policy: RequestPolicy): Octokit {
   const octokit = getOctokit(token, { baseUrl, userAgent: 'jetscale-stack' });
   let spentMs = 0;

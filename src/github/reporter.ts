@@ -7,7 +7,7 @@
  */
 import * as core from '@actions/core';
 import { redact, registerSecret } from '../redact.js';
-import { createClient, describeError, type Octokit, type RepoParams } from './client.js';
+import { createClient, describeError, type Octokit, type RepoParams, requestPolicy } from './client.js';
 import { CommentStore, type ForeignMarker, type StoredComment } from './comments.js';
 import { Deployments, decideTeardown } from './deployments.js';
 import { botIdentity, describeIdentity, type Identity, resolveIdentity } from './identity.js';
@@ -104,14 +104,18 @@ export class Reporter {
     this.now = options.now ?? (() => new Date());
     this.identityKnown = context.identity ? botIdentity(context.identity) : undefined;
     const baseUrl = trimSlash(context.apiUrl || process.env.GITHUB_API_URL || 'https://api.github.com');
-    this.octokit = createClient(context.token, baseUrl, {
-      timeoutMs: options.timeoutMs ?? 30_000,
-      attempts: options.attempts ?? 4,
-      maxWaitMs: options.maxWaitMs ?? 60_000,
-      budgetMs: options.budgetMs ?? 180_000,
-      sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
-      now: () => this.now().getTime(),
-    });
+    this.octokit = createClient(
+      context.token,
+      baseUrl,
+      requestPolicy({
+        timeoutMs: options.timeoutMs,
+        attempts: options.attempts,
+        maxWaitMs: options.maxWaitMs,
+        budgetMs: options.budgetMs,
+        sleep: options.sleep,
+        now: () => this.now().getTime(),
+      }),
+    );
     const repo: RepoParams = { owner: context.owner, repo: context.repo };
     this.comments = new CommentStore(this.octokit, repo, context.prNumber);
     this.deployments = new Deployments(this.octokit, repo, this.environment);

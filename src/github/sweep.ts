@@ -5,7 +5,7 @@
  */
 import * as core from '@actions/core';
 import type { SweepGitHub } from '../loops/types.js';
-import { createClient, describeError } from './client.js';
+import { createClient, describeError, requestPolicy } from './client.js';
 import { pullRequestState, Reporter } from './reporter.js';
 
 export interface SweepGitHubOptions {
@@ -22,11 +22,7 @@ export interface SweepGitHubOptions {
 
 export function sweepGitHub(options: SweepGitHubOptions): SweepGitHub {
   const warn = options.warn ?? ((m: string) => core.warning(m));
-  const octokit = createClient(options.token, options.apiUrl, {
-    timeoutMs: 30_000,
-    retries: 2,
-    retryDelayMs: 1_000,
-  });
+  const octokit = createClient(options.token, options.apiUrl, requestPolicy());
   return {
     async pullRequestState(repository, prNumber) {
       const [owner, repo] = repository.split('/') as [string, string];
