@@ -46114,6 +46114,9 @@ async function runContractChecks(opts) {
     const bases = validateTarget(opts.target);
     const deadlineMs = validateDuration('deadlineMs', opts.deadlineMs, 0);
     const intervalMs = validateDuration('intervalMs', opts.intervalMs ?? DEFAULT_INTERVAL_MS, 1);
+    const settledAfter = opts.settledAfter;
+    if (settledAfter !== undefined && (!Number.isInteger(settledAfter) || settledAfter < 2))
+        throw new Error(`settledAfter is ${settledAfter}; accepted: a whole number of answers, at least 2`);
     if (opts.expectedSha !== undefined &&
         (typeof opts.expectedSha !== 'string' || opts.expectedSha.trim() === '')) {
         throw new TypeError(`contract expectedSha: got ${JSON.stringify(opts.expectedSha)}; accepted: a non-empty git SHA`);
@@ -46162,7 +46165,7 @@ async function runContractChecks(opts) {
                 attempts: 0,
                 detail: `${check.name} not run: it uses ${blocker}, which did not pass`,
             }
-            : await runCheck(declaredCheck(client, check, url, vars), deadlineMs, intervalMs, log);
+            : await runCheck(declaredCheck(client, check, url, vars), deadlineMs, intervalMs, log, settledAfter);
         if (result.ok)
             passed.add(check.id);
         log(`${result.name}: ${result.ok ? 'ok' : 'FAILED'} after ${result.attempts} attempt(s), ${formatSeconds(result.durationMs)}`);
@@ -46396,11 +46399,14 @@ function evaluatePath(json, path) {
     }
     return current;
 }
-async function runCheck(check, deadlineMs, intervalMs, log) {
+async function runCheck(check, deadlineMs, intervalMs, log, settledAfter) {
     const started = performance.now();
     const deadline = started + deadlineMs;
     let attempts = 0;
     let outcome;
+    let same = 0;
+    let last;
+    let certain = false;
     for (;;) {
         attempts++;
         const remaining = deadline - performance.now();
@@ -46418,6 +46424,12 @@ async function runCheck(check, deadlineMs, intervalMs, log) {
         log(`${check.name}: attempt ${attempts}: ${outcome.detail}`);
         if (outcome.final)
             break;
+        same = outcome.answer !== undefined && outcome.answer === last ? same + 1 : 1;
+        last = outcome.answer;
+        if (settledAfter !== undefined && last !== undefined && same >= settledAfter) {
+            certain = true;
+            break;
+        }
         const left = deadline - performance.now();
         if (left <= 0)
             break;
@@ -46426,7 +46438,7 @@ async function runCheck(check, deadlineMs, intervalMs, log) {
     const durationMs = Math.round(performance.now() - started);
     const detail = outcome.ok
         ? outcome.detail
-        : `${check.name} failed after ${attempts} attempt(s) in ${formatSeconds(durationMs)}: ${outcome.detail}`;
+        : `${check.name} failed after ${attempts} attempt(s) in ${formatSeconds(durationMs)}${certain ? ` (the same answer ${same} times in a row from a settled target: not retried until the deadline)` : ''}: ${outcome.detail}`;
     return { name: check.name, ok: outcome.ok, url: check.url, durationMs, attempts, detail };
 }
 function pass(detail) {
@@ -46434,7 +46446,11 @@ function pass(detail) {
 }
 function fail(method, url, res, expected) {
     const type = res.headers['content-type'] ? ` (${res.headers['content-type']})` : '';
-    return { ok: false, detail: `${method} ${url} → ${res.status}${type}: ${snippet(res.body)} — ${expected}` };
+    return {
+        ok: false,
+        detail: `${method} ${url} → ${res.status}${type}: ${snippet(res.body)} — ${expected}`,
+        answer: res.status < 500 ? `${res.status} — ${expected}` : undefined,
+    };
 }
 function describeNetworkError(error, url) {
     const err = toNetworkError(error);
@@ -55212,6 +55228,9 @@ const ciKind = async (ctx) => {
                     target: { services: urls },
                     mode: 'full',
                     deadlineMs: Math.min(inputs.timeoutSeconds, 180) * 1000,
+                    // a fresh cluster whose workloads are all ready and rolled out: the same wrong answer 5 times in a row
+                    // will not change by waiting out the deadline
+                    settledAfter: 5,
                     expectedSha: inputs.sha,
                 });
                 await runTestCommand(ctx, { ...env, ...serviceUrlEnv(ctx.declaration.services, urls) });

@@ -42,6 +42,12 @@ export interface ContractOptions {
   deadlineMs: number;
   /** Pause between attempts of one check (default 1000 ms; never past the deadline). */
   intervalMs?: number;
+  /**
+   * For a settled target (ci-kind: a fresh cluster, every workload ready, nothing rolling out): a check that gets
+   * the same failing answer (an HTTP status below 500 and the same unmet expectation) this many times in a row has
+   * failed for certain, and fails then instead of at its deadline. Unset: every check retries until its deadline.
+   */
+  settledAfter?: number;
   /** The git SHA of the deployment: ${git.sha} in a check (assertions `when: git.sha` run only when it is set). */
   expectedSha?: string;
   /** The Helm release: ${release} in a check. */
@@ -317,7 +323,8 @@ export function joinUrl(base: URL, path: string): string {
 // ---------------------------------------------------------------------------------------------------------
 
 /** `final`: do not try again (a write that got an answer: another attempt would write again). */
-type Outcome = { ok: true; detail: string } | { ok: false; detail: string; final?: boolean };
+/** `answer`: on an HTTP answer below 500, what was answered and expected (the same answer again is no progress). */
+type Outcome = { ok: true; detail: string } | { ok: false; detail: string; final?: boolean; answer?: string };
 
 interface CheckDefinition {
   name: string;
@@ -335,6 +342,9 @@ export async function runContractChecks(opts: ContractOptions): Promise<CheckRes
   const bases = validateTarget(opts.target);
   const deadlineMs = validateDuration('deadlineMs', opts.deadlineMs, 0);
   const intervalMs = validateDuration('intervalMs', opts.intervalMs ?? DEFAULT_INTERVAL_MS, 1);
+  const settledAfter = opts.settledAfter;
+  if (settledAfter !== undefined && (!Number.isInteger(settledAfter) || settledAfter < 2))
+    throw new Error(`settledAfter is ${settledAfter}; accepted: a whole number of answers, at least 2`);
   if (
     opts.expectedSha !== undefined &&
     (typeof opts.expectedSha !== 'string' || opts.expectedSha.trim() === '')
@@ -384,7 +394,7 @@ export async function runContractChecks(opts: ContractOptions): Promise<CheckRes
           attempts: 0,
           detail: `${check.name} not run: it uses ${blocker}, which did not pass`,
         }
-      : await runCheck(declaredCheck(client, check, url, vars), deadlineMs, intervalMs, log);
+      : await runCheck(declaredCheck(client, check, url, vars), deadlineMs, intervalMs, log, settledAfter);
     if (result.ok) passed.add(check.id);
     log(
       `${result.name}: ${result.ok ? 'ok' : 'FAILED'} after ${result.attempts} attempt(s), ${formatSeconds(result.durationMs)}`,
@@ -644,11 +654,15 @@ async function runCheck(
   deadlineMs: number,
   intervalMs: number,
   log: (line: string) => void,
+  settledAfter?: number,
 ): Promise<CheckResult> {
   const started = performance.now();
   const deadline = started + deadlineMs;
   let attempts = 0;
   let outcome: Outcome;
+  let same = 0;
+  let last: string | undefined;
+  let certain = false;
   for (;;) {
     attempts++;
     const remaining = deadline - performance.now();
@@ -664,6 +678,12 @@ async function runCheck(
     if (outcome.ok) break;
     log(`${check.name}: attempt ${attempts}: ${outcome.detail}`);
     if (outcome.final) break;
+    same = outcome.answer !== undefined && outcome.answer === last ? same + 1 : 1;
+    last = outcome.answer;
+    if (settledAfter !== undefined && last !== undefined && same >= settledAfter) {
+      certain = true;
+      break;
+    }
     const left = deadline - performance.now();
     if (left <= 0) break;
     await sleep(Math.min(intervalMs, left));
@@ -671,7 +691,7 @@ async function runCheck(
   const durationMs = Math.round(performance.now() - started);
   const detail = outcome.ok
     ? outcome.detail
-    : `${check.name} failed after ${attempts} attempt(s) in ${formatSeconds(durationMs)}: ${outcome.detail}`;
+    : `${check.name} failed after ${attempts} attempt(s) in ${formatSeconds(durationMs)}${certain ? ` (the same answer ${same} times in a row from a settled target: not retried until the deadline)` : ''}: ${outcome.detail}`;
   return { name: check.name, ok: outcome.ok, url: check.url, durationMs, attempts, detail };
 }
 
@@ -681,7 +701,11 @@ function pass(detail: string): Outcome {
 
 function fail(method: HttpMethod, url: string, res: HttpResponse, expected: string): Outcome {
   const type = res.headers['content-type'] ? ` (${res.headers['content-type']})` : '';
-  return { ok: false, detail: `${method} ${url} → ${res.status}${type}: ${snippet(res.body)} — ${expected}` };
+  return {
+    ok: false,
+    detail: `${method} ${url} → ${res.status}${type}: ${snippet(res.body)} — ${expected}`,
+    answer: res.status < 500 ? `${res.status} — ${expected}` : undefined,
+  };
 }
 
 function describeNetworkError(error: unknown, url: string): string {

@@ -115,6 +115,9 @@ export const ciKind: LoopBody<'ci-kind'> = async (ctx) => {
             target: { services: urls },
             mode: 'full',
             deadlineMs: Math.min(inputs.timeoutSeconds, 180) * 1000,
+            // a fresh cluster whose workloads are all ready and rolled out: the same wrong answer 5 times in a row
+            // will not change by waiting out the deadline
+            settledAfter: 5,
             expectedSha: inputs.sha,
           });
           await runTestCommand(ctx, { ...env, ...serviceUrlEnv(ctx.declaration.services, urls) });

@@ -20,6 +20,8 @@ export interface ContractRequest {
   target: ContractTarget;
   mode: ContractMode;
   deadlineMs: number;
+  /** See ContractOptions.settledAfter (src/contract.ts). */
+  settledAfter?: number;
   expectedSha?: string;
   release?: string;
   resolve?: Record<string, string>;

@@ -272,6 +272,37 @@ describe('retries', () => {
     expect(byName(results)['backend-health']?.durationMs).toBeGreaterThanOrEqual(300);
   });
 
+  test('a settled target answering the same wrong SHA 3 times in a row fails then, not at its deadline', async () => {
+    const results = await runContractChecks({
+      frontendUrl: stack.frontend.url,
+      mode: 'full',
+      expectedSha: 'new-sha',
+      deadlineMs: 20_000,
+      intervalMs: 50,
+      settledAfter: 3,
+    });
+    const api = byName(results)['frontend-api'];
+    expect(api).toMatchObject({ ok: false, attempts: 3 });
+    expect(api?.durationMs).toBeLessThan(5_000);
+    expect(api?.detail).toContain('the same answer 3 times in a row from a settled target');
+    expect(api?.detail).toContain('expected sha "new-sha", got "unknown"');
+  });
+
+  test('with settledAfter, a 503 is no certain answer: the check still retries until its deadline', async () => {
+    stack.backend.failNext(1_000, { pathPrefix: '/api/healthz' });
+    const results = await runContractChecks({
+      frontendUrl: stack.frontend.url,
+      mode: 'smoke',
+      deadlineMs: 600,
+      intervalMs: 50,
+      settledAfter: 3,
+    });
+    const health = byName(results)['backend-health'];
+    expect(health?.ok).toBe(false);
+    expect(health?.attempts).toBeGreaterThan(3);
+    expect(health?.durationMs).toBeGreaterThanOrEqual(595);
+  });
+
   test('connection refused until the deadline → every check fails with ECONNREFUSED', async () => {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
