@@ -37,7 +37,7 @@ export const ciKind: LoopBody<'ci-kind'> = async (ctx) => {
         throw new OwnershipRefused(
           `Kind cluster ${cluster} already exists and was not created by this job: left alone, not deleted.`,
         );
-      // The images go into the node while the control plane starts (kind load needs only the node container's
+      // The images go into the node while the control plane starts (an import needs only the node container's
       // containerd, up seconds after `kind create` makes it): loading no longer waits for the whole cluster.
       const creating = ctx.step('cluster', async () => {
         // The name is this job's own (a random instance id), so it is recorded before creating: a cancelled
@@ -78,14 +78,9 @@ export const ciKind: LoopBody<'ci-kind'> = async (ctx) => {
       const refs = [...inputs.images.map((i) => i.ref), ...inputs.kindImages];
       const loading = refs.length
         ? ctx.step('images', async () => {
-            await nodesAnswer(ctx, cluster, () => createEnded);
-            await deps.exec.run(
-              kind.loadImages(
-                refs,
-                cluster,
-                `load the CI-built images (${inputs.images.map((i) => i.service).join(', ') || 'none'}) and kind-images into the cluster`,
-              ),
-            );
+            const nodes = await nodesAnswer(ctx, cluster, () => createEnded);
+            const why = `the CI-built images (${inputs.images.map((i) => i.service).join(', ') || 'none'}) and kind-images, into the node`;
+            await Promise.all(nodes.map((node) => deps.exec.run(docker.importImages(refs, node, why))));
           })
         : Promise.resolve();
       // both settle before going on (the cluster's failure first: it is the cause when both fail)
@@ -142,7 +137,7 @@ async function nodesAnswer<L extends AnyLoop>(
   ctx: LoopContext<L>,
   cluster: string,
   createEnded: () => boolean,
-): Promise<void> {
+): Promise<string[]> {
   const { exec } = ctx.deps;
   const sleep = ctx.deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const deadline = Date.now() + 120_000;
@@ -153,7 +148,7 @@ async function nodesAnswer<L extends AnyLoop>(
       .filter(Boolean);
     if (nodes.length) {
       const answers = await Promise.all(nodes.map((n) => exec.run(docker.nodeRuntimeReady(n))));
-      if (answers.every((a) => a.exitCode === 0)) return;
+      if (answers.every((a) => a.exitCode === 0)) return nodes;
     }
     if (createEnded() && !nodes.length)
       throw new Error(

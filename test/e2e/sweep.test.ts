@@ -153,7 +153,7 @@ describe.skipIf(skip)(`sweep on the rig's shared cluster${skip ? ` (skipped: ${s
     cleanUp(false);
   }, 60_000);
 
-  test('dry-run lists the same and changes nothing', async () => {
+  test("the sweep's dry-run lists the same previews and changes nothing (no object, no comment)", async () => {
     const before = new Map([...PRS.map(ns), FOREIGN].map((n) => [n, namespaceSnapshot(n)]));
     const requests = github.requests.length;
     const r = await sweep(true);

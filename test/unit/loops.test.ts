@@ -76,7 +76,7 @@ describe('dry run prints the exact commands in order and executes nothing', () =
         `kind create cluster --name jetscale-ci-a1b2c3-777-2 --config ${repoRoot}/kind/cluster.ci.yaml --image kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a --kubeconfig ${kubeconfig} --wait 300s`,
         'kind get nodes --name jetscale-ci-a1b2c3-777-2',
         'docker exec jetscale-ci-a1b2c3-777-2-control-plane ctr --namespace k8s.io version',
-        'kind load docker-image r/backend:1 r/frontend:1 --name jetscale-ci-a1b2c3-777-2',
+        `bash -o pipefail -c 'node="$1"; shift; docker save "$@" | docker exec -i "$node" ctr --namespace=k8s.io images import --all-platforms --digests --no-unpack -' import-images jetscale-ci-a1b2c3-777-2-control-plane r/backend:1 r/frontend:1`,
         'kubectl apply -f -',
         `skaffold deploy -f ${c.tempDir}/skaffold-ci-kind.yaml -p ci-kind --kube-context kind-jetscale-ci-a1b2c3-777-2 --namespace jetscale-ci --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=true`,
         'kubectl get deployments,statefulsets,jobs -n jetscale-ci -o json',
@@ -562,7 +562,7 @@ describe('ci-kind', () => {
     ]);
   });
 
-  test('the images load while the cluster starts: once the node container answers, every image in one kind load', async () => {
+  test('the images load while the cluster starts: once the node container answers, every image in one stream into its containerd', async () => {
     let created = false;
     const exec = new RecordingExecutor();
     // the node container appears while `kind create` still runs; its containerd answers on the second look
@@ -579,7 +579,7 @@ describe('ci-kind', () => {
             await new Promise((r) => setTimeout(r, 150));
             created = true;
           }
-          if (line.startsWith('kind load')) order.push(`load while creating: ${!created}`);
+          if (line.includes('docker save')) order.push(`load while creating: ${!created}`);
           return exec.run(c);
         },
       },
@@ -600,12 +600,12 @@ describe('ci-kind', () => {
       'docker exec jetscale-ci-a1b2c3-777-2-control-plane ctr --namespace k8s.io version',
       'docker exec jetscale-ci-a1b2c3-777-2-control-plane ctr --namespace k8s.io version',
     ]);
-    expect(lines.filter((l) => l.startsWith('kind load'))).toEqual([
-      'kind load docker-image r/b:1 r/f:1 r/pg:15 --name jetscale-ci-a1b2c3-777-2',
+    expect(lines.filter((l) => l.includes('docker save'))).toEqual([
+      `bash -o pipefail -c 'node="$1"; shift; docker save "$@" | docker exec -i "$node" ctr --namespace=k8s.io images import --all-platforms --digests --no-unpack -' import-images jetscale-ci-a1b2c3-777-2-control-plane r/b:1 r/f:1 r/pg:15`,
     ]);
     // the deploy waits for both
     expect(lines.findIndex((l) => l.startsWith('skaffold'))).toBeGreaterThan(
-      lines.findIndex((l) => l.startsWith('kind load')),
+      lines.findIndex((l) => l.includes('docker save')),
     );
   });
 
