@@ -14,7 +14,8 @@ export const kind = {
     config: string;
     image: string;
     kubeconfig: string;
-    waitSeconds: number;
+    /** Wait this long for the control plane to be Ready; unset: return once kubeadm and the CNI are set up. */
+    waitSeconds?: number;
   }): Command {
     return {
       cmd: 'kind',
@@ -29,8 +30,7 @@ export const kind = {
         a.image,
         '--kubeconfig',
         a.kubeconfig,
-        '--wait',
-        seconds(a.waitSeconds),
+        ...(a.waitSeconds === undefined ? [] : ['--wait', seconds(a.waitSeconds)]),
       ],
       description: 'ephemeral Kind cluster for this job',
     };

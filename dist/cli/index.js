@@ -41349,8 +41349,7 @@ const kind = {
                 a.image,
                 '--kubeconfig',
                 a.kubeconfig,
-                '--wait',
-                seconds(a.waitSeconds),
+                ...(a.waitSeconds === undefined ? [] : ['--wait', seconds(a.waitSeconds)]),
             ],
             description: 'ephemeral Kind cluster for this job',
         };
@@ -55389,7 +55388,8 @@ const ciKind = async (ctx) => {
                         config: (0,external_node_path_namespaceObject.join)(ctx.run.stackDir, 'kind', 'cluster.ci.yaml'),
                         image: inputs.nodeImage,
                         kubeconfig: env.KUBECONFIG,
-                        waitSeconds: Math.min(inputs.timeoutSeconds, 300),
+                        // no --wait: the deploy can go in while the node turns Ready (its pods are scheduled then), and the
+                        // ready step waits for every workload anyway
                     }));
                 }
                 catch (error) {

@@ -31567,8 +31567,7 @@ const kind = {
                 a.image,
                 '--kubeconfig',
                 a.kubeconfig,
-                '--wait',
-                seconds(a.waitSeconds),
+                ...(a.waitSeconds === undefined ? [] : ['--wait', seconds(a.waitSeconds)]),
             ],
             description: 'ephemeral Kind cluster for this job',
         };

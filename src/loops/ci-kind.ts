@@ -52,7 +52,8 @@ export const ciKind: LoopBody<'ci-kind'> = async (ctx) => {
               config: join(ctx.run.stackDir, 'kind', 'cluster.ci.yaml'),
               image: inputs.nodeImage,
               kubeconfig: env.KUBECONFIG as string,
-              waitSeconds: Math.min(inputs.timeoutSeconds, 300),
+              // no --wait: the deploy can go in while the node turns Ready (its pods are scheduled then), and the
+              // ready step waits for every workload anyway
             }),
           );
         } catch (error) {

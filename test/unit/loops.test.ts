@@ -73,7 +73,7 @@ describe('dry run prints the exact commands in order and executes nothing', () =
       { loop: 'ci-kind', images: 'backend=r/backend:1\nfrontend=r/frontend:1', 'dry-run': 'true' },
       [
         'kind get clusters',
-        `kind create cluster --name jetscale-ci-a1b2c3-777-2 --config ${repoRoot}/kind/cluster.ci.yaml --image kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a --kubeconfig ${kubeconfig} --wait 300s`,
+        `kind create cluster --name jetscale-ci-a1b2c3-777-2 --config ${repoRoot}/kind/cluster.ci.yaml --image kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a --kubeconfig ${kubeconfig}`,
         'kind get nodes --name jetscale-ci-a1b2c3-777-2',
         'docker exec jetscale-ci-a1b2c3-777-2-control-plane ctr --namespace k8s.io version',
         `bash -o pipefail -c 'node="$1"; shift; docker save "$@" | docker exec -i "$node" ctr --namespace=k8s.io images import --all-platforms --digests --no-unpack -' import-images jetscale-ci-a1b2c3-777-2-control-plane r/backend:1 r/frontend:1`,
