@@ -54,6 +54,7 @@ export enum Inputs {
   RecordBaseline = 'record-baseline',
   Ttl = 'ttl',
   MaxPreviews = 'max-previews',
+  OverCap = 'over-cap',
 }
 
 export enum Outputs {

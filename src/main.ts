@@ -60,15 +60,27 @@ function loopDeps(inputs: ActionInputs, ctx: RunContext, reporter: Reporter | un
   return {
     ...realLoopDeps(inputs, new ExecExecutor(), log),
     reporter,
-    github: inputs.loop === 'sweep' ? makeSweepGitHub(inputs, ctx) : undefined,
+    // A preview that may evict others over the cap tells their PRs as the sweep would.
+    github:
+      inputs.loop === 'sweep' || (inputs.loop === 'preview' && evicts(inputs))
+        ? makeSweepGitHub(inputs, ctx)
+        : undefined,
     saveState: (key: State, value: string) => core.saveState(key, value),
   };
+}
+
+function evicts(inputs: ActionInputs): boolean {
+  return inputs.maxPreviews !== undefined && inputs.overCap === 'evict';
 }
 
 /** The sweep's GitHub access: reads with the token; writes (comments, deployments) only from a run, not dry. */
 function makeSweepGitHub(inputs: ActionInputs, ctx: RunContext) {
   if (!inputs.githubToken) {
-    core.info('No github-token: the sweep cannot tell which PRs are closed, and tells no PR.');
+    core.info(
+      inputs.loop === 'sweep'
+        ? 'No github-token: the sweep cannot tell which PRs are closed, and tells no PR.'
+        : 'No github-token: a preview evicted over the cap is not told on its PR.',
+    );
     return undefined;
   }
   const runId = /^[1-9][0-9]*$/.test(ctx.runId) ? Number(ctx.runId) : undefined;

@@ -97,6 +97,8 @@ interface CommonInputs {
   ttlSeconds?: number;
   /** sweep: at most this many previews; the oldest idle ones beyond it are removed. Unset: no cap. */
   maxPreviews?: number;
+  /** preview: a new preview beyond maxPreviews evicts the longest idle ones, or fails naming those holding the cap. */
+  overCap: OverCap;
 }
 
 export type CiKindInputs = CommonInputs & { loop: 'ci-kind' };
@@ -241,6 +243,10 @@ export function parseTimeout(value: string): number | undefined {
 const TTL_FORM =
   'a duration from 1m to 365d: a whole number followed by m (minutes), h (hours) or d (days) (e.g. 3d, 12h)';
 const MAX_PREVIEWS_FORM = 'a whole number of previews from 1 to 10000, no sign or leading zeros (e.g. 20)';
+export const OVER_CAP = ['fail', 'evict'] as const;
+export type OverCap = (typeof OVER_CAP)[number];
+const OVER_CAP_FORM =
+  'fail (a new preview beyond max-previews is refused, naming the previews holding the cap) or evict (the longest idle previews are removed to make room)';
 
 /** A TTL in seconds (`3d`, `12h`, `90m`); undefined when it is not one. */
 export function parseTtl(value: string): number | undefined {
@@ -248,6 +254,13 @@ export function parseTtl(value: string): number | undefined {
   if (!m) return undefined;
   const seconds = Number(m[1]) * (m[2] === 'd' ? 86_400 : m[2] === 'h' ? 3600 : 60);
   return seconds <= 365 * 86_400 ? seconds : undefined;
+}
+
+/** A TTL as the input gives it (`3d`, `12h`, `90m`): the inverse of parseTtl. */
+export function formatTtl(seconds: number): string {
+  if (seconds % 86_400 === 0) return `${seconds / 86_400}d`;
+  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+  return `${Math.ceil(seconds / 60)}m`;
 }
 
 export function isImageRef(value: string): boolean {
@@ -562,6 +575,12 @@ const FIELDS = {
     const n = /^[1-9][0-9]{0,4}$/.test(raw) ? Number(raw) : Number.NaN;
     if (!(n <= 10_000)) f.problem(I.MaxPreviews, raw, MAX_PREVIEWS_FORM);
     return n <= 10_000 ? n : undefined;
+  },
+  overCap: (f) => {
+    const raw = f.trimmed(I.OverCap) ?? 'fail';
+    if ((OVER_CAP as readonly string[]).includes(raw)) return raw as OverCap;
+    f.problem(I.OverCap, raw, OVER_CAP_FORM);
+    return 'fail';
   },
   kubeContext: (f) => {
     const raw = f.trimmed(KUBE_CONTEXT);

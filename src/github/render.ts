@@ -23,6 +23,8 @@ export interface DeployReport {
   reason?: string;
   /** Every service's image and where it came from (this PR, a companion PR, the baseline). */
   images?: Array<{ service: string; ref: string; from: string }>;
+  /** With a ttl: when the sweep will remove the preview unless it is deployed again (RFC 3339), and the ttl (3d). */
+  expires?: { at: string; ttl: string };
 }
 
 /** What a run records about itself in the sticky comment. */
@@ -167,6 +169,7 @@ export function deployBody(ctx: RenderContext, report: DeployReport, meta: Comme
     `| Host | ${code(report.host)} |`,
     `| Run | ${runLink(ctx)} |`,
     `| Updated | ${meta.updatedAt} |`,
+    ...expiresRow(report.expires),
     '',
   ];
   if (report.images?.length) {
@@ -185,12 +188,19 @@ export function deployBody(ctx: RenderContext, report: DeployReport, meta: Comme
   return lines.join('\n');
 }
 
+/** The expiry row: a readable UTC time and the ttl, each checked for its form (nothing else reaches the comment). */
+function expiresRow(expires: DeployReport['expires']): string[] {
+  const at = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})Z$/.exec(expires?.at ?? '');
+  if (!at || !expires || !/^[1-9][0-9]{0,5}[mhd]$/.test(expires.ttl)) return [];
+  return [`| Expires | ${at[1]} ${at[2]} UTC (idle TTL ${expires.ttl}; each push extends it) |`];
+}
+
 /** The comment once the preview is gone; `previous` is what the comment said before, if it was ours. */
 export function teardownBody(
   ctx: RenderContext,
   meta: CommentMeta,
   previous: CommentMeta | undefined,
-  /** Why the sweep removed it ("PR closed", "idle for 3 days", "over the cap of 20"); unset: its PR's teardown. */
+  /** Why the sweep (or another PR's preview, over the cap) removed it ("PR closed", "idle for 3 days"); unset: its PR's teardown. */
   reason?: string,
 ): string {
   const lines = [
@@ -199,7 +209,7 @@ export function teardownBody(
     '',
     reason
       ? `**removed: ${redact(reason).replace(/[\r\n]+/g, ' ')}**: the preview of this pull request was torn down at ` +
-        `${meta.updatedAt} by the sweep, run ${runLink(ctx)}.`
+        `${meta.updatedAt} by run ${runLink(ctx)}.`
       : `The preview of this pull request was torn down at ${meta.updatedAt} by run ${runLink(ctx)} ` +
         `at commit ${commitLink(ctx, ctx.sha)}.`,
   ];

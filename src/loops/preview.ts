@@ -7,6 +7,7 @@
 import { kubectl } from '../commands.js';
 import { Ownership } from '../constants.js';
 import { isOwnedBy, notOwned, rfc3339 } from '../naming.js';
+import { formatTtl } from '../validate.js';
 import { deployCommand } from './build.js';
 import { resolveImages, type ServiceImage } from './images.js';
 import {
@@ -21,14 +22,24 @@ import {
   withDiagnostics,
   writeValuesFile,
 } from './shared.js';
+import {
+  countsTowardCap,
+  duration,
+  listPreviews,
+  planSweep,
+  removeOne,
+  type SweepDecision,
+} from './sweep.js';
 import { removePreview } from './teardown.js';
-import { type LoopBody, OwnershipRefused } from './types.js';
+import { type LoopBody, type LoopContext, OwnershipRefused } from './types.js';
 
 export const preview: LoopBody<'preview'> = async (ctx) => {
   const { inputs, names, deps } = ctx;
   const ns = names.namespace;
   const env = names.env;
   let images: ServiceImage[] = [];
+  // The time this deploy records on the namespace, which the sweep's TTL and the comment's expiry count from.
+  const deployedAt = deps.now?.() ?? new Date();
   const report = async (
     status: 'success' | 'failure' | 'in_progress',
     failure?: { details: string; reason: string },
@@ -45,6 +56,14 @@ export const preview: LoopBody<'preview'> = async (ctx) => {
           details: failure?.details,
           reason: failure?.reason,
           images,
+          ...(status !== 'failure' && inputs.ttlSeconds !== undefined
+            ? {
+                expires: {
+                  at: rfc3339(new Date(deployedAt.getTime() + inputs.ttlSeconds * 1000)),
+                  ttl: formatTtl(inputs.ttlSeconds),
+                },
+              }
+            : {}),
         }),
       );
   };
@@ -59,12 +78,14 @@ export const preview: LoopBody<'preview'> = async (ctx) => {
               `Nothing was changed. Repositories sharing a cluster must agree on primary-repository (this run's is ` +
               `${inputs.primaryRepository ?? 'unset'}); otherwise choose another namespace-prefix.`,
           );
+        if (!info.exists && inputs.maxPreviews !== undefined)
+          await ctx.step('preview cap', () => makeRoom(ctx));
         images = await resolveImages(ctx);
         writeValuesFile(ctx, images.length ? images : inputs.images);
         // Every deploy (every push) records its time: the sweep's TTL counts from the last one.
         const recorded = {
           ...(images.length ? { [Ownership.ImagesAnnotation]: JSON.stringify(images) } : {}),
-          [Ownership.LastDeployAnnotation]: rfc3339(deps.now?.() ?? new Date()),
+          [Ownership.LastDeployAnnotation]: rfc3339(deployedAt),
         };
         await report('in_progress');
         if (!info.exists)
@@ -136,3 +157,53 @@ export const preview: LoopBody<'preview'> = async (ctx) => {
   }
   await report('success');
 };
+
+/** A new preview beyond max-previews is refused (before anything is created) or evicts the longest idle ones. */
+export class PreviewCapReached extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PreviewCapReached';
+    Object.setPrototypeOf(this, new.target.prototype);
+  }
+}
+
+/**
+ * Room for one more preview under max-previews, counted as the sweep counts (planSweep, one preview fewer, so the
+ * new one fits): over-cap fail refuses, naming the previews holding the cap; evict removes the longest idle ones
+ * through the teardown's path, each PR told why. Only a new preview comes here: a redeploy holds its place already.
+ */
+async function makeRoom(ctx: LoopContext<'preview'>): Promise<void> {
+  const { inputs, names, deps } = ctx;
+  const max = inputs.maxPreviews as number;
+  const now = deps.now?.() ?? new Date();
+  const listed = await listPreviews(ctx);
+  // PR states and the TTL are the sweep's business: here only the count and who has been idle longest.
+  const plan = planSweep(listed, new Map(), now, {
+    maxPreviews: max - 1,
+    namespacePrefix: inputs.namespacePrefix,
+    primaryRepository: inputs.primaryRepository,
+  });
+  if (plan.remove.length === 0) return;
+  const repository = inputs.repository ?? names.annotations[Ownership.RepositoryAnnotation];
+  const self = `${repository ?? 'the primary repository'}#${inputs.prNumber}`;
+  if (inputs.overCap === 'fail') {
+    const holders = [...plan.remove, ...plan.keep.filter(countsTowardCap)].sort((a, b) =>
+      a.namespace.localeCompare(b.namespace),
+    );
+    const idle = (d: SweepDecision) => {
+      const ms = d.lastDeploy ? Date.parse(d.lastDeploy) : Number.NaN;
+      return Number.isFinite(ms) ? `idle for ${duration(now.getTime() - ms)}` : 'no deploy time recorded';
+    };
+    throw new PreviewCapReached(
+      `The cap of ${max} previews (max-previews) is reached: ${holders.length} previews hold it, so the preview of ` +
+        `${self} (${names.namespace}) is not created (over-cap: fail). Nothing was created.\n` +
+        holders
+          .map((d) => `- ${d.namespace}: ${d.repo ?? 'the primary repository'} PR #${d.pr}, ${idle(d)}`)
+          .join('\n') +
+        `\nClose one of their PRs or run the sweep, raise max-previews, or set over-cap: evict.`,
+    );
+  }
+  // One that cannot be removed stops the deploy: the cap holds either way.
+  for (const d of plan.remove)
+    await removeOne(ctx, { ...d, reason: `over the cap of ${max}, to make room for ${self}` });
+}

@@ -51,6 +51,13 @@ export interface SweepOptions {
   primaryRepository?: string;
 }
 
+const LEFT_ALONE = 'left alone: ';
+
+/** Whether a kept preview is one the cap counts: not one this sweep leaves alone (another prefix, another owner). */
+export function countsTowardCap(d: SweepDecision): boolean {
+  return !d.reason.startsWith(LEFT_ALONE);
+}
+
 /** The key of a PR in the states map: `owner/name#N` (lower-case). */
 export function prKey(repository: string, prNumber: number): string {
   return `${repository.toLowerCase()}#${prNumber}`;
@@ -73,7 +80,7 @@ export function planSweep(
     if (!found) continue;
     const { decision, leftAlone, last } = found;
     if (leftAlone) {
-      plan.keep.push({ ...decision, reason: `left alone: ${leftAlone}` });
+      plan.keep.push({ ...decision, reason: `${LEFT_ALONE}${leftAlone}` });
       continue;
     }
     const { pr, repo } = decision;
@@ -212,7 +219,8 @@ export const sweep: LoopBody<'sweep'> = async (ctx) => {
     );
 };
 
-async function listPreviews(ctx: LoopContext<'sweep'>): Promise<ListedNamespace[]> {
+/** Every namespace carrying our ownership labels (the sweep's, and the preview cap's, one listing). */
+export async function listPreviews(ctx: LoopContext<'sweep' | 'preview'>): Promise<ListedNamespace[]> {
   const out = await ctx.deps.exec.run(
     kubectl.listNamespaces(SWEEP_SELECTOR, ctx.names.env, 'the namespaces carrying our ownership labels'),
   );
@@ -250,8 +258,8 @@ async function pullRequestStates(
   return states;
 }
 
-/** One preview, removed by the teardown's own code path, as a teardown of its PR would. */
-async function removeOne(ctx: LoopContext<'sweep'>, d: SweepDecision): Promise<void> {
+/** One preview, removed by the teardown's own code path, as a teardown of its PR would; its PR is told d.reason. */
+export async function removeOne(ctx: LoopContext<'sweep' | 'preview'>, d: SweepDecision): Promise<void> {
   const inputs: TeardownInputs = {
     ...ctx.inputs,
     loop: 'teardown',

@@ -38,6 +38,8 @@ export interface ReporterLike {
     reason?: string;
     /** Every service's image and where it came from. */
     images?: Array<{ service: string; ref: string; from: string }>;
+    /** With a ttl: when the sweep will remove the preview unless it is deployed again (RFC 3339), and the ttl. */
+    expires?: { at: string; ttl: string };
   }): Promise<unknown>;
   /** `reason`: why the preview was removed, when not by its PR's own teardown ("PR closed", "idle for 3 days"). */
   reportTeardown(reason?: string): Promise<unknown>;
