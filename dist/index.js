@@ -44326,6 +44326,7 @@ var Inputs;
     Inputs["RecordBaseline"] = "record-baseline";
     Inputs["Ttl"] = "ttl";
     Inputs["MaxPreviews"] = "max-previews";
+    Inputs["OverCap"] = "over-cap";
 })(Inputs || (Inputs = {}));
 var Outputs;
 (function (Outputs) {
@@ -44735,6 +44736,8 @@ function parseTimeout(value) {
 }
 const TTL_FORM = 'a duration from 1m to 365d: a whole number followed by m (minutes), h (hours) or d (days) (e.g. 3d, 12h)';
 const MAX_PREVIEWS_FORM = 'a whole number of previews from 1 to 10000, no sign or leading zeros (e.g. 20)';
+const OVER_CAP = ['fail', 'evict'];
+const OVER_CAP_FORM = 'fail (a new preview beyond max-previews is refused, naming the previews holding the cap) or evict (the longest idle previews are removed to make room)';
 /** A TTL in seconds (`3d`, `12h`, `90m`); undefined when it is not one. */
 function parseTtl(value) {
     const m = /^([1-9][0-9]{0,5})(m|h|d)$/.exec(value);
@@ -44742,6 +44745,14 @@ function parseTtl(value) {
         return undefined;
     const seconds = Number(m[1]) * (m[2] === 'd' ? 86_400 : m[2] === 'h' ? 3600 : 60);
     return seconds <= 365 * 86_400 ? seconds : undefined;
+}
+/** A TTL as the input gives it (`3d`, `12h`, `90m`): the inverse of parseTtl. */
+function formatTtl(seconds) {
+    if (seconds % 86_400 === 0)
+        return `${seconds / 86_400}d`;
+    if (seconds % 3600 === 0)
+        return `${seconds / 3600}h`;
+    return `${Math.ceil(seconds / 60)}m`;
 }
 function isImageRef(value) {
     return value.length <= 512 && IMAGE_REF.test(value);
@@ -45023,6 +45034,13 @@ const FIELDS = {
         if (!(n <= 10_000))
             f.problem(Inputs.MaxPreviews, raw, MAX_PREVIEWS_FORM);
         return n <= 10_000 ? n : undefined;
+    },
+    overCap: (f) => {
+        const raw = f.trimmed(Inputs.OverCap) ?? 'fail';
+        if (OVER_CAP.includes(raw))
+            return raw;
+        f.problem(Inputs.OverCap, raw, OVER_CAP_FORM);
+        return 'fail';
     },
     kubeContext: (f) => {
         const raw = f.trimmed(KUBE_CONTEXT);
@@ -53573,6 +53591,7 @@ function deployBody(ctx, report, meta) {
         `| Host | ${code(report.host)} |`,
         `| Run | ${runLink(ctx)} |`,
         `| Updated | ${meta.updatedAt} |`,
+        ...expiresRow(report.expires),
         '',
     ];
     if (report.images?.length) {
@@ -53591,9 +53610,16 @@ function deployBody(ctx, report, meta) {
     lines.push(metaLine(meta));
     return lines.join('\n');
 }
+/** The expiry row: a readable UTC time and the ttl, each checked for its form (nothing else reaches the comment). */
+function expiresRow(expires) {
+    const at = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})Z$/.exec(expires?.at ?? '');
+    if (!at || !expires || !/^[1-9][0-9]{0,5}[mhd]$/.test(expires.ttl))
+        return [];
+    return [`| Expires | ${at[1]} ${at[2]} UTC (idle TTL ${expires.ttl}; each push extends it) |`];
+}
 /** The comment once the preview is gone; `previous` is what the comment said before, if it was ours. */
 function teardownBody(ctx, meta, previous, 
-/** Why the sweep removed it ("PR closed", "idle for 3 days", "over the cap of 20"); unset: its PR's teardown. */
+/** Why the sweep (or another PR's preview, over the cap) removed it ("PR closed", "idle for 3 days"); unset: its PR's teardown. */
 reason) {
     const lines = [
         COMMENT_MARKER,
@@ -53601,7 +53627,7 @@ reason) {
         '',
         reason
             ? `**removed: ${redact(reason).replace(/[\r\n]+/g, ' ')}**: the preview of this pull request was torn down at ` +
-                `${meta.updatedAt} by the sweep, run ${runLink(ctx)}.`
+                `${meta.updatedAt} by run ${runLink(ctx)}.`
             : `The preview of this pull request was torn down at ${meta.updatedAt} by run ${runLink(ctx)} ` +
                 `at commit ${commitLink(ctx, ctx.sha)}.`,
     ];
@@ -55593,113 +55619,6 @@ async function removePreview(ctx) {
         await ctx.step('GitHub report (torn down)', () => reporter.reportTeardown());
 }
 
-;// CONCATENATED MODULE: ./build/src/loops/preview.js
-/**
- * preview: the images each service runs (this PR's, a companion PR's, the baseline), the PR's own namespace
- * (created with our ownership labels for this repository and PR, or refused when anyone else holds the name),
- * deploy, wait, contract checks through the preview's URL, and the PR told how it went — on failure, with the
- * first reason. A PR closed while this ran is torn down again, so no preview outlives its PR.
- */
-
-
-
-
-
-
-
-
-const preview = async (ctx) => {
-    const { inputs, names, deps } = ctx;
-    const ns = names.namespace;
-    const env = names.env;
-    let images = [];
-    const report = async (status, failure) => {
-        const reporter = deps.reporter;
-        // A step of its own, so the job summary and the benchmark show what reporting costs.
-        if (reporter)
-            await ctx.step(`GitHub report (${status.replace('_', ' ')})`, () => reporter.reportDeploy({
-                url: names.url,
-                namespace: ns,
-                host: names.host,
-                status,
-                details: failure?.details,
-                reason: failure?.reason,
-                images,
-            }));
-    };
-    await ctx.step('tools', () => deps.installTools(['helm', 'skaffold', 'kubectl']));
-    try {
-        await withDiagnostics(ctx, { namespace: ns }, async () => {
-            await ctx.step('namespace', async () => {
-                const info = await getNamespace(ctx, ns);
-                if (info.exists && !isOwnedBy(info, inputs))
-                    throw new OwnershipRefused(`Refusing to deploy into namespace ${ns}: ${notOwned(info, inputs)}. ` +
-                        `Nothing was changed. Repositories sharing a cluster must agree on primary-repository (this run's is ` +
-                        `${inputs.primaryRepository ?? 'unset'}); otherwise choose another namespace-prefix.`);
-                images = await resolveImages(ctx);
-                writeValuesFile(ctx, images.length ? images : inputs.images);
-                // Every deploy (every push) records its time: the sweep's TTL counts from the last one.
-                const recorded = {
-                    ...(images.length ? { [Ownership.ImagesAnnotation]: JSON.stringify(images) } : {}),
-                    [Ownership.LastDeployAnnotation]: rfc3339(deps.now?.() ?? new Date()),
-                };
-                await report('in_progress');
-                if (!info.exists)
-                    await deps.exec.run(kubectl.createFromStdin(namespaceManifest(ns, names.labels, { ...names.annotations, ...recorded }), env, `namespace ${ns} with our ownership labels`));
-                else {
-                    // Ours already. One patch, on the version just checked: a namespace made before repositories were
-                    // recorded gains the repository's labels and annotation together, never one without the other.
-                    const adopt = Boolean(names.labels[Ownership.RepoLabel] && !info.labels?.[Ownership.RepoLabel]);
-                    const repository = names.annotations[Ownership.RepositoryAnnotation];
-                    await deps.exec.run(kubectl.patchNamespace(ns, {
-                        ...(adopt ? { labels: names.labels } : {}),
-                        annotations: {
-                            [Ownership.ShaAnnotation]: inputs.sha ?? 'unknown',
-                            ...(repository ? { [Ownership.RepositoryAnnotation]: repository } : {}),
-                            ...recorded,
-                        },
-                        resourceVersion: info.resourceVersion ?? '',
-                    }, env, adopt
-                        ? 'record the repository that owns it, the SHA and the images now deployed'
-                        : 'record the SHA and images now deployed'));
-                }
-            });
-            await ctx.step('deploy', async () => {
-                await retryFailedMigrations(ctx, names.release, ns);
-                await deps.exec.run(deployCommand(ctx, {
-                    profile: 'preview',
-                    namespace: ns,
-                    images: images.length ? images : inputs.images,
-                }));
-            });
-            await ctx.step('ready', () => waitReady(ctx, ns));
-            await ctx.step('contract checks', async () => {
-                await contract(ctx, {
-                    target: { url: names.url },
-                    mode: 'full',
-                    deadlineMs: Math.min(inputs.timeoutSeconds, 180) * 1000,
-                    expectedSha: inputs.sha,
-                    resolve: inputs.resolve,
-                });
-                await runTestCommand(ctx, { ...env, JETSCALE_URL: names.url });
-            });
-        });
-    }
-    catch (error) {
-        await report('failure', { details: publicFailure(error), reason: firstFailure(ctx, error) });
-        throw error;
-    }
-    const reporter = deps.reporter;
-    const open = reporter && (await ctx.step('GitHub PR state', () => reporter.isPullRequestOpen()));
-    if (open === false) {
-        deps.log(`PR #${inputs.prNumber} was closed during the deploy: tearing the preview down again.`);
-        await removePreview(ctx);
-        ctx.result.tornDownAfterClose = true;
-        return;
-    }
-    await report('success');
-};
-
 ;// CONCATENATED MODULE: ./build/src/loops/sweep.js
 /**
  * sweep: removes the previews nobody will tear down. It lists the namespaces carrying our ownership labels, asks
@@ -55716,6 +55635,11 @@ const preview = async (ctx) => {
 
 /** Every namespace that is ours: our managed-by label and a PR label (the baseline's has none). */
 const SWEEP_SELECTOR = `${Ownership.ManagedByLabel}=${MANAGED_BY},${Ownership.PrLabel}`;
+const LEFT_ALONE = 'left alone: ';
+/** Whether a kept preview is one the cap counts: not one this sweep leaves alone (another prefix, another owner). */
+function countsTowardCap(d) {
+    return !d.reason.startsWith(LEFT_ALONE);
+}
 /** The key of a PR in the states map: `owner/name#N` (lower-case). */
 function prKey(repository, prNumber) {
     return `${repository.toLowerCase()}#${prNumber}`;
@@ -55733,7 +55657,7 @@ function planSweep(namespaces, prStates, now, options) {
             continue;
         const { decision, leftAlone, last } = found;
         if (leftAlone) {
-            plan.keep.push({ ...decision, reason: `left alone: ${leftAlone}` });
+            plan.keep.push({ ...decision, reason: `${LEFT_ALONE}${leftAlone}` });
             continue;
         }
         const { pr, repo } = decision;
@@ -55870,6 +55794,7 @@ const sweep = async (ctx) => {
     if (failed.length)
         throw new Error(`sweep: ${failed.length} of ${plan.remove.length} previews were not removed:\n- ${failed.join('\n- ')}`);
 };
+/** Every namespace carrying our ownership labels (the sweep's, and the preview cap's, one listing). */
 async function listPreviews(ctx) {
     const out = await ctx.deps.exec.run(kubectl.listNamespaces(SWEEP_SELECTOR, ctx.names.env, 'the namespaces carrying our ownership labels'));
     if (!out.stdout.trim())
@@ -55904,7 +55829,7 @@ async function pullRequestStates(ctx, listed) {
     }
     return states;
 }
-/** One preview, removed by the teardown's own code path, as a teardown of its PR would. */
+/** One preview, removed by the teardown's own code path, as a teardown of its PR would; its PR is told d.reason. */
 async function removeOne(ctx, d) {
     const inputs = {
         ...ctx.inputs,
@@ -55933,6 +55858,172 @@ async function removeOne(ctx, d) {
         deps: { ...ctx.deps, reporter: told },
         step: (name, fn) => ctx.step(`${name} ${d.namespace}`, fn),
     });
+}
+
+;// CONCATENATED MODULE: ./build/src/loops/preview.js
+/**
+ * preview: the images each service runs (this PR's, a companion PR's, the baseline), the PR's own namespace
+ * (created with our ownership labels for this repository and PR, or refused when anyone else holds the name),
+ * deploy, wait, contract checks through the preview's URL, and the PR told how it went — on failure, with the
+ * first reason. A PR closed while this ran is torn down again, so no preview outlives its PR.
+ */
+
+
+
+
+
+
+
+
+
+
+const preview = async (ctx) => {
+    const { inputs, names, deps } = ctx;
+    const ns = names.namespace;
+    const env = names.env;
+    let images = [];
+    // The time this deploy records on the namespace, which the sweep's TTL and the comment's expiry count from.
+    const deployedAt = deps.now?.() ?? new Date();
+    const report = async (status, failure) => {
+        const reporter = deps.reporter;
+        // A step of its own, so the job summary and the benchmark show what reporting costs.
+        if (reporter)
+            await ctx.step(`GitHub report (${status.replace('_', ' ')})`, () => reporter.reportDeploy({
+                url: names.url,
+                namespace: ns,
+                host: names.host,
+                status,
+                details: failure?.details,
+                reason: failure?.reason,
+                images,
+                ...(status !== 'failure' && inputs.ttlSeconds !== undefined
+                    ? {
+                        expires: {
+                            at: rfc3339(new Date(deployedAt.getTime() + inputs.ttlSeconds * 1000)),
+                            ttl: formatTtl(inputs.ttlSeconds),
+                        },
+                    }
+                    : {}),
+            }));
+    };
+    await ctx.step('tools', () => deps.installTools(['helm', 'skaffold', 'kubectl']));
+    try {
+        await withDiagnostics(ctx, { namespace: ns }, async () => {
+            await ctx.step('namespace', async () => {
+                const info = await getNamespace(ctx, ns);
+                if (info.exists && !isOwnedBy(info, inputs))
+                    throw new OwnershipRefused(`Refusing to deploy into namespace ${ns}: ${notOwned(info, inputs)}. ` +
+                        `Nothing was changed. Repositories sharing a cluster must agree on primary-repository (this run's is ` +
+                        `${inputs.primaryRepository ?? 'unset'}); otherwise choose another namespace-prefix.`);
+                if (!info.exists && inputs.maxPreviews !== undefined)
+                    await ctx.step('preview cap', () => makeRoom(ctx));
+                images = await resolveImages(ctx);
+                writeValuesFile(ctx, images.length ? images : inputs.images);
+                // Every deploy (every push) records its time: the sweep's TTL counts from the last one.
+                const recorded = {
+                    ...(images.length ? { [Ownership.ImagesAnnotation]: JSON.stringify(images) } : {}),
+                    [Ownership.LastDeployAnnotation]: rfc3339(deployedAt),
+                };
+                await report('in_progress');
+                if (!info.exists)
+                    await deps.exec.run(kubectl.createFromStdin(namespaceManifest(ns, names.labels, { ...names.annotations, ...recorded }), env, `namespace ${ns} with our ownership labels`));
+                else {
+                    // Ours already. One patch, on the version just checked: a namespace made before repositories were
+                    // recorded gains the repository's labels and annotation together, never one without the other.
+                    const adopt = Boolean(names.labels[Ownership.RepoLabel] && !info.labels?.[Ownership.RepoLabel]);
+                    const repository = names.annotations[Ownership.RepositoryAnnotation];
+                    await deps.exec.run(kubectl.patchNamespace(ns, {
+                        ...(adopt ? { labels: names.labels } : {}),
+                        annotations: {
+                            [Ownership.ShaAnnotation]: inputs.sha ?? 'unknown',
+                            ...(repository ? { [Ownership.RepositoryAnnotation]: repository } : {}),
+                            ...recorded,
+                        },
+                        resourceVersion: info.resourceVersion ?? '',
+                    }, env, adopt
+                        ? 'record the repository that owns it, the SHA and the images now deployed'
+                        : 'record the SHA and images now deployed'));
+                }
+            });
+            await ctx.step('deploy', async () => {
+                await retryFailedMigrations(ctx, names.release, ns);
+                await deps.exec.run(deployCommand(ctx, {
+                    profile: 'preview',
+                    namespace: ns,
+                    images: images.length ? images : inputs.images,
+                }));
+            });
+            await ctx.step('ready', () => waitReady(ctx, ns));
+            await ctx.step('contract checks', async () => {
+                await contract(ctx, {
+                    target: { url: names.url },
+                    mode: 'full',
+                    deadlineMs: Math.min(inputs.timeoutSeconds, 180) * 1000,
+                    expectedSha: inputs.sha,
+                    resolve: inputs.resolve,
+                });
+                await runTestCommand(ctx, { ...env, JETSCALE_URL: names.url });
+            });
+        });
+    }
+    catch (error) {
+        await report('failure', { details: publicFailure(error), reason: firstFailure(ctx, error) });
+        throw error;
+    }
+    const reporter = deps.reporter;
+    const open = reporter && (await ctx.step('GitHub PR state', () => reporter.isPullRequestOpen()));
+    if (open === false) {
+        deps.log(`PR #${inputs.prNumber} was closed during the deploy: tearing the preview down again.`);
+        await removePreview(ctx);
+        ctx.result.tornDownAfterClose = true;
+        return;
+    }
+    await report('success');
+};
+/** A new preview beyond max-previews is refused (before anything is created) or evicts the longest idle ones. */
+class PreviewCapReached extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'PreviewCapReached';
+        Object.setPrototypeOf(this, new.target.prototype);
+    }
+}
+/**
+ * Room for one more preview under max-previews, counted as the sweep counts (planSweep, one preview fewer, so the
+ * new one fits): over-cap fail refuses, naming the previews holding the cap; evict removes the longest idle ones
+ * through the teardown's path, each PR told why. Only a new preview comes here: a redeploy holds its place already.
+ */
+async function makeRoom(ctx) {
+    const { inputs, names, deps } = ctx;
+    const max = inputs.maxPreviews;
+    const now = deps.now?.() ?? new Date();
+    const listed = await listPreviews(ctx);
+    // PR states and the TTL are the sweep's business: here only the count and who has been idle longest.
+    const plan = planSweep(listed, new Map(), now, {
+        maxPreviews: max - 1,
+        namespacePrefix: inputs.namespacePrefix,
+        primaryRepository: inputs.primaryRepository,
+    });
+    if (plan.remove.length === 0)
+        return;
+    const repository = inputs.repository ?? names.annotations[Ownership.RepositoryAnnotation];
+    const self = `${repository ?? 'the primary repository'}#${inputs.prNumber}`;
+    if (inputs.overCap === 'fail') {
+        const holders = [...plan.remove, ...plan.keep.filter(countsTowardCap)].sort((a, b) => a.namespace.localeCompare(b.namespace));
+        const idle = (d) => {
+            const ms = d.lastDeploy ? Date.parse(d.lastDeploy) : Number.NaN;
+            return Number.isFinite(ms) ? `idle for ${duration(now.getTime() - ms)}` : 'no deploy time recorded';
+        };
+        throw new PreviewCapReached(`The cap of ${max} previews (max-previews) is reached: ${holders.length} previews hold it, so the preview of ` +
+            `${self} (${names.namespace}) is not created (over-cap: fail). Nothing was created.\n` +
+            holders
+                .map((d) => `- ${d.namespace}: ${d.repo ?? 'the primary repository'} PR #${d.pr}, ${idle(d)}`)
+                .join('\n') +
+            `\nClose one of their PRs or run the sweep, raise max-previews, or set over-cap: evict.`);
+    }
+    // One that cannot be removed stops the deploy: the cap holds either way.
+    for (const d of plan.remove)
+        await removeOne(ctx, { ...d, reason: `over the cap of ${max}, to make room for ${self}` });
 }
 
 ;// CONCATENATED MODULE: ./build/src/loops/index.js
@@ -56330,14 +56421,22 @@ function loopDeps(inputs, ctx, reporter) {
     return {
         ...realLoopDeps(inputs, new ExecExecutor(), log),
         reporter,
-        github: inputs.loop === 'sweep' ? makeSweepGitHub(inputs, ctx) : undefined,
+        // A preview that may evict others over the cap tells their PRs as the sweep would.
+        github: inputs.loop === 'sweep' || (inputs.loop === 'preview' && evicts(inputs))
+            ? makeSweepGitHub(inputs, ctx)
+            : undefined,
         saveState: (key, value) => saveState(key, value),
     };
+}
+function evicts(inputs) {
+    return inputs.maxPreviews !== undefined && inputs.overCap === 'evict';
 }
 /** The sweep's GitHub access: reads with the token; writes (comments, deployments) only from a run, not dry. */
 function makeSweepGitHub(inputs, ctx) {
     if (!inputs.githubToken) {
-        info('No github-token: the sweep cannot tell which PRs are closed, and tells no PR.');
+        info(inputs.loop === 'sweep'
+            ? 'No github-token: the sweep cannot tell which PRs are closed, and tells no PR.'
+            : 'No github-token: a preview evicted over the cap is not told on its PR.');
         return undefined;
     }
     const runId = /^[1-9][0-9]*$/.test(ctx.runId) ? Number(ctx.runId) : undefined;

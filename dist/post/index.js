@@ -31913,6 +31913,7 @@ var Inputs;
     Inputs["RecordBaseline"] = "record-baseline";
     Inputs["Ttl"] = "ttl";
     Inputs["MaxPreviews"] = "max-previews";
+    Inputs["OverCap"] = "over-cap";
 })(Inputs || (Inputs = {}));
 var Outputs;
 (function (Outputs) {
