@@ -25,11 +25,13 @@ function inputs(raw: RawInputs) {
   return parseInputs({ 'git-sha': SHA, ...raw });
 }
 
+// A preview deployed and seeded before: a redeploy into it does not seed again (src/loops/seed.ts).
 const owned = JSON.stringify({
   metadata: {
     uid: 'uid-101',
     resourceVersion: '42',
     labels: { 'app.kubernetes.io/managed-by': 'jetscale-stack', 'jetscale.ai/pr': '101' },
+    annotations: { 'jetscale.ai/seeded-at': '2026-04-30T08:00:00Z' },
   },
 });
 const foreign = JSON.stringify({ metadata: { labels: { team: 'payments' } } });
@@ -513,6 +515,136 @@ describe('preview', () => {
 /** The recording executor's answer once `kind create` has made the node container. */
 const withNode = (exec: RecordingExecutor) =>
   exec.reply(/^kind get nodes/, { stdout: 'jetscale-ci-a1b2c3-777-2-control-plane\n' });
+
+describe('preview seeds (services.<name>.seed; the example backend declares one)', () => {
+  const images = 'backend=r/b:2\nfrontend=r/f:2';
+  const SEED_JOB = 'pr-101-backend-seed-89abcdef';
+  const seedJob = (condition?: object) => ({
+    metadata: {
+      name: SEED_JOB,
+      labels: { 'app.kubernetes.io/name': 'backend-seed', 'app.kubernetes.io/component': 'seed' },
+    },
+    status: { conditions: condition ? [condition] : [] },
+  });
+  const complete = { type: 'Complete', status: 'True' };
+  const workloads = JSON.stringify({
+    items: [
+      { kind: 'Deployment', metadata: { name: 'pr-101-backend' } },
+      { kind: 'Job', metadata: { name: SEED_JOB, labels: { 'app.kubernetes.io/component': 'seed' } } },
+    ],
+  });
+  const SEED_LIST = /^kubectl get jobs -n jetscale-pr-101 -l \S*component=seed/;
+  const namespace = (annotations: Record<string, string>) =>
+    JSON.stringify({ ...JSON.parse(owned), metadata: { ...JSON.parse(owned).metadata, annotations } });
+  const seededPatch = (line: string) => line.startsWith('kubectl patch namespace') && line.includes('seeded-at');
+
+  async function deploy(exec: RecordingExecutor, raw: RawInputs = {}) {
+    const written = new Map<string, string>();
+    const reporter = recordingReporter();
+    const result = await runLoop(
+      inputs({ loop: 'preview', 'pr-number': '101', images, ...raw }),
+      runCtx(),
+      deps(exec, {
+        reporter,
+        now: () => new Date('2026-05-01T12:00:00Z'),
+        sleep: async () => {},
+        writeFile: (path, content) => written.set(path, content),
+      }).d,
+    );
+    const skaffold = exec.commands.find((c) => c.cmd === 'skaffold');
+    const values = YAML.parse(written.get(skaffold?.env?.JETSCALE_VALUES_FILE as string) ?? '{}');
+    return { result, values, reporter, lines: exec.lines() };
+  }
+
+  test('a new preview seeds: global.seed, the seed Job waited in a step "seed" beside "ready", then recorded', async () => {
+    const exec = new RecordingExecutor()
+      .reply(/^kubectl get namespace/, { stdout: '' })
+      .reply(/^kubectl get deployments,statefulsets,jobs/, { stdout: workloads })
+      .reply(SEED_LIST, { stdout: JSON.stringify({ items: [seedJob()] }) })
+      // before the deploy: no earlier seed Job to remove
+      .replyOnce(SEED_LIST, { stdout: JSON.stringify({ items: [] }) })
+      .reply(/^kubectl get job /, { stdout: JSON.stringify(seedJob(complete)) })
+      .replyOnce(/^kubectl get job /, { stdout: JSON.stringify(seedJob()) })
+      // absent at first; then the namespace the run created, read again for the version the record patches
+      .replyOnce(/^kubectl get namespace/, { stdout: namespace({}) })
+      .replyOnce(/^kubectl get namespace/, { stdout: '' });
+    const { result, values, lines } = await deploy(exec);
+    expect(result.error).toBeUndefined();
+    expect(values.global.seed).toBe(true);
+    expect(lines.filter((l) => l.startsWith('kubectl delete job'))).toEqual([]);
+    const seed = result.steps.find((s) => s.name === 'seed');
+    const ready = result.steps.find((s) => s.name === 'ready');
+    expect(seed).toMatchObject({ ok: true });
+    // beside ready: both start once the deploy ended
+    expect(Math.abs((seed?.startMs ?? 0) - (ready?.startMs ?? 1e9))).toBeLessThan(1000);
+    // ready does not wait for the seed Job; the seed step polls it until Complete
+    expect(lines.filter((l) => l.startsWith(`kubectl get job ${SEED_JOB}`))).toHaveLength(2);
+    const record = lines.filter(seededPatch);
+    expect(record).toEqual([
+      `kubectl patch namespace jetscale-pr-101 --type=merge -p '${JSON.stringify({
+        metadata: { annotations: { 'jetscale.ai/seeded-at': '2026-05-01T12:00:00Z' }, resourceVersion: '42' },
+      })}'`,
+    ]);
+    expect(lines.indexOf(record[0] as string)).toBeGreaterThan(
+      lines.lastIndexOf(`kubectl get job ${SEED_JOB} -n jetscale-pr-101 -o json`),
+    );
+  });
+
+  test('a redeploy of a seeded preview does not seed: no global.seed, no seed step, nothing seed-related runs', async () => {
+    const exec = new RecordingExecutor()
+      .reply(/^kubectl get namespace/, { stdout: owned })
+      .reply(/^kubectl get deployments,statefulsets,jobs/, { stdout: workloads })
+      .reply(/^kubectl get job /, { stdout: JSON.stringify(seedJob(complete)) });
+    const { result, values, lines } = await deploy(exec);
+    expect(result.error).toBeUndefined();
+    expect(values.global.seed).toBeUndefined();
+    expect(result.steps.map((s) => s.name)).not.toContain('seed');
+    expect(lines.filter((l) => /component=seed|seeded-at|delete job/.test(l))).toEqual([]);
+  });
+
+  test.each([
+    ['reseed: true', namespace({ 'jetscale.ai/seeded-at': '2026-04-30T08:00:00Z' }), { reseed: 'true' }],
+    ['a preview whose seed never completed', namespace({}), {}],
+  ])('%s seeds again: our earlier seed Jobs are removed before the deploy, which re-creates them', async (_what, ns, raw) => {
+    const exec = new RecordingExecutor()
+      .reply(/^kubectl get namespace/, { stdout: ns })
+      .reply(/^kubectl get deployments,statefulsets,jobs/, { stdout: workloads })
+      .reply(SEED_LIST, { stdout: JSON.stringify({ items: [seedJob(complete)] }) })
+      .reply(/^kubectl get job /, { stdout: JSON.stringify(seedJob(complete)) });
+    const { result, values, lines } = await deploy(exec, raw);
+    expect(result.error).toBeUndefined();
+    expect(values.global.seed).toBe(true);
+    const deletes = lines.filter((l) => l.startsWith('kubectl delete job'));
+    expect(deletes).toEqual([
+      `kubectl delete job ${SEED_JOB} -n jetscale-pr-101 --ignore-not-found --cascade=foreground --wait=true`,
+    ]);
+    expect(lines.indexOf(deletes[0] as string)).toBeLessThan(lines.findIndex((l) => l.startsWith('skaffold')));
+    expect(result.steps.find((s) => s.name === 'seed')).toMatchObject({ ok: true });
+    expect(lines.filter(seededPatch)).toHaveLength(1);
+  });
+
+  test('a failed seed fails the run with its last log lines, and the preview is not marked seeded', async () => {
+    const exec = new RecordingExecutor()
+      .reply(/^kubectl get namespace/, { stdout: namespace({}) })
+      .reply(/^kubectl get deployments,statefulsets,jobs/, { stdout: workloads })
+      .reply(SEED_LIST, { stdout: JSON.stringify({ items: [seedJob()] }) })
+      .reply(/^kubectl get job /, {
+        stdout: JSON.stringify(seedJob({ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' })),
+      })
+      .reply(/^kubectl logs job\//, { stdout: 'seeding\nrelation "items" does not exist\n' });
+    const { result, reporter, lines } = await deploy(exec);
+    expect(result.error?.name).toBe('SeedFailed');
+    expect(result.steps.find((s) => s.name === 'seed')).toMatchObject({ ok: false });
+    // ready ran to its end beside it
+    expect(result.steps.find((s) => s.name === 'ready')).toMatchObject({ ok: true });
+    expect(lines).toContain(`kubectl logs job/${SEED_JOB} -n jetscale-pr-101 --all-containers --tail=50`);
+    expect(lines.filter(seededPatch)).toEqual([]);
+    const reason = reporter.deploys.at(-1)?.reason ?? '';
+    expect(reason).toContain('seed backend failed: seeding');
+    expect(reason).toContain('relation "items" does not exist');
+    expect(reason).toContain(`(job/${SEED_JOB}: BackoffLimitExceeded)`);
+  });
+});
 
 describe('ci-kind', () => {
   test('the cluster is deleted even when a contract check fails, and the state tells the post step', async () => {

@@ -6,10 +6,8 @@
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from './config.js';
 import { createLogger } from './logger.js';
+import { SEED_ITEMS } from './seed-items.js';
 import { PostgresItemStore } from './store.js';
-
-/** What a new preview lists; `seed-` names them apart from what reviewers create. */
-export const SEED_ITEMS: readonly string[] = ['seed-welcome', 'seed-first-task', 'seed-second-task'];
 
 export async function seed(env: Record<string, string | undefined> = process.env): Promise<number> {
   const config = loadConfig(env);

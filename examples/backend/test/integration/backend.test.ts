@@ -13,7 +13,7 @@ import { createClient } from '@redis/client';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { COUNTER_KEY } from '../../src/counter.js';
-import { SEED_ITEMS } from '../../src/seed.js';
+import { SEED_ITEMS } from '../../src/seed-items.js';
 import { MIGRATIONS, PostgresItemStore } from '../../src/store.js';
 import { BackendProcess, backendRoot } from '../support/backend.js';
 import { freePort, PostgresServer, RedisServer, refusesConnections } from '../support/services.js';
