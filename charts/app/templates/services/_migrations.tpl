@@ -18,7 +18,7 @@ seed.stages (default [preview]). "true" or "". Takes (dict "context" $ "svc" <se
 */}}
 {{- define "app.seed.enabled" -}}
 {{- $s := .svc.seed | default dict -}}
-{{- if and (dig "command" list $s) .context.Values.global.seed (has .context.Values.global.environment ($s.stages | default (list "preview"))) }}true{{ end -}}
+{{- if and (dig "command" list $s) .context.Values.global.seed (has (include "app.environment" .context) ($s.stages | default (list "preview"))) }}true{{ end -}}
 {{- end -}}
 
 {{/*
