@@ -198,6 +198,8 @@ export const kubectl = {
     env: Env,
     task: 'migration' | 'seed' = 'migration',
     why = 'migration Jobs of this release that failed before (deleted, so this deploy runs them again)',
+    /** The Jobs a dry run takes the answer to name. */
+    assume: string[] = [],
   ): Command {
     return {
       cmd: 'kubectl',
@@ -214,7 +216,7 @@ export const kubectl = {
       env,
       silent: true,
       description: why,
-      dryRunStdout: JSON.stringify({ items: [] }),
+      dryRunStdout: JSON.stringify({ items: assume.map((name) => ({ metadata: { name } })) }),
     };
   },
   deleteJob(name: string, ns: string, env: Env, why: string): Command {

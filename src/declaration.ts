@@ -234,7 +234,11 @@ function parseJobFields(
     problems.push(`${path} is ${JSON.stringify(value) ?? 'missing'}; accepted: ${accepted}`);
   if (m === undefined || m === null || (isMapping(m) && Object.keys(m).length === 0)) return undefined;
   if (!isMapping(m)) {
-    bad(at, m, `{${a.keys.map((k) => (k === 'command' || k === 'args' ? `${k}: [..]` : k)).join(', ')}}, or {} for none`);
+    bad(
+      at,
+      m,
+      `{${a.keys.map((k) => (k === 'command' || k === 'args' ? `${k}: [..]` : k)).join(', ')}}, or {} for none`,
+    );
     return undefined;
   }
   for (const k of Object.keys(m))
@@ -255,7 +259,9 @@ function parseJobFields(
       'seconds from 1 to 21600 (default global.progressDeadlineSeconds)',
     );
   if (a.jobName !== undefined && a.jobName.length > 63)
-    problems.push(`${at}: the Job name ${a.jobName} is over 63 characters; shorten the service name or the release`);
+    problems.push(
+      `${at}: the Job name ${a.jobName} is over 63 characters; shorten the service name or the release`,
+    );
   return isStringList(m.command) && m.command.length > 0
     ? { command: m.command, args: Array.isArray(m.args) ? m.args.map(String) : [] }
     : undefined;

@@ -10,6 +10,7 @@ import { isOwnedBy, notOwned, rfc3339 } from '../naming.js';
 import { formatTtl } from '../validate.js';
 import { deployCommand } from './build.js';
 import { resolveImages, type ServiceImage } from './images.js';
+import { readyAndSeed, removeSeedJobs, wantsSeed } from './seed.js';
 import {
   contract,
   firstFailure,
@@ -29,7 +30,6 @@ import {
   removeOne,
   type SweepDecision,
 } from './sweep.js';
-import { readyAndSeed, removeSeedJobs, wantsSeed } from './seed.js';
 import { removePreview } from './teardown.js';
 import { type LoopBody, type LoopContext, OwnershipRefused } from './types.js';
 

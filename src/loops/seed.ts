@@ -15,7 +15,9 @@ type Ctx = LoopContext<'preview'>;
 
 /** Whether this deploy seeds: a service seeds in previews, and the preview was never seeded or a reseed is asked. */
 export function wantsSeed(ctx: Ctx, info: NamespaceInfo): boolean {
-  const services = ctx.declaration.services.filter((s) => s.seed?.stages.includes('preview')).map((s) => s.name);
+  const services = ctx.declaration.services
+    .filter((s) => s.seed?.stages.includes('preview'))
+    .map((s) => s.name);
   if (services.length === 0) return false;
   const seededAt = info.annotations?.[Ownership.SeededAnnotation];
   const why = ctx.inputs.reseed
@@ -34,9 +36,11 @@ export function wantsSeed(ctx: Ctx, info: NamespaceInfo): boolean {
 }
 
 /** Our seed Jobs in the release (the chart's labels on them). */
-async function seedJobs(ctx: Ctx, ns: string, why: string) {
+async function seedJobs(ctx: Ctx, ns: string, why: string, assume: string[] = []) {
   const { release, env } = ctx.names;
-  return parseJobs((await ctx.deps.exec.run(kubectl.migrationJobs(release, ns, env, 'seed', why))).stdout);
+  return parseJobs(
+    (await ctx.deps.exec.run(kubectl.migrationJobs(release, ns, env, 'seed', why, assume))).stdout,
+  );
 }
 
 /**
@@ -44,9 +48,18 @@ async function seedJobs(ctx: Ctx, ns: string, why: string) {
  * would stand Complete (or Failed) and the deploy would not run it again.
  */
 export async function removeSeedJobs(ctx: Ctx, ns: string): Promise<void> {
-  for (const job of await seedJobs(ctx, ns, 'seed Jobs left by an earlier seed (removed: this deploy seeds again)'))
+  for (const job of await seedJobs(
+    ctx,
+    ns,
+    'seed Jobs left by an earlier seed (removed: this deploy seeds again)',
+  ))
     await ctx.deps.exec.run(
-      kubectl.deleteJob(job.name, ns, ctx.names.env, `remove the earlier seed ${job.name}: the deploy seeds again`),
+      kubectl.deleteJob(
+        job.name,
+        ns,
+        ctx.names.env,
+        `remove the earlier seed ${job.name}: the deploy seeds again`,
+      ),
     );
 }
 
@@ -69,10 +82,12 @@ export async function readyAndSeed(ctx: Ctx, ns: string, seeding: boolean): Prom
 }
 
 async function seed(ctx: Ctx, ns: string): Promise<void> {
-  const jobs = await seedJobs(ctx, ns, 'the seed Jobs this deploy created');
+  const jobs = await seedJobs(ctx, ns, 'the seed Jobs this deploy created', ['<each>']);
   if (jobs.length === 0) {
     // The values turned it off (global.seed set false, or no stage matches): nothing ran, nothing is recorded.
-    ctx.deps.log('seed: the release has no seed Job (the values render none); the preview is not marked seeded');
+    ctx.deps.log(
+      'seed: the release has no seed Job (the values render none); the preview is not marked seeded',
+    );
     return;
   }
   await waitJobs(

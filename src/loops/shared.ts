@@ -135,12 +135,23 @@ export async function retryFailedMigrations<L extends AnyLoop>(
     ctx.deps.log(
       `migration Job ${job.name} failed before (${job.reason ?? 'Failed'}): removed, the deploy runs it again`,
     );
-    await exec.run(kubectl.deleteJob(job.name, ns, env, `remove the failed migration ${job.name}: the deploy re-creates it and it runs again`));
+    await exec.run(
+      kubectl.deleteJob(
+        job.name,
+        ns,
+        env,
+        `remove the failed migration ${job.name}: the deploy re-creates it and it runs again`,
+      ),
+    );
   }
 }
 
 /** Waits for each named Job, in order, until it is Complete, within the loop's timeout from now. */
-export async function waitJobs<L extends AnyLoop>(ctx: LoopContext<L>, ns: string, names: string[]): Promise<void> {
+export async function waitJobs<L extends AnyLoop>(
+  ctx: LoopContext<L>,
+  ns: string,
+  names: string[],
+): Promise<void> {
   const deadline = Date.now() + ctx.inputs.timeoutSeconds * 1000;
   for (const name of names) await waitJob(ctx, ns, name, deadline);
 }

@@ -358,7 +358,11 @@ describe.skipIf(helm.skip)('seed: a Job when the deployer asks (global.seed), af
   test('the seed Job runs the service image after its migration Job, labelled apart from the service', async () => {
     const m = await render(seeded);
     const [migration] = jobsOf(m, 'migration');
-    const job = find(m, 'Job', jobsOf(m, 'seed').find((j) => j.metadata.name.startsWith('four-go-api-seed-'))?.metadata.name ?? '');
+    const job = find(
+      m,
+      'Job',
+      jobsOf(m, 'seed').find((j) => j.metadata.name.startsWith('four-go-api-seed-'))?.metadata.name ?? '',
+    );
     expect(job.metadata.name).toMatch(/^four-go-api-seed-[0-9a-f]{8}$/);
     expect(job.metadata.annotations?.['helm.sh/hook']).toBeUndefined();
     expect(job.spec).toMatchObject({ backoffLimit: 3, activeDeadlineSeconds: 600 });
@@ -428,10 +432,12 @@ describe.skipIf(helm.skip)('seed: a Job when the deployer asks (global.seed), af
       set: ['ingress.host=pr-461.app.example.com', 'global.seed=true'],
     };
     const m = await render(preview);
-    const [job] = jobsOf(m, 'seed');
-    expect(job?.metadata.name).toMatch(/^pr-461-backend-seed-[0-9a-f]{8}$/);
-    expect((job?.spec.template.spec.containers[0] as Container).command).toEqual(['node', 'dist/seed.js']);
-    expect(initOf(job as Manifest, 'wait-postgres')?.args).toEqual(['statefulset', 'pr-461-postgres']);
+    const jobs = jobsOf(m, 'seed');
+    expect(jobs).toHaveLength(1);
+    const job = jobs[0] as Manifest;
+    expect(job.metadata.name).toMatch(/^pr-461-backend-seed-[0-9a-f]{8}$/);
+    expect((job.spec.template.spec.containers[0] as Container).command).toEqual(['node', 'dist/seed.js']);
+    expect(initOf(job, 'wait-postgres')?.args).toEqual(['statefulset', 'pr-461-postgres']);
     const plain = await render({ ...preview, set: ['ingress.host=pr-461.app.example.com'] });
     expect(jobsOf(plain, 'seed')).toEqual([]);
   });

@@ -109,7 +109,12 @@ describe.skipIf(skip)(`preview seeds on the rig's shared cluster${skip ? ` (skip
   beforeAll(async () => {
     ingress = rigIngress();
     client = ingressClient(ingress);
-    github = await startGitHubServer({ owner: 'jetscale', repo: 'app', token: TOKEN, pulls: { [PR]: 'open' } });
+    github = await startGitHubServer({
+      owner: 'jetscale',
+      repo: 'app',
+      token: TOKEN,
+      pulls: { [PR]: 'open' },
+    });
     kubectl('delete', 'namespace', NS, '--ignore-not-found', '--wait=true', '--timeout=180s');
   }, 240_000);
 

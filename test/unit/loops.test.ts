@@ -52,11 +52,18 @@ describe('dry run prints the exact commands in order and executes nothing', () =
         'kubectl get namespace jetscale-pr-101 --ignore-not-found -o json',
         'kubectl create -f -',
         'kubectl get jobs -n jetscale-pr-101 -l app.kubernetes.io/instance=pr-101,app.kubernetes.io/component=migration,app.kubernetes.io/managed-by=Helm -o json',
+        // a new preview seeds (the example backend declares a seed): earlier seed Jobs, none in a new namespace
+        'kubectl get jobs -n jetscale-pr-101 -l app.kubernetes.io/instance=pr-101,app.kubernetes.io/component=seed,app.kubernetes.io/managed-by=Helm -o json',
         `skaffold deploy -f ${c.tempDir}/skaffold-preview.yaml -p preview --namespace jetscale-pr-101 --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=true`,
+        // "ready" and "seed" side by side
         'kubectl get deployments,statefulsets,jobs -n jetscale-pr-101 -o json',
+        'kubectl get jobs -n jetscale-pr-101 -l app.kubernetes.io/instance=pr-101,app.kubernetes.io/component=seed,app.kubernetes.io/managed-by=Helm -o json',
+        'kubectl get job <each> -n jetscale-pr-101 -o json',
         'kubectl get job <each> -n jetscale-pr-101 -o json',
         'kubectl rollout status statefulset/<each> -n jetscale-pr-101 --timeout=600s',
         'kubectl rollout status deployment/<each> -n jetscale-pr-101 --timeout=600s',
+        'kubectl get namespace jetscale-pr-101 --ignore-not-found -o json',
+        `kubectl patch namespace jetscale-pr-101 --type=merge -p {"metadata":{"annotations":{"jetscale.ai/seeded-at":"<now>"},"resourceVersion":"<version>"}}`,
       ],
     ],
     [
@@ -96,9 +103,10 @@ describe('dry run prints the exact commands in order and executes nothing', () =
     const d = dryRunLoopDeps(inputs(raw as RawInputs), (l) => printed.push(l));
     const result = await runLoop(inputs(raw as RawInputs), c, d);
     expect(result.error).toBeUndefined();
-    expect(d.exec.commands.map((cmd) => [cmd.cmd, ...cmd.args].join(' ').replace(/'/g, ''))).toEqual(
-      expected.map((e) => e.replace(/'/g, '')),
-    );
+    const now = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/g;
+    expect(
+      d.exec.commands.map((cmd) => [cmd.cmd, ...cmd.args].join(' ').replace(/'/g, '').replace(now, '<now>')),
+    ).toEqual(expected.map((e) => e.replace(/'/g, '')));
     expect(printed.filter((l) => /^ ?\d+\. /.test(l))).toHaveLength(expected.length);
     expect(existsSync(c.tempDir)).toBe(false); // no file written, not even the private dir
   });
@@ -263,18 +271,24 @@ describe('preview', () => {
       runCtx(),
       d,
     );
-    const started = [...result.steps].sort((a, b) => a.startMs - b.startMs).map((s) => s.name);
+    // in the order they started (their start lines: milliseconds alone cannot order steps started in the same one)
+    const started = log.filter((l) => l.startsWith('▶ ')).map((l) => l.slice(2));
+    // a new preview seeds: "seed" runs beside "ready"
     expect(started).toEqual([
       'tools',
       'namespace',
       'GitHub report (in progress)',
       'deploy',
       'ready',
+      'seed',
       'contract checks',
       'GitHub PR state',
       'GitHub report (success)',
     ]);
     const step = (name: string) => result.steps.find((s) => s.name === name);
+    const [deployed, seed, checks] = [step('deploy'), step('seed'), step('contract checks')];
+    expect(seed?.startMs).toBeGreaterThanOrEqual((deployed?.startMs ?? 0) + (deployed?.ms ?? 0));
+    expect((seed?.startMs ?? 0) + (seed?.ms ?? 0)).toBeLessThanOrEqual(checks?.startMs ?? 0);
     const [outer, inner] = [step('namespace'), step('GitHub report (in progress)')];
     expect(inner?.startMs).toBeGreaterThanOrEqual(outer?.startMs ?? Number.NaN);
     expect((inner?.startMs ?? 0) + (inner?.ms ?? 0)).toBeLessThanOrEqual(
@@ -338,7 +352,8 @@ describe('preview', () => {
     const skaffold = exec.commands.find((c) => c.cmd === 'skaffold');
     const handed = written.get(skaffold?.env?.JETSCALE_VALUES_FILE as string) ?? '';
     expect(YAML.parse(handed)).toEqual({
-      global: { progressDeadlineSeconds: 90, ownerLabels: { 'jetscale.ai/pr': '101' } },
+      // seed: a new preview (the recording executor answers no namespace)
+      global: { progressDeadlineSeconds: 90, ownerLabels: { 'jetscale.ai/pr': '101' }, seed: true },
       services: {
         backend: { image: { repository: 'r/b', tag: '2' } },
         frontend: { image: { repository: 'r/f', tag: '2' } },
@@ -536,7 +551,8 @@ describe('preview seeds (services.<name>.seed; the example backend declares one)
   const SEED_LIST = /^kubectl get jobs -n jetscale-pr-101 -l \S*component=seed/;
   const namespace = (annotations: Record<string, string>) =>
     JSON.stringify({ ...JSON.parse(owned), metadata: { ...JSON.parse(owned).metadata, annotations } });
-  const seededPatch = (line: string) => line.startsWith('kubectl patch namespace') && line.includes('seeded-at');
+  const seededPatch = (line: string) =>
+    line.startsWith('kubectl patch namespace') && line.includes('seeded-at');
 
   async function deploy(exec: RecordingExecutor, raw: RawInputs = {}) {
     const written = new Map<string, string>();
@@ -605,23 +621,28 @@ describe('preview seeds (services.<name>.seed; the example backend declares one)
   test.each([
     ['reseed: true', namespace({ 'jetscale.ai/seeded-at': '2026-04-30T08:00:00Z' }), { reseed: 'true' }],
     ['a preview whose seed never completed', namespace({}), {}],
-  ])('%s seeds again: our earlier seed Jobs are removed before the deploy, which re-creates them', async (_what, ns, raw) => {
-    const exec = new RecordingExecutor()
-      .reply(/^kubectl get namespace/, { stdout: ns })
-      .reply(/^kubectl get deployments,statefulsets,jobs/, { stdout: workloads })
-      .reply(SEED_LIST, { stdout: JSON.stringify({ items: [seedJob(complete)] }) })
-      .reply(/^kubectl get job /, { stdout: JSON.stringify(seedJob(complete)) });
-    const { result, values, lines } = await deploy(exec, raw);
-    expect(result.error).toBeUndefined();
-    expect(values.global.seed).toBe(true);
-    const deletes = lines.filter((l) => l.startsWith('kubectl delete job'));
-    expect(deletes).toEqual([
-      `kubectl delete job ${SEED_JOB} -n jetscale-pr-101 --ignore-not-found --cascade=foreground --wait=true`,
-    ]);
-    expect(lines.indexOf(deletes[0] as string)).toBeLessThan(lines.findIndex((l) => l.startsWith('skaffold')));
-    expect(result.steps.find((s) => s.name === 'seed')).toMatchObject({ ok: true });
-    expect(lines.filter(seededPatch)).toHaveLength(1);
-  });
+  ])(
+    '%s seeds again: our earlier seed Jobs are removed before the deploy, which re-creates them',
+    async (_what, ns, raw) => {
+      const exec = new RecordingExecutor()
+        .reply(/^kubectl get namespace/, { stdout: ns })
+        .reply(/^kubectl get deployments,statefulsets,jobs/, { stdout: workloads })
+        .reply(SEED_LIST, { stdout: JSON.stringify({ items: [seedJob(complete)] }) })
+        .reply(/^kubectl get job /, { stdout: JSON.stringify(seedJob(complete)) });
+      const { result, values, lines } = await deploy(exec, raw);
+      expect(result.error).toBeUndefined();
+      expect(values.global.seed).toBe(true);
+      const deletes = lines.filter((l) => l.startsWith('kubectl delete job'));
+      expect(deletes).toEqual([
+        `kubectl delete job ${SEED_JOB} -n jetscale-pr-101 --ignore-not-found --cascade=foreground --wait=true`,
+      ]);
+      expect(lines.indexOf(deletes[0] as string)).toBeLessThan(
+        lines.findIndex((l) => l.startsWith('skaffold')),
+      );
+      expect(result.steps.find((s) => s.name === 'seed')).toMatchObject({ ok: true });
+      expect(lines.filter(seededPatch)).toHaveLength(1);
+    },
+  );
 
   test('a failed seed fails the run with its last log lines, and the preview is not marked seeded', async () => {
     const exec = new RecordingExecutor()
