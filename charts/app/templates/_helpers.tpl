@@ -53,6 +53,9 @@ Called from templates/validate.yaml (umbrella context: it sees every subchart's 
 {{- define "app.validate" -}}
 {{- $env := include "app.environment" . -}}
 {{- $g := .Values.global -}}
+{{- if and $g.seed (eq $env "live") -}}
+{{- fail "global.seed is true with global.environment=live: a seed writes data, so it never runs in live; accepted: false (seeds run in local, ci and preview)" -}}
+{{- end -}}
 {{- if and .Values.ingress.enabled (has $env (list "preview" "live")) -}}
 {{- $_ := required (printf "ingress.host is required when global.environment=%s: the DNS name the deployer gives this release (e.g. pr-42.preview.example.com)" $env) .Values.ingress.host -}}
 {{- end -}}
@@ -62,9 +65,6 @@ Called from templates/validate.yaml (umbrella context: it sees every subchart's 
 {{- if and .Values.ingress.enabled .Values.ingress.tls.enabled -}}
 {{- $_ := required "ingress.host is required when ingress.tls.enabled=true: the certificate is issued for that DNS name" .Values.ingress.host -}}
 {{- $_ := required "ingress.tls.secretName is required when ingress.tls.enabled=true: the Secret that holds (or that cert-manager writes) the certificate, e.g. jetscale-tls" .Values.ingress.tls.secretName -}}
-{{- end -}}
-{{- if and $g.seed (eq $env "live") -}}
-{{- fail "global.seed is true with global.environment=live: a seed writes data, so it never runs in live; accepted: false (seeds run in local, ci and preview)" -}}
 {{- end -}}
 {{- include "app.validate.services" . -}}
 {{- $needsPostgres := include "app.needed" (dict "context" . "platform" "postgres") -}}
