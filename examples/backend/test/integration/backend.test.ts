@@ -363,7 +363,7 @@ describe('backend with real Postgres and Redis', () => {
     const first = await Promise.all([1, 2].map(() => spawnBackend({ DATABASE_URL: url }, seedEntry)));
     expect(await Promise.all(first.map((r) => r.exited))).toEqual([0, 0]);
     const inserted = first.map((r) => Number(r.logs.find((l) => l.msg === 'seeded')?.inserted));
-    expect(inserted[0] + inserted[1]).toBe(SEED_ITEMS.length);
+    expect(inserted.reduce((a, b) => a + b, 0)).toBe(SEED_ITEMS.length);
     const again = await spawnBackend({ DATABASE_URL: url }, seedEntry);
     expect(await again.exited).toBe(0);
     expect(again.logs.find((l) => l.msg === 'seeded')).toMatchObject({ inserted: 0, migrated: 0 });
