@@ -32,7 +32,7 @@ const SHAS = ['4610461046104610461046104610461046104610', '461b461b461b461b461b4
 const SEEDED_AT = 'jetscale.ai/seeded-at';
 const kubectl = rigKubectl;
 
-/** SQL in the preview's Postgres, as its superuser inside the pod (local socket): one value per line. */
+/** SQL in the preview's Postgres, as its superuser from inside the pod (its own env): one value per line. */
 function psql(sql: string): string[] {
   const r = kubectl(
     'exec',
@@ -42,7 +42,7 @@ function psql(sql: string): string[] {
     '--',
     'sh',
     '-c',
-    'psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tA -c "$0"',
+    'PGPASSWORD="$POSTGRES_PASSWORD" psql -h 127.0.0.1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -X -tA -c "$0"',
     sql,
   );
   expect(r.status, r.stderr).toBe(0);
