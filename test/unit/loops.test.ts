@@ -667,6 +667,20 @@ describe('preview seeds (services.<name>.seed; the example backend declares one)
   });
 });
 
+describe('ci-kind asks the chart for seeds (global.seed)', () => {
+  // a new cluster every run: a seed whose stages list ci runs there (the chart renders it only then); a preview
+  // decides per deploy (above)
+  test('its values file sets global.seed', async () => {
+    const written = new Map<string, string>();
+    const i = inputs({ loop: 'ci-kind', images: 'backend=r/b:1\nfrontend=r/f:1' });
+    const c = runCtx();
+    await runLoop(i, c, deps(new RecordingExecutor(), { writeFile: (p, t) => written.set(p, t) }).d);
+    const file = planNames(i, c).env.JETSCALE_VALUES_FILE as string;
+    expect(written.has(file), file).toBe(true);
+    expect(YAML.parse(written.get(file) as string).global.seed).toBe(true);
+  });
+});
+
 describe('ci-kind', () => {
   test('the cluster is deleted even when a contract check fails, and the state tells the post step', async () => {
     const exec = withNode(new RecordingExecutor());
