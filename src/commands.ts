@@ -188,8 +188,19 @@ export const kubectl = {
     };
   },
   /** One Job's status, polled until it is Complete or Failed (`kubectl wait` takes one condition only). */
-  /** The release's migration Jobs (ours: the chart's labels on them), to find the ones that Failed. */
-  migrationJobs(release: string, ns: string, env: Env): Command {
+  /**
+   * The release's migration Jobs (or seed Jobs; ours: the chart's labels on them), to find the ones that Failed,
+   * or to wait for the seeds.
+   */
+  migrationJobs(
+    release: string,
+    ns: string,
+    env: Env,
+    task: 'migration' | 'seed' = 'migration',
+    why = 'migration Jobs of this release that failed before (deleted, so this deploy runs them again)',
+    /** The Jobs a dry run takes the answer to name. */
+    assume: string[] = [],
+  ): Command {
     return {
       cmd: 'kubectl',
       args: [
@@ -198,23 +209,22 @@ export const kubectl = {
         '-n',
         ns,
         '-l',
-        `app.kubernetes.io/instance=${release},app.kubernetes.io/component=migration,app.kubernetes.io/managed-by=Helm`,
+        `app.kubernetes.io/instance=${release},app.kubernetes.io/component=${task},app.kubernetes.io/managed-by=Helm`,
         '-o',
         'json',
       ],
       env,
       silent: true,
-      description:
-        'migration Jobs of this release that failed before (deleted, so this deploy runs them again)',
-      dryRunStdout: JSON.stringify({ items: [] }),
+      description: why,
+      dryRunStdout: JSON.stringify({ items: assume.map((name) => ({ metadata: { name } })) }),
     };
   },
-  deleteJob(name: string, ns: string, env: Env): Command {
+  deleteJob(name: string, ns: string, env: Env, why: string): Command {
     return {
       cmd: 'kubectl',
       args: ['delete', 'job', name, '-n', ns, '--ignore-not-found', '--cascade=foreground', '--wait=true'],
       env,
-      description: `remove the failed migration ${name}: the deploy re-creates it and it runs again`,
+      description: why,
     };
   },
   getJob(name: string, ns: string, env: Env): Command {

@@ -20,6 +20,8 @@ export enum Ownership {
   RunAnnotation = 'jetscale.ai/run',
   /** RFC 3339: when the preview last deployed (every push), what the sweep's TTL counts from. */
   LastDeployAnnotation = 'jetscale.ai/last-deploy',
+  /** RFC 3339: when the preview's seeds last completed (src/loops/seed.ts); absent: the next deploy seeds. */
+  SeededAnnotation = 'jetscale.ai/seeded-at',
 }
 
 export enum Inputs {
@@ -55,6 +57,7 @@ export enum Inputs {
   Ttl = 'ttl',
   MaxPreviews = 'max-previews',
   OverCap = 'over-cap',
+  Reseed = 'reseed',
 }
 
 export enum Outputs {

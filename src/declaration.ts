@@ -57,6 +57,8 @@ export interface DeclaredService {
   build?: DeclaredBuild;
   /** The command its migration Job runs before a new version rolls out (migrations), when it declares one. */
   migrations?: { command: string[]; args: string[] };
+  /** The command its seed Job runs once when a preview is created, and the stages it runs in (never live). */
+  seed?: { command: string[]; args: string[]; stages: Stage[] };
   /** The image digest the values declare (a digest wins over a tag in the chart). */
   imageDigest?: string;
   /** The image repository the values declare, when they declare one. */
@@ -211,60 +213,106 @@ export function readStageDeclaration(
   return declarationOf(mergeValues(values, extra), release);
 }
 
-const MIGRATION_KEYS = ['command', 'args', 'backoffLimit', 'activeDeadlineSeconds'];
+const JOB_KEYS = ['command', 'args', 'backoffLimit', 'activeDeadlineSeconds'];
+const SEED_KEYS = [...JOB_KEYS, 'stages'];
 const isStringList = (v: unknown): v is string[] =>
   Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '');
 
 /**
- * services.<name>.migrations, as the chart's schema and `fail`s check it: undefined when none ({} or absent).
- * The Job is named "<release>-<name>-migrate-<8 hex>", at most 63 characters.
+ * The fields a service's Job declares (services.<name>.migrations or .seed), as the chart's schema and `fail`s
+ * check them: undefined when none ({} or absent). The Job is named "<release>-<name>-<suffix>-<8 hex>", at most 63
+ * characters. `noCommand`: the chart's message for a Job declared without one, when it has its own.
  */
-function parseMigrations(name: string, m: unknown, release: string | undefined, problems: string[]) {
-  const at = `services.${name}.migrations`;
-  const bad = (field: string, value: unknown, accepted: string) =>
-    problems.push(`${field} is ${JSON.stringify(value) ?? 'missing'}; accepted: ${accepted}`);
+function parseJobFields(
+  at: string,
+  m: unknown,
+  a: { keys: string[]; example: string; jobName?: string; noCommand?: string },
+  problems: string[],
+): { command: string[]; args: string[] } | undefined {
+  const field = at.slice(at.lastIndexOf('.') + 1);
+  const bad = (path: string, value: unknown, accepted: string) =>
+    problems.push(`${path} is ${JSON.stringify(value) ?? 'missing'}; accepted: ${accepted}`);
   if (m === undefined || m === null || (isMapping(m) && Object.keys(m).length === 0)) return undefined;
   if (!isMapping(m)) {
-    bad(at, m, '{command: [..], args: [..], backoffLimit, activeDeadlineSeconds}, or {} for none');
+    bad(
+      at,
+      m,
+      `{${a.keys.map((k) => (k === 'command' || k === 'args' ? `${k}: [..]` : k)).join(', ')}}, or {} for none`,
+    );
     return undefined;
   }
   for (const k of Object.keys(m))
-    if (!MIGRATION_KEYS.includes(k))
-      bad(`${at}.${k}`, m[k], `migrations has only ${MIGRATION_KEYS.join(', ')}`);
-  if (!isStringList(m.command) || m.command.length === 0)
-    bad(`${at}.command`, m.command, 'a non-empty list of strings, e.g. [/usr/local/bin/api, migrate]');
+    if (!a.keys.includes(k)) bad(`${at}.${k}`, m[k], `${field} has only ${a.keys.join(', ')}`);
+  if (m.command === undefined && a.noCommand) problems.push(a.noCommand);
+  else if (!isStringList(m.command) || m.command.length === 0)
+    bad(`${at}.command`, m.command, `a non-empty list of strings, e.g. ${a.example}`);
   if (m.args !== undefined && !(Array.isArray(m.args) && m.args.every((x) => typeof x === 'string')))
     bad(`${at}.args`, m.args, 'a list of strings, e.g. [migrate, up]');
-  if (
-    m.backoffLimit !== undefined &&
-    !(
-      Number.isInteger(m.backoffLimit) &&
-      (m.backoffLimit as number) >= 0 &&
-      (m.backoffLimit as number) <= 100
-    )
-  )
+  const inRange = (v: unknown, min: number, max: number) =>
+    Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+  if (m.backoffLimit !== undefined && !inRange(m.backoffLimit, 0, 100))
     bad(`${at}.backoffLimit`, m.backoffLimit, 'an integer from 0 to 100 (default 3)');
-  if (
-    m.activeDeadlineSeconds !== undefined &&
-    !(
-      Number.isInteger(m.activeDeadlineSeconds) &&
-      (m.activeDeadlineSeconds as number) >= 1 &&
-      (m.activeDeadlineSeconds as number) <= 21600
-    )
-  )
+  if (m.activeDeadlineSeconds !== undefined && !inRange(m.activeDeadlineSeconds, 1, 21600))
     bad(
       `${at}.activeDeadlineSeconds`,
       m.activeDeadlineSeconds,
       'seconds from 1 to 21600 (default global.progressDeadlineSeconds)',
     );
-  const job = `${release}-${name}-migrate-xxxxxxxx`;
-  if (release !== undefined && job.length > 63)
+  if (a.jobName !== undefined && a.jobName.length > 63)
     problems.push(
-      `${at}: the Job name ${job} is over 63 characters; shorten the service name or the release`,
+      `${at}: the Job name ${a.jobName} is over 63 characters; shorten the service name or the release`,
     );
   return isStringList(m.command) && m.command.length > 0
     ? { command: m.command, args: Array.isArray(m.args) ? m.args.map(String) : [] }
     : undefined;
+}
+
+/** services.<name>.migrations: the Job "<release>-<name>-migrate-<8 hex>" run before a new version rolls out. */
+function parseMigrations(name: string, m: unknown, release: string | undefined, problems: string[]) {
+  const job = parseJobFields(
+    `services.${name}.migrations`,
+    m,
+    {
+      keys: JOB_KEYS,
+      example: '[/usr/local/bin/api, migrate]',
+      jobName: release === undefined ? undefined : `${release}-${name}-migrate-xxxxxxxx`,
+    },
+    problems,
+  );
+  return job;
+}
+
+/**
+ * services.<name>.seed: the Job "<release>-<name>-seed-<8 hex>" a new preview runs once (charts/app, README
+ * "services.<name>.seed"), in its stages (default [preview]); never live. The messages are the chart's.
+ */
+function parseSeed(name: string, m: unknown, release: string | undefined, problems: string[]) {
+  const at = `services.${name}.seed`;
+  const job = parseJobFields(
+    at,
+    m,
+    {
+      keys: SEED_KEYS,
+      example: '[npm, run, seed]',
+      jobName: release === undefined ? undefined : `${release}-${name}-seed-xxxxxxxx`,
+      noCommand: `${at} has no command: give command, a non-empty list such as [npm, run, seed], or set seed: {} for none`,
+    },
+    problems,
+  );
+  const raw = isMapping(m) ? m.stages : undefined;
+  let stages: Stage[] = ['preview'];
+  if (raw !== undefined) {
+    if (!Array.isArray(raw) || raw.some((x) => !STAGES.includes(x as Stage)))
+      problems.push(
+        `${at}.stages is ${JSON.stringify(raw)}; accepted: a list of local, ci, preview (default [preview])`,
+      );
+    else if (raw.includes('live'))
+      problems.push(
+        `${at}.stages has "live": a seed writes data, so it never runs in live; accepted: local, ci, preview (default [preview])`,
+      );
+    else stages = raw as Stage[];
+  }
+  return job && { command: job.command, args: job.args, stages };
 }
 
 /**
@@ -323,6 +371,7 @@ export function declarationOf(values: Values, release?: string): Declaration {
           ? s.image.repository
           : undefined,
       migrations: parseMigrations(name, s.migrations, release, problems),
+      seed: parseSeed(name, s.seed, release, problems),
     });
     raw.push([name, isMapping(s.checks) ? s.checks : {}]);
   }
@@ -340,6 +389,11 @@ export function declarationOf(values: Values, release?: string): Declaration {
     if (s.migrations && services.some((o) => o.name === `${s.name}-migrate`))
       problems.push(
         `services.${s.name}-migrate: the name is taken by services.${s.name}.migrations (its Job's pods and NetworkPolicy are named ${s.name}-migrate); accepted: a service name other than ${s.name}-migrate while ${s.name} declares migrations`,
+      );
+  for (const s of services)
+    if (s.seed && services.some((o) => o.name === `${s.name}-seed`))
+      problems.push(
+        `services.${s.name}-seed: the name is taken by services.${s.name}.seed (its Job's pods and NetworkPolicy are named ${s.name}-seed); accepted: a service name other than ${s.name}-seed while ${s.name} declares a seed`,
       );
   const enabled = !isMapping(values.contract) || values.contract.enabled !== false;
   const checks = enabled ? parseChecks(services, raw, problems) : [];

@@ -112,8 +112,8 @@ export async function collectDiagnostics(executor: Executor, opts: DiagnosticsOp
       ['logs', `job/${job.name}`, '--namespace', job.namespace, '--all-containers', '--tail=50'],
       `logs of job ${job.name} (Failed)`,
     );
-    if (job.migrationOf)
-      migrations.push(describeMigrationFailure(job, lastLogLines(logs.exitCode === 0 ? logs.stdout : '')));
+    if (job.of)
+      migrations.push(describeJobFailure(job, lastLogLines(logs.exitCode === 0 ? logs.stdout : '')));
   }
   const lastLines = new Map<string, string[]>();
   for (const pod of notReady) {
@@ -298,9 +298,16 @@ export interface JobSummary {
   failed: boolean;
   /** The Failed condition's reason and message, e.g. "BackoffLimitExceeded: Job has reached the specified backoff limit". */
   reason?: string;
-  /** The service whose migration this is (label app.kubernetes.io/name "<svc>-migrate", component migration). */
-  migrationOf?: string;
+  /**
+   * The service whose migration or seed this is (label app.kubernetes.io/name "<svc>-migrate", component
+   * migration; "<svc>-seed", component seed).
+   */
+  of?: { task: JobTask; service: string };
 }
+
+/** The Jobs the chart runs for a service (templates/services/migration.yaml, seed.yaml). */
+export type JobTask = 'migration' | 'seed';
+const JOB_SUFFIX: Record<JobTask, string> = { migration: '-migrate', seed: '-seed' };
 
 /** One Job (`kubectl get job x -o json`) or a list of them; anything unreadable is none. */
 export function parseJobs(text: string): JobSummary[] {
@@ -321,27 +328,30 @@ export function parseJobs(text: string): JobSummary[] {
     const failed = conditions.find((c) => c.type === 'Failed');
     const labels = job.metadata?.labels ?? {};
     const name = labels['app.kubernetes.io/name'] ?? '';
+    const task = labels['app.kubernetes.io/component'] as JobTask;
+    const suffix = JOB_SUFFIX[task];
     return {
       namespace: job.metadata?.namespace ?? 'default',
       name: job.metadata?.name ?? '(unnamed)',
       complete: conditions.some((c) => c.type === 'Complete'),
       failed: Boolean(failed),
       reason: failed ? [failed.reason, failed.message].filter(Boolean).join(': ') || undefined : undefined,
-      migrationOf:
-        labels['app.kubernetes.io/component'] === 'migration' && name.endsWith('-migrate')
-          ? name.slice(0, -'-migrate'.length)
+      of:
+        Object.hasOwn(JOB_SUFFIX, task) && name.endsWith(suffix)
+          ? { task, service: name.slice(0, -suffix.length) }
           : undefined,
     };
   });
 }
 
 /**
- * What the PR comment says of a failed migration: "migration <svc> failed: " and the last lines its pods wrote
- * (lastLogLines: NAME=value lines left out), then the Job and why Kubernetes gave up. Redacted when rendered.
+ * What the PR comment says of a failed migration or seed: "migration <svc> failed: " (or "seed <svc>") and the
+ * last lines its pods wrote (lastLogLines: NAME=value lines left out), then the Job and why Kubernetes gave up.
+ * Redacted when rendered.
  */
-export function describeMigrationFailure(job: JobSummary, lines: string[]): string {
+export function describeJobFailure(job: JobSummary, lines: string[]): string {
   return [
-    `migration ${job.migrationOf ?? job.name} failed: ${lines.length ? lines.join('\n') : '(its pods wrote no log lines)'}`,
+    `${job.of ? `${job.of.task} ${job.of.service}` : `job ${job.name}`} failed: ${lines.length ? lines.join('\n') : '(its pods wrote no log lines)'}`,
     `(job/${job.name}${job.reason ? `: ${job.reason}` : ''})`,
   ].join('\n');
 }

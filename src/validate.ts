@@ -89,6 +89,8 @@ interface CommonInputs {
   testCommand?: string;
   timeoutSeconds: number;
   dryRun: boolean;
+  /** preview: run the services' seeds again in this deploy (a new preview seeds without it). */
+  reseed: boolean;
   /** The stack-dir input, resolved; unset: the action's own files. */
   stackDir?: string;
   /** deploy-live: the live kube context the current context must be. */
@@ -562,6 +564,7 @@ const FIELDS = {
     return seconds ?? 600;
   },
   dryRun: bool(I.DryRun, false),
+  reseed: bool(I.Reseed, false),
   ttlSeconds: (f) => {
     const raw = f.trimmed(I.Ttl);
     if (raw === undefined) return undefined;

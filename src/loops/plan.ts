@@ -154,12 +154,15 @@ export function chartValues(
   run: {
     built?: readonly string[];
     declared?: readonly Pick<DeclaredService, 'name' | 'imageDigest'>[];
+    /** This deploy runs the services' seeds (global.seed; src/loops/seed.ts). */
+    seed?: boolean;
   } = {},
 ): Values {
   const own: Values = Object.assign(Object.create(null), {
     global: Object.assign(Object.create(null), {
       progressDeadlineSeconds: inputs.timeoutSeconds,
       ...(Object.keys(ownerLabels).length ? { ownerLabels } : {}),
+      ...(run.seed ? { seed: true } : {}),
     }),
   });
   const extra = extraValues(inputs);

@@ -10,6 +10,7 @@ import { isOwnedBy, notOwned, rfc3339 } from '../naming.js';
 import { formatTtl } from '../validate.js';
 import { deployCommand } from './build.js';
 import { resolveImages, type ServiceImage } from './images.js';
+import { readyAndSeed, removeSeedJobs, wantsSeed } from './seed.js';
 import {
   contract,
   firstFailure,
@@ -18,7 +19,6 @@ import {
   publicFailure,
   retryFailedMigrations,
   runTestCommand,
-  waitReady,
   withDiagnostics,
   writeValuesFile,
 } from './shared.js';
@@ -69,6 +69,7 @@ export const preview: LoopBody<'preview'> = async (ctx) => {
   };
   await ctx.step('tools', () => deps.installTools(['helm', 'skaffold', 'kubectl']));
   try {
+    let seeding = false;
     await withDiagnostics(ctx, { namespace: ns }, async () => {
       await ctx.step('namespace', async () => {
         const info = await getNamespace(ctx, ns);
@@ -81,7 +82,8 @@ export const preview: LoopBody<'preview'> = async (ctx) => {
         if (!info.exists && inputs.maxPreviews !== undefined)
           await ctx.step('preview cap', () => makeRoom(ctx));
         images = await resolveImages(ctx);
-        writeValuesFile(ctx, images.length ? images : inputs.images);
+        seeding = wantsSeed(ctx, info);
+        writeValuesFile(ctx, images.length ? images : inputs.images, seeding);
         // Every deploy (every push) records its time: the sweep's TTL counts from the last one.
         const recorded = {
           ...(images.length ? { [Ownership.ImagesAnnotation]: JSON.stringify(images) } : {}),
@@ -123,6 +125,7 @@ export const preview: LoopBody<'preview'> = async (ctx) => {
       });
       await ctx.step('deploy', async () => {
         await retryFailedMigrations(ctx, names.release, ns);
+        if (seeding) await removeSeedJobs(ctx, ns);
         await deps.exec.run(
           deployCommand(ctx, {
             profile: 'preview',
@@ -131,7 +134,7 @@ export const preview: LoopBody<'preview'> = async (ctx) => {
           }),
         );
       });
-      await ctx.step('ready', () => waitReady(ctx, ns));
+      await readyAndSeed(ctx, ns, seeding);
       await ctx.step('contract checks', async () => {
         await contract(ctx, {
           target: { url: names.url },

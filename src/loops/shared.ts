@@ -9,7 +9,7 @@ import { kubectl, testCommand } from '../commands.js';
 import { type AnyLoop, Ownership } from '../constants.js';
 import { assertContract, type CheckResult, ContractFailure } from '../contract.js';
 import { type DeclaredService, LOOP_STAGE } from '../declaration.js';
-import { describeMigrationFailure, lastLogLines, parseJobs } from '../diagnostics.js';
+import { describeJobFailure, type JobTask, lastLogLines, parseJobs } from '../diagnostics.js';
 import { CommandError } from '../executor.js';
 import { failureDetail } from '../redact.js';
 import type { ImageOverride } from '../validate.js';
@@ -70,11 +70,14 @@ export function namespaceManifest(
   return YAML.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels, annotations } });
 }
 
-/** A migration Job Failed: its service, and the last lines its pods wrote. */
-export class MigrationFailed extends Error {
-  constructor(message: string) {
+/** A migration or seed Job Failed: its service, and the last lines its pods wrote. */
+export class JobFailed extends Error {
+  constructor(
+    message: string,
+    readonly task?: JobTask,
+  ) {
     super(message);
-    this.name = 'MigrationFailed';
+    this.name = task === 'seed' ? 'SeedFailed' : 'MigrationFailed';
     Object.setPrototypeOf(this, new.target.prototype);
   }
 }
@@ -84,20 +87,31 @@ const JOB_POLL_MS = 2000;
 /**
  * Waits until every Job completed (the migrations, first: every service's pods wait for theirs), then every
  * StatefulSet and Deployment is rolled out — not merely applied. A Job that Failed ends the wait at once with
- * MigrationFailed quoting its last log lines, instead of a rollout timing out behind it.
+ * JobFailed quoting its last log lines, instead of a rollout timing out behind it. `seeds: false` leaves the seed
+ * Jobs to a step of their own (src/loops/seed.ts): the services serve without them.
  */
-export async function waitReady<L extends AnyLoop>(ctx: LoopContext<L>, ns: string): Promise<void> {
+export async function waitReady<L extends AnyLoop>(
+  ctx: LoopContext<L>,
+  ns: string,
+  opts: { seeds?: boolean } = {},
+): Promise<void> {
   const { exec } = ctx.deps;
   const { env } = ctx.names;
   const t = ctx.inputs.timeoutSeconds;
   const out = await exec.run(kubectl.listWorkloads(ns, env));
   const items = out.stdout.trim()
-    ? ((JSON.parse(out.stdout) as { items?: Array<{ kind: string; metadata: { name: string } }> }).items ??
-      [])
+    ? ((
+        JSON.parse(out.stdout) as {
+          items?: Array<{ kind: string; metadata: { name: string; labels?: Record<string, string> } }>;
+        }
+      ).items ?? [])
     : [];
-  const deadline = Date.now() + t * 1000;
-  for (const job of items.filter((i) => i.kind === 'Job'))
-    await waitJob(ctx, ns, job.metadata.name, deadline);
+  const seed = (i: (typeof items)[number]) => i.metadata.labels?.['app.kubernetes.io/component'] === 'seed';
+  await waitJobs(
+    ctx,
+    ns,
+    items.filter((i) => i.kind === 'Job' && (opts.seeds !== false || !seed(i))).map((i) => i.metadata.name),
+  );
   for (const kind of ['StatefulSet', 'Deployment'])
     for (const item of items.filter((i) => i.kind === kind))
       await exec.run(kubectl.rolloutStatus(`${kind.toLowerCase()}/${item.metadata.name}`, ns, t, env));
@@ -121,8 +135,25 @@ export async function retryFailedMigrations<L extends AnyLoop>(
     ctx.deps.log(
       `migration Job ${job.name} failed before (${job.reason ?? 'Failed'}): removed, the deploy runs it again`,
     );
-    await exec.run(kubectl.deleteJob(job.name, ns, env));
+    await exec.run(
+      kubectl.deleteJob(
+        job.name,
+        ns,
+        env,
+        `remove the failed migration ${job.name}: the deploy re-creates it and it runs again`,
+      ),
+    );
   }
+}
+
+/** Waits for each named Job, in order, until it is Complete, within the loop's timeout from now. */
+export async function waitJobs<L extends AnyLoop>(
+  ctx: LoopContext<L>,
+  ns: string,
+  names: string[],
+): Promise<void> {
+  const deadline = Date.now() + ctx.inputs.timeoutSeconds * 1000;
+  for (const name of names) await waitJob(ctx, ns, name, deadline);
 }
 
 async function waitJob<L extends AnyLoop>(
@@ -139,8 +170,9 @@ async function waitJob<L extends AnyLoop>(
     if (job?.complete) return;
     if (job?.failed) {
       const logs = await exec.run(kubectl.jobLogs(name, ns, env));
-      throw new MigrationFailed(
-        describeMigrationFailure(job, lastLogLines(logs.exitCode === 0 ? logs.stdout : '')),
+      throw new JobFailed(
+        describeJobFailure(job, lastLogLines(logs.exitCode === 0 ? logs.stdout : '')),
+        job.of?.task,
       );
     }
     if (Date.now() >= deadline)
@@ -152,10 +184,15 @@ async function waitJob<L extends AnyLoop>(
 }
 
 /**
- * The values file Skaffold is handed (JETSCALE_VALUES_FILE): the timeout, the owner labels, each service's image,
- * then the values and set inputs. The owner labels (all but managed-by, which Helm sets) go on every object.
+ * The values file Skaffold is handed (JETSCALE_VALUES_FILE): the timeout, the owner labels, whether to seed, each
+ * service's image, then the values and set inputs. The owner labels (all but managed-by, which Helm sets) go on
+ * every object. `seed`: a preview's choice (src/loops/seed.ts); ci-kind's new cluster always seeds.
  */
-export function writeValuesFile<L extends AnyLoop>(ctx: LoopContext<L>, images: ImageOverride[]): void {
+export function writeValuesFile<L extends AnyLoop>(
+  ctx: LoopContext<L>,
+  images: ImageOverride[],
+  seed = ctx.inputs.loop === 'ci-kind',
+): void {
   const { inputs, names, deps } = ctx;
   const file = names.env.JETSCALE_VALUES_FILE;
   if (!file) return;
@@ -167,6 +204,7 @@ export function writeValuesFile<L extends AnyLoop>(ctx: LoopContext<L>, images: 
       chartValues({ ...inputs, images }, owner, {
         built: ctx.build.artifacts.map((a) => a.service),
         declared: ctx.declaration.services,
+        seed,
       }),
     ),
     'chart values from the timeout, the images, and the values and set inputs',
@@ -308,8 +346,8 @@ export function firstFailure<L extends AnyLoop>(ctx: LoopContext<L>, error: unkn
     const c = error.failed[0];
     if (c) return `contract check ${c.name} failed at ${c.url}: ${c.detail || 'failed'}`;
   }
-  // What the migration's pods said, not the pods of the diagnostics that only waited for it.
-  if (error instanceof MigrationFailed) return failureDetail(error.message, 12, 1500);
+  // What the migration's (or seed's) pods said, not the pods of the diagnostics that only waited for it.
+  if (error instanceof JobFailed) return failureDetail(error.message, 12, 1500);
   const step = ctx.result.steps.find((s) => !s.ok)?.name;
   const where = step ? `step ${step}: ` : '';
   // The cluster's view explains a deploy or a wait that failed; any other step failed for its own reason.

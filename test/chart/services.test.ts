@@ -340,6 +340,124 @@ describe.skipIf(helm.skip)('migrations: a Job before the new version, its pods w
   });
 });
 
+const seeded = {
+  ...four,
+  name: 'four services, seeding',
+  set: [
+    ...four.set,
+    'global.seed=true',
+    'services.go-api.seed.command={/usr/local/bin/go-api}',
+    'services.go-api.seed.args={seed}',
+    'services.py-api.seed.command={python3,-m,pyapi.seed}',
+  ],
+};
+const jobsOf = (m: Manifest[], component: string) =>
+  ofKind(m, 'Job').filter((j) => j.metadata.labels?.['app.kubernetes.io/component'] === component);
+
+describe.skipIf(helm.skip)('seed: a Job when the deployer asks (global.seed), after the migrations', () => {
+  test('the seed Job runs the service image after its migration Job, labelled apart from the service', async () => {
+    const m = await render(seeded);
+    const [migration] = jobsOf(m, 'migration');
+    const job = find(
+      m,
+      'Job',
+      jobsOf(m, 'seed').find((j) => j.metadata.name.startsWith('four-go-api-seed-'))?.metadata.name ?? '',
+    );
+    expect(job.metadata.name).toMatch(/^four-go-api-seed-[0-9a-f]{8}$/);
+    expect(job.metadata.annotations?.['helm.sh/hook']).toBeUndefined();
+    expect(job.spec).toMatchObject({ backoffLimit: 3, activeDeadlineSeconds: 600 });
+    const pod = job.spec.template;
+    expect(pod.metadata.labels).toMatchObject({
+      'app.kubernetes.io/name': 'go-api-seed',
+      'app.kubernetes.io/instance': 'four',
+      'app.kubernetes.io/component': 'seed',
+    });
+    const seed = pod.spec.containers[0] as Container;
+    const service = main(m, 'four-go-api');
+    expect([seed.name, seed.image, seed.command, seed.args, seed.env]).toEqual([
+      'seed',
+      service.image,
+      ['/usr/local/bin/go-api'],
+      ['seed'],
+      service.env,
+    ]);
+    expect(pod.spec.restartPolicy).toBe('Never');
+    // after the migrations: it waits for this very migration Job
+    expect(initOf(job, 'wait-migrations')?.args).toEqual(['job', migration?.metadata.name]);
+    // a service without migrations waits for the in-cluster Postgres instead
+    const py = jobsOf(m, 'seed').find((j) => j.metadata.name.startsWith('four-py-api-seed-')) as Manifest;
+    expect(initOf(py, 'wait-postgres')?.args).toEqual(['statefulset', 'four-postgres']);
+  });
+
+  test('its pods reach Postgres and the API server, and may read Jobs (RBAC), like a migration', async () => {
+    const m = await render(seeded);
+    const own = find(m, 'NetworkPolicy', 'four-py-api-seed');
+    expect(own.spec.podSelector.matchLabels).toEqual({
+      'app.kubernetes.io/name': 'py-api-seed',
+      'app.kubernetes.io/instance': 'four',
+    });
+    expect(own.metadata.labels?.['app.kubernetes.io/component']).toBe('seed');
+    expect(JSON.stringify(own.spec.egress)).toContain('6443');
+    expect(JSON.stringify(find(m, 'NetworkPolicy', 'four-go-api-seed').spec.egress)).toContain('6443');
+    const postgres = JSON.stringify(find(m, 'NetworkPolicy', 'four-postgres').spec.ingress);
+    for (const peer of ['go-api-seed', 'py-api-seed'])
+      expect(postgres).toContain(`"app.kubernetes.io/name":"${peer}"`);
+    const binding = find(m, 'RoleBinding', 'four-wait') as Manifest & { subjects: unknown };
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'four-go-api', namespace: 'ns-four' },
+      { kind: 'ServiceAccount', name: 'four-py-api', namespace: 'ns-four' },
+    ]);
+  });
+
+  test('none without global.seed, none in a stage it does not list; stages opt ci in', async () => {
+    const off = await render({ ...seeded, set: seeded.set.filter((x) => x !== 'global.seed=true') });
+    expect(jobsOf(off, 'seed')).toEqual([]);
+    expect(ofKind(off, 'NetworkPolicy').map((p) => p.metadata.name)).not.toContain('four-go-api-seed');
+    const ci = await render({ ...seeded, set: [...seeded.set, 'global.environment=ci'] });
+    expect(jobsOf(ci, 'seed')).toEqual([]);
+    const optedIn = await render({
+      ...seeded,
+      set: [...seeded.set, 'global.environment=ci', 'services.go-api.seed.stages={ci}'],
+    });
+    expect(jobsOf(optedIn, 'seed').map((j) => j.metadata.name)).toEqual([
+      expect.stringMatching(/^four-go-api-seed-/),
+    ]);
+  });
+
+  test('the example backend seeds a new preview with node dist/seed.js; the default render has no seed', async () => {
+    const preview = {
+      name: 'examples, preview, seeding',
+      release: 'pr-461',
+      files: [values('values.preview.yaml')],
+      set: ['ingress.host=pr-461.app.example.com', 'global.seed=true'],
+    };
+    const m = await render(preview);
+    const jobs = jobsOf(m, 'seed');
+    expect(jobs).toHaveLength(1);
+    const job = jobs[0] as Manifest;
+    expect(job.metadata.name).toMatch(/^pr-461-backend-seed-[0-9a-f]{8}$/);
+    expect((job.spec.template.spec.containers[0] as Container).command).toEqual(['node', 'dist/seed.js']);
+    expect(initOf(job, 'wait-postgres')?.args).toEqual(['statefulset', 'pr-461-postgres']);
+    const plain = await render({ ...preview, set: ['ingress.host=pr-461.app.example.com'] });
+    expect(jobsOf(plain, 'seed')).toEqual([]);
+  });
+
+  test('refused in live: global.seed, naming the field', async () => {
+    const r = await runHelm(
+      templateArgs({
+        name: 'live seed',
+        release: 'jetscale',
+        files: [values('values.live.yaml')],
+        set: ['ingress.host=app.example.com', 'global.seed=true'],
+      }),
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(
+      'global.seed is true with global.environment=live: a seed writes data, so it never runs in live; accepted: false',
+    );
+  });
+});
+
 async function renderWith(vals: unknown, extra: string[] = []): Promise<Manifest[]> {
   const dir = mkdtempSync(join(tmpdir(), 'jetscale-services-'));
   const file = join(dir, 'values.yaml');
@@ -660,6 +778,27 @@ const refused: Array<[string, unknown, string[]]> = [
     { services: { backend: { migrations: { command: ['m'], retries: 2 } } } },
     ["additional properties 'retries' not allowed"],
   ],
+  [
+    'a seed without a command',
+    { services: { frontend: { seed: { stages: ['preview'] } } } },
+    [
+      'services.frontend.seed has no command: give command, a non-empty list such as [npm, run, seed], or set seed: {} for none',
+    ],
+  ],
+  [
+    'a seed in live',
+    { services: { frontend: { seed: { command: ['s'], stages: ['preview', 'live'] } } } },
+    [
+      'services.frontend.seed.stages has "live": a seed writes data, so it never runs in live; accepted: local, ci, preview (default [preview])',
+    ],
+  ],
+  [
+    "a service named like another's seed",
+    { services: { 'backend-seed': svc({}) } },
+    [
+      "services.backend-seed: the name is taken by services.backend.seed (its Job's pods and NetworkPolicy are named backend-seed); accepted: a service name other than backend-seed while backend declares a seed",
+    ],
+  ],
   ['a service named like the wait Role', { services: { wait: svc({}) } }, ["invalid propertyName 'wait'"]],
   [
     "a service named like another's migration (review)",
@@ -687,7 +826,8 @@ describe.skipIf(helm.skip)('a wrong services declaration fails the render, namin
       ([what]) =>
         what.startsWith('stripPrefix on') ||
         what.startsWith('an ingress strip') ||
-        what.startsWith('a service named like another'),
+        what.startsWith('a service named like another') ||
+        what.startsWith('a seed'),
     ),
   )('the action gives the same message: %s', async (_what, vals) => {
     let ours = '';

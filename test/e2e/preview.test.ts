@@ -1,6 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
-import type { LookupFunction } from 'node:net';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { COMMENT_MARKER } from '../../src/github/index.js';
@@ -8,7 +6,9 @@ import { pullRequestEventPayload } from '../support/github-objects.js';
 import { type GitHubServer, startGitHubServer } from '../support/github-server.js';
 import { parseCommandFile, runBundle, runnerEnv } from '../support/runner.js';
 import {
+  type Client,
   FULL_CHECKS,
+  ingressClient,
   RIG_IMAGES,
   RIG_VALUES,
   type RigIngress,
@@ -56,42 +56,6 @@ function snapshot(ns: string): Map<string, string> {
     metadata: { name: string; resourceVersion: string };
   }>;
   return new Map(items.map((i) => [`${i.kind}/${i.metadata.name}`, i.metadata.resourceVersion]));
-}
-
-interface Client {
-  get(
-    host: string,
-    path: string,
-  ): Promise<{ status: number; body: string; headers: Record<string, unknown> }>;
-  close(): void;
-}
-
-/** HTTPS through the rig's ingress: the host's name in Host and SNI, the connection to the node's address. */
-function ingressClient(ingress: RigIngress): Client {
-  const lookup: LookupFunction = (_host, options, callback) => {
-    if (options.all)
-      (callback as never as (e: null, a: unknown[]) => void)(null, [{ address: ingress.ip, family: 4 }]);
-    else callback(null, ingress.ip, 4);
-  };
-  const agent = new Agent({ keepAlive: true, maxSockets: 16, ca: readFileSync(ingress.caFile), lookup });
-  return {
-    get: (host, path) =>
-      new Promise((resolve, reject) => {
-        const req = request({ host, path, agent, servername: host, timeout: 10_000 }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (d: string) => {
-            body += d;
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-          res.on('error', reject);
-        });
-        req.on('timeout', () => req.destroy(new Error(`timeout: GET https://${host}${path}`)));
-        req.on('error', reject);
-        req.end();
-      }),
-    close: () => agent.destroy(),
-  };
 }
 
 async function version(client: Client, host: string): Promise<string> {

@@ -5,6 +5,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import type { LookupFunction } from 'node:net';
 import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
 import { findTool, toolCacheDir } from '../support/tools.js';
@@ -230,4 +232,41 @@ export function diagnosticsFiles(dir: string): Array<{ path: string; text: strin
       const path = join(e.parentPath, e.name);
       return { path: relative(dir, path), text: readFileSync(path, 'utf8') };
     });
+}
+
+/** GETs through the rig's ingress (ingressClient). */
+export interface Client {
+  get(
+    host: string,
+    path: string,
+  ): Promise<{ status: number; body: string; headers: Record<string, unknown> }>;
+  close(): void;
+}
+
+/** HTTPS through the rig's ingress: the host's name in Host and SNI, the connection to the node's address. */
+export function ingressClient(ingress: RigIngress): Client {
+  const lookup: LookupFunction = (_host, options, callback) => {
+    if (options.all)
+      (callback as never as (e: null, a: unknown[]) => void)(null, [{ address: ingress.ip, family: 4 }]);
+    else callback(null, ingress.ip, 4);
+  };
+  const agent = new Agent({ keepAlive: true, maxSockets: 16, ca: readFileSync(ingress.caFile), lookup });
+  return {
+    get: (host, path) =>
+      new Promise((resolve, reject) => {
+        const req = request({ host, path, agent, servername: host, timeout: 10_000 }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => {
+            body += d;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+          res.on('error', reject);
+        });
+        req.on('timeout', () => req.destroy(new Error(`timeout: GET https://${host}${path}`)));
+        req.on('error', reject);
+        req.end();
+      }),
+    close: () => agent.destroy(),
+  };
 }

@@ -36,6 +36,8 @@ describe('the declaration a loop deploys', () => {
         localPort: 8081,
         dev: { localPort: 8081, buildArgs: {} },
         imageRepository: 'ghcr.io/jetscale/backend',
+        // a new preview starts with the example's items (examples/backend/src/seed.ts)
+        seed: { command: ['node', 'dist/seed.js'], args: [], stages: ['preview'] },
         build: {
           context: 'examples/backend',
           dockerfile: 'Dockerfile',

@@ -422,7 +422,9 @@ describe('a deploy or a teardown never fails because reporting failed', () => {
 
   async function outcome(raw: RawInputs, reporting: Reporter | undefined) {
     const exec = new RecordingExecutor().reply(/^kubectl get namespace/, { stdout: owned });
-    const result = await runLoop(inputs(raw), runCtx(), deps(exec, { reporter: reporting }).d);
+    // a fixed clock: the recorded deploy (and seed) times must not differ between two runs a second apart
+    const now = () => new Date('2026-05-01T12:00:00Z');
+    const result = await runLoop(inputs(raw), runCtx(), deps(exec, { reporter: reporting, now }).d);
     return {
       error: result.error?.message,
       steps: result.steps.map((s) => `${s.name}:${s.ok}`),

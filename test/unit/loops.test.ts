@@ -25,11 +25,13 @@ function inputs(raw: RawInputs) {
   return parseInputs({ 'git-sha': SHA, ...raw });
 }
 
+// A preview deployed and seeded before: a redeploy into it does not seed again (src/loops/seed.ts).
 const owned = JSON.stringify({
   metadata: {
     uid: 'uid-101',
     resourceVersion: '42',
     labels: { 'app.kubernetes.io/managed-by': 'jetscale-stack', 'jetscale.ai/pr': '101' },
+    annotations: { 'jetscale.ai/seeded-at': '2026-04-30T08:00:00Z' },
   },
 });
 const foreign = JSON.stringify({ metadata: { labels: { team: 'payments' } } });
@@ -50,11 +52,18 @@ describe('dry run prints the exact commands in order and executes nothing', () =
         'kubectl get namespace jetscale-pr-101 --ignore-not-found -o json',
         'kubectl create -f -',
         'kubectl get jobs -n jetscale-pr-101 -l app.kubernetes.io/instance=pr-101,app.kubernetes.io/component=migration,app.kubernetes.io/managed-by=Helm -o json',
+        // a new preview seeds (the example backend declares a seed): earlier seed Jobs, none in a new namespace
+        'kubectl get jobs -n jetscale-pr-101 -l app.kubernetes.io/instance=pr-101,app.kubernetes.io/component=seed,app.kubernetes.io/managed-by=Helm -o json',
         `skaffold deploy -f ${c.tempDir}/skaffold-preview.yaml -p preview --namespace jetscale-pr-101 --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=true`,
+        // "ready" and "seed" side by side
         'kubectl get deployments,statefulsets,jobs -n jetscale-pr-101 -o json',
+        'kubectl get jobs -n jetscale-pr-101 -l app.kubernetes.io/instance=pr-101,app.kubernetes.io/component=seed,app.kubernetes.io/managed-by=Helm -o json',
+        'kubectl get job <each> -n jetscale-pr-101 -o json',
         'kubectl get job <each> -n jetscale-pr-101 -o json',
         'kubectl rollout status statefulset/<each> -n jetscale-pr-101 --timeout=600s',
         'kubectl rollout status deployment/<each> -n jetscale-pr-101 --timeout=600s',
+        'kubectl get namespace jetscale-pr-101 --ignore-not-found -o json',
+        `kubectl patch namespace jetscale-pr-101 --type=merge -p {"metadata":{"annotations":{"jetscale.ai/seeded-at":"<now>"},"resourceVersion":"<version>"}}`,
       ],
     ],
     [
@@ -94,9 +103,10 @@ describe('dry run prints the exact commands in order and executes nothing', () =
     const d = dryRunLoopDeps(inputs(raw as RawInputs), (l) => printed.push(l));
     const result = await runLoop(inputs(raw as RawInputs), c, d);
     expect(result.error).toBeUndefined();
-    expect(d.exec.commands.map((cmd) => [cmd.cmd, ...cmd.args].join(' ').replace(/'/g, ''))).toEqual(
-      expected.map((e) => e.replace(/'/g, '')),
-    );
+    const now = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/g;
+    expect(
+      d.exec.commands.map((cmd) => [cmd.cmd, ...cmd.args].join(' ').replace(/'/g, '').replace(now, '<now>')),
+    ).toEqual(expected.map((e) => e.replace(/'/g, '')));
     expect(printed.filter((l) => /^ ?\d+\. /.test(l))).toHaveLength(expected.length);
     expect(existsSync(c.tempDir)).toBe(false); // no file written, not even the private dir
   });
@@ -261,18 +271,24 @@ describe('preview', () => {
       runCtx(),
       d,
     );
-    const started = [...result.steps].sort((a, b) => a.startMs - b.startMs).map((s) => s.name);
+    // in the order they started (their start lines: milliseconds alone cannot order steps started in the same one)
+    const started = log.filter((l) => l.startsWith('▶ ')).map((l) => l.slice(2));
+    // a new preview seeds: "seed" runs beside "ready"
     expect(started).toEqual([
       'tools',
       'namespace',
       'GitHub report (in progress)',
       'deploy',
       'ready',
+      'seed',
       'contract checks',
       'GitHub PR state',
       'GitHub report (success)',
     ]);
     const step = (name: string) => result.steps.find((s) => s.name === name);
+    const [deployed, seed, checks] = [step('deploy'), step('seed'), step('contract checks')];
+    expect(seed?.startMs).toBeGreaterThanOrEqual((deployed?.startMs ?? 0) + (deployed?.ms ?? 0));
+    expect((seed?.startMs ?? 0) + (seed?.ms ?? 0)).toBeLessThanOrEqual(checks?.startMs ?? 0);
     const [outer, inner] = [step('namespace'), step('GitHub report (in progress)')];
     expect(inner?.startMs).toBeGreaterThanOrEqual(outer?.startMs ?? Number.NaN);
     expect((inner?.startMs ?? 0) + (inner?.ms ?? 0)).toBeLessThanOrEqual(
@@ -336,7 +352,8 @@ describe('preview', () => {
     const skaffold = exec.commands.find((c) => c.cmd === 'skaffold');
     const handed = written.get(skaffold?.env?.JETSCALE_VALUES_FILE as string) ?? '';
     expect(YAML.parse(handed)).toEqual({
-      global: { progressDeadlineSeconds: 90, ownerLabels: { 'jetscale.ai/pr': '101' } },
+      // seed: a new preview (the recording executor answers no namespace)
+      global: { progressDeadlineSeconds: 90, ownerLabels: { 'jetscale.ai/pr': '101' }, seed: true },
       services: {
         backend: { image: { repository: 'r/b', tag: '2' } },
         frontend: { image: { repository: 'r/f', tag: '2' } },
@@ -513,6 +530,156 @@ describe('preview', () => {
 /** The recording executor's answer once `kind create` has made the node container. */
 const withNode = (exec: RecordingExecutor) =>
   exec.reply(/^kind get nodes/, { stdout: 'jetscale-ci-a1b2c3-777-2-control-plane\n' });
+
+describe('preview seeds (services.<name>.seed; the example backend declares one)', () => {
+  const images = 'backend=r/b:2\nfrontend=r/f:2';
+  const SEED_JOB = 'pr-101-backend-seed-89abcdef';
+  const seedJob = (condition?: object) => ({
+    metadata: {
+      name: SEED_JOB,
+      labels: { 'app.kubernetes.io/name': 'backend-seed', 'app.kubernetes.io/component': 'seed' },
+    },
+    status: { conditions: condition ? [condition] : [] },
+  });
+  const complete = { type: 'Complete', status: 'True' };
+  const workloads = JSON.stringify({
+    items: [
+      { kind: 'Deployment', metadata: { name: 'pr-101-backend' } },
+      { kind: 'Job', metadata: { name: SEED_JOB, labels: { 'app.kubernetes.io/component': 'seed' } } },
+    ],
+  });
+  const SEED_LIST = /^kubectl get jobs -n jetscale-pr-101 -l \S*component=seed/;
+  const namespace = (annotations: Record<string, string>) =>
+    JSON.stringify({ ...JSON.parse(owned), metadata: { ...JSON.parse(owned).metadata, annotations } });
+  const seededPatch = (line: string) =>
+    line.startsWith('kubectl patch namespace') && line.includes('seeded-at');
+
+  async function deploy(exec: RecordingExecutor, raw: RawInputs = {}) {
+    const written = new Map<string, string>();
+    const reporter = recordingReporter();
+    const result = await runLoop(
+      inputs({ loop: 'preview', 'pr-number': '101', images, ...raw }),
+      runCtx(),
+      deps(exec, {
+        reporter,
+        now: () => new Date('2026-05-01T12:00:00Z'),
+        sleep: async () => {},
+        writeFile: (path, content) => written.set(path, content),
+      }).d,
+    );
+    const skaffold = exec.commands.find((c) => c.cmd === 'skaffold');
+    const values = YAML.parse(written.get(skaffold?.env?.JETSCALE_VALUES_FILE as string) ?? '{}');
+    return { result, values, reporter, lines: exec.lines() };
+  }
+
+  test('a new preview seeds: global.seed, the seed Job waited in a step "seed" beside "ready", then recorded', async () => {
+    const exec = new RecordingExecutor()
+      .reply(/^kubectl get namespace/, { stdout: '' })
+      .reply(/^kubectl get deployments,statefulsets,jobs/, { stdout: workloads })
+      .reply(SEED_LIST, { stdout: JSON.stringify({ items: [seedJob()] }) })
+      // before the deploy: no earlier seed Job to remove
+      .replyOnce(SEED_LIST, { stdout: JSON.stringify({ items: [] }) })
+      .reply(/^kubectl get job /, { stdout: JSON.stringify(seedJob(complete)) })
+      .replyOnce(/^kubectl get job /, { stdout: JSON.stringify(seedJob()) })
+      // absent at first; then the namespace the run created, read again for the version the record patches
+      .replyOnce(/^kubectl get namespace/, { stdout: namespace({}) })
+      .replyOnce(/^kubectl get namespace/, { stdout: '' });
+    const { result, values, lines } = await deploy(exec);
+    expect(result.error).toBeUndefined();
+    expect(values.global.seed).toBe(true);
+    expect(lines.filter((l) => l.startsWith('kubectl delete job'))).toEqual([]);
+    const seed = result.steps.find((s) => s.name === 'seed');
+    const ready = result.steps.find((s) => s.name === 'ready');
+    expect(seed).toMatchObject({ ok: true });
+    // beside ready: both start once the deploy ended
+    expect(Math.abs((seed?.startMs ?? 0) - (ready?.startMs ?? 1e9))).toBeLessThan(1000);
+    // ready does not wait for the seed Job; the seed step polls it until Complete
+    expect(lines.filter((l) => l.startsWith(`kubectl get job ${SEED_JOB}`))).toHaveLength(2);
+    const record = lines.filter(seededPatch);
+    expect(record).toEqual([
+      `kubectl patch namespace jetscale-pr-101 --type=merge -p '${JSON.stringify({
+        metadata: { annotations: { 'jetscale.ai/seeded-at': '2026-05-01T12:00:00Z' }, resourceVersion: '42' },
+      })}'`,
+    ]);
+    expect(lines.indexOf(record[0] as string)).toBeGreaterThan(
+      lines.lastIndexOf(`kubectl get job ${SEED_JOB} -n jetscale-pr-101 -o json`),
+    );
+  });
+
+  test('a redeploy of a seeded preview does not seed: no global.seed, no seed step, nothing seed-related runs', async () => {
+    const exec = new RecordingExecutor()
+      .reply(/^kubectl get namespace/, { stdout: owned })
+      .reply(/^kubectl get deployments,statefulsets,jobs/, { stdout: workloads })
+      .reply(/^kubectl get job /, { stdout: JSON.stringify(seedJob(complete)) });
+    const { result, values, lines } = await deploy(exec);
+    expect(result.error).toBeUndefined();
+    expect(values.global.seed).toBeUndefined();
+    expect(result.steps.map((s) => s.name)).not.toContain('seed');
+    expect(lines.filter((l) => /component=seed|seeded-at|delete job/.test(l))).toEqual([]);
+  });
+
+  test.each([
+    ['reseed: true', namespace({ 'jetscale.ai/seeded-at': '2026-04-30T08:00:00Z' }), { reseed: 'true' }],
+    ['a preview whose seed never completed', namespace({}), {}],
+  ])(
+    '%s seeds again: our earlier seed Jobs are removed before the deploy, which re-creates them',
+    async (_what, ns, raw) => {
+      const exec = new RecordingExecutor()
+        .reply(/^kubectl get namespace/, { stdout: ns })
+        .reply(/^kubectl get deployments,statefulsets,jobs/, { stdout: workloads })
+        .reply(SEED_LIST, { stdout: JSON.stringify({ items: [seedJob(complete)] }) })
+        .reply(/^kubectl get job /, { stdout: JSON.stringify(seedJob(complete)) });
+      const { result, values, lines } = await deploy(exec, raw);
+      expect(result.error).toBeUndefined();
+      expect(values.global.seed).toBe(true);
+      const deletes = lines.filter((l) => l.startsWith('kubectl delete job'));
+      expect(deletes).toEqual([
+        `kubectl delete job ${SEED_JOB} -n jetscale-pr-101 --ignore-not-found --cascade=foreground --wait=true`,
+      ]);
+      expect(lines.indexOf(deletes[0] as string)).toBeLessThan(
+        lines.findIndex((l) => l.startsWith('skaffold')),
+      );
+      expect(result.steps.find((s) => s.name === 'seed')).toMatchObject({ ok: true });
+      expect(lines.filter(seededPatch)).toHaveLength(1);
+    },
+  );
+
+  test('a failed seed fails the run with its last log lines, and the preview is not marked seeded', async () => {
+    const exec = new RecordingExecutor()
+      .reply(/^kubectl get namespace/, { stdout: namespace({}) })
+      .reply(/^kubectl get deployments,statefulsets,jobs/, { stdout: workloads })
+      .reply(SEED_LIST, { stdout: JSON.stringify({ items: [seedJob()] }) })
+      .reply(/^kubectl get job /, {
+        stdout: JSON.stringify(seedJob({ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' })),
+      })
+      .reply(/^kubectl logs job\//, { stdout: 'seeding\nrelation "items" does not exist\n' });
+    const { result, reporter, lines } = await deploy(exec);
+    expect(result.error?.name).toBe('SeedFailed');
+    expect(result.steps.find((s) => s.name === 'seed')).toMatchObject({ ok: false });
+    // ready ran to its end beside it
+    expect(result.steps.find((s) => s.name === 'ready')).toMatchObject({ ok: true });
+    expect(lines).toContain(`kubectl logs job/${SEED_JOB} -n jetscale-pr-101 --all-containers --tail=50`);
+    expect(lines.filter(seededPatch)).toEqual([]);
+    const reason = reporter.deploys.at(-1)?.reason ?? '';
+    expect(reason).toContain('seed backend failed: seeding');
+    expect(reason).toContain('relation "items" does not exist');
+    expect(reason).toContain(`(job/${SEED_JOB}: BackoffLimitExceeded)`);
+  });
+});
+
+describe('ci-kind asks the chart for seeds (global.seed)', () => {
+  // a new cluster every run: a seed whose stages list ci runs there (the chart renders it only then); a preview
+  // decides per deploy (above)
+  test('its values file sets global.seed', async () => {
+    const written = new Map<string, string>();
+    const i = inputs({ loop: 'ci-kind', images: 'backend=r/b:1\nfrontend=r/f:1' });
+    const c = runCtx();
+    await runLoop(i, c, deps(new RecordingExecutor(), { writeFile: (p, t) => written.set(p, t) }).d);
+    const file = planNames(i, c).env.JETSCALE_VALUES_FILE as string;
+    expect(written.has(file), file).toBe(true);
+    expect(YAML.parse(written.get(file) as string).global.seed).toBe(true);
+  });
+});
 
 describe('ci-kind', () => {
   test('the cluster is deleted even when a contract check fails, and the state tells the post step', async () => {

@@ -53,6 +53,9 @@ Called from templates/validate.yaml (umbrella context: it sees every subchart's 
 {{- define "app.validate" -}}
 {{- $env := include "app.environment" . -}}
 {{- $g := .Values.global -}}
+{{- if and $g.seed (eq $env "live") -}}
+{{- fail "global.seed is true with global.environment=live: a seed writes data, so it never runs in live; accepted: false (seeds run in local, ci and preview)" -}}
+{{- end -}}
 {{- if and .Values.ingress.enabled (has $env (list "preview" "live")) -}}
 {{- $_ := required (printf "ingress.host is required when global.environment=%s: the DNS name the deployer gives this release (e.g. pr-42.preview.example.com)" $env) .Values.ingress.host -}}
 {{- end -}}

@@ -89,6 +89,35 @@ export class PostgresItemStore implements ItemStore {
     }
   }
 
+  /**
+   * Inserts each named item that no item has yet, under the migration lock (two seeds at once insert each name
+   * once). Returns how many it inserted: 0 on a database already seeded.
+   */
+  async seed(names: readonly string[]): Promise<number> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      try {
+        await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+        let inserted = 0;
+        for (const name of names) {
+          const result = await client.query(
+            'INSERT INTO items (name) SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM items WHERE name = $1)',
+            [name],
+          );
+          inserted += result.rowCount ?? 0;
+        }
+        await client.query('COMMIT');
+        return inserted;
+      } catch (error) {
+        await client.query('ROLLBACK');
+        throw error;
+      }
+    } finally {
+      client.release();
+    }
+  }
+
   async create(name: string): Promise<Item> {
     const result = await this.pool.query<ItemRow>(
       'INSERT INTO items (name) VALUES ($1) RETURNING id, name, created_at',

@@ -11,10 +11,37 @@ users (Tilt) get the same order.
 {{- if (dig "command" list (.migrations | default dict)) }}true{{ end -}}
 {{- end -}}
 
-{{/* Whether any enabled service declares a migration: "true" or "". Takes the root context. */}}
+{{/*
+Whether this render runs the service's seed (services.<n>.seed): it declares one, the deployer asked for seeds
+(global.seed: the action sets it when a preview is created or reseeded, and in ci-kind) and the stage is one of
+seed.stages (default [preview]). "true" or "". Takes (dict "context" $ "svc" <service>).
+*/}}
+{{- define "app.seed.enabled" -}}
+{{- $s := .svc.seed | default dict -}}
+{{- if and (dig "command" list $s) .context.Values.global.seed (has (include "app.environment" .context) ($s.stages | default (list "preview"))) }}true{{ end -}}
+{{- end -}}
+
+{{/*
+The components of a service's Job pods this render has, as a JSON list: "<svc>-migrate" (migrations) and
+"<svc>-seed" (a seed it runs). Their NetworkPolicies and the peers that let them in name them. Takes (dict
+"context" $ "component" <svc> "svc" <service>).
+*/}}
+{{- define "app.jobs.components" -}}
+{{- $out := list -}}
+{{- if include "app.migration.enabled" .svc }}{{ $out = append $out (printf "%s-migrate" .component) }}{{ end -}}
+{{- if include "app.seed.enabled" . }}{{ $out = append $out (printf "%s-seed" .component) }}{{ end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/* Whether the service's pods or Jobs run the wait container (a migration, or a seed): "true" or "". */}}
+{{- define "app.wait.used" -}}
+{{- if or (include "app.migration.enabled" .svc) (include "app.seed.enabled" .) }}true{{ end -}}
+{{- end -}}
+
+{{/* Whether any enabled service runs the wait container: "true" or "". Takes the root context. */}}
 {{- define "app.migrations.any" -}}
 {{- range $name, $svc := fromJson (include "app.services" .) -}}
-{{- include "app.migration.enabled" $svc -}}
+{{- include "app.wait.used" (dict "context" $ "svc" $svc) -}}
 {{- end -}}
 {{- end -}}
 
@@ -40,7 +67,8 @@ metadata:
     {{- toYaml . | nindent 4 }}
   {{- end }}
 spec:
-  {{- include "app.migration.podSpec" (dict "c" $c "m" $m "waitPostgres" $waitPostgres) | nindent 2 }}
+  {{- $wait := and $waitPostgres (dict "name" "wait-postgres" "args" (list "statefulset" (include "app.postgres.fullname" $ctx))) }}
+  {{- include "app.migration.podSpec" (dict "c" $c "m" $m "container" "migrate" "wait" $wait) | nindent 2 }}
 {{- end -}}
 
 {{- define "app.migration.podSpec" -}}
@@ -49,7 +77,7 @@ spec:
 {{- $svc := .c.svc -}}
 {{- $m := .m -}}
 {{- $c := .c -}}
-{{- $waitPostgres := .waitPostgres -}}
+{{- $wait := .wait -}}
 serviceAccountName: {{ include "app.dependency.fullname" $c }}
 automountServiceAccountToken: false
 enableServiceLinks: false
@@ -67,17 +95,17 @@ nodeSelector:
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- if or $waitPostgres $svc.writablePaths }}
+{{- if or $wait $svc.writablePaths }}
 initContainers:
-  {{- if $waitPostgres }}
-  {{- include "app.wait.container" (dict "context" $ctx "svc" $svc "name" "wait-postgres" "args" (list "statefulset" (include "app.postgres.fullname" $ctx))) | nindent 2 }}
+  {{- if $wait }}
+  {{- include "app.wait.container" (dict "context" $ctx "svc" $svc "name" $wait.name "args" $wait.args) | nindent 2 }}
   {{- end }}
   {{- with (include "app.writablePaths.initContainer" $c | trim) }}
   {{- . | nindent 2 }}
   {{- end }}
 {{- end }}
 containers:
-  - name: migrate
+  - name: {{ .container }}
     image: {{ include "app.image" (dict "image" $svc.image "key" (printf "services.%s.image" $name)) }}
     imagePullPolicy: {{ $svc.image.pullPolicy }}
     command:
@@ -112,7 +140,7 @@ volumes:
   {{- with (include "app.writablePaths.volumes" $svc | trim) }}
   {{- . | nindent 2 }}
   {{- end }}
-  {{- if $waitPostgres }}
+  {{- if $wait }}
   {{- include "app.wait.volume" $ctx | nindent 2 }}
   {{- end }}
 {{- end -}}
@@ -121,6 +149,40 @@ volumes:
 {{- define "app.migration.name" -}}
 {{- $h8 := include "app.migration.template" . | sha256sum | trunc 8 -}}
 {{- printf "%s-%s-migrate-%s" .context.Release.Name .component $h8 -}}
+{{- end -}}
+
+{{/*
+The seed Job's pod template (services.<n>.seed): the service's image, env and pod settings, like its migration.
+It waits for the service's migration Job when it has one (the seed runs on the migrated schema), else for the
+in-cluster Postgres when the service needs it. Takes (dict "context" $ "component" <svc> "svc" <service>).
+*/}}
+{{- define "app.seed.template" -}}
+{{- $ctx := .context -}}
+{{- $name := .component -}}
+{{- $svc := .svc -}}
+{{- $c := dict "context" $ctx "component" $name "svc" $svc -}}
+{{- $wait := dict -}}
+{{- if include "app.migration.enabled" $svc -}}
+{{- $wait = dict "name" "wait-migrations" "args" (list "job" (include "app.migration.name" $c)) -}}
+{{- else if and $ctx.Values.postgres.enabled (has "postgres" $svc.needs) -}}
+{{- $wait = dict "name" "wait-postgres" "args" (list "statefulset" (include "app.postgres.fullname" $ctx)) -}}
+{{- end -}}
+metadata:
+  labels:
+    {{- include "app.labels" (dict "context" $ctx "component" (printf "%s-seed" $name)) | nindent 4 }}
+    app.kubernetes.io/component: seed
+  {{- with $svc.podAnnotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  {{- include "app.migration.podSpec" (dict "c" $c "m" $svc.seed "container" "seed" "wait" $wait) | nindent 2 }}
+{{- end -}}
+
+{{/* The seed Job's name, "<release>-<svc>-seed-<h8>" (h8: its pod template's hash, as for migrations). */}}
+{{- define "app.seed.name" -}}
+{{- $h8 := include "app.seed.template" . | sha256sum | trunc 8 -}}
+{{- printf "%s-%s-seed-%s" .context.Release.Name .component $h8 -}}
 {{- end -}}
 
 {{/*

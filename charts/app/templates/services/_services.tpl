@@ -21,6 +21,7 @@ envFrom: []
 needs: []
 routes: {}
 migrations: {}
+seed: {}
 replicas: 1
 autoscaling:
   enabled: false
@@ -264,6 +265,18 @@ value and the accepted form. Called from app.validate.
 {{- end -}}
 {{- if and $svc.migrations.command (hasKey $services (printf "%s-migrate" $name)) -}}
 {{- fail (printf "services.%s-migrate: the name is taken by %s.migrations (its Job's pods and NetworkPolicy are named %s-migrate); accepted: a service name other than %s-migrate while %s declares migrations" $name $at $name $name $name) -}}
+{{- end -}}
+{{- if and $svc.seed (not $svc.seed.command) -}}
+{{- fail (printf "%s.seed has no command: give command, a non-empty list such as [npm, run, seed], or set seed: {} for none" $at) -}}
+{{- end -}}
+{{- if has "live" ($svc.seed.stages | default list) -}}
+{{- fail (printf "%s.seed.stages has \"live\": a seed writes data, so it never runs in live; accepted: local, ci, preview (default [preview])" $at) -}}
+{{- end -}}
+{{- if and $svc.seed.command (gt (len (printf "%s-%s-seed-xxxxxxxx" $.Release.Name $name)) 63) -}}
+{{- fail (printf "%s.seed: the Job name %s-%s-seed-xxxxxxxx is over 63 characters; shorten the service name or the release" $at $.Release.Name $name) -}}
+{{- end -}}
+{{- if and $svc.seed.command (hasKey $services (printf "%s-seed" $name)) -}}
+{{- fail (printf "services.%s-seed: the name is taken by %s.seed (its Job's pods and NetworkPolicy are named %s-seed); accepted: a service name other than %s-seed while %s declares a seed" $name $at $name $name $name) -}}
 {{- end -}}
 {{- if gt (len (printf "%s-%s" $.Release.Name $name)) 63 -}}
 {{- fail (printf "%s: the name %s-%s is over 63 characters; shorten the service name or the release" $at $.Release.Name $name) -}}

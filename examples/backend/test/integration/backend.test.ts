@@ -13,9 +13,10 @@ import { createClient } from '@redis/client';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { COUNTER_KEY } from '../../src/counter.js';
+import { SEED_ITEMS } from '../../src/seed-items.js';
 import { MIGRATIONS, PostgresItemStore } from '../../src/store.js';
 import { BackendProcess, backendRoot } from '../support/backend.js';
-import { PostgresServer, RedisServer, refusesConnections } from '../support/services.js';
+import { freePort, PostgresServer, RedisServer, refusesConnections } from '../support/services.js';
 
 const execFileAsync = promisify(execFile);
 const tscBin = createRequire(import.meta.url).resolve('typescript/bin/tsc');
@@ -354,6 +355,43 @@ describe('backend with real Postgres and Redis', () => {
     dev.child.kill('SIGTERM');
     expect(await dev.exited).toBe(0);
     rmSync(devRoot, { recursive: true, force: true });
+  });
+
+  it('the seed migrates a new database and inserts its items once: two at once, and again, add nothing twice', async () => {
+    const url = await createDatabase('seeded');
+    const seedEntry = ['--import', 'tsx', 'src/seed.ts'];
+    const first = await Promise.all([1, 2].map(() => spawnBackend({ DATABASE_URL: url }, seedEntry)));
+    expect(await Promise.all(first.map((r) => r.exited))).toEqual([0, 0]);
+    const inserted = first.map((r) => Number(r.logs.find((l) => l.msg === 'seeded')?.inserted));
+    expect(inserted.reduce((a, b) => a + b, 0)).toBe(SEED_ITEMS.length);
+    const again = await spawnBackend({ DATABASE_URL: url }, seedEntry);
+    expect(await again.exited).toBe(0);
+    expect(again.logs.find((l) => l.msg === 'seeded')).toMatchObject({ inserted: 0, migrated: 0 });
+
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const rows = await client.query<{ name: string; n: number }>(
+        'SELECT name, count(*)::int AS n FROM items GROUP BY name ORDER BY name',
+      );
+      expect(rows.rows).toEqual([...SEED_ITEMS].sort().map((name) => ({ name, n: 1 })));
+    } finally {
+      await client.end();
+    }
+    // What a new preview shows: the backend on the seeded database lists them.
+    const served = await spawnBackend({ DATABASE_URL: url });
+    await served.waitForStatus('/readyz', 200);
+    const list = (await (await fetch(`${served.url}/api/items`)).json()) as { items: Item[] };
+    expect(list.items.map((i) => i.name).sort()).toEqual([...SEED_ITEMS].sort());
+  });
+
+  it('a seed that cannot reach Postgres exits 1 and logs why', async () => {
+    const closed = await spawnBackend(
+      { DATABASE_URL: `postgres://nobody@127.0.0.1:${await freePort()}/none` },
+      ['--import', 'tsx', 'src/seed.ts'],
+    );
+    expect(await closed.exited).toBe(1);
+    expect(closed.logs.find((l) => l.msg === 'seed failed')?.error).toMatch(/ECONNREFUSED|connect/);
   });
 
   it('bad configuration exits 2 naming the variable, the value and the accepted form', async () => {
