@@ -41493,8 +41493,13 @@ const kubectl = {
         };
     },
     /** One Job's status, polled until it is Complete or Failed (`kubectl wait` takes one condition only). */
-    /** The release's migration Jobs (ours: the chart's labels on them), to find the ones that Failed. */
-    migrationJobs(release, ns, env) {
+    /**
+     * The release's migration Jobs (or seed Jobs; ours: the chart's labels on them), to find the ones that Failed,
+     * or to wait for the seeds.
+     */
+    migrationJobs(release, ns, env, task = 'migration', why = 'migration Jobs of this release that failed before (deleted, so this deploy runs them again)', 
+    /** The Jobs a dry run takes the answer to name. */
+    assume = []) {
         return {
             cmd: 'kubectl',
             args: [
@@ -41503,22 +41508,22 @@ const kubectl = {
                 '-n',
                 ns,
                 '-l',
-                `app.kubernetes.io/instance=${release},app.kubernetes.io/component=migration,app.kubernetes.io/managed-by=Helm`,
+                `app.kubernetes.io/instance=${release},app.kubernetes.io/component=${task},app.kubernetes.io/managed-by=Helm`,
                 '-o',
                 'json',
             ],
             env,
             silent: true,
-            description: 'migration Jobs of this release that failed before (deleted, so this deploy runs them again)',
-            dryRunStdout: JSON.stringify({ items: [] }),
+            description: why,
+            dryRunStdout: JSON.stringify({ items: assume.map((name) => ({ metadata: { name } })) }),
         };
     },
-    deleteJob(name, ns, env) {
+    deleteJob(name, ns, env, why) {
         return {
             cmd: 'kubectl',
             args: ['delete', 'job', name, '-n', ns, '--ignore-not-found', '--cascade=foreground', '--wait=true'],
             env,
-            description: `remove the failed migration ${name}: the deploy re-creates it and it runs again`,
+            description: why,
         };
     },
     getJob(name, ns, env) {
@@ -41661,6 +41666,8 @@ var Ownership;
     Ownership["RunAnnotation"] = "jetscale.ai/run";
     /** RFC 3339: when the preview last deployed (every push), what the sweep's TTL counts from. */
     Ownership["LastDeployAnnotation"] = "jetscale.ai/last-deploy";
+    /** RFC 3339: when the preview's seeds last completed (src/loops/seed.ts); absent: the next deploy seeds. */
+    Ownership["SeededAnnotation"] = "jetscale.ai/seeded-at";
 })(Ownership || (Ownership = {}));
 var Inputs;
 (function (Inputs) {
@@ -41696,6 +41703,7 @@ var Inputs;
     Inputs["Ttl"] = "ttl";
     Inputs["MaxPreviews"] = "max-previews";
     Inputs["OverCap"] = "over-cap";
+    Inputs["Reseed"] = "reseed";
 })(Inputs || (Inputs = {}));
 var Outputs;
 (function (Outputs) {
@@ -45327,6 +45335,7 @@ const FIELDS = {
         return seconds ?? 600;
     },
     dryRun: bool(Inputs.DryRun, false),
+    reseed: bool(Inputs.Reseed, false),
     ttlSeconds: (f) => {
         const raw = f.trimmed(Inputs.Ttl);
         if (raw === undefined)
@@ -45672,44 +45681,75 @@ function readStageDeclaration(stackDir, stage, extra, release) {
         values = mergeValues(values, readValues((0,external_node_path_namespaceObject.join)(chart, file)));
     return declarationOf(mergeValues(values, extra), release);
 }
-const MIGRATION_KEYS = ['command', 'args', 'backoffLimit', 'activeDeadlineSeconds'];
+const JOB_KEYS = ['command', 'args', 'backoffLimit', 'activeDeadlineSeconds'];
+const SEED_KEYS = [...JOB_KEYS, 'stages'];
 const isStringList = (v) => Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '');
 /**
- * services.<name>.migrations, as the chart's schema and `fail`s check it: undefined when none ({} or absent).
- * The Job is named "<release>-<name>-migrate-<8 hex>", at most 63 characters.
+ * The fields a service's Job declares (services.<name>.migrations or .seed), as the chart's schema and `fail`s
+ * check them: undefined when none ({} or absent). The Job is named "<release>-<name>-<suffix>-<8 hex>", at most 63
+ * characters. `noCommand`: the chart's message for a Job declared without one, when it has its own.
  */
-function parseMigrations(name, m, release, problems) {
-    const at = `services.${name}.migrations`;
-    const bad = (field, value, accepted) => problems.push(`${field} is ${JSON.stringify(value) ?? 'missing'}; accepted: ${accepted}`);
+function parseJobFields(at, m, a, problems) {
+    const field = at.slice(at.lastIndexOf('.') + 1);
+    const bad = (path, value, accepted) => problems.push(`${path} is ${JSON.stringify(value) ?? 'missing'}; accepted: ${accepted}`);
     if (m === undefined || m === null || (isMapping(m) && Object.keys(m).length === 0))
         return undefined;
     if (!isMapping(m)) {
-        bad(at, m, '{command: [..], args: [..], backoffLimit, activeDeadlineSeconds}, or {} for none');
+        bad(at, m, `{${a.keys.map((k) => (k === 'command' || k === 'args' ? `${k}: [..]` : k)).join(', ')}}, or {} for none`);
         return undefined;
     }
     for (const k of Object.keys(m))
-        if (!MIGRATION_KEYS.includes(k))
-            bad(`${at}.${k}`, m[k], `migrations has only ${MIGRATION_KEYS.join(', ')}`);
-    if (!isStringList(m.command) || m.command.length === 0)
-        bad(`${at}.command`, m.command, 'a non-empty list of strings, e.g. [/usr/local/bin/api, migrate]');
+        if (!a.keys.includes(k))
+            bad(`${at}.${k}`, m[k], `${field} has only ${a.keys.join(', ')}`);
+    if (m.command === undefined && a.noCommand)
+        problems.push(a.noCommand);
+    else if (!isStringList(m.command) || m.command.length === 0)
+        bad(`${at}.command`, m.command, `a non-empty list of strings, e.g. ${a.example}`);
     if (m.args !== undefined && !(Array.isArray(m.args) && m.args.every((x) => typeof x === 'string')))
         bad(`${at}.args`, m.args, 'a list of strings, e.g. [migrate, up]');
-    if (m.backoffLimit !== undefined &&
-        !(Number.isInteger(m.backoffLimit) &&
-            m.backoffLimit >= 0 &&
-            m.backoffLimit <= 100))
+    const inRange = (v, min, max) => Number.isInteger(v) && v >= min && v <= max;
+    if (m.backoffLimit !== undefined && !inRange(m.backoffLimit, 0, 100))
         bad(`${at}.backoffLimit`, m.backoffLimit, 'an integer from 0 to 100 (default 3)');
-    if (m.activeDeadlineSeconds !== undefined &&
-        !(Number.isInteger(m.activeDeadlineSeconds) &&
-            m.activeDeadlineSeconds >= 1 &&
-            m.activeDeadlineSeconds <= 21600))
+    if (m.activeDeadlineSeconds !== undefined && !inRange(m.activeDeadlineSeconds, 1, 21600))
         bad(`${at}.activeDeadlineSeconds`, m.activeDeadlineSeconds, 'seconds from 1 to 21600 (default global.progressDeadlineSeconds)');
-    const job = `${release}-${name}-migrate-xxxxxxxx`;
-    if (release !== undefined && job.length > 63)
-        problems.push(`${at}: the Job name ${job} is over 63 characters; shorten the service name or the release`);
+    if (a.jobName !== undefined && a.jobName.length > 63)
+        problems.push(`${at}: the Job name ${a.jobName} is over 63 characters; shorten the service name or the release`);
     return isStringList(m.command) && m.command.length > 0
         ? { command: m.command, args: Array.isArray(m.args) ? m.args.map(String) : [] }
         : undefined;
+}
+/** services.<name>.migrations: the Job "<release>-<name>-migrate-<8 hex>" run before a new version rolls out. */
+function parseMigrations(name, m, release, problems) {
+    const job = parseJobFields(`services.${name}.migrations`, m, {
+        keys: JOB_KEYS,
+        example: '[/usr/local/bin/api, migrate]',
+        jobName: release === undefined ? undefined : `${release}-${name}-migrate-xxxxxxxx`,
+    }, problems);
+    return job;
+}
+/**
+ * services.<name>.seed: the Job "<release>-<name>-seed-<8 hex>" a new preview runs once (charts/app, README
+ * "services.<name>.seed"), in its stages (default [preview]); never live. The messages are the chart's.
+ */
+function parseSeed(name, m, release, problems) {
+    const at = `services.${name}.seed`;
+    const job = parseJobFields(at, m, {
+        keys: SEED_KEYS,
+        example: '[npm, run, seed]',
+        jobName: release === undefined ? undefined : `${release}-${name}-seed-xxxxxxxx`,
+        noCommand: `${at} has no command: give command, a non-empty list such as [npm, run, seed], or set seed: {} for none`,
+    }, problems);
+    const raw = isMapping(m) ? m.stages : undefined;
+    let stages = ['preview'];
+    if (raw !== undefined) {
+        if (!Array.isArray(raw) || raw.some((x) => !STAGES.includes(x)))
+            problems.push(`${at}.stages is ${JSON.stringify(raw)}; accepted: a list of local, ci, preview (default [preview])`);
+        else if (raw.includes('live'))
+            problems.push(`${at}.stages has "live": a seed writes data, so it never runs in live; accepted: local, ci, preview (default [preview])`);
+        else
+            stages = raw;
+    }
+    return job && { command: job.command, args: job.args, stages };
 }
 /**
  * The enabled services and their checks, of merged values; throws DeclarationError naming every problem. With the
@@ -45764,6 +45804,7 @@ function declarationOf(values, release) {
                 ? s.image.repository
                 : undefined,
             migrations: parseMigrations(name, s.migrations, release, problems),
+            seed: parseSeed(name, s.seed, release, problems),
         });
         raw.push([name, isMapping(s.checks) ? s.checks : {}]);
     }
@@ -45776,6 +45817,9 @@ function declarationOf(values, release) {
     for (const s of services)
         if (s.migrations && services.some((o) => o.name === `${s.name}-migrate`))
             problems.push(`services.${s.name}-migrate: the name is taken by services.${s.name}.migrations (its Job's pods and NetworkPolicy are named ${s.name}-migrate); accepted: a service name other than ${s.name}-migrate while ${s.name} declares migrations`);
+    for (const s of services)
+        if (s.seed && services.some((o) => o.name === `${s.name}-seed`))
+            problems.push(`services.${s.name}-seed: the name is taken by services.${s.name}.seed (its Job's pods and NetworkPolicy are named ${s.name}-seed); accepted: a service name other than ${s.name}-seed while ${s.name} declares a seed`);
     const enabled = !isMapping(values.contract) || values.contract.enabled !== false;
     const checks = enabled ? parseChecks(services, raw, problems) : [];
     if (problems.length > 0)
@@ -47065,8 +47109,8 @@ async function collectDiagnostics(executor, opts) {
     const migrations = [];
     for (const job of failedJobs) {
         const logs = await run((0,external_node_path_namespaceObject.join)('logs', `${job.namespace}_job_${job.name}.log`), ['logs', `job/${job.name}`, '--namespace', job.namespace, '--all-containers', '--tail=50'], `logs of job ${job.name} (Failed)`);
-        if (job.migrationOf)
-            migrations.push(describeMigrationFailure(job, lastLogLines(logs.exitCode === 0 ? logs.stdout : '')));
+        if (job.of)
+            migrations.push(describeJobFailure(job, lastLogLines(logs.exitCode === 0 ? logs.stdout : '')));
     }
     const lastLines = new Map();
     for (const pod of notReady) {
@@ -47201,6 +47245,7 @@ function parsePods(text) {
         };
     });
 }
+const JOB_SUFFIX = { migration: '-migrate', seed: '-seed' };
 /** One Job (`kubectl get job x -o json`) or a list of them; anything unreadable is none. */
 function parseJobs(text) {
     let doc;
@@ -47218,25 +47263,28 @@ function parseJobs(text) {
         const failed = conditions.find((c) => c.type === 'Failed');
         const labels = job.metadata?.labels ?? {};
         const name = labels['app.kubernetes.io/name'] ?? '';
+        const task = labels['app.kubernetes.io/component'];
+        const suffix = JOB_SUFFIX[task];
         return {
             namespace: job.metadata?.namespace ?? 'default',
             name: job.metadata?.name ?? '(unnamed)',
             complete: conditions.some((c) => c.type === 'Complete'),
             failed: Boolean(failed),
             reason: failed ? [failed.reason, failed.message].filter(Boolean).join(': ') || undefined : undefined,
-            migrationOf: labels['app.kubernetes.io/component'] === 'migration' && name.endsWith('-migrate')
-                ? name.slice(0, -'-migrate'.length)
+            of: Object.hasOwn(JOB_SUFFIX, task) && name.endsWith(suffix)
+                ? { task, service: name.slice(0, -suffix.length) }
                 : undefined,
         };
     });
 }
 /**
- * What the PR comment says of a failed migration: "migration <svc> failed: " and the last lines its pods wrote
- * (lastLogLines: NAME=value lines left out), then the Job and why Kubernetes gave up. Redacted when rendered.
+ * What the PR comment says of a failed migration or seed: "migration <svc> failed: " (or "seed <svc>") and the
+ * last lines its pods wrote (lastLogLines: NAME=value lines left out), then the Job and why Kubernetes gave up.
+ * Redacted when rendered.
  */
-function describeMigrationFailure(job, lines) {
+function describeJobFailure(job, lines) {
     return [
-        `migration ${job.migrationOf ?? job.name} failed: ${lines.length ? lines.join('\n') : '(its pods wrote no log lines)'}`,
+        `${job.of ? `${job.of.task} ${job.of.service}` : `job ${job.name}`} failed: ${lines.length ? lines.join('\n') : '(its pods wrote no log lines)'}`,
         `(job/${job.name}${job.reason ? `: ${job.reason}` : ''})`,
     ].join('\n');
 }
@@ -55044,6 +55092,7 @@ function chartValues(inputs, ownerLabels = {}, run = {}) {
         global: Object.assign(Object.create(null), {
             progressDeadlineSeconds: inputs.timeoutSeconds,
             ...(Object.keys(ownerLabels).length ? { ownerLabels } : {}),
+            ...(run.seed ? { seed: true } : {}),
         }),
     });
     const extra = extraValues(inputs);
@@ -55180,11 +55229,13 @@ async function getNamespace(ctx, ns, assume = 'absent') {
 function namespaceManifest(name, labels, annotations) {
     return dist.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels, annotations } });
 }
-/** A migration Job Failed: its service, and the last lines its pods wrote. */
-class MigrationFailed extends Error {
-    constructor(message) {
+/** A migration or seed Job Failed: its service, and the last lines its pods wrote. */
+class JobFailed extends Error {
+    task;
+    constructor(message, task) {
         super(message);
-        this.name = 'MigrationFailed';
+        this.task = task;
+        this.name = task === 'seed' ? 'SeedFailed' : 'MigrationFailed';
         Object.setPrototypeOf(this, new.target.prototype);
     }
 }
@@ -55192,20 +55243,19 @@ const JOB_POLL_MS = 2000;
 /**
  * Waits until every Job completed (the migrations, first: every service's pods wait for theirs), then every
  * StatefulSet and Deployment is rolled out — not merely applied. A Job that Failed ends the wait at once with
- * MigrationFailed quoting its last log lines, instead of a rollout timing out behind it.
+ * JobFailed quoting its last log lines, instead of a rollout timing out behind it. `seeds: false` leaves the seed
+ * Jobs to a step of their own (src/loops/seed.ts): the services serve without them.
  */
-async function waitReady(ctx, ns) {
+async function waitReady(ctx, ns, opts = {}) {
     const { exec } = ctx.deps;
     const { env } = ctx.names;
     const t = ctx.inputs.timeoutSeconds;
     const out = await exec.run(kubectl.listWorkloads(ns, env));
     const items = out.stdout.trim()
-        ? (JSON.parse(out.stdout).items ??
-            [])
+        ? (JSON.parse(out.stdout).items ?? [])
         : [];
-    const deadline = Date.now() + t * 1000;
-    for (const job of items.filter((i) => i.kind === 'Job'))
-        await waitJob(ctx, ns, job.metadata.name, deadline);
+    const seed = (i) => i.metadata.labels?.['app.kubernetes.io/component'] === 'seed';
+    await waitJobs(ctx, ns, items.filter((i) => i.kind === 'Job' && (opts.seeds !== false || !seed(i))).map((i) => i.metadata.name));
     for (const kind of ['StatefulSet', 'Deployment'])
         for (const item of items.filter((i) => i.kind === kind))
             await exec.run(kubectl.rolloutStatus(`${kind.toLowerCase()}/${item.metadata.name}`, ns, t, env));
@@ -55222,8 +55272,14 @@ async function retryFailedMigrations(ctx, release, ns) {
     const jobs = parseJobs((await exec.run(kubectl.migrationJobs(release, ns, env))).stdout);
     for (const job of jobs.filter((j) => j.failed)) {
         ctx.deps.log(`migration Job ${job.name} failed before (${job.reason ?? 'Failed'}): removed, the deploy runs it again`);
-        await exec.run(kubectl.deleteJob(job.name, ns, env));
+        await exec.run(kubectl.deleteJob(job.name, ns, env, `remove the failed migration ${job.name}: the deploy re-creates it and it runs again`));
     }
+}
+/** Waits for each named Job, in order, until it is Complete, within the loop's timeout from now. */
+async function waitJobs(ctx, ns, names) {
+    const deadline = Date.now() + ctx.inputs.timeoutSeconds * 1000;
+    for (const name of names)
+        await waitJob(ctx, ns, name, deadline);
 }
 async function waitJob(ctx, ns, name, deadline) {
     const { exec } = ctx.deps;
@@ -55235,7 +55291,7 @@ async function waitJob(ctx, ns, name, deadline) {
             return;
         if (job?.failed) {
             const logs = await exec.run(kubectl.jobLogs(name, ns, env));
-            throw new MigrationFailed(describeMigrationFailure(job, lastLogLines(logs.exitCode === 0 ? logs.stdout : '')));
+            throw new JobFailed(describeJobFailure(job, lastLogLines(logs.exitCode === 0 ? logs.stdout : '')), job.of?.task);
         }
         if (Date.now() >= deadline)
             throw new Error(`job ${name} did not complete within the timeout (${ctx.inputs.timeoutSeconds}s); its logs: kubectl logs job/${name} -n ${ns}`);
@@ -55243,10 +55299,11 @@ async function waitJob(ctx, ns, name, deadline) {
     }
 }
 /**
- * The values file Skaffold is handed (JETSCALE_VALUES_FILE): the timeout, the owner labels, each service's image,
- * then the values and set inputs. The owner labels (all but managed-by, which Helm sets) go on every object.
+ * The values file Skaffold is handed (JETSCALE_VALUES_FILE): the timeout, the owner labels, whether to seed, each
+ * service's image, then the values and set inputs. The owner labels (all but managed-by, which Helm sets) go on
+ * every object. `seed`: a preview's choice (src/loops/seed.ts); ci-kind's new cluster always seeds.
  */
-function writeValuesFile(ctx, images) {
+function writeValuesFile(ctx, images, seed = ctx.inputs.loop === 'ci-kind') {
     const { inputs, names, deps } = ctx;
     const file = names.env.JETSCALE_VALUES_FILE;
     if (!file)
@@ -55255,6 +55312,7 @@ function writeValuesFile(ctx, images) {
     deps.writeFile(file, dist.stringify(chartValues({ ...inputs, images }, owner, {
         built: ctx.build.artifacts.map((a) => a.service),
         declared: ctx.declaration.services,
+        seed,
     })), 'chart values from the timeout, the images, and the values and set inputs');
 }
 /** Runs the declared checks of the loop's stage; throws ContractFailure naming every failed check. */
@@ -55360,8 +55418,8 @@ function firstFailure(ctx, error) {
         if (c)
             return `contract check ${c.name} failed at ${c.url}: ${c.detail || 'failed'}`;
     }
-    // What the migration's pods said, not the pods of the diagnostics that only waited for it.
-    if (error instanceof MigrationFailed)
+    // What the migration's (or seed's) pods said, not the pods of the diagnostics that only waited for it.
+    if (error instanceof JobFailed)
         return failureDetail(error.message, 12, 1500);
     const step = ctx.result.steps.find((s) => !s.ok)?.name;
     const where = step ? `step ${step}: ` : '';
@@ -55744,6 +55802,84 @@ const live = async (ctx) => {
         await ctx.step('record baseline', () => recordBaseline(ctx));
 };
 
+;// CONCATENATED MODULE: ./build/src/loops/seed.js
+/**
+ * A preview's seed (services.<name>.seed; charts/app README "services.<name>.seed"): the data a new preview starts
+ * with. The deploy that finds the namespace without jetscale.ai/seeded-at (a new preview, or one whose seed never
+ * completed), or that is asked to reseed, renders the seed Jobs (global.seed). The step "seed" waits for them
+ * beside "ready", then records the time on the namespace, so a redeploy leaves the data alone.
+ */
+
+
+
+
+
+/** Whether this deploy seeds: a service seeds in previews, and the preview was never seeded or a reseed is asked. */
+function wantsSeed(ctx, info) {
+    const services = ctx.declaration.services
+        .filter((s) => s.seed?.stages.includes('preview'))
+        .map((s) => s.name);
+    if (services.length === 0)
+        return false;
+    const seededAt = info.annotations?.[Ownership.SeededAnnotation];
+    const why = ctx.inputs.reseed
+        ? 'reseed asked'
+        : !info.exists
+            ? 'a new preview'
+            : !seededAt
+                ? 'no seed of this preview completed yet'
+                : undefined;
+    ctx.deps.log(why
+        ? `seed: ${services.join(', ')} in this deploy (${why})`
+        : `seed: not run, the preview was seeded at ${seededAt} (reseed: true, or the preview-reseed label, seeds again)`);
+    return why !== undefined;
+}
+/** Our seed Jobs in the release (the chart's labels on them). */
+async function seedJobs(ctx, ns, why, assume = []) {
+    const { release, env } = ctx.names;
+    return parseJobs((await ctx.deps.exec.run(kubectl.migrationJobs(release, ns, env, 'seed', why, assume))).stdout);
+}
+/**
+ * Before a seeding deploy: our earlier seed Jobs are removed, or one with the same pod template (so the same name)
+ * would stand Complete (or Failed) and the deploy would not run it again.
+ */
+async function removeSeedJobs(ctx, ns) {
+    for (const job of await seedJobs(ctx, ns, 'seed Jobs left by an earlier seed (removed: this deploy seeds again)'))
+        await ctx.deps.exec.run(kubectl.deleteJob(job.name, ns, ctx.names.env, `remove the earlier seed ${job.name}: the deploy seeds again`));
+}
+/**
+ * "ready", and when this deploy seeds, "seed" beside it (its own time in the summary): the seed Jobs waited like
+ * migrations (a failed one fails the run with its last log lines), then the time recorded on the namespace. The
+ * first failure in that order is thrown, after both ended.
+ */
+async function readyAndSeed(ctx, ns, seeding) {
+    if (!seeding) {
+        await ctx.step('ready', () => waitReady(ctx, ns));
+        return;
+    }
+    const settled = await Promise.allSettled([
+        ctx.step('ready', () => waitReady(ctx, ns, { seeds: false })),
+        ctx.step('seed', () => seed(ctx, ns)),
+    ]);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed)
+        throw failed.reason;
+}
+async function seed(ctx, ns) {
+    const jobs = await seedJobs(ctx, ns, 'the seed Jobs this deploy created', ['<each>']);
+    if (jobs.length === 0) {
+        // The values turned it off (global.seed set false, or no stage matches): nothing ran, nothing is recorded.
+        ctx.deps.log('seed: the release has no seed Job (the values render none); the preview is not marked seeded');
+        return;
+    }
+    await waitJobs(ctx, ns, jobs.map((j) => j.name));
+    const info = await getNamespace(ctx, ns, 'ours');
+    await ctx.deps.exec.run(kubectl.patchNamespace(ns, {
+        annotations: { [Ownership.SeededAnnotation]: rfc3339(ctx.deps.now?.() ?? new Date()) },
+        resourceVersion: info.resourceVersion ?? '',
+    }, ctx.names.env, 'record that the preview is seeded: a redeploy does not seed again'));
+}
+
 ;// CONCATENATED MODULE: ./build/src/loops/teardown.js
 /**
  * teardown: removes a PR's preview, only when the namespace carries our ownership labels for that PR, and
@@ -56069,6 +56205,7 @@ async function removeOne(ctx, d) {
 
 
 
+
 const preview = async (ctx) => {
     const { inputs, names, deps } = ctx;
     const ns = names.namespace;
@@ -56100,6 +56237,7 @@ const preview = async (ctx) => {
     };
     await ctx.step('tools', () => deps.installTools(['helm', 'skaffold', 'kubectl']));
     try {
+        let seeding = false;
         await withDiagnostics(ctx, { namespace: ns }, async () => {
             await ctx.step('namespace', async () => {
                 const info = await getNamespace(ctx, ns);
@@ -56110,7 +56248,8 @@ const preview = async (ctx) => {
                 if (!info.exists && inputs.maxPreviews !== undefined)
                     await ctx.step('preview cap', () => makeRoom(ctx));
                 images = await resolveImages(ctx);
-                writeValuesFile(ctx, images.length ? images : inputs.images);
+                seeding = wantsSeed(ctx, info);
+                writeValuesFile(ctx, images.length ? images : inputs.images, seeding);
                 // Every deploy (every push) records its time: the sweep's TTL counts from the last one.
                 const recorded = {
                     ...(images.length ? { [Ownership.ImagesAnnotation]: JSON.stringify(images) } : {}),
@@ -56139,13 +56278,15 @@ const preview = async (ctx) => {
             });
             await ctx.step('deploy', async () => {
                 await retryFailedMigrations(ctx, names.release, ns);
+                if (seeding)
+                    await removeSeedJobs(ctx, ns);
                 await deps.exec.run(deployCommand(ctx, {
                     profile: 'preview',
                     namespace: ns,
                     images: images.length ? images : inputs.images,
                 }));
             });
-            await ctx.step('ready', () => waitReady(ctx, ns));
+            await readyAndSeed(ctx, ns, seeding);
             await ctx.step('contract checks', async () => {
                 await contract(ctx, {
                     target: { url: names.url },

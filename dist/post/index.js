@@ -31711,8 +31711,13 @@ const kubectl = {
         };
     },
     /** One Job's status, polled until it is Complete or Failed (`kubectl wait` takes one condition only). */
-    /** The release's migration Jobs (ours: the chart's labels on them), to find the ones that Failed. */
-    migrationJobs(release, ns, env) {
+    /**
+     * The release's migration Jobs (or seed Jobs; ours: the chart's labels on them), to find the ones that Failed,
+     * or to wait for the seeds.
+     */
+    migrationJobs(release, ns, env, task = 'migration', why = 'migration Jobs of this release that failed before (deleted, so this deploy runs them again)', 
+    /** The Jobs a dry run takes the answer to name. */
+    assume = []) {
         return {
             cmd: 'kubectl',
             args: [
@@ -31721,22 +31726,22 @@ const kubectl = {
                 '-n',
                 ns,
                 '-l',
-                `app.kubernetes.io/instance=${release},app.kubernetes.io/component=migration,app.kubernetes.io/managed-by=Helm`,
+                `app.kubernetes.io/instance=${release},app.kubernetes.io/component=${task},app.kubernetes.io/managed-by=Helm`,
                 '-o',
                 'json',
             ],
             env,
             silent: true,
-            description: 'migration Jobs of this release that failed before (deleted, so this deploy runs them again)',
-            dryRunStdout: JSON.stringify({ items: [] }),
+            description: why,
+            dryRunStdout: JSON.stringify({ items: assume.map((name) => ({ metadata: { name } })) }),
         };
     },
-    deleteJob(name, ns, env) {
+    deleteJob(name, ns, env, why) {
         return {
             cmd: 'kubectl',
             args: ['delete', 'job', name, '-n', ns, '--ignore-not-found', '--cascade=foreground', '--wait=true'],
             env,
-            description: `remove the failed migration ${name}: the deploy re-creates it and it runs again`,
+            description: why,
         };
     },
     getJob(name, ns, env) {
@@ -31879,6 +31884,8 @@ var Ownership;
     Ownership["RunAnnotation"] = "jetscale.ai/run";
     /** RFC 3339: when the preview last deployed (every push), what the sweep's TTL counts from. */
     Ownership["LastDeployAnnotation"] = "jetscale.ai/last-deploy";
+    /** RFC 3339: when the preview's seeds last completed (src/loops/seed.ts); absent: the next deploy seeds. */
+    Ownership["SeededAnnotation"] = "jetscale.ai/seeded-at";
 })(Ownership || (Ownership = {}));
 var Inputs;
 (function (Inputs) {
@@ -31914,6 +31921,7 @@ var Inputs;
     Inputs["Ttl"] = "ttl";
     Inputs["MaxPreviews"] = "max-previews";
     Inputs["OverCap"] = "over-cap";
+    Inputs["Reseed"] = "reseed";
 })(Inputs || (Inputs = {}));
 var Outputs;
 (function (Outputs) {
