@@ -2,6 +2,7 @@
 // files are replaced the way Tilt's sync replaces them (a tar unpacked over the old file).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, get as httpGet } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -204,6 +205,40 @@ describe('examples dev runner', () => {
     expect(older, 'an older edit answered after a newer one').toBe('');
     expect(closedEmpty, 'connections closed without an answer').toBeLessThan(answered);
   }, 90_000);
+
+  it('a kept-alive connection carries its next request to the restarted server (no reconnect)', async () => {
+    start();
+    await until((a) => a.value === 0, 'the first start');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const get = () =>
+      new Promise<{ value: number; reused: boolean; socket: unknown }>((resolve, reject) => {
+        const req = httpGet({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+          let body = '';
+          res.on('data', (d) => {
+            body += d;
+          });
+          res.on('end', () =>
+            resolve({
+              value: (JSON.parse(body) as Answer).value,
+              reused: req.reusedSocket,
+              socket: req.socket,
+            }),
+          );
+        });
+        req.on('error', reject);
+      });
+    try {
+      const first = await get();
+      expect(first.value).toBe(0);
+      replace('src/value.mjs', 'export const value = 1;\n');
+      await until((a) => a.value === 1, 'the edit'); // on other connections: the old server has been killed
+      const second = await get();
+      expect(second).toMatchObject({ value: 1, reused: true });
+      expect(second.socket).toBe(first.socket);
+    } finally {
+      agent.destroy();
+    }
+  });
 
   it('serves the last of a burst of edits that land while it restarts', async () => {
     start();
