@@ -97,7 +97,8 @@ beforeEach(async () => {
     join(dir, 'src/main.mjs'),
     `import { createServer } from 'node:http';
 import { value } from './value.mjs';
-createServer((req, res) => res.end(JSON.stringify({ value, pid: process.pid, argv: process.argv.slice(2) })))
+const answer = (res) => res.end(JSON.stringify({ value, pid: process.pid, argv: process.argv.slice(2) }));
+createServer((req, res) => (req.url === '/slow' ? setTimeout(() => answer(res), 1500) : answer(res)))
   .listen(Number(process.env.PORT), '127.0.0.1');
 process.once('SIGTERM', () => { console.log('graceful stop'); process.exit(7); });
 `,
@@ -235,6 +236,35 @@ describe('examples dev runner', () => {
       const second = await get();
       expect(second).toMatchObject({ value: 1, reused: true });
       expect(second.socket).toBe(first.socket);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('a GET the killed server had not begun to answer is answered by the new server, on the same connection', async () => {
+    start();
+    await until((a) => a.value === 0, 'the first start');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (path: string) =>
+      new Promise<{ value: number; socket: unknown }>((resolve, reject) => {
+        const req = httpGet({ host: '127.0.0.1', port, path, agent }, (res) => {
+          let body = '';
+          res.on('data', (d) => {
+            body += d;
+          });
+          res.on('end', () => resolve({ value: (JSON.parse(body) as Answer).value, socket: req.socket }));
+        });
+        req.on('error', reject);
+      });
+    try {
+      const first = await get('/');
+      // the old server holds this one for 1.5 s; the edit restarts it meanwhile
+      const slow = get('/slow');
+      await new Promise((r) => setTimeout(r, 100));
+      replace('src/value.mjs', 'export const value = 1;\n');
+      const answered = await slow;
+      expect(answered.value).toBe(1);
+      expect(answered.socket).toBe(first.socket);
     } finally {
       agent.destroy();
     }

@@ -282,6 +282,14 @@ function supervise(entryArg, args) {
           client.resume();
           setTimeout(() => client.destroy(), 5000).unref();
         };
+        // A request the killed server never began to answer: a GET or HEAD goes again to the next server (an edit's
+        // poll or page load lands at the moment of the restart); any other method might have been carried out, so
+        // the client gets the close and decides.
+        if (target !== t && entry.unanswered.length) {
+          if (!/^(GET|HEAD) /.test(entry.unanswered[0].toString('latin1', 0, 5))) return finish();
+          client.unshift(Buffer.concat(entry.unanswered));
+          return relayed(client);
+        }
         // The running server ended it, or the client asked it to (its last request said Connection: close, or
         // was HTTP/1.0): no next request comes, so the client's side ends now.
         if (target === t || entry.lastRequestCloses) return finish();
@@ -299,7 +307,13 @@ function supervise(entryArg, args) {
       },
     };
     t.links.add(entry);
+    // the client's bytes since the server last sent any: a request it has not begun to answer
+    entry.unanswered = [];
+    upstream.on('data', () => {
+      entry.unanswered = [];
+    });
     entry.watch = (chunk) => {
+      entry.unanswered.push(chunk);
       const head = chunk.toString('latin1', 0, 2048);
       const request = /^[A-Z]+ \S+ HTTP\/1\.([01])\r\n/.exec(head);
       if (request)
