@@ -53377,6 +53377,7 @@ function requestPolicy(over = {}) {
 function createClient(token, baseUrl, policy) {
     const octokit = getOctokit(token, { baseUrl, userAgent: 'jetscale-stack' });
     let spentMs = 0;
+    let exhausted = false;
     octokit.hook.wrap('request', async (request, options) => {
         options.headers = { ...options.headers, 'x-github-api-version': API_VERSION };
         const retry = (options.request?.retry ?? {});
@@ -53409,8 +53410,11 @@ function createClient(token, baseUrl, policy) {
                     `longer than the ${policy.maxWaitMs / 1000} s this run waits`);
             if (attempt >= policy.attempts)
                 throw giveUp(`after ${attempt} attempts`);
-            if (spentMs + waitMs > policy.budgetMs)
+            // once the budget has run out, it stays out: every later request gets its one attempt
+            if (exhausted || spentMs + waitMs > policy.budgetMs) {
+                exhausted = true;
                 throw giveUp(`after ${attempt} attempts; the ${policy.budgetMs / 1000} s retry budget is spent`);
+            }
             spentMs += waitMs;
             await policy.sleep(waitMs);
             if (failure.kind === 'transient' && !repeatable && retry.recover) {

@@ -73,6 +73,7 @@ export function requestPolicy(over: Partial<RequestPolicy> = {}): RequestPolicy 
 export function createClient(token: string, baseUrl: string, policy: RequestPolicy): Octokit {
   const octokit = getOctokit(token, { baseUrl, userAgent: 'jetscale-stack' });
   let spentMs = 0;
+  let exhausted = false;
   octokit.hook.wrap('request', async (request, options) => {
     options.headers = { ...options.headers, 'x-github-api-version': API_VERSION };
     const retry = (options.request?.retry ?? {}) as RetryOptions;
@@ -104,8 +105,11 @@ export function createClient(token: string, baseUrl: string, policy: RequestPoli
             `longer than the ${policy.maxWaitMs / 1000} s this run waits`,
         );
       if (attempt >= policy.attempts) throw giveUp(`after ${attempt} attempts`);
-      if (spentMs + waitMs > policy.budgetMs)
+      // once the budget has run out, it stays out: every later request gets its one attempt
+      if (exhausted || spentMs + waitMs > policy.budgetMs) {
+        exhausted = true;
         throw giveUp(`after ${attempt} attempts; the ${policy.budgetMs / 1000} s retry budget is spent`);
+      }
       spentMs += waitMs;
       await policy.sleep(waitMs);
       if (failure.kind === 'transient' && !repeatable && retry.recover) {
