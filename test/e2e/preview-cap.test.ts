@@ -1,25 +1,16 @@
-/**
- * The cap at deploy time (issue 15, point 2) on the rig's shared cluster, against the loopback GitHub server: the
- * bundled action's preview loop with max-previews, in both over-cap modes. The previews already holding the cap are
- * namespaces as the preview loop leaves them (our ownership labels, the repository, SHA and last-deploy annotations,
- * a ConfigMap of the release), made here directly: the cap decides from their metadata. Each scenario uses a
- * namespace-prefix of its own, so no other scenario's preview on the shared cluster counts toward its cap.
- * PRs 441–449 are this file's own.
- */
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { COMMENT_MARKER } from '../../src/github/index.js';
 import { metaLine } from '../../src/github/render.js';
-import { previewNames, rfc3339 } from '../../src/naming.js';
 import { pullRequestEventPayload } from '../support/github-objects.js';
 import { type GitHubServer, startGitHubServer } from '../support/github-server.js';
 import { parseCommandFile, runBundle, runnerEnv } from '../support/runner.js';
-import { findTool } from '../support/tools.js';
 import {
   helmReleaseNamespaces,
   ingressesFor,
+  makeFakePreview,
+  namespaceExists,
   namespaceSnapshot,
   namespacesLabelledFor,
   RIG_IMAGES,
@@ -35,7 +26,6 @@ import {
 const skip = rigSkipReason() ?? rigClusterSkipReason();
 const TOKEN = 'ghs_e2eCapTokenForTheLoopbackServer';
 const REPO = 'jetscale/app';
-const HOUR = 3_600_000;
 const FAIL_PREFIX = 'jetscale-capfail-';
 const EVICT_PREFIX = 'jetscale-capevict-';
 /** over-cap fail: 441 and 442 hold a cap of 2; 443 is refused. */
@@ -55,45 +45,9 @@ const ALL: Array<[string, number]> = [
 const shaOf = (pr: number) => `${pr}b`.repeat(10);
 const hostOf = (pr: number) => `pr-${pr}.app.jetscale.ai`;
 
-/** A preview's namespace as the preview loop makes it, deployed `idleHours` ago, with a ConfigMap of its release. */
-function makePreview(prefix: string, pr: number, idleHours: number): string {
-  const names = previewNames({ prNumber: pr, sha: shaOf(pr), repository: REPO, namespacePrefix: prefix });
-  expect(names.namespace).toBe(`${prefix}${pr}`);
-  const manifest = JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'List',
-    items: [
-      {
-        apiVersion: 'v1',
-        kind: 'Namespace',
-        metadata: {
-          name: names.namespace,
-          labels: names.labels,
-          annotations: {
-            ...names.annotations,
-            'jetscale.ai/last-deploy': rfc3339(new Date(Date.now() - idleHours * HOUR)),
-          },
-        },
-      },
-      {
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: `${names.release}-settings`, namespace: names.namespace },
-        data: { pr: String(pr) },
-      },
-    ],
-  });
-  const r = spawnSync(findTool('kubectl') as string, ['--kubeconfig', rigKubeconfig(), 'create', '-f', '-'], {
-    input: manifest,
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) throw new Error(`creating ${names.namespace}: ${r.stderr}`);
-  return names.namespace;
-}
-
-function exists(name: string): boolean {
-  return rigKubectl('get', 'namespace', name).status === 0;
-}
+const makePreview = (prefix: string, pr: number, idleHours: number) =>
+  makeFakePreview({ prefix, pr, sha: shaOf(pr), repository: REPO, idleHours });
+const exists = namespaceExists;
 
 /** The ::error:: lines of a run (what the runner shows as the step's failure). */
 function errorLines(out: string): string {

@@ -9,6 +9,7 @@ import { Agent, request } from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
+import { previewNames, rfc3339 } from '../../src/naming.js';
 import { findTool, toolCacheDir } from '../support/tools.js';
 
 /** The contract checks a full run (ci-kind, preview) must pass, by name (as the action prints them). */
@@ -269,4 +270,61 @@ export function ingressClient(ingress: RigIngress): Client {
       }),
     close: () => agent.destroy(),
   };
+}
+
+/**
+ * A preview's namespace as the preview loop labels it, last deployed `idleHours` ago, with a ConfigMap of its
+ * release: what the sweep and the preview cap see, without a deploy. Returns the namespace.
+ */
+export function makeFakePreview(p: {
+  prefix: string;
+  pr: number;
+  sha: string;
+  repository: string;
+  idleHours: number;
+}): string {
+  const names = previewNames({
+    prNumber: p.pr,
+    sha: p.sha,
+    repository: p.repository,
+    namespacePrefix: p.prefix,
+  });
+  if (names.namespace !== `${p.prefix}${p.pr}`)
+    throw new Error(
+      `the preview loop names PR ${p.pr}'s namespace ${names.namespace}, not ${p.prefix}${p.pr}`,
+    );
+  const manifest = JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [
+      {
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: {
+          name: names.namespace,
+          labels: names.labels,
+          annotations: {
+            ...names.annotations,
+            'jetscale.ai/last-deploy': rfc3339(new Date(Date.now() - p.idleHours * 3_600_000)),
+          },
+        },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: `${names.release}-settings`, namespace: names.namespace },
+        data: { pr: String(p.pr) },
+      },
+    ],
+  });
+  const r = spawnSync(findTool('kubectl') as string, ['--kubeconfig', rigKubeconfig(), 'create', '-f', '-'], {
+    input: manifest,
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`creating ${names.namespace}: ${r.stderr}`);
+  return names.namespace;
+}
+
+export function namespaceExists(name: string): boolean {
+  return rigKubectl('get', 'namespace', name).status === 0;
 }

@@ -1,21 +1,13 @@
-/**
- * The sweep on the rig's shared cluster, against the loopback GitHub server. The previews are namespaces as the
- * preview loop leaves them (our ownership labels, the repository, SHA and last-deploy annotations, a ConfigMap of
- * the release), made here directly: what the sweep decides from is the namespace's metadata and the PR's state,
- * and deploying five real previews on the rig would add minutes without testing the sweep further. They use a
- * namespace-prefix of their own, so no other scenario's preview on the shared cluster is in the sweep's scope.
- */
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { COMMENT_MARKER } from '../../src/github/index.js';
 import { metaLine } from '../../src/github/render.js';
-import { previewNames, rfc3339 } from '../../src/naming.js';
 import { type GitHubServer, startGitHubServer } from '../support/github-server.js';
 import { parseCommandFile, runBundle, runnerEnv } from '../support/runner.js';
-import { findTool } from '../support/tools.js';
 import {
   createForeignNamespace,
+  makeFakePreview,
+  namespaceExists,
   namespaceSnapshot,
   rigClusterSkipReason,
   rigKubeconfig,
@@ -28,7 +20,6 @@ const TOKEN = 'ghs_e2eTokenForTheLoopbackServer';
 const REPO = 'jetscale/app';
 const PREFIX = 'jetscale-sweep-';
 const SHA = '4310431043104310431043104310431043104310';
-const HOUR = 3_600_000;
 /** 431 closed; 432 open but idle 5 days (ttl 3d); 433, 434, 435 open, with a cap of 2: 433 (the idlest) goes. */
 const CLOSED = 431;
 const IDLE = 432;
@@ -39,44 +30,10 @@ const PRS = [CLOSED, IDLE, OVER_CAP, ...OPEN];
 const FOREIGN = `${PREFIX}436`;
 const ns = (pr: number) => `${PREFIX}${pr}`;
 
-/** A preview's namespace as the preview loop makes it, deployed `idleHours` ago, with a ConfigMap of its release. */
-function makePreview(pr: number, idleHours: number): void {
-  const names = previewNames({ prNumber: pr, sha: SHA, repository: REPO, namespacePrefix: PREFIX });
-  expect(names.namespace).toBe(ns(pr));
-  const manifest = JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'List',
-    items: [
-      {
-        apiVersion: 'v1',
-        kind: 'Namespace',
-        metadata: {
-          name: names.namespace,
-          labels: names.labels,
-          annotations: {
-            ...names.annotations,
-            'jetscale.ai/last-deploy': rfc3339(new Date(Date.now() - idleHours * HOUR)),
-          },
-        },
-      },
-      {
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: `${names.release}-settings`, namespace: names.namespace },
-        data: { pr: String(pr) },
-      },
-    ],
-  });
-  const r = spawnSync(findTool('kubectl') as string, ['--kubeconfig', rigKubeconfig(), 'create', '-f', '-'], {
-    input: manifest,
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) throw new Error(`creating ${names.namespace}: ${r.stderr}`);
-}
-
-function exists(name: string): boolean {
-  return rigKubectl('get', 'namespace', name).status === 0;
-}
+/** A preview of PR `pr` under this file's prefix, deployed `idleHours` ago. */
+const makePreview = (pr: number, idleHours: number) =>
+  makeFakePreview({ prefix: PREFIX, pr, sha: SHA, repository: REPO, idleHours });
+const exists = namespaceExists;
 
 describe.skipIf(skip)(`sweep on the rig's shared cluster${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let github: GitHubServer;
