@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { acquireE2eLock } from '../support/e2e-lock.js';
 import { findTool } from '../support/tools.js';
-import { rigCacheDir } from './rig.js';
+import { kindClusters, LIVE_CLUSTER, rigCacheDir } from './rig.js';
 
 const SCRATCH_CLUSTER = /^(jetscale-live|jetscale-tilt|jetscale-ci-.+)$/;
 
@@ -31,5 +31,12 @@ export default async function setup(): Promise<() => Promise<void>> {
       spawnSync('bash', ['test/rig/down.sh', '--name', name], { stdio: 'inherit' });
     }
   }
-  return release;
+  // The live-stage files share one 1+3-node cluster and leave it up for each other (rig.ts liveClusterUp).
+  return async () => {
+    if (kind && kindClusters().includes(LIVE_CLUSTER)) {
+      console.log(`e2e: removing cluster ${LIVE_CLUSTER}, shared by the live-stage scenarios`);
+      spawnSync('bash', ['test/rig/down.sh', '--name', LIVE_CLUSTER], { stdio: 'inherit' });
+    }
+    await release();
+  };
 }

@@ -13,8 +13,8 @@
  * writes it (as the platform team would), with a certificate for app.jetscale.ai signed by the rig CA, and
  * checks that the controller serves exactly that certificate rather than its default one.
  *
- * The cluster is created in beforeAll and deleted in afterAll, unless it already existed: then it is reused
- * and left as found (plus the release). Figures (cluster up, deploy, live loop) are printed, not asserted.
+ * The cluster is the live-stage files' shared one (liveClusterUp in rig.ts: created on first use, removed by the
+ * e2e global teardown). Figures (cluster up, deploy, live loop) are printed, not asserted.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, X509Certificate } from 'node:crypto';
@@ -26,11 +26,11 @@ import type * as tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseCommandFile, runBundle, runnerEnv } from '../support/runner.js';
 import { findTool, repoRoot } from '../support/tools.js';
-import { kindClusters, rigIngress, rigKubeconfig, rigSkipReason } from './rig.js';
+import { LIVE_CLUSTER, liveClusterUp, rigIngress, rigKubeconfig, rigSkipReason } from './rig.js';
 
 const skip = rigSkipReason();
 
-const CLUSTER = 'jetscale-live';
+const CLUSTER = LIVE_CLUSTER;
 const CONTEXT = `kind-${CLUSTER}`;
 const NS = 'jetscale';
 const RELEASE = 'jetscale';
@@ -214,18 +214,15 @@ function liveEnv(url: string, resolveTo: string, extra: Record<string, string> =
 const figures: Record<string, string> = {};
 
 describe.skipIf(skip)(`live on a 1+3-node rig cluster${skip ? ` (skipped: ${skip})` : ''}`, () => {
-  let created = false;
   let ingress: { ip: string; caFile: string };
   let ca = '';
   let deploy: Result;
   let tlsFingerprint = '';
 
   beforeAll(async () => {
-    const t0 = Date.now();
-    created = !kindClusters().includes(CLUSTER);
-    const up = await must('bash', ['test/rig/up.sh', '--nodes', '4', '--name', CLUSTER]);
-    figures.clusterUp = `${((Date.now() - t0) / 1000).toFixed(0)} s (${created ? 'created' : 'reused'}; ${
-      /cluster ready in .*/.exec(up)?.[0] ?? ''
+    const up = await liveClusterUp();
+    figures.clusterUp = `${up.seconds.toFixed(0)} s (${up.created ? 'created' : 'reused'}; ${
+      /cluster ready in .*/.exec(up.output)?.[0] ?? ''
     })`;
     ingress = rigIngress(CLUSTER);
     ca = readFileSync(ingress.caFile, 'utf8');
@@ -343,7 +340,6 @@ describe.skipIf(skip)(`live on a 1+3-node rig cluster${skip ? ` (skipped: ${skip
   }, 1_800_000);
 
   afterAll(async () => {
-    if (created) await must('bash', ['test/rig/down.sh', '--name', CLUSTER]);
     console.log(
       `live e2e figures: cluster up ${figures.clusterUp ?? '-'}, deploy ${figures.deploy ?? '-'}, ` +
         `live loop ${figures.liveLoop ?? '-'}`,

@@ -3,14 +3,14 @@
  * rig's tool cache. Missing pieces skip a test with the reason locally, and fail it in CI (CI=true) — the e2e
  * suite never skips in CI.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
 import { previewNames, rfc3339 } from '../../src/naming.js';
-import { findTool, toolCacheDir } from '../support/tools.js';
+import { findTool, repoRoot, toolCacheDir } from '../support/tools.js';
 
 /** The contract checks a full run (ci-kind, preview) must pass, by name (as the action prints them). */
 export const FULL_CHECKS = [
@@ -327,4 +327,34 @@ export function makeFakePreview(p: {
 
 export function namespaceExists(name: string): boolean {
   return rigKubectl('get', 'namespace', name).status === 0;
+}
+
+/**
+ * The 1+3-node cluster of the live-stage scenarios (live.test.ts, live-faults.test.ts, ten-previews.test.ts):
+ * one cluster for all of them, since making one takes 1.5–2 minutes on these machines. The first file to need it
+ * creates it (`up.sh --nodes 4`, which reuses a running one); it stays up for the next, and the e2e global teardown
+ * removes it (global-setup.ts). LIVE_CLUSTER_FILES run last and in this order (vitest.e2e.config.ts), so the
+ * cluster never takes CPU from the other scenarios.
+ */
+export const LIVE_CLUSTER = 'jetscale-live';
+export const LIVE_CLUSTER_FILES = ['live.test.ts', 'live-faults.test.ts', 'ten-previews.test.ts'];
+
+export async function liveClusterUp(): Promise<{ created: boolean; seconds: number; output: string }> {
+  const created = !kindClusters().includes(LIVE_CLUSTER);
+  const t0 = Date.now();
+  const args = ['test/rig/up.sh', '--nodes', '4', '--name', LIVE_CLUSTER];
+  const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+    const child = spawn('bash', args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (c) => resolve({ code: c, output: out }));
+  });
+  if (code !== 0) throw new Error(`bash ${args.join(' ')} exited ${code}:\n${output.slice(-6000)}`);
+  return { created, seconds: (Date.now() - t0) / 1000, output };
 }
