@@ -219,6 +219,16 @@ export const kubectl = {
       dryRunStdout: JSON.stringify({ items: assume.map((name) => ({ metadata: { name } })) }),
     };
   },
+  /** The release's pods, polled while a deploy runs: is one of them crash-looping? */
+  releasePods(release: string, ns: string, env: Env): Command {
+    return {
+      cmd: 'kubectl',
+      args: ['get', 'pods', '-n', ns, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'json'],
+      env,
+      silent: true,
+      description: 'is a pod of this release crash-looping (polled while the deploy runs)',
+    };
+  },
   deleteJob(name: string, ns: string, env: Env, why: string): Command {
     return {
       cmd: 'kubectl',

@@ -23,13 +23,15 @@ export interface DiagnosticsOptions {
   dir: string;
 }
 
-interface PodSummary {
+export interface PodSummary {
   namespace: string;
   name: string;
   phase: string;
   ready: boolean;
   restarts: number;
   reason: string | undefined;
+  /** A container (or init container) in CrashLoopBackOff: the one restarted most. */
+  crashLoop?: { container: string; restarts: number };
 }
 
 export interface Diagnostics {
@@ -269,13 +271,15 @@ export function parsePods(text: string): PodSummary[] {
         phase?: string;
         reason?: string;
         conditions?: Array<{ type?: string; status?: string }>;
-        containerStatuses?: Array<{
-          restartCount?: number;
-          state?: { waiting?: { reason?: string }; terminated?: { reason?: string } };
-        }>;
+        containerStatuses?: ContainerStatus[];
+        initContainerStatuses?: ContainerStatus[];
       };
     };
     const containers = pod.status?.containerStatuses ?? [];
+    const [crashLoop] = [...(pod.status?.initContainerStatuses ?? []), ...containers]
+      .filter((c) => c.state?.waiting?.reason === 'CrashLoopBackOff')
+      .map((c) => ({ container: c.name ?? '(unnamed)', restarts: c.restartCount ?? 0 }))
+      .sort((a, b) => b.restarts - a.restarts);
     const waiting = containers
       .map((c) => c.state?.waiting?.reason ?? c.state?.terminated?.reason)
       .find((r) => r !== undefined);
@@ -286,8 +290,15 @@ export function parsePods(text: string): PodSummary[] {
       ready: (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
       restarts: containers.reduce((n, c) => n + (c.restartCount ?? 0), 0),
       reason: waiting ?? pod.status?.reason,
+      ...(crashLoop ? { crashLoop } : {}),
     };
   });
+}
+
+interface ContainerStatus {
+  name?: string;
+  restartCount?: number;
+  state?: { waiting?: { reason?: string }; terminated?: { reason?: string } };
 }
 
 /** A Job as diagnostics and waitReady read it. */

@@ -22,6 +22,8 @@ export interface Command {
   input?: string;
   /** The output a dry run takes this query to give (the plan then shows the path that answer leads to). */
   dryRunStdout?: string;
+  /** Stops the command (SIGTERM) when aborted; run() then rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface ExecResult {
@@ -84,6 +86,7 @@ export class ExecExecutor implements Executor {
 
   async run(command: Command): Promise<ExecResult> {
     this.commands.push(command);
+    if (command.signal) return runAbortable(command, command.signal);
     const out = await exec.getExecOutput(command.cmd, command.args, {
       cwd: command.cwd,
       env: childEnv(command.env),
@@ -168,6 +171,47 @@ export class ExecExecutor implements Executor {
         }),
     };
   }
+}
+
+/**
+ * run() of a command that may be stopped half-way (a deploy whose failure became certain before the deploy
+ * itself would give up): output echoed as @actions/exec echoes it, SIGTERM on abort, then the abort's reason.
+ */
+function runAbortable(command: Command, signal: AbortSignal): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    if (!command.silent)
+      process.stdout.write(`[command]${formatCommand({ cmd: command.cmd, args: command.args })}\n`);
+    const child = spawn(command.cmd, command.args, {
+      cwd: command.cwd,
+      env: childEnv(command.env),
+      stdio: [command.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (!command.silent) process.stdout.write(d);
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (!command.silent) process.stderr.write(d);
+    });
+    if (command.input !== undefined) child.stdin?.end(command.input);
+    const onAbort = () => child.kill('SIGTERM');
+    signal.addEventListener('abort', onAbort, { once: true });
+    child.on('error', (e) => {
+      signal.removeEventListener('abort', onAbort);
+      reject(e);
+    });
+    child.on('close', (code, sig) => {
+      signal.removeEventListener('abort', onAbort);
+      if (signal.aborted) return reject(signal.reason);
+      const result = { exitCode: code ?? (sig ? 128 : 1), stdout, stderr };
+      if (result.exitCode !== 0 && !command.allowFailure) reject(new CommandError(command, result));
+      else resolve(result);
+    });
+  });
 }
 
 /** Records and prints commands; runs nothing. Every command "succeeds" with empty output. */

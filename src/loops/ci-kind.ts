@@ -17,6 +17,7 @@ import {
   withPortForwards,
 } from './shared.js';
 import { type LoopBody, type LoopContext, OwnershipRefused } from './types.js';
+import { deployWatched } from './watch.js';
 
 export const ciKind: LoopBody<'ci-kind'> = async (ctx) => {
   const { inputs, names, deps } = ctx;
@@ -95,13 +96,16 @@ export const ciKind: LoopBody<'ci-kind'> = async (ctx) => {
         ),
       );
       await ctx.step('deploy', () =>
-        deps.exec.run(
+        deployWatched(
+          ctx,
           deployCommand(ctx, {
             profile: 'ci-kind',
             namespace: ns,
             images: inputs.images,
             kubeContext: names.kubeContext,
           }),
+          release,
+          ns,
         ),
       );
       await ctx.step('ready', () => waitReady(ctx, ns));

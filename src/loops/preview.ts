@@ -32,6 +32,7 @@ import {
 } from './sweep.js';
 import { removePreview } from './teardown.js';
 import { type LoopBody, type LoopContext, OwnershipRefused } from './types.js';
+import { deployWatched } from './watch.js';
 
 export const preview: LoopBody<'preview'> = async (ctx) => {
   const { inputs, names, deps } = ctx;
@@ -126,12 +127,15 @@ export const preview: LoopBody<'preview'> = async (ctx) => {
       await ctx.step('deploy', async () => {
         await retryFailedMigrations(ctx, names.release, ns);
         if (seeding) await removeSeedJobs(ctx, ns);
-        await deps.exec.run(
+        await deployWatched(
+          ctx,
           deployCommand(ctx, {
             profile: 'preview',
             namespace: ns,
             images: images.length ? images : inputs.images,
           }),
+          names.release,
+          ns,
         );
       });
       await readyAndSeed(ctx, ns, seeding);

@@ -16,6 +16,8 @@ export interface ScriptedReply {
   match: RegExp;
   result: Partial<ExecResult>;
   once?: boolean;
+  running?: boolean;
+  endsAfterMs?: number;
 }
 
 export class RecordingExecutor implements Executor {
@@ -35,6 +37,16 @@ export class RecordingExecutor implements Executor {
     return this;
   }
 
+  /**
+   * A command that runs until its signal aborts it (a deploy still waiting when the loop stops it): run() then
+   * rejects with the abort's reason, as ExecExecutor does after SIGTERM. Without a signal, and not aborted, it
+   * ends after endsAfterMs with result (never, without endsAfterMs).
+   */
+  replyRunning(match: RegExp, endsAfterMs?: number, result: Partial<ExecResult> = {}): this {
+    this.replies.unshift({ match, result, running: true, endsAfterMs });
+    return this;
+  }
+
   /** Command lines run so far, rendered like a shell (no env). */
   lines(): string[] {
     return this.commands.map((c) => formatCommand({ cmd: c.cmd, args: c.args }));
@@ -45,6 +57,26 @@ export class RecordingExecutor implements Executor {
     const line = formatCommand({ cmd: command.cmd, args: command.args });
     const reply = this.replies.find((r) => r.match.test(line));
     if (reply?.once) this.replies.splice(this.replies.indexOf(reply), 1);
+    if (reply?.running) {
+      const { endsAfterMs } = reply;
+      return new Promise((resolve, reject) => {
+        const signal = command.signal;
+        const timer =
+          endsAfterMs === undefined
+            ? undefined
+            : setTimeout(
+                () => resolve({ exitCode: 0, stdout: '', stderr: '', ...reply.result }),
+                endsAfterMs,
+              );
+        if (!signal) return;
+        const abort = () => {
+          clearTimeout(timer);
+          reject(signal.reason);
+        };
+        if (signal.aborted) abort();
+        signal.addEventListener('abort', abort, { once: true });
+      });
+    }
     const scripted = reply?.result ?? {};
     const result: ExecResult = { exitCode: 0, stdout: '', stderr: '', ...scripted };
     if (result.exitCode !== 0 && !command.allowFailure) throw new CommandError(command, result);

@@ -368,6 +368,7 @@ describe('parsePods', () => {
       ready: false,
       restarts: 4,
       reason: 'CrashLoopBackOff',
+      crashLoop: { container: expect.any(String), restarts: 4 },
     });
   });
 });
