@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import YAML from 'yaml';
 import { ganttChart } from '../../src/gantt.mjs';
 
 export const root = resolve(import.meta.dirname, '..', '..');
@@ -38,10 +39,15 @@ export const trustedTools = () =>
 /** Writes <dir>/rig-values.yaml: the chart on the rig's images, loaded into the cluster, never pulled. */
 export function rigValuesFile(dir) {
   const file = join(dir, 'rig-values.yaml');
-  writeFileSync(
-    file,
-    `postgres:\n  image: { repository: jetscale-rig/postgres, tag: "15", pullPolicy: Never }\nredis:\n  image: { repository: jetscale-rig/redis, tag: "7", pullPolicy: Never }\nservices:\n  backend:\n    image: { repository: jetscale-rig/backend, tag: rig, pullPolicy: Never }\n  frontend:\n    image: { repository: jetscale-rig/frontend, tag: rig, pullPolicy: Never }\n`,
-  );
+  // The e2e scenarios' rig values (the wait image too), plus the examples' images for the bare helm install.
+  const values = YAML.parse(readFileSync(join(root, 'test', 'rig', 'values.yaml'), 'utf8'));
+  for (const service of ['backend', 'frontend'])
+    values.services[service].image = {
+      repository: `jetscale-rig/${service}`,
+      tag: 'rig',
+      pullPolicy: 'Never',
+    };
+  writeFileSync(file, YAML.stringify(values));
   return file;
 }
 

@@ -38,18 +38,7 @@ export const RIG_IMAGES = {
 };
 
 /** Values that point the chart at the rig's stand-in images, which are loaded into the cluster, never pulled. */
-export const RIG_VALUES = `global:
-  waitImage: { repository: jetscale-rig/wait, tag: rig, pullPolicy: Never }
-postgres:
-  image: { repository: jetscale-rig/postgres, tag: "15", pullPolicy: Never }
-redis:
-  image: { repository: jetscale-rig/redis, tag: "7", pullPolicy: Never }
-services:
-  backend:
-    image: { pullPolicy: Never }
-  frontend:
-    image: { pullPolicy: Never }
-`;
+export const RIG_VALUES = readFileSync(join(repoRoot, 'test', 'rig', 'values.yaml'), 'utf8');
 
 export function rigProblem(): string | undefined {
   for (const t of ['kind', 'kubectl', 'helm', 'skaffold']) {
