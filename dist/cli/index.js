@@ -41518,6 +41518,16 @@ const kubectl = {
             dryRunStdout: JSON.stringify({ items: assume.map((name) => ({ metadata: { name } })) }),
         };
     },
+    /** The release's pods, polled while a deploy runs: is one of them crash-looping? */
+    releasePods(release, ns, env) {
+        return {
+            cmd: 'kubectl',
+            args: ['get', 'pods', '-n', ns, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'json'],
+            env,
+            silent: true,
+            description: 'is a pod of this release crash-looping (polled while the deploy runs)',
+        };
+    },
     deleteJob(name, ns, env, why) {
         return {
             cmd: 'kubectl',
@@ -46938,6 +46948,8 @@ class ExecExecutor {
     commands = [];
     async run(command) {
         this.commands.push(command);
+        if (command.signal)
+            return runAbortable(command, command.signal);
         const out = await getExecOutput(command.cmd, command.args, {
             cwd: command.cwd,
             env: childEnv(command.env),
@@ -47007,6 +47019,53 @@ class ExecExecutor {
             }),
         };
     }
+}
+/**
+ * run() of a command that may be stopped half-way (a deploy whose failure became certain before the deploy
+ * itself would give up): output echoed as @actions/exec echoes it, SIGTERM on abort, then the abort's reason.
+ */
+function runAbortable(command, signal) {
+    return new Promise((resolve, reject) => {
+        if (signal.aborted)
+            return reject(signal.reason);
+        if (!command.silent)
+            process.stdout.write(`[command]${formatCommand({ cmd: command.cmd, args: command.args })}\n`);
+        const child = (0,external_node_child_process_namespaceObject.spawn)(command.cmd, command.args, {
+            cwd: command.cwd,
+            env: childEnv(command.env),
+            stdio: [command.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout?.on('data', (d) => {
+            stdout += d.toString();
+            if (!command.silent)
+                process.stdout.write(d);
+        });
+        child.stderr?.on('data', (d) => {
+            stderr += d.toString();
+            if (!command.silent)
+                process.stderr.write(d);
+        });
+        if (command.input !== undefined)
+            child.stdin?.end(command.input);
+        const onAbort = () => child.kill('SIGTERM');
+        signal.addEventListener('abort', onAbort, { once: true });
+        child.on('error', (e) => {
+            signal.removeEventListener('abort', onAbort);
+            reject(e);
+        });
+        child.on('close', (code, sig) => {
+            signal.removeEventListener('abort', onAbort);
+            if (signal.aborted)
+                return reject(signal.reason);
+            const result = { exitCode: code ?? (sig ? 128 : 1), stdout, stderr };
+            if (result.exitCode !== 0 && !command.allowFailure)
+                reject(new CommandError(command, result));
+            else
+                resolve(result);
+        });
+    });
 }
 /** Records and prints commands; runs nothing. Every command "succeeds" with empty output. */
 class DryRunExecutor {
@@ -47232,6 +47291,10 @@ function parsePods(text) {
     return items.map((item) => {
         const pod = item;
         const containers = pod.status?.containerStatuses ?? [];
+        const [crashLoop] = [...(pod.status?.initContainerStatuses ?? []), ...containers]
+            .filter((c) => c.state?.waiting?.reason === 'CrashLoopBackOff')
+            .map((c) => ({ container: c.name ?? '(unnamed)', restarts: c.restartCount ?? 0 }))
+            .sort((a, b) => b.restarts - a.restarts);
         const waiting = containers
             .map((c) => c.state?.waiting?.reason ?? c.state?.terminated?.reason)
             .find((r) => r !== undefined);
@@ -47242,6 +47305,7 @@ function parsePods(text) {
             ready: (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
             restarts: containers.reduce((n, c) => n + (c.restartCount ?? 0), 0),
             reason: waiting ?? pod.status?.reason,
+            ...(crashLoop ? { crashLoop } : {}),
         };
     });
 }
@@ -55433,11 +55497,86 @@ function firstFailure(ctx, error) {
     return `${where}${publicFailure(error).split('\n')[0]}`;
 }
 
+;// CONCATENATED MODULE: ./build/src/loops/watch.js
+/**
+ * A deploy stops as soon as its failure is certain, instead of Skaffold's status check waiting out its deadline
+ * (the timeout input) behind it: a migration Job that Failed (its backoff limit or deadline spent: every pod of
+ * its service waits for it forever), or a container crash-looping after CRASH_LOOP_RESTARTS restarts (the image
+ * this deploy runs exits at start, again and again). Both were only reported at the deadline before.
+ */
+
+
+
+/** Restarts after which a container in CrashLoopBackOff is failing, not starting slowly (the kubelet's back-off is then 40 s). */
+const CRASH_LOOP_RESTARTS = 3;
+const WATCH_POLL_MS = 3000;
+class CrashLooping extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'CrashLooping';
+        Object.setPrototypeOf(this, new.target.prototype);
+    }
+}
+/** Runs the deploy command while watching the release; a certain failure stops the deploy and is thrown. */
+async function deployWatched(ctx, command, release, ns, pollMs = WATCH_POLL_MS) {
+    const { exec } = ctx.deps;
+    if (exec.dryRun) {
+        await exec.run(command);
+        return;
+    }
+    const stop = new AbortController();
+    const deploy = exec.run({ ...command, signal: stop.signal });
+    const failure = certainFailure(ctx, release, ns, stop.signal, pollMs);
+    try {
+        const first = await Promise.race([deploy.then(() => undefined), failure]);
+        if (first) {
+            ctx.deps.log(`deploy stopped: ${first.message.split('\n')[0]}`);
+            stop.abort(first);
+            await deploy.catch(() => undefined);
+            throw first;
+        }
+    }
+    finally {
+        stop.abort();
+    }
+}
+/** Polls the release until stopped; resolves with the first certain failure, or undefined once stopped. */
+async function certainFailure(ctx, release, ns, stopped, pollMs) {
+    const { exec } = ctx.deps;
+    const { env } = ctx.names;
+    while (!stopped.aborted) {
+        // Its own timer, ended by the deploy's end, not the loop's sleep: nothing here may outlive the deploy.
+        await new Promise((resolve) => {
+            const timer = setTimeout(resolve, pollMs);
+            stopped.addEventListener('abort', () => {
+                clearTimeout(timer);
+                resolve();
+            }, { once: true });
+        });
+        if (stopped.aborted)
+            return undefined;
+        // A poll that fails (the API server busy) says nothing about the deploy: the next one asks again.
+        const jobs = await exec.run({ ...kubectl.migrationJobs(release, ns, env), allowFailure: true });
+        const failedJob = parseJobs(jobs.exitCode === 0 ? jobs.stdout : '').find((j) => j.failed);
+        if (failedJob) {
+            const logs = await exec.run({ ...kubectl.jobLogs(failedJob.name, ns, env), allowFailure: true });
+            return new JobFailed(describeJobFailure(failedJob, lastLogLines(logs.exitCode === 0 ? logs.stdout : '')), failedJob.of?.task);
+        }
+        const pods = await exec.run({ ...kubectl.releasePods(release, ns, env), allowFailure: true });
+        const crashing = parsePods(pods.exitCode === 0 ? pods.stdout : '').find((p) => p.crashLoop && p.crashLoop.restarts >= CRASH_LOOP_RESTARTS);
+        if (crashing?.crashLoop)
+            return new CrashLooping(`pod ${crashing.name}: container ${crashing.crashLoop.container} is in CrashLoopBackOff after ` +
+                `${crashing.crashLoop.restarts} restarts; the deploy cannot become ready (its diagnostics hold the pod's last log lines)`);
+    }
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./build/src/loops/ci-kind.js
 /**
  * ci-kind: an ephemeral Kind cluster for this job, the CI-built images loaded into it, deploy, wait, contract
  * checks, and the cluster deleted even on failure (the post step deletes it if this step never got there).
  */
+
 
 
 
@@ -55511,12 +55650,12 @@ const ciKind = async (ctx) => {
             if (l.status === 'rejected')
                 throw l.reason;
             await ctx.step('namespace', () => deps.exec.run(kubectl.applyFromStdin(namespaceManifest(ns, names.labels ?? {}, {}), env, `namespace ${ns}`)));
-            await ctx.step('deploy', () => deps.exec.run(deployCommand(ctx, {
+            await ctx.step('deploy', () => deployWatched(ctx, deployCommand(ctx, {
                 profile: 'ci-kind',
                 namespace: ns,
                 images: inputs.images,
                 kubeContext: names.kubeContext,
-            })));
+            }), release, ns));
             await ctx.step('ready', () => waitReady(ctx, ns));
             await ctx.step('contract checks', () => withPortForwards(ctx, ns, release, async (urls) => {
                 await contract(ctx, {
@@ -56210,6 +56349,7 @@ async function removeOne(ctx, d) {
 
 
 
+
 const preview = async (ctx) => {
     const { inputs, names, deps } = ctx;
     const ns = names.namespace;
@@ -56284,11 +56424,11 @@ const preview = async (ctx) => {
                 await retryFailedMigrations(ctx, names.release, ns);
                 if (seeding)
                     await removeSeedJobs(ctx, ns);
-                await deps.exec.run(deployCommand(ctx, {
+                await deployWatched(ctx, deployCommand(ctx, {
                     profile: 'preview',
                     namespace: ns,
                     images: images.length ? images : inputs.images,
-                }));
+                }), names.release, ns);
             });
             await readyAndSeed(ctx, ns, seeding);
             await ctx.step('contract checks', async () => {

@@ -31736,6 +31736,16 @@ const kubectl = {
             dryRunStdout: JSON.stringify({ items: assume.map((name) => ({ metadata: { name } })) }),
         };
     },
+    /** The release's pods, polled while a deploy runs: is one of them crash-looping? */
+    releasePods(release, ns, env) {
+        return {
+            cmd: 'kubectl',
+            args: ['get', 'pods', '-n', ns, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'json'],
+            env,
+            silent: true,
+            description: 'is a pod of this release crash-looping (polled while the deploy runs)',
+        };
+    },
     deleteJob(name, ns, env, why) {
         return {
             cmd: 'kubectl',
@@ -31990,6 +32000,8 @@ class ExecExecutor {
     commands = [];
     async run(command) {
         this.commands.push(command);
+        if (command.signal)
+            return runAbortable(command, command.signal);
         const out = await getExecOutput(command.cmd, command.args, {
             cwd: command.cwd,
             env: childEnv(command.env),
@@ -32059,6 +32071,53 @@ class ExecExecutor {
             }),
         };
     }
+}
+/**
+ * run() of a command that may be stopped half-way (a deploy whose failure became certain before the deploy
+ * itself would give up): output echoed as @actions/exec echoes it, SIGTERM on abort, then the abort's reason.
+ */
+function runAbortable(command, signal) {
+    return new Promise((resolve, reject) => {
+        if (signal.aborted)
+            return reject(signal.reason);
+        if (!command.silent)
+            process.stdout.write(`[command]${formatCommand({ cmd: command.cmd, args: command.args })}\n`);
+        const child = (0,external_node_child_process_namespaceObject.spawn)(command.cmd, command.args, {
+            cwd: command.cwd,
+            env: childEnv(command.env),
+            stdio: [command.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout?.on('data', (d) => {
+            stdout += d.toString();
+            if (!command.silent)
+                process.stdout.write(d);
+        });
+        child.stderr?.on('data', (d) => {
+            stderr += d.toString();
+            if (!command.silent)
+                process.stderr.write(d);
+        });
+        if (command.input !== undefined)
+            child.stdin?.end(command.input);
+        const onAbort = () => child.kill('SIGTERM');
+        signal.addEventListener('abort', onAbort, { once: true });
+        child.on('error', (e) => {
+            signal.removeEventListener('abort', onAbort);
+            reject(e);
+        });
+        child.on('close', (code, sig) => {
+            signal.removeEventListener('abort', onAbort);
+            if (signal.aborted)
+                return reject(signal.reason);
+            const result = { exitCode: code ?? (sig ? 128 : 1), stdout, stderr };
+            if (result.exitCode !== 0 && !command.allowFailure)
+                reject(new CommandError(command, result));
+            else
+                resolve(result);
+        });
+    });
 }
 /** Records and prints commands; runs nothing. Every command "succeeds" with empty output. */
 class DryRunExecutor {
