@@ -329,6 +329,11 @@ export interface SkaffoldDeploy {
   /** The run's own Skaffold file (src/loops/build.ts); unset: the stack's skaffold.yaml. */
   file?: string;
   env: Env;
+  /**
+   * Skaffold's own wait for the rollout (default on). Off where the loop waits itself (waitReady: by watch, and it
+   * stops as soon as a failure is certain, src/loops/watch.ts): Skaffold's poll added seconds to every preview.
+   */
+  statusCheck?: boolean;
 }
 
 /**
@@ -351,7 +356,7 @@ export function skaffoldDeploy(a: SkaffoldDeploy): Command {
       '--namespace',
       a.namespace,
       ...images,
-      '--status-check=true',
+      `--status-check=${a.statusCheck ?? true}`,
     ],
     cwd: a.stackDir,
     env: a.env,

@@ -17,7 +17,6 @@ import {
   withPortForwards,
 } from './shared.js';
 import { type LoopBody, type LoopContext, OwnershipRefused } from './types.js';
-import { deployWatched } from './watch.js';
 
 export const ciKind: LoopBody<'ci-kind'> = async (ctx) => {
   const { inputs, names, deps } = ctx;
@@ -96,16 +95,14 @@ export const ciKind: LoopBody<'ci-kind'> = async (ctx) => {
         ),
       );
       await ctx.step('deploy', () =>
-        deployWatched(
-          ctx,
+        deps.exec.run(
           deployCommand(ctx, {
             profile: 'ci-kind',
             namespace: ns,
             images: inputs.images,
             kubeContext: names.kubeContext,
+            statusCheck: false,
           }),
-          release,
-          ns,
         ),
       );
       await ctx.step('ready', () => waitReady(ctx, ns));

@@ -32,7 +32,6 @@ import {
 } from './sweep.js';
 import { removePreview } from './teardown.js';
 import { type LoopBody, type LoopContext, OwnershipRefused } from './types.js';
-import { deployWatched } from './watch.js';
 
 export const preview: LoopBody<'preview'> = async (ctx) => {
   const { inputs, names, deps } = ctx;
@@ -127,15 +126,13 @@ export const preview: LoopBody<'preview'> = async (ctx) => {
       await ctx.step('deploy', async () => {
         await retryFailedMigrations(ctx, names.release, ns);
         if (seeding) await removeSeedJobs(ctx, ns);
-        await deployWatched(
-          ctx,
+        await deps.exec.run(
           deployCommand(ctx, {
             profile: 'preview',
             namespace: ns,
             images: images.length ? images : inputs.images,
+            statusCheck: false,
           }),
-          names.release,
-          ns,
         );
       });
       await readyAndSeed(ctx, ns, seeding);

@@ -9,7 +9,7 @@ import { kubectl, testCommand } from '../commands.js';
 import { type AnyLoop, Ownership } from '../constants.js';
 import { assertContract, type CheckResult, ContractFailure } from '../contract.js';
 import { type DeclaredService, LOOP_STAGE } from '../declaration.js';
-import { describeJobFailure, type JobTask, lastLogLines, parseJobs } from '../diagnostics.js';
+import { describeJobFailure, lastLogLines, parseJobs } from '../diagnostics.js';
 import { CommandError } from '../executor.js';
 import { failureDetail } from '../redact.js';
 import type { ImageOverride } from '../validate.js';
@@ -21,6 +21,7 @@ import {
   OwnershipRefused,
   type PortForward,
 } from './types.js';
+import { JobFailed, watched } from './watch.js';
 
 export interface NamespaceInfo {
   exists: boolean;
@@ -70,18 +71,6 @@ export function namespaceManifest(
   return YAML.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels, annotations } });
 }
 
-/** A migration or seed Job Failed: its service, and the last lines its pods wrote. */
-export class JobFailed extends Error {
-  constructor(
-    message: string,
-    readonly task?: JobTask,
-  ) {
-    super(message);
-    this.name = task === 'seed' ? 'SeedFailed' : 'MigrationFailed';
-    Object.setPrototypeOf(this, new.target.prototype);
-  }
-}
-
 const JOB_POLL_MS = 2000;
 
 /**
@@ -95,10 +84,20 @@ export async function waitReady<L extends AnyLoop>(
   ns: string,
   opts: { seeds?: boolean } = {},
 ): Promise<void> {
+  const release = 'release' in ctx.names ? (ctx.names.release as string | undefined) : undefined;
+  await watched(ctx, release, ns, (signal) => waitWorkloads(ctx, ns, opts, signal));
+}
+
+async function waitWorkloads<L extends AnyLoop>(
+  ctx: LoopContext<L>,
+  ns: string,
+  opts: { seeds?: boolean },
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const { exec } = ctx.deps;
   const { env } = ctx.names;
   const t = ctx.inputs.timeoutSeconds;
-  const out = await exec.run(kubectl.listWorkloads(ns, env));
+  const out = await exec.run({ ...kubectl.listWorkloads(ns, env), signal });
   const items = out.stdout.trim()
     ? ((
         JSON.parse(out.stdout) as {
@@ -111,10 +110,14 @@ export async function waitReady<L extends AnyLoop>(
     ctx,
     ns,
     items.filter((i) => i.kind === 'Job' && (opts.seeds !== false || !seed(i))).map((i) => i.metadata.name),
+    signal,
   );
   for (const kind of ['StatefulSet', 'Deployment'])
     for (const item of items.filter((i) => i.kind === kind))
-      await exec.run(kubectl.rolloutStatus(`${kind.toLowerCase()}/${item.metadata.name}`, ns, t, env));
+      await exec.run({
+        ...kubectl.rolloutStatus(`${kind.toLowerCase()}/${item.metadata.name}`, ns, t, env),
+        signal,
+      });
 }
 
 /**
@@ -151,9 +154,10 @@ export async function waitJobs<L extends AnyLoop>(
   ctx: LoopContext<L>,
   ns: string,
   names: string[],
+  signal?: AbortSignal,
 ): Promise<void> {
   const deadline = Date.now() + ctx.inputs.timeoutSeconds * 1000;
-  for (const name of names) await waitJob(ctx, ns, name, deadline);
+  for (const name of names) await waitJob(ctx, ns, name, deadline, signal);
 }
 
 async function waitJob<L extends AnyLoop>(
@@ -161,12 +165,14 @@ async function waitJob<L extends AnyLoop>(
   ns: string,
   name: string,
   deadline: number,
+  signal?: AbortSignal,
 ): Promise<void> {
   const { exec } = ctx.deps;
   const { env } = ctx.names;
   const sleep = ctx.deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   for (;;) {
-    const [job] = parseJobs((await exec.run(kubectl.getJob(name, ns, env))).stdout);
+    if (signal?.aborted) throw signal.reason;
+    const [job] = parseJobs((await exec.run({ ...kubectl.getJob(name, ns, env), signal })).stdout);
     if (job?.complete) return;
     if (job?.failed) {
       const logs = await exec.run(kubectl.jobLogs(name, ns, env));

@@ -1,19 +1,29 @@
 /**
- * A deploy stops as soon as its failure is certain, instead of Skaffold's status check waiting out its deadline
- * (the timeout input) behind it: a migration Job that Failed (its backoff limit or deadline spent: every pod of
+ * The readiness wait after a deploy stops as soon as the deploy's failure is certain, instead of waiting out its
+ * deadline (the timeout input) behind it: a migration Job that Failed (its backoff limit or deadline spent: every pod of
  * its service waits for it forever), or a container crash-looping after CRASH_LOOP_RESTARTS restarts (the image
  * this deploy runs exits at start, again and again). Both were only reported at the deadline before.
  */
 import { kubectl } from '../commands.js';
 import type { AnyLoop } from '../constants.js';
-import { describeJobFailure, lastLogLines, parseJobs, parsePods } from '../diagnostics.js';
-import type { Command } from '../executor.js';
-import { JobFailed } from './shared.js';
+import { describeJobFailure, type JobTask, lastLogLines, parseJobs, parsePods } from '../diagnostics.js';
 import type { LoopContext } from './types.js';
 
 /** Restarts after which a container in CrashLoopBackOff is failing, not starting slowly (the kubelet's back-off is then 40 s). */
 export const CRASH_LOOP_RESTARTS = 3;
 const WATCH_POLL_MS = 3000;
+
+/** A migration or seed Job Failed: its service, and the last lines its pods wrote. */
+export class JobFailed extends Error {
+  constructor(
+    message: string,
+    readonly task?: JobTask,
+  ) {
+    super(message);
+    this.name = task === 'seed' ? 'SeedFailed' : 'MigrationFailed';
+    Object.setPrototypeOf(this, new.target.prototype);
+  }
+}
 
 export class CrashLooping extends Error {
   constructor(message: string) {
@@ -23,30 +33,30 @@ export class CrashLooping extends Error {
   }
 }
 
-/** Runs the deploy command while watching the release; a certain failure stops the deploy and is thrown. */
-export async function deployWatched<L extends AnyLoop>(
+/**
+ * Runs a wait (given the signal that stops its commands) while watching the release; a certain failure stops the
+ * wait and is thrown. A dry run only plans the wait.
+ */
+export async function watched<L extends AnyLoop, T>(
   ctx: LoopContext<L>,
-  command: Command,
-  release: string,
+  release: string | undefined,
   ns: string,
+  wait: (signal?: AbortSignal) => Promise<T>,
   pollMs = WATCH_POLL_MS,
-): Promise<void> {
-  const { exec } = ctx.deps;
-  if (exec.dryRun) {
-    await exec.run(command);
-    return;
-  }
+): Promise<T> {
+  if (ctx.deps.exec.dryRun || !release) return wait();
   const stop = new AbortController();
-  const deploy = exec.run({ ...command, signal: stop.signal });
+  const waiting = wait(stop.signal);
   const failure = certainFailure(ctx, release, ns, stop.signal, pollMs);
   try {
-    const first = await Promise.race([deploy.then(() => undefined), failure]);
-    if (first) {
-      ctx.deps.log(`deploy stopped: ${first.message.split('\n')[0]}`);
+    const first = await Promise.race([waiting.then((value) => ({ value })), failure]);
+    if (first instanceof Error) {
+      ctx.deps.log(`stopped waiting: ${first.message.split('\n')[0]}`);
       stop.abort(first);
-      await deploy.catch(() => undefined);
+      await waiting.catch(() => undefined);
       throw first;
     }
+    return (first as { value: T }).value;
   } finally {
     stop.abort();
   }

@@ -54,7 +54,7 @@ describe('dry run prints the exact commands in order and executes nothing', () =
         'kubectl get jobs -n jetscale-pr-101 -l app.kubernetes.io/instance=pr-101,app.kubernetes.io/component=migration,app.kubernetes.io/managed-by=Helm -o json',
         // a new preview seeds (the example backend declares a seed): earlier seed Jobs, none in a new namespace
         'kubectl get jobs -n jetscale-pr-101 -l app.kubernetes.io/instance=pr-101,app.kubernetes.io/component=seed,app.kubernetes.io/managed-by=Helm -o json',
-        `skaffold deploy -f ${c.tempDir}/skaffold-preview.yaml -p preview --namespace jetscale-pr-101 --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=true`,
+        `skaffold deploy -f ${c.tempDir}/skaffold-preview.yaml -p preview --namespace jetscale-pr-101 --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=false`,
         // "ready" and "seed" side by side
         'kubectl get deployments,statefulsets,jobs -n jetscale-pr-101 -o json',
         'kubectl get jobs -n jetscale-pr-101 -l app.kubernetes.io/instance=pr-101,app.kubernetes.io/component=seed,app.kubernetes.io/managed-by=Helm -o json',
@@ -87,7 +87,7 @@ describe('dry run prints the exact commands in order and executes nothing', () =
         'docker exec jetscale-ci-a1b2c3-777-2-control-plane ctr --namespace k8s.io version',
         `bash -o pipefail -c 'node="$1"; shift; docker save "$@" | docker exec -i "$node" ctr --namespace=k8s.io images import --all-platforms --digests --no-unpack -' import-images jetscale-ci-a1b2c3-777-2-control-plane r/backend:1 r/frontend:1`,
         'kubectl apply -f -',
-        `skaffold deploy -f ${c.tempDir}/skaffold-ci-kind.yaml -p ci-kind --kube-context kind-jetscale-ci-a1b2c3-777-2 --namespace jetscale-ci --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=true`,
+        `skaffold deploy -f ${c.tempDir}/skaffold-ci-kind.yaml -p ci-kind --kube-context kind-jetscale-ci-a1b2c3-777-2 --namespace jetscale-ci --images backend=r/backend:1 --images frontend=r/frontend:1 --default-repo= --status-check=false`,
         'kubectl get deployments,statefulsets,jobs -n jetscale-ci -o json',
         'kubectl get job <each> -n jetscale-ci -o json',
         'kubectl rollout status statefulset/<each> -n jetscale-ci --timeout=600s',
@@ -970,7 +970,7 @@ describe('what a deploying loop builds, and from which checkout (src/loops/build
       'services.frontend.image.repository',
     );
     // built by `skaffold run`; the frontend comes from the baseline, through the values file
-    expect(line).toMatch(/^skaffold run -f \S+ -p preview --namespace \S+ --status-check=true$/);
+    expect(line).toMatch(/^skaffold run -f \S+ -p preview --namespace \S+ --status-check=false$/);
     const values = YAML.parse(readFileSync(cmd?.env?.JETSCALE_VALUES_FILE as string, 'utf8'));
     expect(values.services.frontend).toEqual({
       image: { repository: 'ghcr.io/jetscale/frontend', tag: 'base' },

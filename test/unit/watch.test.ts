@@ -1,8 +1,8 @@
 /**
- * A deploy stops as soon as its failure is certain (src/loops/watch.ts): a migration Job that Failed, or a
- * container crash-looping CRASH_LOOP_RESTARTS times. Before, Skaffold's status check waited out the timeout input
- * behind either (the e2e's failing migration took its whole 3 minutes). The deploy command is the real
- * ExecExecutor's in the last test: a real process, stopped.
+ * The readiness wait after a deploy stops as soon as the deploy's failure is certain (src/loops/watch.ts): a
+ * migration Job that Failed, or a container crash-looping CRASH_LOOP_RESTARTS times. Before, Skaffold's status
+ * check waited out the timeout input behind either (the e2e's failing migration took its whole 3 minutes). The
+ * last two tests stop a real process through the real ExecExecutor.
  */
 import { describe, expect, test } from 'vitest';
 import { ExecExecutor } from '../../src/executor.js';
@@ -22,7 +22,9 @@ const previewInputs = () =>
   });
 const MIGRATIONS = /^kubectl get jobs -n jetscale-pr-101 -l \S*component=migration/;
 const PODS = /^kubectl get pods -n jetscale-pr-101 -l app\.kubernetes\.io\/instance=pr-101 -o json/;
-const DEPLOY = /^skaffold deploy/;
+const ROLLOUT = /^kubectl rollout status deployment\/pr-101-backend/;
+const WORKLOADS = /^kubectl get deployments,statefulsets,jobs -n jetscale-pr-101/;
+const workloads = JSON.stringify({ items: [{ kind: 'Deployment', metadata: { name: 'pr-101-backend' } }] });
 
 const failedMigration = JSON.stringify({
   items: [
@@ -59,30 +61,33 @@ const crashing = (restarts: number) =>
     ],
   });
 
-describe('a deploy stops as soon as its failure is certain', () => {
-  test('a migration Job that Failed while Skaffold waits stops the deploy: MigrationFailed quoting its last log line', async () => {
+describe('the wait after a deploy stops as soon as its failure is certain', () => {
+  test('a migration Job that Failed while the rollout is awaited stops the wait: MigrationFailed quoting its last log line', async () => {
     const exec = new RecordingExecutor()
       .reply(MIGRATIONS, { stdout: failedMigration })
       // Before the deploy, the release has no failed migration (else it is removed and re-run: not this case).
       .replyOnce(MIGRATIONS, { stdout: '{"items":[]}' })
-      .replyRunning(DEPLOY)
+      .reply(WORKLOADS, { stdout: workloads })
+      .replyRunning(ROLLOUT)
       .reply(/^kubectl logs job\/pr-101-backend-migrate-0123abcd/, {
         stdout: 'migrating\nrelation "items" exists\n',
       });
     const result = await runLoop(previewInputs(), runCtx(), deps(exec).d);
     expect(result.error?.name).toBe('MigrationFailed');
     expect(result.error?.message).toContain('relation "items" exists');
-    const deploy = exec.commands.find((c) => c.cmd === 'skaffold');
-    expect(deploy?.signal?.aborted).toBe(true);
-    expect(result.steps.find((s) => s.name === 'deploy')).toMatchObject({ ok: false });
-    expect(exec.lines().filter((l) => l.includes('rollout status'))).toEqual([]);
+    const rollout = exec.commands.find((c) => c.args.includes('rollout'));
+    expect(rollout?.signal?.aborted).toBe(true);
+    expect(result.steps.find((s) => s.name === 'ready')).toMatchObject({ ok: false });
+    // Skaffold does not wait: the loop does, and stops as soon as the failure is certain.
+    expect(exec.lines().find((l) => l.startsWith('skaffold deploy'))).toContain('--status-check=false');
   });
 
-  test(`a container in CrashLoopBackOff after ${CRASH_LOOP_RESTARTS} restarts stops the deploy, naming the pod and container`, async () => {
+  test(`a container in CrashLoopBackOff after ${CRASH_LOOP_RESTARTS} restarts stops the wait, naming the pod and container`, async () => {
     const exec = new RecordingExecutor()
       .reply(MIGRATIONS, { stdout: '{"items":[]}' })
       .reply(PODS, { stdout: crashing(CRASH_LOOP_RESTARTS) })
-      .replyRunning(DEPLOY);
+      .reply(WORKLOADS, { stdout: workloads })
+      .replyRunning(ROLLOUT);
     const result = await runLoop(previewInputs(), runCtx(), deps(exec).d);
     expect(result.error?.name).toBe('CrashLooping');
     expect(result.error?.message).toMatch(
@@ -90,20 +95,21 @@ describe('a deploy stops as soon as its failure is certain', () => {
         `pod pr-101-backend-7d9f-abcde: container backend is in CrashLoopBackOff after ${CRASH_LOOP_RESTARTS} restarts`,
       ),
     );
-    expect(exec.commands.find((c) => c.cmd === 'skaffold')?.signal?.aborted).toBe(true);
+    expect(exec.commands.find((c) => c.args.includes('rollout'))?.signal?.aborted).toBe(true);
   });
 
-  test('fewer restarts, or a poll the API server did not answer, let the deploy go on to its own end', async () => {
+  test('fewer restarts, or a poll the API server did not answer, let the wait go on to its own end', async () => {
     const exec = new RecordingExecutor()
       .reply(MIGRATIONS, { stdout: '{"items":[]}' })
       .reply(PODS, { stdout: crashing(CRASH_LOOP_RESTARTS - 1) })
       .replyOnce(PODS, { exitCode: 1, stderr: 'the server is currently unable to handle the request' })
-      .replyRunning(DEPLOY, 7000);
+      .reply(WORKLOADS, { stdout: workloads })
+      .replyRunning(ROLLOUT, 7000);
     const result = await runLoop(previewInputs(), runCtx(), deps(exec).d);
     expect(result.error).toBeUndefined();
     // It polled (twice, at 3 s and 6 s) and found nothing certain.
     expect(exec.lines().filter((l) => PODS.test(l)).length).toBeGreaterThanOrEqual(2);
-    expect(exec.commands.find((c) => c.cmd === 'skaffold')?.signal?.aborted).toBe(true);
+    expect(exec.commands.find((c) => c.args.includes('rollout'))?.signal?.aborted).toBe(true);
   }, 20_000);
 
   test('the real executor stops a running command when its signal aborts, and rejects with the reason', async () => {
