@@ -41638,7 +41638,7 @@ function skaffoldDeploy(a) {
             '--namespace',
             a.namespace,
             ...images,
-            '--status-check=true',
+            `--status-check=${a.statusCheck ?? true}`,
         ],
         cwd: a.stackDir,
         env: a.env,
@@ -55262,12 +55262,97 @@ class OwnershipRefused extends Error {
     }
 }
 
+;// CONCATENATED MODULE: ./build/src/loops/watch.js
+/**
+ * The readiness wait after a deploy stops as soon as the deploy's failure is certain, instead of waiting out its
+ * deadline (the timeout input) behind it: a migration Job that Failed (its backoff limit or deadline spent: every pod of
+ * its service waits for it forever), or a container crash-looping after CRASH_LOOP_RESTARTS restarts (the image
+ * this deploy runs exits at start, again and again). Both were only reported at the deadline before.
+ */
+
+
+/** Restarts after which a container in CrashLoopBackOff is failing, not starting slowly (the kubelet's back-off is then 40 s). */
+const CRASH_LOOP_RESTARTS = 3;
+const WATCH_POLL_MS = 3000;
+/** A migration or seed Job Failed: its service, and the last lines its pods wrote. */
+class JobFailed extends Error {
+    task;
+    constructor(message, task) {
+        super(message);
+        this.task = task;
+        this.name = task === 'seed' ? 'SeedFailed' : 'MigrationFailed';
+        Object.setPrototypeOf(this, new.target.prototype);
+    }
+}
+class CrashLooping extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'CrashLooping';
+        Object.setPrototypeOf(this, new.target.prototype);
+    }
+}
+/**
+ * Runs a wait (given the signal that stops its commands) while watching the release; a certain failure stops the
+ * wait and is thrown. A dry run only plans the wait.
+ */
+async function watched(ctx, release, ns, wait, pollMs = WATCH_POLL_MS) {
+    if (ctx.deps.exec.dryRun || !release)
+        return wait();
+    const stop = new AbortController();
+    const waiting = wait(stop.signal);
+    const failure = certainFailure(ctx, release, ns, stop.signal, pollMs);
+    try {
+        const first = await Promise.race([waiting.then((value) => ({ value })), failure]);
+        if (first instanceof Error) {
+            ctx.deps.log(`stopped waiting: ${first.message.split('\n')[0]}`);
+            stop.abort(first);
+            await waiting.catch(() => undefined);
+            throw first;
+        }
+        return first.value;
+    }
+    finally {
+        stop.abort();
+    }
+}
+/** Polls the release until stopped; resolves with the first certain failure, or undefined once stopped. */
+async function certainFailure(ctx, release, ns, stopped, pollMs) {
+    const { exec } = ctx.deps;
+    const { env } = ctx.names;
+    while (!stopped.aborted) {
+        // Its own timer, ended by the deploy's end, not the loop's sleep: nothing here may outlive the deploy.
+        await new Promise((resolve) => {
+            const timer = setTimeout(resolve, pollMs);
+            stopped.addEventListener('abort', () => {
+                clearTimeout(timer);
+                resolve();
+            }, { once: true });
+        });
+        if (stopped.aborted)
+            return undefined;
+        // A poll that fails (the API server busy) says nothing about the deploy: the next one asks again.
+        const jobs = await exec.run({ ...kubectl.migrationJobs(release, ns, env), allowFailure: true });
+        const failedJob = parseJobs(jobs.exitCode === 0 ? jobs.stdout : '').find((j) => j.failed);
+        if (failedJob) {
+            const logs = await exec.run({ ...kubectl.jobLogs(failedJob.name, ns, env), allowFailure: true });
+            return new JobFailed(describeJobFailure(failedJob, lastLogLines(logs.exitCode === 0 ? logs.stdout : '')), failedJob.of?.task);
+        }
+        const pods = await exec.run({ ...kubectl.releasePods(release, ns, env), allowFailure: true });
+        const crashing = parsePods(pods.exitCode === 0 ? pods.stdout : '').find((p) => p.crashLoop && p.crashLoop.restarts >= CRASH_LOOP_RESTARTS);
+        if (crashing?.crashLoop)
+            return new CrashLooping(`pod ${crashing.name}: container ${crashing.crashLoop.container} is in CrashLoopBackOff after ` +
+                `${crashing.crashLoop.restarts} restarts; the deploy cannot become ready (its diagnostics hold the pod's last log lines)`);
+    }
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./build/src/loops/shared.js
 /**
  * Steps more than one loop takes: the namespace ownership check, waiting for readiness, the contract checks,
  * the test command, port-forwards and diagnostics. Each runs through the loop's dependencies, so a dry run
  * prints it instead.
  */
+
 
 
 
@@ -55297,16 +55382,6 @@ async function getNamespace(ctx, ns, assume = 'absent') {
 function namespaceManifest(name, labels, annotations) {
     return dist.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels, annotations } });
 }
-/** A migration or seed Job Failed: its service, and the last lines its pods wrote. */
-class JobFailed extends Error {
-    task;
-    constructor(message, task) {
-        super(message);
-        this.task = task;
-        this.name = task === 'seed' ? 'SeedFailed' : 'MigrationFailed';
-        Object.setPrototypeOf(this, new.target.prototype);
-    }
-}
 const JOB_POLL_MS = 2000;
 /**
  * Waits until every Job completed (the migrations, first: every service's pods wait for theirs), then every
@@ -55315,18 +55390,25 @@ const JOB_POLL_MS = 2000;
  * Jobs to a step of their own (src/loops/seed.ts): the services serve without them.
  */
 async function waitReady(ctx, ns, opts = {}) {
+    const release = 'release' in ctx.names ? ctx.names.release : undefined;
+    await watched(ctx, release, ns, (signal) => waitWorkloads(ctx, ns, opts, signal));
+}
+async function waitWorkloads(ctx, ns, opts, signal) {
     const { exec } = ctx.deps;
     const { env } = ctx.names;
     const t = ctx.inputs.timeoutSeconds;
-    const out = await exec.run(kubectl.listWorkloads(ns, env));
+    const out = await exec.run({ ...kubectl.listWorkloads(ns, env), signal });
     const items = out.stdout.trim()
         ? (JSON.parse(out.stdout).items ?? [])
         : [];
     const seed = (i) => i.metadata.labels?.['app.kubernetes.io/component'] === 'seed';
-    await waitJobs(ctx, ns, items.filter((i) => i.kind === 'Job' && (opts.seeds !== false || !seed(i))).map((i) => i.metadata.name));
+    await waitJobs(ctx, ns, items.filter((i) => i.kind === 'Job' && (opts.seeds !== false || !seed(i))).map((i) => i.metadata.name), signal);
     for (const kind of ['StatefulSet', 'Deployment'])
         for (const item of items.filter((i) => i.kind === kind))
-            await exec.run(kubectl.rolloutStatus(`${kind.toLowerCase()}/${item.metadata.name}`, ns, t, env));
+            await exec.run({
+                ...kubectl.rolloutStatus(`${kind.toLowerCase()}/${item.metadata.name}`, ns, t, env),
+                signal,
+            });
 }
 /**
  * A migration Job that Failed keeps its name while the values stay the same (its name is a hash of its pod
@@ -55344,17 +55426,19 @@ async function retryFailedMigrations(ctx, release, ns) {
     }
 }
 /** Waits for each named Job, in order, until it is Complete, within the loop's timeout from now. */
-async function waitJobs(ctx, ns, names) {
+async function waitJobs(ctx, ns, names, signal) {
     const deadline = Date.now() + ctx.inputs.timeoutSeconds * 1000;
     for (const name of names)
-        await waitJob(ctx, ns, name, deadline);
+        await waitJob(ctx, ns, name, deadline, signal);
 }
-async function waitJob(ctx, ns, name, deadline) {
+async function waitJob(ctx, ns, name, deadline, signal) {
     const { exec } = ctx.deps;
     const { env } = ctx.names;
     const sleep = ctx.deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     for (;;) {
-        const [job] = parseJobs((await exec.run(kubectl.getJob(name, ns, env))).stdout);
+        if (signal?.aborted)
+            throw signal.reason;
+        const [job] = parseJobs((await exec.run({ ...kubectl.getJob(name, ns, env), signal })).stdout);
         if (job?.complete)
             return;
         if (job?.failed) {
@@ -55497,86 +55581,11 @@ function firstFailure(ctx, error) {
     return `${where}${publicFailure(error).split('\n')[0]}`;
 }
 
-;// CONCATENATED MODULE: ./build/src/loops/watch.js
-/**
- * A deploy stops as soon as its failure is certain, instead of Skaffold's status check waiting out its deadline
- * (the timeout input) behind it: a migration Job that Failed (its backoff limit or deadline spent: every pod of
- * its service waits for it forever), or a container crash-looping after CRASH_LOOP_RESTARTS restarts (the image
- * this deploy runs exits at start, again and again). Both were only reported at the deadline before.
- */
-
-
-
-/** Restarts after which a container in CrashLoopBackOff is failing, not starting slowly (the kubelet's back-off is then 40 s). */
-const CRASH_LOOP_RESTARTS = 3;
-const WATCH_POLL_MS = 3000;
-class CrashLooping extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'CrashLooping';
-        Object.setPrototypeOf(this, new.target.prototype);
-    }
-}
-/** Runs the deploy command while watching the release; a certain failure stops the deploy and is thrown. */
-async function deployWatched(ctx, command, release, ns, pollMs = WATCH_POLL_MS) {
-    const { exec } = ctx.deps;
-    if (exec.dryRun) {
-        await exec.run(command);
-        return;
-    }
-    const stop = new AbortController();
-    const deploy = exec.run({ ...command, signal: stop.signal });
-    const failure = certainFailure(ctx, release, ns, stop.signal, pollMs);
-    try {
-        const first = await Promise.race([deploy.then(() => undefined), failure]);
-        if (first) {
-            ctx.deps.log(`deploy stopped: ${first.message.split('\n')[0]}`);
-            stop.abort(first);
-            await deploy.catch(() => undefined);
-            throw first;
-        }
-    }
-    finally {
-        stop.abort();
-    }
-}
-/** Polls the release until stopped; resolves with the first certain failure, or undefined once stopped. */
-async function certainFailure(ctx, release, ns, stopped, pollMs) {
-    const { exec } = ctx.deps;
-    const { env } = ctx.names;
-    while (!stopped.aborted) {
-        // Its own timer, ended by the deploy's end, not the loop's sleep: nothing here may outlive the deploy.
-        await new Promise((resolve) => {
-            const timer = setTimeout(resolve, pollMs);
-            stopped.addEventListener('abort', () => {
-                clearTimeout(timer);
-                resolve();
-            }, { once: true });
-        });
-        if (stopped.aborted)
-            return undefined;
-        // A poll that fails (the API server busy) says nothing about the deploy: the next one asks again.
-        const jobs = await exec.run({ ...kubectl.migrationJobs(release, ns, env), allowFailure: true });
-        const failedJob = parseJobs(jobs.exitCode === 0 ? jobs.stdout : '').find((j) => j.failed);
-        if (failedJob) {
-            const logs = await exec.run({ ...kubectl.jobLogs(failedJob.name, ns, env), allowFailure: true });
-            return new JobFailed(describeJobFailure(failedJob, lastLogLines(logs.exitCode === 0 ? logs.stdout : '')), failedJob.of?.task);
-        }
-        const pods = await exec.run({ ...kubectl.releasePods(release, ns, env), allowFailure: true });
-        const crashing = parsePods(pods.exitCode === 0 ? pods.stdout : '').find((p) => p.crashLoop && p.crashLoop.restarts >= CRASH_LOOP_RESTARTS);
-        if (crashing?.crashLoop)
-            return new CrashLooping(`pod ${crashing.name}: container ${crashing.crashLoop.container} is in CrashLoopBackOff after ` +
-                `${crashing.crashLoop.restarts} restarts; the deploy cannot become ready (its diagnostics hold the pod's last log lines)`);
-    }
-    return undefined;
-}
-
 ;// CONCATENATED MODULE: ./build/src/loops/ci-kind.js
 /**
  * ci-kind: an ephemeral Kind cluster for this job, the CI-built images loaded into it, deploy, wait, contract
  * checks, and the cluster deleted even on failure (the post step deletes it if this step never got there).
  */
-
 
 
 
@@ -55650,12 +55659,13 @@ const ciKind = async (ctx) => {
             if (l.status === 'rejected')
                 throw l.reason;
             await ctx.step('namespace', () => deps.exec.run(kubectl.applyFromStdin(namespaceManifest(ns, names.labels ?? {}, {}), env, `namespace ${ns}`)));
-            await ctx.step('deploy', () => deployWatched(ctx, deployCommand(ctx, {
+            await ctx.step('deploy', () => deps.exec.run(deployCommand(ctx, {
                 profile: 'ci-kind',
                 namespace: ns,
                 images: inputs.images,
                 kubeContext: names.kubeContext,
-            }), release, ns));
+                statusCheck: false,
+            })));
             await ctx.step('ready', () => waitReady(ctx, ns));
             await ctx.step('contract checks', () => withPortForwards(ctx, ns, release, async (urls) => {
                 await contract(ctx, {
@@ -56349,7 +56359,6 @@ async function removeOne(ctx, d) {
 
 
 
-
 const preview = async (ctx) => {
     const { inputs, names, deps } = ctx;
     const ns = names.namespace;
@@ -56424,11 +56433,12 @@ const preview = async (ctx) => {
                 await retryFailedMigrations(ctx, names.release, ns);
                 if (seeding)
                     await removeSeedJobs(ctx, ns);
-                await deployWatched(ctx, deployCommand(ctx, {
+                await deps.exec.run(deployCommand(ctx, {
                     profile: 'preview',
                     namespace: ns,
                     images: images.length ? images : inputs.images,
-                }), names.release, ns);
+                    statusCheck: false,
+                }));
             });
             await readyAndSeed(ctx, ns, seeding);
             await ctx.step('contract checks', async () => {

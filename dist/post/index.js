@@ -31856,7 +31856,7 @@ function skaffoldDeploy(a) {
             '--namespace',
             a.namespace,
             ...images,
-            '--status-check=true',
+            `--status-check=${a.statusCheck ?? true}`,
         ],
         cwd: a.stackDir,
         env: a.env,
