@@ -83,7 +83,7 @@ function unzip(zip: ArrayBuffer, dir: string): void {
 export async function run(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   try {
     const label = core.getInput('label').trim() || DEFAULT_FORK_LABEL;
-    const token = core.getInput('github-token', { required: true });
+    const token = core.getInput('token', { required: true });
     const repository = env.GITHUB_REPOSITORY ?? '';
     const [owner, repo] = repository.split('/');
     if (!owner || !repo) throw new Error(`GITHUB_REPOSITORY ${JSON.stringify(repository)} is not owner/name`);

@@ -1,9 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { decideForkPreview, type ForkFacts, latestLabeling } from '../../src/fork/gate.js';
-import { imageTarballs, parseClaims } from '../../src/fork/main.js';
+import { imageTarballs, parseClaims, run as run_ } from '../../src/fork/main.js';
+import { publishForkBuild, workflowRunEvent } from '../support/fork.js';
+import { type GitHubServer, startGitHubServer } from '../support/github-server.js';
 
 const SHA = '4f2c9e1aa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5';
 const NEWER = 'a'.repeat(40);
@@ -208,5 +210,139 @@ describe('the build artifact, read as data', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the trusted stage (dist/fork-gate) against the GitHub double', () => {
+  const PR = 401;
+  const T = (min: number) => `2026-05-10T12:${String(min).padStart(2, '0')}:00Z`;
+  let gh: GitHubServer;
+  let dir: string;
+  const saved = { ...process.env };
+
+  beforeEach(async () => {
+    gh = await startGitHubServer({
+      owner: 'jetscale',
+      repo: 'demo',
+      token: 'ghs_fork',
+      pulls: { [PR]: 'open' },
+      roles: { maintainer: 'maintain', helper: 'triage' },
+    });
+    gh.updatePull(PR, { headSha: SHA, headRepo: FORK, headRef: 'feature' });
+  });
+  afterEach(async () => {
+    process.env = { ...saved };
+    await gh.close(); // every request and response held to GitHub's description
+  });
+  // one directory for all: core.summary keeps the summary file's path from its first write
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'fork-stage2-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Runs stage 2 for `run`'s workflow_run event; answers its outputs and summary. */
+  async function stage2(run: ReturnType<typeof publishForkBuild>) {
+    const event = join(dir, `event-${run.id}.json`);
+    writeFileSync(event, JSON.stringify(workflowRunEvent(gh, run)));
+    for (const f of ['output', 'summary']) writeFileSync(join(dir, f), '');
+    Object.assign(process.env, {
+      GITHUB_EVENT_PATH: event,
+      GITHUB_REPOSITORY: BASE,
+      GITHUB_API_URL: gh.url,
+      GITHUB_OUTPUT: join(dir, 'output'),
+      GITHUB_STEP_SUMMARY: join(dir, 'summary'),
+      RUNNER_TEMP: join(dir, 'temp'),
+      INPUT_TOKEN: 'ghs_fork',
+      INPUT_LABEL: '',
+    });
+    process.exitCode = undefined;
+    await run_();
+    const failed = process.exitCode;
+    process.exitCode = undefined;
+    const out = readFileSync(join(dir, 'output'), 'utf8');
+    const outputs = Object.fromEntries(
+      [...out.matchAll(/^(\S+)<<(\S+)\n([\s\S]*?)\n\2$/gm)].map((m) => [m[1], m[3]]),
+    );
+    return { failed, outputs, summary: readFileSync(join(dir, 'summary'), 'utf8') };
+  }
+
+  const build = (
+    sha: string,
+    createdAt: string,
+    over: Partial<Parameters<typeof publishForkBuild>[1]> = {},
+  ) =>
+    publishForkBuild(gh, {
+      pr: PR,
+      sha,
+      headRepo: FORK,
+      headBranch: 'feature',
+      images: { 'backend.tar': 'backend image', 'frontend.tar': 'frontend image' },
+      createdAt,
+      ...over,
+    });
+
+  test('labelled by a writer: the images of the built SHA, unpacked for the deploy', async () => {
+    build(SHA, T(0)); // opened
+    gh.labelPull(PR, 'preview', 'maintainer', T(5));
+    const { failed, outputs } = await stage2(build(SHA, T(6))); // the labeled event's build
+    expect(failed).toBeUndefined();
+    expect(outputs).toMatchObject({
+      deploy: 'true',
+      'pr-number': '401',
+      sha: SHA,
+      services: 'backend frontend',
+    });
+    expect(readFileSync(join(outputs['images-dir'] as string, 'backend.tar'), 'utf8')).toBe('backend image');
+    // the zip came through GitHub's redirect, with the token only where GitHub asks for it
+    expect(gh.lines()).toContainEqual(expect.stringMatching(/^GET \/_artifact-blobs\/\d+\.zip\?sig=/));
+  });
+
+  test('unlabelled: deploys nothing, says why, downloads no image', async () => {
+    const { outputs, summary } = await stage2(build(SHA, T(0)));
+    expect(outputs).toEqual({ deploy: 'false', 'pr-number': '401' });
+    expect(summary).toContain("does not carry the label 'preview'");
+    const artifactDownloads = gh.lines().filter((l) => l.startsWith('GET /_artifact-blobs/'));
+    expect(artifactDownloads).toHaveLength(1); // the claims, not the images
+  });
+
+  test('labelled by a non-writer: deploys nothing, the label stays', async () => {
+    build(SHA, T(0));
+    gh.labelPull(PR, 'preview', 'helper', T(5));
+    const { outputs, summary } = await stage2(build(SHA, T(6)));
+    expect(outputs.deploy).toBe('false');
+    expect(summary).toContain('applied by helper, whose permission on jetscale/demo is triage');
+    expect(gh.state.pulls.get(PR)?.labels).toEqual(['preview']);
+  });
+
+  test('a push after the label: deploys nothing and removes the label', async () => {
+    build(SHA, T(0));
+    gh.labelPull(PR, 'preview', 'maintainer', T(5));
+    gh.updatePull(PR, { headSha: NEWER });
+    const { outputs, summary } = await stage2(build(NEWER, T(7))); // synchronize
+    expect(outputs.deploy).toBe('false');
+    expect(summary).toContain('a push after the label is not approved; the label is removed');
+    expect(gh.state.pulls.get(PR)?.labels).toEqual([]);
+    expect(gh.lines()).toContain('DELETE /repos/jetscale/demo/issues/401/labels/preview');
+    expect(gh.state.issueEvents.get(PR)?.at(-1)).toMatchObject({
+      event: 'unlabeled',
+      actor: { login: 'github-actions[bot]' },
+    });
+  });
+
+  test("a forged claim (another fork's PR) deploys nothing", async () => {
+    build(SHA, T(0));
+    gh.labelPull(PR, 'preview', 'maintainer', T(5));
+    const { outputs, summary } = await stage2(
+      build(SHA, T(6), { headRepo: 'eve/demo', headBranch: 'feature' }), // eve's run claims mallory's PR
+    );
+    expect(outputs.deploy).toBe('false');
+    expect(summary).toContain('comes from mallory/demo, but the build run built eve/demo');
+  });
+
+  test('a build without claims fails nothing open: deploys nothing, names the missing artifact', async () => {
+    const run = gh.addRun({ headRepo: FORK, headBranch: 'feature', headSha: SHA, createdAt: T(0) });
+    const { outputs, summary } = await stage2(run);
+    expect(outputs.deploy).toBe('false');
+    expect(summary).toContain('the build run has no artifact jetscale-fork-claims');
   });
 });
