@@ -32,6 +32,7 @@
  * status (5xx, 429, GitHub's rate-limit answers with their headers: primaryRateLimit, secondaryRateLimit),
  * no answer at all, or the answer lost after the write was done.
  */
+import { createReadStream, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -149,7 +150,8 @@ export interface GitHubState {
   /** Issue events by pull request, oldest first. */
   issueEvents: Map<number, ReturnType<typeof issueEvent>[]>;
   runs: WorkflowRunFacts[];
-  artifacts: { id: number; name: string; runId: number; zip: Buffer; createdAt: string }[];
+  /** zip: the bytes, or the path of a file holding them (large artifacts stay on disk). */
+  artifacts: { id: number; name: string; runId: number; zip: Buffer | string; createdAt: string }[];
   comments: Map<number, IssueComment[]>;
   deployments: Deployment[];
   statuses: Map<number, DeploymentStatus[]>;
@@ -280,8 +282,8 @@ export interface GitHubServer {
     conclusion?: string | null;
     createdAt?: string;
   }): WorkflowRunFacts;
-  /** An artifact of run `runId` whose download is `zip`. */
-  addArtifact(runId: number, name: string, zip: Buffer): void;
+  /** An artifact of run `runId` whose download is `zip` (bytes, or the path of a file holding them). */
+  addArtifact(runId: number, name: string, zip: Buffer | string): void;
   /** The run as GitHub shows it (the workflow_run event's workflow_run). */
   runObject(run: WorkflowRunFacts): ReturnType<typeof workflowRun>;
   /** Stops the server; rejects when requests or responses violated GitHub's description (see assertValid). */
@@ -558,7 +560,7 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
           json: {
             total_count: list.length,
             artifacts: list.map((a) =>
-              artifact({ id: a.id, name: a.name, size: a.zip.length, run, createdAt: a.createdAt }, hosts()),
+              artifact({ id: a.id, name: a.name, size: sizeOf(a.zip), run, createdAt: a.createdAt }, hosts()),
             ),
           },
         };
@@ -726,11 +728,9 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
       // the storage a download redirects to: no GitHub API, no token (the URL is the credential)
       const blob = state.artifacts.find((a) => `${BLOBS}${a.id}.zip` === url.pathname);
       entry.status = blob ? 200 : 404;
-      res.writeHead(entry.status, {
-        'content-type': 'application/zip',
-        'content-length': blob?.zip.length ?? 0,
-      });
-      res.end(blob?.zip ?? Buffer.alloc(0));
+      res.writeHead(entry.status, { 'content-type': 'application/zip', 'content-length': sizeOf(blob?.zip) });
+      if (typeof blob?.zip === 'string') createReadStream(blob.zip).pipe(res);
+      else res.end(blob?.zip ?? Buffer.alloc(0));
       return;
     }
     const path = repoPath(url.pathname);
@@ -946,6 +946,11 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
       assertValid();
     },
   };
+}
+
+function sizeOf(zip: Buffer | string | undefined): number {
+  if (zip === undefined) return 0;
+  return typeof zip === 'string' ? statSync(zip).size : zip.length;
 }
 
 function failureError(failure: Failure): HttpError {

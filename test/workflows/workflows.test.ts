@@ -164,6 +164,8 @@ describe('actionlint', () => {
         ...workflowFiles.map((f) => join('.github', 'workflows', f)),
         ...fixtureFiles.map((f) => join('test', 'workflows', 'fixtures', f)),
         join('test', 'e2e', 'fixtures', 'act', 'pr.yml'), // the caller workflow the act e2e runs
+        join('test', 'e2e', 'fixtures', 'act', 'fork-build.yml'), // the fork preview's callers (act e2e)
+        join('test', 'e2e', 'fixtures', 'act', 'fork-preview.yml'),
       ];
       expect(files.length).toBeGreaterThanOrEqual(5);
       const { status, findings } = lint(files);
