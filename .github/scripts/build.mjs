@@ -20,6 +20,7 @@ try {
     ['index.js', out, ['--license', 'licenses.txt']],
     ['post.js', join(out, 'post'), []],
     ['cli.js', join(out, 'cli'), []],
+    ['fork-gate.js', join(out, 'fork-gate'), []],
   ];
   for (const [entry, dir, extra] of entries) {
     run(bin('ncc'), ['build', join(js, 'src', entry), '-o', dir, '--quiet', ...extra]);

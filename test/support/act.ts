@@ -80,6 +80,39 @@ export function stageStack(work: string): void {
 }
 
 /**
+ * Replaces the failing actions/upload-artifact stand-in (see stageStack) with one that stores: the zip of the
+ * `path` input (as upload-artifact makes it) goes to $JETSCALE_TEST_ARTIFACTS/<GITHUB_RUN_ID>/<name>.zip, where a
+ * test picks it up and serves it as that run's artifact (the GitHub double's addArtifact), as GitHub would. Like
+ * upload-artifact, it fails when `path` holds nothing and if-no-files-found is error.
+ */
+export function stageArtifactStore(work: string): void {
+  writeFileSync(join(work, 'upload-artifact', 'index.js'), ARTIFACT_STORE_STAND_IN);
+}
+
+const ARTIFACT_STORE_STAND_IN = `const { execFileSync } = require('node:child_process');
+const { existsSync, mkdirSync, readdirSync } = require('node:fs');
+const { join } = require('node:path');
+const input = (name) => (process.env['INPUT_' + name.toUpperCase()] ?? '').trim();
+const fail = (message) => {
+  console.log('::error::stand-in for actions/upload-artifact: ' + message);
+  process.exit(1);
+};
+const name = input('name') || 'artifact';
+const path = input('path');
+const store = process.env.JETSCALE_TEST_ARTIFACTS;
+if (!store) fail('JETSCALE_TEST_ARTIFACTS is not set');
+if (!existsSync(path) || readdirSync(path).length === 0) {
+  if (input('if-no-files-found') === 'error') fail('no files found at ' + path);
+  process.exit(0);
+}
+const dir = join(store, process.env.GITHUB_RUN_ID);
+mkdirSync(dir, { recursive: true });
+// -1: the fastest deflate (upload-artifact's compression-level is a trade of time for size, as here)
+execFileSync('zip', ['-q', '-r', '-1', join(dir, name + '.zip'), '.'], { cwd: path });
+console.log('stand-in for actions/upload-artifact: stored ' + name + ' of run ' + process.env.GITHUB_RUN_ID);
+`;
+
+/**
  * The actions/checkout stand-in: what the real action does for a repository other than the workflow's own
  * (act skips the check-out of the calling repository itself, whose files it copies into the workspace).
  * It clones `repository` from $JETSCALE_TEST_GIT_ROOT/<owner>/<name> and checks out `ref` (detached) into

@@ -361,3 +361,134 @@ export function pullRequestEventPayload(facts: PullRequestEventFacts, hosts: Git
   }
   return payload;
 }
+
+/** A label as GitHub shows it on an issue or pull request (GET pulls, DELETE issues/{n}/labels/{name}). */
+export function label(name: string, base: RepositoryRef, hosts: GitHubHosts = PUBLIC_HOSTS) {
+  const id = 200_000_000 + userId(name);
+  return {
+    id,
+    node_id: nodeId('LA', id),
+    url: `${hosts.api}/repos/${base.owner}/${base.name}/labels/${encodeURIComponent(name)}`,
+    name,
+    description: null,
+    color: '0e8a16',
+    default: false,
+  };
+}
+
+/** An issue event (GET issues/{n}/events): labeled/unlabeled carry the label, head_ref_force_pushed does not. */
+export function issueEvent(
+  facts: { id: number; event: string; actor: string; createdAt: string; label?: string; base: RepositoryRef },
+  hosts: GitHubHosts = PUBLIC_HOSTS,
+) {
+  return {
+    id: facts.id,
+    node_id: nodeId('IE', facts.id),
+    url: `${hosts.api}/repos/${facts.base.owner}/${facts.base.name}/issues/events/${facts.id}`,
+    actor: simpleUser(facts.actor, hosts),
+    event: facts.event,
+    commit_id: null,
+    commit_url: null,
+    created_at: facts.createdAt,
+    performed_via_github_app: null,
+    ...(facts.label === undefined ? {} : { label: { name: facts.label, color: '0e8a16' } }),
+  };
+}
+
+/** GET collaborators/{username}/permission: GitHub's legacy permission next to the role name. */
+export function collaboratorPermission(login: string, role: string, hosts: GitHubHosts = PUBLIC_HOSTS) {
+  const permission = role === 'maintain' ? 'write' : role === 'triage' ? 'read' : role;
+  return {
+    permission,
+    role_name: role,
+    user: { ...simpleUser(login, hosts), role_name: role },
+  };
+}
+
+export interface WorkflowRunFacts {
+  id: number;
+  base: RepositoryRef;
+  head: RepositoryRef;
+  headBranch: string;
+  headSha: string;
+  event: string;
+  conclusion: string | null;
+  createdAt: string;
+  name?: string;
+}
+
+/** A workflow run (GET actions/runs, and the workflow_run event's payload). */
+export function workflowRun(facts: WorkflowRunFacts, hosts: GitHubHosts = PUBLIC_HOSTS) {
+  const base = repository(facts.base, hosts);
+  const api = `${base.url}/actions/runs/${facts.id}`;
+  return {
+    id: facts.id,
+    name: facts.name ?? 'fork build',
+    node_id: nodeId('WFR', facts.id),
+    check_suite_id: facts.id + 1,
+    check_suite_node_id: nodeId('CS', facts.id + 1),
+    head_branch: facts.headBranch,
+    head_sha: facts.headSha,
+    path: '.github/workflows/fork-build.yml',
+    display_title: 'a change',
+    run_number: facts.id % 1000,
+    event: facts.event,
+    status: facts.conclusion === null ? 'in_progress' : 'completed',
+    conclusion: facts.conclusion,
+    workflow_id: 4242,
+    url: api,
+    html_url: `${base.html_url}/actions/runs/${facts.id}`,
+    pull_requests: [],
+    created_at: facts.createdAt,
+    updated_at: facts.createdAt,
+    actor: simpleUser(facts.head.owner, hosts),
+    triggering_actor: simpleUser(facts.head.owner, hosts),
+    run_attempt: 1,
+    run_started_at: facts.createdAt,
+    jobs_url: `${api}/jobs`,
+    logs_url: `${api}/logs`,
+    check_suite_url: `${base.url}/check-suites/${facts.id + 1}`,
+    artifacts_url: `${api}/artifacts`,
+    cancel_url: `${api}/cancel`,
+    rerun_url: `${api}/rerun`,
+    previous_attempt_url: null,
+    workflow_url: `${base.url}/actions/workflows/4242`,
+    head_commit: {
+      id: facts.headSha,
+      tree_id: 'e'.repeat(40),
+      message: 'a change',
+      timestamp: facts.createdAt,
+      author: { name: facts.head.owner, email: `${facts.head.owner}@example.invalid` },
+      committer: { name: facts.head.owner, email: `${facts.head.owner}@example.invalid` },
+    },
+    repository: base,
+    head_repository: repository(facts.head, hosts),
+  };
+}
+
+/** An artifact of a run (GET actions/runs/{id}/artifacts). */
+export function artifact(
+  facts: { id: number; name: string; size: number; run: WorkflowRunFacts; createdAt: string },
+  hosts: GitHubHosts = PUBLIC_HOSTS,
+) {
+  const api = `${hosts.api}/repos/${facts.run.base.owner}/${facts.run.base.name}/actions/artifacts/${facts.id}`;
+  return {
+    id: facts.id,
+    node_id: nodeId('MDg', facts.id),
+    name: facts.name,
+    size_in_bytes: facts.size,
+    url: api,
+    archive_download_url: `${api}/zip`,
+    expired: false,
+    created_at: facts.createdAt,
+    updated_at: facts.createdAt,
+    expires_at: new Date(Date.parse(facts.createdAt) + 86_400_000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    workflow_run: {
+      id: facts.run.id,
+      repository_id: facts.run.base.id,
+      head_repository_id: facts.run.head.id,
+      head_branch: facts.run.headBranch,
+      head_sha: facts.run.headSha,
+    },
+  };
+}

@@ -10,6 +10,12 @@
  *   POST   /repos/{owner}/{repo}/deployments/{id}/statuses  201 (auto_inactive as GitHub documents it)
  *   GET    /repos/{owner}/{repo}/deployments/{id}/statuses  (per_page, page; newest first)
  *   GET    /user                                             (403 for an installation token, as GitHub)
+ *   GET    /repos/{owner}/{repo}/issues/{n}/events          (labeled, unlabeled, head_ref_force_pushed; paginated)
+ *   DELETE /repos/{owner}/{repo}/issues/{n}/labels/{name}   (records the unlabeled event; 404 when not there)
+ *   GET    /repos/{owner}/{repo}/collaborators/{user}/permission  (role_name; read for anyone not given a role)
+ *   GET    /repos/{owner}/{repo}/actions/runs               (event, head_sha; paginated)
+ *   GET    /repos/{owner}/{repo}/actions/runs/{id}/artifacts  (name)
+ *   GET    /repos/{owner}/{repo}/actions/artifacts/{id}/zip  302 to a short-lived URL on this server, as GitHub
  *
  * Every /repos/{owner}/{repo}/… route also answers GitHub's /repositories/{id}/… form, which is what its
  * pagination `Link` headers use (and so do ours).
@@ -26,9 +32,23 @@
  * status (5xx, 429, GitHub's rate-limit answers with their headers: primaryRateLimit, secondaryRateLimit),
  * no answer at all, or the answer lost after the write was done.
  */
+import { createReadStream, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type GitHubHosts, privateUser, pullRequest, repositoryId, simpleUser } from './github-objects.js';
+import {
+  artifact,
+  collaboratorPermission,
+  type GitHubHosts,
+  issueEvent,
+  label as labelObject,
+  privateUser,
+  pullRequest,
+  type RepositoryRef,
+  repositoryId,
+  simpleUser,
+  type WorkflowRunFacts,
+  workflowRun,
+} from './github-objects.js';
 import { API_VERSION, type RestDescription, restDescription } from './openapi.js';
 
 export interface GitHubServerOptions {
@@ -49,6 +69,8 @@ export interface GitHubServerOptions {
   repositoryId?: number;
   /** Check requests and responses against GitHub's REST description (default true). */
   validate?: boolean;
+  /** Repository roles (role_name) by login; anyone else reads (a public repository's outsider). */
+  roles?: Record<string, string>;
 }
 
 /** A pull request's state; merged is closed by a merge (GitHub: state closed, merged true). */
@@ -111,9 +133,25 @@ export interface DeploymentStatus {
   auto_inactive: boolean;
 }
 
+/** What GET /pulls/{n} shows of a pull request. */
+export interface PullFacts {
+  state: PullState;
+  /** The head commit (default ffff…). */
+  headSha?: string;
+  /** The head repository (owner/name): a fork, or the repository itself (the default). */
+  headRepo?: string;
+  /** The head branch (default feature-<n>). */
+  headRef?: string;
+  labels?: string[];
+}
+
 export interface GitHubState {
-  /** Pull requests; headSha (default ffff…) is the head commit GET /pulls/{n} shows. */
-  pulls: Map<number, { state: PullState; headSha?: string }>;
+  pulls: Map<number, PullFacts>;
+  /** Issue events by pull request, oldest first. */
+  issueEvents: Map<number, ReturnType<typeof issueEvent>[]>;
+  runs: WorkflowRunFacts[];
+  /** zip: the bytes, or the path of a file holding them (large artifacts stay on disk). */
+  artifacts: { id: number; name: string; runId: number; zip: Buffer | string; createdAt: string }[];
   comments: Map<number, IssueComment[]>;
   deployments: Deployment[];
   statuses: Map<number, DeploymentStatus[]>;
@@ -228,6 +266,26 @@ export interface GitHubServer {
   /** Requests rendered as "METHOD /path?query" lines, for sequence assertions. */
   lines(): string[];
   clearRequests(): void;
+  /** Changes what GET /pulls/{n} shows (head commit, head repository and branch, labels). */
+  updatePull(n: number, facts: Partial<PullFacts>): void;
+  /** `actor` applies `label` to pull request `n` (the label, and its labeled event at `at`, default now). */
+  labelPull(n: number, label: string, actor: string, at?: string): void;
+  /** Records a head_ref_force_pushed event on pull request `n`. */
+  forcePushed(n: number, actor: string, at?: string): void;
+  setRole(login: string, role: string): void;
+  /** A workflow run of this repository (created_at default now); returns its facts, with its id. */
+  addRun(run: {
+    headRepo: string;
+    headBranch: string;
+    headSha: string;
+    event?: string;
+    conclusion?: string | null;
+    createdAt?: string;
+  }): WorkflowRunFacts;
+  /** An artifact of run `runId` whose download is `zip` (bytes, or the path of a file holding them). */
+  addArtifact(runId: number, name: string, zip: Buffer | string): void;
+  /** The run as GitHub shows it (the workflow_run event's workflow_run). */
+  runObject(run: WorkflowRunFacts): ReturnType<typeof workflowRun>;
   /** Stops the server; rejects when requests or responses violated GitHub's description (see assertValid). */
   close(): Promise<void>;
 }
@@ -258,7 +316,23 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
   const deploymentAnswers: Array<'merged' | 'conflict'> = [];
   const requests: LoggedRequest[] = [];
   const violations: string[] = [];
-  const state: GitHubState = { pulls: new Map(), comments: new Map(), deployments: [], statuses: new Map() };
+  const state: GitHubState = {
+    pulls: new Map(),
+    comments: new Map(),
+    deployments: [],
+    statuses: new Map(),
+    issueEvents: new Map(),
+    runs: [],
+    artifacts: [],
+  };
+  const roles = new Map(Object.entries(options.roles ?? {}));
+  const baseRef: RepositoryRef = { owner, name: repo, id: repoId };
+  const refOf = (fullName: string): RepositoryRef => {
+    const [o, n] = fullName.split('/') as [string, string];
+    return fullName === `${owner}/${repo}` ? baseRef : { owner: o, name: n, id: repositoryId(fullName) };
+  };
+  /** Where a 302 for an artifact's zip points (GitHub: a short-lived storage URL). */
+  const BLOBS = '/_artifact-blobs/';
   for (const [n, s] of Object.entries(options.pulls ?? {})) state.pulls.set(Number(n), { state: s });
   let nextId = 1000;
   const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -343,11 +417,17 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
     if (readOnly) throw new HttpError(403, 'Resource not accessible by integration', docs);
   }
 
+  function addEvent(n: number, event: string, actor: string, at: string, label?: string): void {
+    const list = state.issueEvents.get(n) ?? [];
+    list.push(issueEvent({ id: nextId++, event, actor, createdAt: at, label, base: baseRef }, hosts()));
+    state.issueEvents.set(n, list);
+  }
+
   type Handler = (
     m: RegExpMatchArray,
     url: URL,
     body: unknown,
-  ) => { status: number; json: unknown; link?: string };
+  ) => { status: number; json: unknown; link?: string; location?: string };
   const routes: Array<{ method: string; pattern: RegExp; handler: Handler }> = [
     {
       method: 'GET',
@@ -396,20 +476,104 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
         const n = Number(m[1]);
         const pull = state.pulls.get(n);
         if (!pull) throw new HttpError(404, 'Not Found', `${DOCS}/pulls/pulls#get-a-pull-request`);
+        const json = pullRequest(
+          {
+            base: baseRef,
+            head: pull.headRepo ? refOf(pull.headRepo) : undefined,
+            number: n,
+            state: pull.state === 'merged' ? 'closed' : pull.state,
+            merged: pull.state === 'merged',
+            headSha: pull.headSha ?? 'f'.repeat(40),
+            headRef: pull.headRef ?? `feature-${n}`,
+          },
+          hosts(),
+        );
         return {
           status: 200,
-          json: pullRequest(
-            {
-              base: { owner, name: repo, id: repoId },
-              number: n,
-              state: pull.state === 'merged' ? 'closed' : pull.state,
-              merged: pull.state === 'merged',
-              headSha: pull.headSha ?? 'f'.repeat(40),
-              headRef: `feature-${n}`,
-            },
-            hosts(),
-          ),
+          json: { ...json, labels: (pull.labels ?? []).map((l) => labelObject(l, baseRef, hosts())) },
         };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/issues\/(\d+)\/events$/,
+      handler: (m, url) => {
+        const n = Number(m[1]);
+        requirePull(n);
+        const { page, link } = paginate(url, state.issueEvents.get(n) ?? []);
+        return { status: 200, json: page, link };
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/issues\/(\d+)\/labels\/([^/]+)$/,
+      handler: (m) => {
+        const docs = `${DOCS}/issues/labels#remove-a-label-from-an-issue`;
+        requireWrite(docs);
+        const n = Number(m[1]);
+        const name = decodeURIComponent(m[2] as string);
+        const pull = state.pulls.get(n);
+        if (!pull?.labels?.includes(name)) throw new HttpError(404, 'Label does not exist', docs);
+        pull.labels = pull.labels.filter((l) => l !== name);
+        addEvent(n, 'unlabeled', login, now(), name);
+        return { status: 200, json: pull.labels.map((l) => labelObject(l, baseRef, hosts())) };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/collaborators\/([^/]+)\/permission$/,
+      handler: (m) => {
+        const who = decodeURIComponent(m[1] as string);
+        return { status: 200, json: collaboratorPermission(who, roles.get(who) ?? 'read', hosts()) };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/actions\/runs$/,
+      handler: (_m, url) => {
+        const event = url.searchParams.get('event');
+        const sha = url.searchParams.get('head_sha');
+        const list = state.runs
+          .filter((r) => (!event || r.event === event) && (!sha || r.headSha === sha))
+          .slice()
+          .reverse();
+        const { page, link } = paginate(url, list);
+        return {
+          status: 200,
+          json: { total_count: list.length, workflow_runs: page.map((r) => workflowRun(r, hosts())) },
+          link,
+        };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/actions\/runs\/(\d+)\/artifacts$/,
+      handler: (m, url) => {
+        const id = Number(m[1]);
+        const run = state.runs.find((r) => r.id === id);
+        if (!run)
+          throw new HttpError(404, 'Not Found', `${DOCS}/actions/artifacts#list-workflow-run-artifacts`);
+        const name = url.searchParams.get('name');
+        const list = state.artifacts.filter((a) => a.runId === id && (!name || a.name === name));
+        return {
+          status: 200,
+          json: {
+            total_count: list.length,
+            artifacts: list.map((a) =>
+              artifact({ id: a.id, name: a.name, size: sizeOf(a.zip), run, createdAt: a.createdAt }, hosts()),
+            ),
+          },
+        };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/actions\/artifacts\/(\d+)\/zip$/,
+      handler: (m) => {
+        const id = Number(m[1]);
+        if (!state.artifacts.some((a) => a.id === id))
+          throw new HttpError(404, 'Not Found', `${DOCS}/actions/artifacts#download-an-artifact`);
+        return { status: 302, json: undefined, location: `${base}${BLOBS}${id}.zip?sig=${nextId++}` };
       },
     },
     {
@@ -560,10 +724,20 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
       status: 0,
     };
     requests.push(entry);
+    if (method === 'GET' && url.pathname.startsWith(BLOBS)) {
+      // the storage a download redirects to: no GitHub API, no token (the URL is the credential)
+      const blob = state.artifacts.find((a) => `${BLOBS}${a.id}.zip` === url.pathname);
+      entry.status = blob ? 200 : 404;
+      res.writeHead(entry.status, { 'content-type': 'application/zip', 'content-length': sizeOf(blob?.zip) });
+      if (typeof blob?.zip === 'string') createReadStream(blob.zip).pipe(res);
+      else res.end(blob?.zip ?? Buffer.alloc(0));
+      return;
+    }
     const path = repoPath(url.pathname);
     let status: number;
     let json: unknown;
     let link: string | undefined;
+    let location: string | undefined;
     let failure: Failure | undefined;
     try {
       if (raw.length) {
@@ -625,7 +799,7 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
           .map((r) => ({ r, m: r.method === method ? rest.match(r.pattern) : null }))
           .find((x) => x.m);
         if (!route?.m) throw new HttpError(404, 'Not Found');
-        ({ status, json, link } = route.r.handler(route.m, url, body));
+        ({ status, json, link, location } = route.r.handler(route.m, url, body));
       }
       if (failure?.processed) {
         // Carried out; the answer is what is lost.
@@ -640,6 +814,11 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
     entry.status = status;
     if (description)
       record('response', entry, description.checkResponse({ method, path, status, body: json }));
+    if (location) {
+      res.writeHead(status, { location, 'content-length': 0, 'x-github-request-id': `R${requests.length}` });
+      res.end();
+      return;
+    }
     const text = JSON.stringify(json);
     const headers: Record<string, string | number> = {
       'content-type': 'application/json; charset=utf-8',
@@ -706,6 +885,46 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
         addStatus(deployment, s, { description: '', log_url: '', environment_url: '', auto_inactive: false });
       return deployment;
     },
+    updatePull: (n, facts) => {
+      const pull = state.pulls.get(n);
+      if (!pull) throw new Error(`no pull request ${n} on the GitHub double`);
+      Object.assign(pull, facts);
+    },
+    labelPull: (n, name, actor, at = now()) => {
+      const pull = state.pulls.get(n);
+      if (!pull) throw new Error(`no pull request ${n} on the GitHub double`);
+      pull.labels = [...new Set([...(pull.labels ?? []), name])];
+      addEvent(n, 'labeled', actor, at, name);
+    },
+    forcePushed: (n, actor, at = now()) => addEvent(n, 'head_ref_force_pushed', actor, at),
+    setRole: (who, role) => {
+      roles.set(who, role);
+    },
+    addRun: ({
+      headRepo,
+      headBranch,
+      headSha,
+      event = 'pull_request',
+      conclusion = 'success',
+      createdAt = now(),
+    }) => {
+      const run: WorkflowRunFacts = {
+        id: nextId++,
+        base: baseRef,
+        head: refOf(headRepo),
+        headBranch,
+        headSha,
+        event,
+        conclusion,
+        createdAt,
+      };
+      state.runs.push(run);
+      return run;
+    },
+    addArtifact: (runId, name, zip) => {
+      state.artifacts.push({ id: nextId++, name, runId, zip, createdAt: now() });
+    },
+    runObject: (run) => workflowRun(run, hosts()),
     answerCreateDeployment: (outcome, times = 1) => {
       for (let i = 0; i < times; i++) deploymentAnswers.push(outcome);
     },
@@ -727,6 +946,11 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
       assertValid();
     },
   };
+}
+
+function sizeOf(zip: Buffer | string | undefined): number {
+  if (zip === undefined) return 0;
+  return typeof zip === 'string' ? statSync(zip).size : zip.length;
 }
 
 function failureError(failure: Failure): HttpError {

@@ -40,6 +40,8 @@ const reusable: Record<string, string[]> = {
   'ci-kind.yml': ['ci-kind'],
   'live.yml': ['live'],
   'sweep.yml': ['sweep'],
+  'fork-build.yml': [],
+  'fork-preview.yml': ['preview'],
 };
 
 const PREVIEW_GROUP = `jetscale-preview-\${{ github.repository }}-\${{ github.event.pull_request.number }}`;
@@ -162,6 +164,8 @@ describe('actionlint', () => {
         ...workflowFiles.map((f) => join('.github', 'workflows', f)),
         ...fixtureFiles.map((f) => join('test', 'workflows', 'fixtures', f)),
         join('test', 'e2e', 'fixtures', 'act', 'pr.yml'), // the caller workflow the act e2e runs
+        join('test', 'e2e', 'fixtures', 'act', 'fork-build.yml'), // the fork preview's callers (act e2e)
+        join('test', 'e2e', 'fixtures', 'act', 'fork-preview.yml'),
       ];
       expect(files.length).toBeGreaterThanOrEqual(5);
       const { status, findings } = lint(files);
@@ -209,8 +213,14 @@ describe.each(workflowFiles)('%s', (file) => {
       const writes =
         (file === 'preview.yml' && (id === 'deploy' || id === 'teardown')) ||
         (file === 'sweep.yml' && id === 'sweep');
+      // the fork preview's trusted stage also reads the build's artifacts
+      const forkPreview = file === 'fork-preview.yml' && id === 'preview';
       expect(job.permissions, `${file} job ${id}`).toEqual(
-        writes ? { contents: 'read', 'pull-requests': 'write', deployments: 'write' } : { contents: 'read' },
+        forkPreview
+          ? { contents: 'read', actions: 'read', 'pull-requests': 'write', deployments: 'write' }
+          : writes
+            ? { contents: 'read', 'pull-requests': 'write', deployments: 'write' }
+            : { contents: 'read' },
       );
     }
   });
@@ -365,6 +375,49 @@ describe('preview.yml', () => {
     expect(fork?.steps?.map((s) => s.run ?? '').join('\n')).toMatch(
       /::notice title=Preview skipped \(fork\)::/,
     );
+  });
+});
+
+describe('the fork preview (fork-build.yml, fork-preview.yml)', () => {
+  const build = load('fork-build.yml');
+  const preview = load('fork-preview.yml');
+  const stage2 = preview.jobs.preview as Job;
+
+  test('stage 1 builds forks only, with a read-only token and no secret', () => {
+    expect(build.jobs.build?.if).toContain(FORK);
+    expect(build.jobs.build?.permissions).toEqual({ contents: 'read' });
+    expect(workflowCall(build).secrets).toBeUndefined();
+    expect(readFileSync(join(workflowsDir, 'fork-build.yml'), 'utf8')).not.toMatch(/secrets\./);
+    const uploads = (build.jobs.build?.steps ?? []).filter((s) =>
+      s.uses?.startsWith('actions/upload-artifact@'),
+    );
+    expect(uploads.map((s) => s.with?.name)).toEqual(['jetscale-fork-images', 'jetscale-fork-claims']);
+  });
+
+  test("stage 2 runs on a fork's successful pull_request build only, and never checks out the fork", () => {
+    expect(stage2.if).toContain("github.event.workflow_run.event == 'pull_request'");
+    expect(stage2.if).toContain("github.event.workflow_run.conclusion == 'success'");
+    expect(stage2.if).toContain('github.event.workflow_run.head_repository.full_name != github.repository');
+    const checkouts = (stage2.steps ?? []).filter((s) => s.uses?.startsWith('actions/checkout@'));
+    // the base repository (the event's default-branch commit) and the stack's own commit: nothing of the head
+    expect(checkouts.map((s) => s.with?.repository ?? '(base)')).toEqual(['(base)', SELF_REPO]);
+    expect(checkouts[0]?.with?.ref).toBeUndefined();
+    const steps = JSON.stringify(stage2.steps);
+    expect(steps).not.toMatch(/workflow_run\.head|pull_request\.head/);
+  });
+
+  test("stage 2 pushes and deploys only after the gate said deploy, from the stack's own commit", () => {
+    const steps = stage2.steps ?? [];
+    const gate = steps.findIndex((s) => s.id === 'gate');
+    expect(steps[gate]?.run).toBe('node .jetscale-stack-action/dist/fork-gate/index.js');
+    expect(steps[gate]?.env).toMatchObject({ INPUT_LABEL: `\${{ inputs.label }}` });
+    for (const s of steps.slice(gate + 1)) expect(s.if, s.name).toBe("steps.gate.outputs.deploy == 'true'");
+    expect(steps.at(-1)?.with).toMatchObject({
+      loop: 'preview',
+      'pr-number': `\${{ steps.gate.outputs.pr-number }}`,
+      'git-sha': `\${{ steps.gate.outputs.sha }}`,
+    });
+    expect(workflowCall(preview).inputs?.label).toMatchObject({ default: 'preview' });
   });
 });
 

@@ -1,0 +1,4 @@
+import { run } from './fork/main.js';
+
+/* istanbul ignore next */
+run();
