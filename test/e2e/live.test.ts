@@ -26,14 +26,7 @@ import type * as tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseCommandFile, runBundle, runnerEnv } from '../support/runner.js';
 import { findTool, repoRoot } from '../support/tools.js';
-import {
-  LIVE_CLUSTER,
-  LIVE_REGISTRY,
-  liveClusterUp,
-  rigIngress,
-  rigKubeconfig,
-  rigSkipReason,
-} from './rig.js';
+import { LIVE_CLUSTER, liveClusterUp, rigIngress, rigKubeconfig, rigSkipReason } from './rig.js';
 
 const skip = rigSkipReason();
 
@@ -44,7 +37,7 @@ const RELEASE = 'jetscale';
 const HOST = 'app.jetscale.ai';
 const LIVE_URL = `https://${HOST}`;
 const SHA = '7d1e5c0b9a8f7e6d5c4b3a29180f7e6d5c4b3a21';
-const REGISTRY = LIVE_REGISTRY;
+const REGISTRY = 'localhost:5001/jetscale-rig';
 const LIVE_VALUES = [
   'charts/app/ci/live-values.yaml',
   'charts/app/ci/live-incluster-values.yaml',
