@@ -203,8 +203,13 @@ describe.skipIf(skip)(
       const first = byFinish[0] as (typeof runs)[number];
       const tenth = byFinish[byFinish.length - 1] as (typeof runs)[number];
       const failed = runs.filter((r) => r.code !== 0).map((r) => `pr-${r.pr}`);
+      // where the tenth's time went: the action's step lines ("✓ deploy (41.2 s)")
+      const steps = [...tenth.out.matchAll(/^[✓✗] (.+?) \(([\d.]+) s(?:, failed)?\)$/gm)]
+        .map((m) => `${m[1]} ${Number(m[2]).toFixed(0)} s`)
+        .join(', ');
       figures.push(
         `deploy time first ${seconds(first.ms)} (pr-${first.pr}), tenth ${seconds(tenth.ms)} (pr-${tenth.pr}), ${(tenth.ms / first.ms).toFixed(1)}×${failed.length ? ` (failed: ${failed.join(', ')})` : ''}`,
+        `the tenth's steps: ${steps}`,
       );
       for (const r of runs) {
         expect(r.code, `PR ${r.pr}:\n${r.out}`).toBe(0);
