@@ -107,9 +107,18 @@ export function rigIngress(cluster = 'jetscale-rig'): RigIngress {
 
 /** kubectl against the shared rig cluster jetscale-rig (output captured, never throws). */
 export function rigKubectl(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(findTool('kubectl') as string, ['--kubeconfig', rigKubeconfig(), ...args], {
+  return clusterKubectl('jetscale-rig', ...args);
+}
+
+/** kubectl against a rig cluster by name (output captured, never throws). */
+export function clusterKubectl(
+  cluster: string,
+  ...args: string[]
+): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(findTool('kubectl') as string, ['--kubeconfig', rigKubeconfig(cluster), ...args], {
     encoding: 'utf8',
     timeout: 180_000,
+    maxBuffer: 64 * 2 ** 20,
   });
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
@@ -327,6 +336,27 @@ export function namespaceExists(name: string): boolean {
  */
 export const LIVE_CLUSTER = 'jetscale-live';
 export const LIVE_CLUSTER_FILES = ['live.test.ts', 'live-faults.test.ts', 'ten-previews.test.ts'];
+
+/** Where up.sh --nodes 4 pushes the rig's images (its local registry): how they reach the 1+3-node cluster's nodes. */
+export const LIVE_REGISTRY = 'localhost:5001/jetscale-rig';
+
+/**
+ * RIG_VALUES for the 1+3-node cluster: the same stand-in images, pulled from the rig's local registry. The rig's
+ * ingress controller runs on every node's host network, so its traffic comes from the nodes' addresses on
+ * Docker's network: the NetworkPolicy peer is an ipBlock of Docker's default address pools next to its namespace
+ * (as in charts/app/ci/live-rig-values.yaml), for a rig whose network plugin enforces policies.
+ */
+export const LIVE_RIG_VALUES = `global:
+  waitImage: { repository: ${LIVE_REGISTRY}/wait, tag: rig }
+postgres:
+  image: { repository: ${LIVE_REGISTRY}/postgres, tag: "15" }
+redis:
+  image: { repository: ${LIVE_REGISTRY}/redis, tag: "7" }
+networkPolicy:
+  ingressController:
+    namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: jetscale-ingress } }
+    extraPeers: [{ ipBlock: { cidr: 172.16.0.0/12 } }]
+`;
 
 export async function liveClusterUp(): Promise<{ created: boolean; seconds: number; output: string }> {
   const created = !kindClusters().includes(LIVE_CLUSTER);

@@ -2,7 +2,7 @@
 // `skaffold render` of every profile, fed the environment the action sets, produces exactly what
 // `helm template` of charts/app gives with that environment's release, namespace, values files, host,
 // SHA and images.
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -271,6 +271,25 @@ describe.skipIf(skip !== undefined)(`skaffold.yaml${skip ? ` (skipped: ${skip})`
       ).build.artifacts.map((a: { context: string }) => a.context);
     expect(contexts({ JETSCALE_SOURCES: 'siblings' })).toEqual([join(dir, 'backend'), join(dir, 'frontend')]);
     expect(contexts({})).toEqual([join(stack, 'examples', 'backend'), join(stack, 'examples', 'frontend')]);
+  });
+
+  test('skaffold writes nothing into the chart directory (no helm dependency build): deploys from one checkout can run at once', () => {
+    // The subcharts ship in charts/app/charts. `helm dependency build` moves that directory aside and back
+    // (charts/app/tmpcharts-<pid>), and ten previews deployed at once from one checkout raced on it
+    // (test/e2e/ten-previews.test.ts: "lstat charts/app/tmpcharts-8927: no such file or directory").
+    const stack = mkdtempSync(join(tmpdir(), 'jetscale-depbuild-'));
+    cpSync(join(repoRoot, 'skaffold.yaml'), join(stack, 'skaffold.yaml'));
+    cpSync(join(repoRoot, 'charts'), join(stack, 'charts'), { recursive: true });
+    const chart = join(stack, 'charts', 'app');
+    const before = statSync(chart).mtimeMs;
+    const args = ['render', '-p', 'preview', '--offline=true', '--digest-source=tag', '--namespace', 'ns'];
+    args.push('--images', 'backend=b:pr-1', '--images', 'frontend=f:pr-1');
+    const extra = { JETSCALE_RELEASE: 'pr-1', JETSCALE_HOST: 'pr-1.example.test' };
+    const rendered = objects(mustRun(skaffold.path as string, args, env(extra), stack));
+    expect(statSync(chart).mtimeMs, 'charts/app was written to').toBe(before);
+    // the subcharts are rendered all the same, from charts/app/charts
+    const data = rendered.filter((o) => o.kind === 'StatefulSet').map((o) => o.metadata.name);
+    expect(data.sort()).toEqual(['pr-1-postgres', 'pr-1-redis']);
   });
 
   test('skaffold render -p local-kind without --images tags with the build time (offline, never latest)', () => {
