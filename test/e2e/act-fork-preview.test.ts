@@ -140,7 +140,15 @@ describe.skipIf(skip)(`the fork preview under act on the rig${skip ? ` (skipped:
         ? readFileSync(join(work, 'pushed'), 'utf8').split('\n')
         : [];
       for (const ref of pushed.filter(Boolean)) {
-        spawnSync('docker', ['exec', `${CLUSTER}-control-plane`, 'crictl', 'rmi', ref], { stdio: 'ignore' });
+        // Only our name: `crictl rmi` removes the whole image, every name of it with it, and a fork image that adds
+        // nothing to jetscale-rig/backend:rig is that image (it took the rig's own backend off the node once).
+        spawnSync(
+          'docker',
+          ['exec', `${CLUSTER}-control-plane`, 'ctr', '-n', 'k8s.io', 'images', 'rm', ref],
+          {
+            stdio: 'ignore',
+          },
+        );
         made.add(ref);
       }
       for (const ref of made) spawnSync('docker', ['rmi', ref], { stdio: 'ignore' });
