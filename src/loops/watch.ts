@@ -75,15 +75,13 @@ async function certainFailure<L extends AnyLoop>(
   while (!stopped.aborted) {
     // Its own timer, ended by the deploy's end, not the loop's sleep: nothing here may outlive the deploy.
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, pollMs);
-      stopped.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
+      const done = () => {
+        clearTimeout(timer);
+        stopped.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, pollMs);
+      stopped.addEventListener('abort', done, { once: true });
     });
     if (stopped.aborted) return undefined;
     // A poll that fails (the API server busy) says nothing about the deploy: the next one asks again.

@@ -7,7 +7,8 @@
 import { describe, expect, test } from 'vitest';
 import { ExecExecutor } from '../../src/executor.js';
 import { runLoop } from '../../src/loops/index.js';
-import { CRASH_LOOP_RESTARTS } from '../../src/loops/watch.js';
+import type { LoopContext } from '../../src/loops/types.js';
+import { CRASH_LOOP_RESTARTS, watched } from '../../src/loops/watch.js';
 import { parseInputs } from '../../src/validate.js';
 import { deps, runCtx } from '../support/loop-harness.js';
 import { RecordingExecutor } from '../support/recording-executor.js';
@@ -111,6 +112,30 @@ describe('the wait after a deploy stops as soon as its failure is certain', () =
     expect(exec.lines().filter((l) => PODS.test(l)).length).toBeGreaterThanOrEqual(2);
     expect(exec.commands.find((c) => c.args.includes('rollout'))?.signal?.aborted).toBe(true);
   }, 20_000);
+
+  test("many polls leave no listener behind on the wait's signal (no MaxListenersExceeded warning)", async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    const exec = new RecordingExecutor().reply(MIGRATIONS, { stdout: '{"items":[]}' });
+    const ctx = { deps: { exec, log: () => {} }, names: { env: {} } } as unknown as LoopContext<'preview'>;
+    let signal: AbortSignal | undefined;
+    await watched(
+      ctx,
+      'pr-101',
+      'jetscale-pr-101',
+      async (s) => {
+        signal = s;
+        await new Promise((r) => setTimeout(r, 300));
+      },
+      1,
+    );
+    await new Promise((r) => setImmediate(r));
+    process.off('warning', onWarning);
+    expect(exec.lines().filter((l) => MIGRATIONS.test(l)).length).toBeGreaterThan(20);
+    expect(signal?.aborted).toBe(true);
+    expect(warnings.filter((w) => /MaxListeners/.test(w))).toEqual([]);
+  });
 
   test('the real executor stops a running command when its signal aborts, and rejects with the reason', async () => {
     const stop = new AbortController();
