@@ -33,6 +33,15 @@ describe('a pure classifier of stderr names the transient faults, and only those
       'connection reset',
       'Unable to connect to the server: read tcp 127.0.0.1:51234->127.0.0.1:40027: read: connection reset by peer',
     ],
+    // As kubectl and helm 3.19 printed them through test/support/api-proxy.ts resetting every connection.
+    [
+      'connection reset',
+      'error: client rate limiter Wait returned an error: context deadline exceeded - error from a previous attempt: dial tcp 127.0.0.1:33855: connect: connection reset by peer',
+    ],
+    [
+      'connection reset',
+      'Error: Kubernetes cluster unreachable: Get "https://127.0.0.1:33855/version": read tcp 127.0.0.1:54982->127.0.0.1:33855: read: connection reset by peer',
+    ],
     ['EOF', 'Unable to connect to the server: EOF'],
     ['EOF', 'Error: uninstall: Get "https://127.0.0.1:40027/api/v1/namespaces/x/secrets": unexpected EOF'],
     ['etcd leader change', 'Error from server: etcdserver: leader changed'],
