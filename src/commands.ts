@@ -107,6 +107,7 @@ export const kubectl = {
       cmd: 'kubectl',
       args: ['get', 'namespace', ns, '--ignore-not-found', '-o', 'json'],
       env,
+      retrySafe: true,
       silent: true,
       description: `does the namespace exist, and is it ours? (a dry run assumes ${assume === 'absent' ? 'it does not exist' : 'it is ours'})`,
       dryRunStdout:
@@ -123,6 +124,7 @@ export const kubectl = {
       cmd: 'kubectl',
       args: ['get', 'namespaces', '-l', selector, '-o', 'json'],
       env,
+      retrySafe: true,
       silent: true,
       description: why,
       dryRunStdout: JSON.stringify({ items: [] }),
@@ -133,11 +135,19 @@ export const kubectl = {
     return { cmd: 'kubectl', args: ['create', '-f', '-'], env, input: manifest, description: why };
   },
   applyFromStdin(manifest: string, env: Env, why: string): Command {
-    return { cmd: 'kubectl', args: ['apply', '-f', '-'], env, input: manifest, description: why };
+    return {
+      cmd: 'kubectl',
+      args: ['apply', '-f', '-'],
+      env,
+      retrySafe: true,
+      input: manifest,
+      description: why,
+    };
   },
   /**
    * One merge patch of a namespace's labels and annotations, only if it is still at `resourceVersion` (the version
-   * the ownership check read): the API server refuses it with a Conflict otherwise, and nothing changes.
+   * the ownership check read): the API server refuses it with a Conflict otherwise, and nothing changes. Not
+   * retrySafe: a repeat of one that landed would meet that Conflict.
    */
   patchNamespace(
     ns: string,
@@ -161,6 +171,7 @@ export const kubectl = {
       cmd: 'kubectl',
       args: ['get', 'configmaps', '-n', ns, ...(selector ? ['-l', selector] : []), '-o', 'json'],
       env,
+      retrySafe: true,
       silent: true,
       description: why,
       dryRunStdout: JSON.stringify({ items: assume }),
@@ -171,6 +182,7 @@ export const kubectl = {
       cmd: 'kubectl',
       args: ['get', 'deployments,statefulsets,jobs', '-n', ns, '-o', 'json'],
       env,
+      retrySafe: true,
       silent: true,
       description:
         'list workloads; then wait for each Job (migrations), then rollout status of each StatefulSet and Deployment',
@@ -185,6 +197,7 @@ export const kubectl = {
       cmd: 'kubectl',
       args: ['rollout', 'status', ref, '-n', ns, `--timeout=${seconds(timeoutSeconds)}`],
       env,
+      retrySafe: true,
     };
   },
   /** One Job's status, polled until it is Complete or Failed (`kubectl wait` takes one condition only). */
@@ -214,6 +227,7 @@ export const kubectl = {
         'json',
       ],
       env,
+      retrySafe: true,
       silent: true,
       description: why,
       dryRunStdout: JSON.stringify({ items: assume.map((name) => ({ metadata: { name } })) }),
@@ -225,6 +239,7 @@ export const kubectl = {
       cmd: 'kubectl',
       args: ['get', 'pods', '-n', ns, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'json'],
       env,
+      retrySafe: true,
       silent: true,
       description: 'is a pod of this release crash-looping (polled while the deploy runs)',
     };
@@ -234,6 +249,7 @@ export const kubectl = {
       cmd: 'kubectl',
       args: ['delete', 'job', name, '-n', ns, '--ignore-not-found', '--cascade=foreground', '--wait=true'],
       env,
+      retrySafe: true,
       description: why,
     };
   },
@@ -242,6 +258,7 @@ export const kubectl = {
       cmd: 'kubectl',
       args: ['get', 'job', name, '-n', ns, '-o', 'json'],
       env,
+      retrySafe: true,
       silent: true,
       description: `is job ${name} Complete or Failed (polled)`,
       dryRunStdout: JSON.stringify({ status: { conditions: [{ type: 'Complete', status: 'True' }] } }),
@@ -253,6 +270,7 @@ export const kubectl = {
       cmd: 'kubectl',
       args: ['logs', `job/${name}`, '-n', ns, '--all-containers', `--tail=${tail}`],
       env,
+      retrySafe: true,
       silent: true,
       allowFailure: true,
       description: `last log lines of job ${name}`,
@@ -269,7 +287,8 @@ export const kubectl = {
   /**
    * Deletes the namespace only if it is still the object we checked, unchanged: the API server refuses the
    * delete (409) when the UID or the resourceVersion differs, so a namespace re-created or relabelled by someone
-   * else since the check is never removed. Exits non-zero with NotFound when it is already gone.
+   * else since the check is never removed. Exits non-zero with NotFound when it is already gone. Not retrySafe
+   * for the same reason as patchNamespace: the teardown looks again before a second try (src/loops/teardown.ts).
    */
   deleteNamespaceIf(ns: string, uid: string, resourceVersion: string, env: Env): Command {
     return {
@@ -287,12 +306,21 @@ export const kubectl = {
       description: `remove the namespace we created, only if it is still the object checked (UID ${uid})`,
     };
   },
-  waitDeleted(ns: string, timeoutSeconds: number, env: Env): Command {
+  /** `allowFailure`: a wait that may run out, the caller reading why (the preview waiting for an old namespace). */
+  waitDeleted(
+    ns: string,
+    timeoutSeconds: number,
+    env: Env,
+    why = 'until the namespace is gone',
+    allowFailure = false,
+  ): Command {
     return {
       cmd: 'kubectl',
       args: ['wait', '--for=delete', `namespace/${ns}`, `--timeout=${seconds(timeoutSeconds)}`],
       env,
-      description: 'until the namespace is gone',
+      retrySafe: true,
+      allowFailure,
+      description: why,
     };
   },
   currentContext(env: Env): Command {
@@ -315,6 +343,7 @@ export const helm = {
         '--ignore-not-found',
       ],
       env,
+      retrySafe: true,
       description: 'remove the release (its hooks and resources)',
     };
   },

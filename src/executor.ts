@@ -3,7 +3,9 @@
  * and in dry-run mode it prints the plan instead of executing anything.
  */
 import { spawn } from 'node:child_process';
+import * as core from '@actions/core';
 import * as exec from '@actions/exec';
+import { KUBE_RETRY, nextRetry } from './retry.js';
 
 export interface Command {
   /** Program to run (resolved on PATH). */
@@ -20,6 +22,11 @@ export interface Command {
   silent?: boolean;
   /** Text written to the command's standard input. */
   input?: string;
+  /**
+   * Safe to run again when the API server fails transiently (src/retry.ts): a read, or a write whose repeat changes
+   * nothing (apply, delete --ignore-not-found, helm uninstall --ignore-not-found). Never a create: it may have landed.
+   */
+  retrySafe?: boolean;
   /** The output a dry run takes this query to give (the plan then shows the path that answer leads to). */
   dryRunStdout?: string;
   /** Stops the command (SIGTERM) when aborted; run() then rejects with the signal's reason. */
@@ -52,10 +59,13 @@ export class CommandError extends Error {
   constructor(
     readonly command: Command,
     readonly result: ExecResult,
+    /** Tries made, when the command was retried (src/retry.ts). */
+    readonly attempts = 1,
   ) {
     // The command line without its environment: KUBECONFIG and JETSCALE_* say nothing about why it failed.
     super(
       `${formatCommand({ cmd: command.cmd, args: command.args })} failed with exit code ${result.exitCode}` +
+        (attempts > 1 ? ` (${attempts} tries)` : '') +
         (result.stderr.trim() ? `: ${lastLines(result.stderr, 20)}` : ''),
     );
     this.name = 'CommandError';
@@ -79,13 +89,44 @@ export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Runs commands through @actions/exec. */
+/**
+ * Runs commands through @actions/exec. A command marked retrySafe that fails on a transient API-server fault is
+ * run again after a backoff (src/retry.ts), each retry logged with the fault.
+ */
 export class ExecExecutor implements Executor {
   readonly dryRun = false;
   readonly commands: Command[] = [];
 
+  constructor(
+    private readonly opts: {
+      log?: (line: string) => void;
+      sleep?: (ms: number) => Promise<void>;
+      policy?: typeof KUBE_RETRY;
+    } = {},
+  ) {}
+
   async run(command: Command): Promise<ExecResult> {
     this.commands.push(command);
+    const policy = this.opts.policy ?? KUBE_RETRY;
+    for (let attempt = 1; ; attempt++) {
+      const result = await this.once(command);
+      const retry = nextRetry(command, result, attempt, policy);
+      if (retry) {
+        (this.opts.log ?? core.info)(
+          `${command.cmd} ${command.args[0] ?? ''} hit a transient fault (${retry.fault}): try ${attempt + 1} of ` +
+            `${policy.attempts} in ${retry.delayMs / 1000} s`,
+        );
+        await (this.opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))))(
+          retry.delayMs,
+        );
+        continue;
+      }
+      if (result.exitCode !== 0 && !command.allowFailure) throw new CommandError(command, result, attempt);
+      return result;
+    }
+  }
+
+  private async once(command: Command): Promise<ExecResult> {
     if (command.signal) return runAbortable(command, command.signal);
     const out = await exec.getExecOutput(command.cmd, command.args, {
       cwd: command.cwd,
@@ -94,9 +135,7 @@ export class ExecExecutor implements Executor {
       silent: command.silent ?? false,
       input: command.input === undefined ? undefined : Buffer.from(command.input),
     });
-    const result = { exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr };
-    if (result.exitCode !== 0 && !command.allowFailure) throw new CommandError(command, result);
-    return result;
+    return { exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr };
   }
 
   start(command: Command): Background {
@@ -207,9 +246,8 @@ function runAbortable(command: Command, signal: AbortSignal): Promise<ExecResult
     child.on('close', (code, sig) => {
       signal.removeEventListener('abort', onAbort);
       if (signal.aborted) return reject(signal.reason);
-      const result = { exitCode: code ?? (sig ? 128 : 1), stdout, stderr };
-      if (result.exitCode !== 0 && !command.allowFailure) reject(new CommandError(command, result));
-      else resolve(result);
+      // A failure is run()'s to judge (retry or throw), as for any other command.
+      resolve({ exitCode: code ?? (sig ? 128 : 1), stdout, stderr });
     });
   });
 }

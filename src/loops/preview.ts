@@ -15,6 +15,7 @@ import {
   contract,
   firstFailure,
   getNamespace,
+  type NamespaceInfo,
   namespaceManifest,
   publicFailure,
   retryFailedMigrations,
@@ -72,13 +73,18 @@ export const preview: LoopBody<'preview'> = async (ctx) => {
     let seeding = false;
     await withDiagnostics(ctx, { namespace: ns }, async () => {
       await ctx.step('namespace', async () => {
-        const info = await getNamespace(ctx, ns);
-        if (info.exists && !isOwnedBy(info, inputs))
-          throw new OwnershipRefused(
-            `Refusing to deploy into namespace ${ns}: ${notOwned(info, inputs)}. ` +
-              `Nothing was changed. Repositories sharing a cluster must agree on primary-repository (this run's is ` +
-              `${inputs.primaryRepository ?? 'unset'}); otherwise choose another namespace-prefix.`,
-          );
+        const ours = (info: NamespaceInfo) => {
+          if (info.exists && !isOwnedBy(info, inputs))
+            throw new OwnershipRefused(
+              `Refusing to deploy into namespace ${ns}: ${notOwned(info, inputs)}. ` +
+                `Nothing was changed. Repositories sharing a cluster must agree on primary-repository (this run's is ` +
+                `${inputs.primaryRepository ?? 'unset'}); otherwise choose another namespace-prefix.`,
+            );
+          return info;
+        };
+        let info = ours(await getNamespace(ctx, ns));
+        // The old preview's namespace still being deleted (a PR closed and re-opened): nothing goes into it.
+        if (info.deletionTimestamp) info = ours(await untilGone(ctx, info));
         if (!info.exists && inputs.maxPreviews !== undefined)
           await ctx.step('preview cap', () => makeRoom(ctx));
         images = await resolveImages(ctx);
@@ -161,6 +167,52 @@ export const preview: LoopBody<'preview'> = async (ctx) => {
   }
   await report('success');
 };
+
+/** How long a preview waits at most for its old namespace to finish Terminating (less when `timeout` is less). */
+export const TERMINATING_WAIT_SECONDS = 300;
+
+/** The preview's old namespace stayed Terminating past the wait: nothing was created. */
+export class NamespaceStillTerminating extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NamespaceStillTerminating';
+    Object.setPrototypeOf(this, new.target.prototype);
+  }
+}
+
+/**
+ * Waits (bounded) until the Terminating namespace is gone, and returns what is there then: nothing, or a new
+ * namespace someone made meanwhile (the caller checks whose). Throws NamespaceStillTerminating, naming what holds it.
+ */
+async function untilGone(ctx: LoopContext<'preview'>, old: NamespaceInfo): Promise<NamespaceInfo> {
+  const { inputs, names, deps } = ctx;
+  const ns = names.namespace;
+  const bound = Math.min(inputs.timeoutSeconds, TERMINATING_WAIT_SECONDS);
+  deps.log(
+    `Namespace ${ns} is still being deleted (Terminating since ${old.deletionTimestamp}): waiting up to ${bound} s ` +
+      `for it to be gone before creating it again.`,
+  );
+  const t0 = Date.now();
+  await deps.exec.run(
+    kubectl.waitDeleted(
+      ns,
+      bound,
+      names.env,
+      `until the old namespace ${ns} is gone (at most ${bound} s)`,
+      true,
+    ),
+  );
+  const now = await getNamespace(ctx, ns);
+  if (now.exists && now.uid === old.uid) {
+    const holding = now.holding?.length ? ` What holds it: ${now.holding.join('; ')}.` : '';
+    throw new NamespaceStillTerminating(
+      `Namespace ${ns} is still Terminating after waiting ${bound} s (its deletion started at ${old.deletionTimestamp}).` +
+        `${holding} Nothing was created: run the preview again once the namespace is gone.`,
+    );
+  }
+  deps.log(`Namespace ${ns} is gone after ${Math.round((Date.now() - t0) / 1000)} s.`);
+  return now;
+}
 
 /** A new preview beyond max-previews is refused (before anything is created) or evicts the longest idle ones. */
 export class PreviewCapReached extends Error {

@@ -29,6 +29,10 @@ export interface NamespaceInfo {
   resourceVersion?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
+  /** Set when the namespace is being deleted (Terminating) since then. */
+  deletionTimestamp?: string;
+  /** While Terminating: what the namespace controller says holds it (its True conditions' messages). */
+  holding?: string[];
 }
 
 export async function getNamespace<L extends AnyLoop>(
@@ -46,13 +50,15 @@ export async function getNamespace<L extends AnyLoop>(
     ),
   );
   if (!out.stdout.trim()) return { exists: false };
-  const { metadata: m = {} } = JSON.parse(out.stdout) as {
+  const { metadata: m = {}, status } = JSON.parse(out.stdout) as {
     metadata?: {
       uid?: string;
       resourceVersion?: string;
       labels?: Record<string, string>;
       annotations?: Record<string, string>;
+      deletionTimestamp?: string;
     };
+    status?: { conditions?: Array<{ status?: string; message?: string }> };
   };
   return {
     exists: true,
@@ -60,6 +66,14 @@ export async function getNamespace<L extends AnyLoop>(
     resourceVersion: m.resourceVersion,
     labels: m.labels ?? {},
     annotations: m.annotations ?? {},
+    ...(m.deletionTimestamp
+      ? {
+          deletionTimestamp: m.deletionTimestamp,
+          holding: (status?.conditions ?? []).flatMap((c) =>
+            c.status === 'True' && c.message ? [c.message] : [],
+          ),
+        }
+      : {}),
   };
 }
 
