@@ -46582,6 +46582,57 @@ function assertContract(results) {
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./build/src/retry.js
+/**
+ * The one retry policy for kubectl and helm: which failures are the API server (or the way to it) failing rather
+ * than the request, and how long to wait before the next try. Pure: the executor (src/executor.ts) applies it, and
+ * only to commands whose builder marked them safe to run again (Command.retrySafe: reads, and writes whose repeat
+ * changes nothing). A create, or a write made on a resourceVersion, is never run again blind: its first try may
+ * have landed.
+ */
+/** Tries in all (the first and its retries), and the backoff between them: 1, 2, 4, 8 s, about 15 s in all. */
+const KUBE_RETRY = { attempts: 5, firstDelayMs: 1000, maxDelayMs: 8000 };
+/**
+ * What kubectl, helm and client-go print when the request never got a real answer. Each names the fault as the
+ * log shows it. Not here: NotFound, Forbidden, Conflict, AlreadyExists, invalid objects, and timeouts of a wait
+ * (`timed out waiting`, `context deadline exceeded`): those are answers, and a second try gets the same one.
+ */
+const TRANSIENT = [
+    [/connect: connection refused|connection to the server \S+ was refused/i, 'connection refused'],
+    [/connection reset by peer/i, 'connection reset'],
+    [/TLS handshake timeout/i, 'TLS handshake timeout'],
+    [/etcdserver: (leader changed|request timed out|no leader)/i, 'etcd leader change'],
+    [
+        /the server has received too many requests|\(TooManyRequests\)|429 Too Many Requests/i,
+        '429 too many requests',
+    ],
+    [/the server is currently unable to handle the request|\(ServiceUnavailable\)/i, '503 service unavailable'],
+    [/http2: client connection lost|use of closed network connection|broken pipe/i, 'connection lost'],
+    [/dial tcp [^\n]*: i\/o timeout/i, 'connection timed out'],
+    [/\bunexpected EOF\b|(?:^|: )EOF\s*$/im, 'EOF'],
+];
+/** The transient fault stderr reports (as a short name), or undefined when the failure is an answer. */
+function transientFault(stderr) {
+    for (const [pattern, name] of TRANSIENT)
+        if (pattern.test(stderr))
+            return name;
+    return undefined;
+}
+/** The wait before retry number `retry` (1 for the first retry): doubling from firstDelayMs, capped. */
+function retryDelayMs(retry, policy = KUBE_RETRY) {
+    return Math.min(policy.firstDelayMs * 2 ** Math.max(0, retry - 1), policy.maxDelayMs);
+}
+/**
+ * Whether a failed try of a command is tried again: only when its builder marked it safe to repeat, its stderr
+ * names a transient fault, and tries are left. `attempt` counts from 1.
+ */
+function nextRetry(command, result, attempt, policy = KUBE_RETRY) {
+    if (result.exitCode === 0 || !command.retrySafe || attempt >= policy.attempts)
+        return undefined;
+    const fault = transientFault(result.stderr);
+    return fault ? { fault, delayMs: retryDelayMs(attempt, policy) } : undefined;
+}
+
 ;// CONCATENATED MODULE: ./build/src/executor.js
 /**
  * The one place every external command goes through. A test observes it (every command is recorded),
@@ -46589,15 +46640,22 @@ const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createReq
  */
 
 
+
+
 class CommandError extends Error {
     command;
     result;
-    constructor(command, result) {
+    attempts;
+    constructor(command, result, 
+    /** Tries made, when the command was retried (src/retry.ts). */
+    attempts = 1) {
         // The command line without its environment: KUBECONFIG and JETSCALE_* say nothing about why it failed.
         super(`${formatCommand({ cmd: command.cmd, args: command.args })} failed with exit code ${result.exitCode}` +
+            (attempts > 1 ? ` (${attempts} tries)` : '') +
             (result.stderr.trim() ? `: ${lastLines(result.stderr, 20)}` : ''));
         this.command = command;
         this.result = result;
+        this.attempts = attempts;
         this.name = 'CommandError';
         Object.setPrototypeOf(this, new.target.prototype);
     }
@@ -46617,12 +46675,35 @@ function shellQuote(value) {
         return value;
     return `'${value.replace(/'/g, `'\\''`)}'`;
 }
-/** Runs commands through @actions/exec. */
+/**
+ * Runs commands through @actions/exec. A command marked retrySafe that fails on a transient API-server fault is
+ * run again after a backoff (src/retry.ts), each retry logged with the fault.
+ */
 class ExecExecutor {
+    opts;
     dryRun = false;
     commands = [];
+    constructor(opts = {}) {
+        this.opts = opts;
+    }
     async run(command) {
         this.commands.push(command);
+        const policy = this.opts.policy ?? KUBE_RETRY;
+        for (let attempt = 1;; attempt++) {
+            const result = await this.once(command);
+            const retry = nextRetry(command, result, attempt, policy);
+            if (retry) {
+                (this.opts.log ?? info)(`${command.cmd} ${command.args[0] ?? ''} hit a transient fault (${retry.fault}): try ${attempt + 1} of ` +
+                    `${policy.attempts} in ${retry.delayMs / 1000} s`);
+                await (this.opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))))(retry.delayMs);
+                continue;
+            }
+            if (result.exitCode !== 0 && !command.allowFailure)
+                throw new CommandError(command, result, attempt);
+            return result;
+        }
+    }
+    async once(command) {
         if (command.signal)
             return runAbortable(command, command.signal);
         const out = await getExecOutput(command.cmd, command.args, {
@@ -46632,10 +46713,7 @@ class ExecExecutor {
             silent: command.silent ?? false,
             input: command.input === undefined ? undefined : Buffer.from(command.input),
         });
-        const result = { exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr };
-        if (result.exitCode !== 0 && !command.allowFailure)
-            throw new CommandError(command, result);
-        return result;
+        return { exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr };
     }
     start(command) {
         this.commands.push(command);
@@ -46734,11 +46812,8 @@ function runAbortable(command, signal) {
             signal.removeEventListener('abort', onAbort);
             if (signal.aborted)
                 return reject(signal.reason);
-            const result = { exitCode: code ?? (sig ? 128 : 1), stdout, stderr };
-            if (result.exitCode !== 0 && !command.allowFailure)
-                reject(new CommandError(command, result));
-            else
-                resolve(result);
+            // A failure is run()'s to judge (retry or throw), as for any other command.
+            resolve({ exitCode: code ?? (sig ? 128 : 1), stdout, stderr });
         });
     });
 }
@@ -54434,6 +54509,7 @@ const kubectl = {
             cmd: 'kubectl',
             args: ['get', 'namespace', ns, '--ignore-not-found', '-o', 'json'],
             env,
+            retrySafe: true,
             silent: true,
             description: `does the namespace exist, and is it ours? (a dry run assumes ${assume === 'absent' ? 'it does not exist' : 'it is ours'})`,
             dryRunStdout: assume === 'absent'
@@ -54449,6 +54525,7 @@ const kubectl = {
             cmd: 'kubectl',
             args: ['get', 'namespaces', '-l', selector, '-o', 'json'],
             env,
+            retrySafe: true,
             silent: true,
             description: why,
             dryRunStdout: JSON.stringify({ items: [] }),
@@ -54459,11 +54536,19 @@ const kubectl = {
         return { cmd: 'kubectl', args: ['create', '-f', '-'], env, input: manifest, description: why };
     },
     applyFromStdin(manifest, env, why) {
-        return { cmd: 'kubectl', args: ['apply', '-f', '-'], env, input: manifest, description: why };
+        return {
+            cmd: 'kubectl',
+            args: ['apply', '-f', '-'],
+            env,
+            retrySafe: true,
+            input: manifest,
+            description: why,
+        };
     },
     /**
      * One merge patch of a namespace's labels and annotations, only if it is still at `resourceVersion` (the version
-     * the ownership check read): the API server refuses it with a Conflict otherwise, and nothing changes.
+     * the ownership check read): the API server refuses it with a Conflict otherwise, and nothing changes. Not
+     * retrySafe: a repeat of one that landed would meet that Conflict.
      */
     patchNamespace(ns, meta, env, why) {
         return {
@@ -54482,6 +54567,7 @@ const kubectl = {
             cmd: 'kubectl',
             args: ['get', 'configmaps', '-n', ns, ...(selector ? ['-l', selector] : []), '-o', 'json'],
             env,
+            retrySafe: true,
             silent: true,
             description: why,
             dryRunStdout: JSON.stringify({ items: assume }),
@@ -54492,6 +54578,7 @@ const kubectl = {
             cmd: 'kubectl',
             args: ['get', 'deployments,statefulsets,jobs', '-n', ns, '-o', 'json'],
             env,
+            retrySafe: true,
             silent: true,
             description: 'list workloads; then wait for each Job (migrations), then rollout status of each StatefulSet and Deployment',
             // The plan shows one wait of each kind for what the chart will have.
@@ -54505,6 +54592,7 @@ const kubectl = {
             cmd: 'kubectl',
             args: ['rollout', 'status', ref, '-n', ns, `--timeout=${seconds(timeoutSeconds)}`],
             env,
+            retrySafe: true,
         };
     },
     /** One Job's status, polled until it is Complete or Failed (`kubectl wait` takes one condition only). */
@@ -54528,6 +54616,7 @@ const kubectl = {
                 'json',
             ],
             env,
+            retrySafe: true,
             silent: true,
             description: why,
             dryRunStdout: JSON.stringify({ items: assume.map((name) => ({ metadata: { name } })) }),
@@ -54539,6 +54628,7 @@ const kubectl = {
             cmd: 'kubectl',
             args: ['get', 'pods', '-n', ns, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'json'],
             env,
+            retrySafe: true,
             silent: true,
             description: 'is a pod of this release crash-looping (polled while the deploy runs)',
         };
@@ -54548,6 +54638,7 @@ const kubectl = {
             cmd: 'kubectl',
             args: ['delete', 'job', name, '-n', ns, '--ignore-not-found', '--cascade=foreground', '--wait=true'],
             env,
+            retrySafe: true,
             description: why,
         };
     },
@@ -54556,6 +54647,7 @@ const kubectl = {
             cmd: 'kubectl',
             args: ['get', 'job', name, '-n', ns, '-o', 'json'],
             env,
+            retrySafe: true,
             silent: true,
             description: `is job ${name} Complete or Failed (polled)`,
             dryRunStdout: JSON.stringify({ status: { conditions: [{ type: 'Complete', status: 'True' }] } }),
@@ -54567,6 +54659,7 @@ const kubectl = {
             cmd: 'kubectl',
             args: ['logs', `job/${name}`, '-n', ns, '--all-containers', `--tail=${tail}`],
             env,
+            retrySafe: true,
             silent: true,
             allowFailure: true,
             description: `last log lines of job ${name}`,
@@ -54583,7 +54676,8 @@ const kubectl = {
     /**
      * Deletes the namespace only if it is still the object we checked, unchanged: the API server refuses the
      * delete (409) when the UID or the resourceVersion differs, so a namespace re-created or relabelled by someone
-     * else since the check is never removed. Exits non-zero with NotFound when it is already gone.
+     * else since the check is never removed. Exits non-zero with NotFound when it is already gone. Not retrySafe
+     * for the same reason as patchNamespace: the teardown looks again before a second try (src/loops/teardown.ts).
      */
     deleteNamespaceIf(ns, uid, resourceVersion, env) {
         return {
@@ -54601,12 +54695,15 @@ const kubectl = {
             description: `remove the namespace we created, only if it is still the object checked (UID ${uid})`,
         };
     },
-    waitDeleted(ns, timeoutSeconds, env) {
+    /** `allowFailure`: a wait that may run out, the caller reading why (the preview waiting for an old namespace). */
+    waitDeleted(ns, timeoutSeconds, env, why = 'until the namespace is gone', allowFailure = false) {
         return {
             cmd: 'kubectl',
             args: ['wait', '--for=delete', `namespace/${ns}`, `--timeout=${seconds(timeoutSeconds)}`],
             env,
-            description: 'until the namespace is gone',
+            retrySafe: true,
+            allowFailure,
+            description: why,
         };
     },
     currentContext(env) {
@@ -54628,6 +54725,7 @@ const helm = {
                 '--ignore-not-found',
             ],
             env,
+            retrySafe: true,
             description: 'remove the release (its hooks and resources)',
         };
     },
@@ -55130,11 +55228,13 @@ async function certainFailure(ctx, release, ns, stopped, pollMs) {
     while (!stopped.aborted) {
         // Its own timer, ended by the deploy's end, not the loop's sleep: nothing here may outlive the deploy.
         await new Promise((resolve) => {
-            const timer = setTimeout(resolve, pollMs);
-            stopped.addEventListener('abort', () => {
+            const done = () => {
                 clearTimeout(timer);
+                stopped.removeEventListener('abort', done);
                 resolve();
-            }, { once: true });
+            };
+            const timer = setTimeout(done, pollMs);
+            stopped.addEventListener('abort', done, { once: true });
         });
         if (stopped.aborted)
             return undefined;
@@ -55178,13 +55278,19 @@ async function getNamespace(ctx, ns, assume = 'absent') {
         : 'absent'));
     if (!out.stdout.trim())
         return { exists: false };
-    const { metadata: m = {} } = JSON.parse(out.stdout);
+    const { metadata: m = {}, status } = JSON.parse(out.stdout);
     return {
         exists: true,
         uid: m.uid,
         resourceVersion: m.resourceVersion,
         labels: m.labels ?? {},
         annotations: m.annotations ?? {},
+        ...(m.deletionTimestamp
+            ? {
+                deletionTimestamp: m.deletionTimestamp,
+                holding: (status?.conditions ?? []).flatMap((c) => c.status === 'True' && c.message ? [c.message] : []),
+            }
+            : {}),
     };
 }
 function namespaceManifest(name, labels, annotations) {
@@ -55852,10 +55958,20 @@ async function seed(ctx, ns) {
 
 
 
+
 class TeardownRefused extends OwnershipRefused {
     constructor(namespace, owner, meta) {
         super(`Refusing to tear down namespace ${namespace}: ${notOwned(meta, owner)}. ` + `Nothing was deleted.`);
         this.name = 'TeardownRefused';
+        Object.setPrototypeOf(this, new.target.prototype);
+    }
+}
+/** A teardown that stopped part-way (the API server failing, a wait running out): what it was doing, what is left. */
+class TeardownIncomplete extends Error {
+    constructor(namespace, doing, left, cause) {
+        super(`Teardown of ${namespace} stopped while ${doing}: ${cause instanceof Error ? cause.message : String(cause)}\n` +
+            `Left: ${left}. Run the teardown again to finish it: each of its steps is safe to repeat.`);
+        this.name = 'TeardownIncomplete';
         Object.setPrototypeOf(this, new.target.prototype);
     }
 }
@@ -55875,33 +55991,65 @@ async function removePreview(ctx) {
             throw new OwnershipRefused(`Refusing to tear down namespace ${ns}: the API server gave no UID to check. Nothing was deleted.`);
     };
     await ctx.step('teardown', async () => {
-        const checked = await getNamespace(ctx, ns, 'ours');
-        if (!checked.exists) {
-            deps.log(`Namespace ${ns} does not exist: nothing to tear down.`);
-            return;
+        // What this run is doing and what would be left if it stopped here: the message when the API server fails.
+        let doing = `checking that namespace ${ns} is ours`;
+        let left = `release ${names.release} and namespace ${ns}`;
+        try {
+            const checked = await getNamespace(ctx, ns, 'ours');
+            if (!checked.exists) {
+                deps.log(`Namespace ${ns} does not exist: nothing to tear down.`);
+                return;
+            }
+            owned(checked);
+            doing = `uninstalling release ${names.release}`;
+            left = `release ${names.release} (perhaps partly uninstalled) and namespace ${ns}`;
+            await deps.exec.run(helm.uninstall(names.release, ns, inputs.timeoutSeconds, env));
+            doing = `checking namespace ${ns} again before deleting it`;
+            left = `namespace ${ns} (release ${names.release} is uninstalled)`;
+            // Right before deleting, again: still ours, still the very object checked, unchanged since this look.
+            let now = await getNamespace(ctx, ns, 'ours');
+            for (let attempt = 1;; attempt++) {
+                if (!now.exists) {
+                    deps.log(`Namespace ${ns} is already gone.`);
+                    return;
+                }
+                owned(now);
+                if (now.uid !== checked.uid)
+                    throw new OwnershipRefused(`Refusing to delete namespace ${ns}: it was replaced during the uninstall (UID ${checked.uid}, now ${now.uid}). Nothing more was deleted.`);
+                // Deleted already (by an earlier run stopped while waiting, or by the try below): only the wait is left.
+                if (now.deletionTimestamp) {
+                    deps.log(`Namespace ${ns} is being deleted (since ${now.deletionTimestamp}).`);
+                    break;
+                }
+                doing = `deleting namespace ${ns}`;
+                const command = kubectl.deleteNamespaceIf(ns, now.uid, now.resourceVersion, env);
+                const deleted = await deps.exec.run(command);
+                if (deleted.exitCode === 0)
+                    break;
+                if (/NotFound|not found/i.test(deleted.stderr)) {
+                    deps.log(`Namespace ${ns} is already gone.`);
+                    return;
+                }
+                // The answer was lost, not the delete perhaps: look again (a read, retried) before another try.
+                const fault = transientFault(deleted.stderr);
+                if (fault && attempt < KUBE_RETRY.attempts) {
+                    deps.log(`deleting namespace ${ns} hit a transient fault (${fault}): looking again before retrying`);
+                    now = await getNamespace(ctx, ns, 'ours');
+                    continue;
+                }
+                if (/Conflict|precondition/i.test(deleted.stderr))
+                    throw new OwnershipRefused(`Refusing to delete namespace ${ns}: it changed after the ownership check (the API server refused the delete on its UID and version). Nothing more was deleted.`);
+                throw new CommandError(command, deleted, attempt);
+            }
+            doing = `waiting for namespace ${ns} to be gone`;
+            left = `namespace ${ns}, Terminating (the cluster removes it once its contents are gone)`;
+            await deps.exec.run(kubectl.waitDeleted(ns, inputs.timeoutSeconds, env));
         }
-        owned(checked);
-        await deps.exec.run(helm.uninstall(names.release, ns, inputs.timeoutSeconds, env));
-        // Right before deleting, again: still ours, still the very object checked, unchanged since this look.
-        const now = await getNamespace(ctx, ns, 'ours');
-        if (!now.exists) {
-            deps.log(`Namespace ${ns} is already gone.`);
-            return;
+        catch (error) {
+            if (error instanceof OwnershipRefused)
+                throw error;
+            throw new TeardownIncomplete(ns, doing, left, error);
         }
-        owned(now);
-        if (now.uid !== checked.uid)
-            throw new OwnershipRefused(`Refusing to delete namespace ${ns}: it was replaced during the uninstall (UID ${checked.uid}, now ${now.uid}). Nothing more was deleted.`);
-        const command = kubectl.deleteNamespaceIf(ns, now.uid, now.resourceVersion, env);
-        const deleted = await deps.exec.run(command);
-        if (deleted.exitCode !== 0) {
-            if (/NotFound|not found/i.test(deleted.stderr))
-                deps.log(`Namespace ${ns} is already gone.`);
-            else if (/Conflict|precondition/i.test(deleted.stderr))
-                throw new OwnershipRefused(`Refusing to delete namespace ${ns}: it changed after the ownership check (the API server refused the delete on its UID and version). Nothing more was deleted.`);
-            else
-                throw new CommandError(command, deleted);
-        }
-        await deps.exec.run(kubectl.waitDeleted(ns, inputs.timeoutSeconds, env));
     });
     const reporter = deps.reporter;
     if (reporter)
@@ -56201,11 +56349,17 @@ const preview = async (ctx) => {
         let seeding = false;
         await withDiagnostics(ctx, { namespace: ns }, async () => {
             await ctx.step('namespace', async () => {
-                const info = await getNamespace(ctx, ns);
-                if (info.exists && !isOwnedBy(info, inputs))
-                    throw new OwnershipRefused(`Refusing to deploy into namespace ${ns}: ${notOwned(info, inputs)}. ` +
-                        `Nothing was changed. Repositories sharing a cluster must agree on primary-repository (this run's is ` +
-                        `${inputs.primaryRepository ?? 'unset'}); otherwise choose another namespace-prefix.`);
+                const ours = (info) => {
+                    if (info.exists && !isOwnedBy(info, inputs))
+                        throw new OwnershipRefused(`Refusing to deploy into namespace ${ns}: ${notOwned(info, inputs)}. ` +
+                            `Nothing was changed. Repositories sharing a cluster must agree on primary-repository (this run's is ` +
+                            `${inputs.primaryRepository ?? 'unset'}); otherwise choose another namespace-prefix.`);
+                    return info;
+                };
+                let info = ours(await getNamespace(ctx, ns));
+                // The old preview's namespace still being deleted (a PR closed and re-opened): nothing goes into it.
+                if (info.deletionTimestamp)
+                    info = ours(await untilGone(ctx, info));
                 if (!info.exists && inputs.maxPreviews !== undefined)
                     await ctx.step('preview cap', () => makeRoom(ctx));
                 images = await resolveImages(ctx);
@@ -56275,6 +56429,37 @@ const preview = async (ctx) => {
     }
     await report('success');
 };
+/** How long a preview waits at most for its old namespace to finish Terminating (less when `timeout` is less). */
+const TERMINATING_WAIT_SECONDS = 300;
+/** The preview's old namespace stayed Terminating past the wait: nothing was created. */
+class NamespaceStillTerminating extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'NamespaceStillTerminating';
+        Object.setPrototypeOf(this, new.target.prototype);
+    }
+}
+/**
+ * Waits (bounded) until the Terminating namespace is gone, and returns what is there then: nothing, or a new
+ * namespace someone made meanwhile (the caller checks whose). Throws NamespaceStillTerminating, naming what holds it.
+ */
+async function untilGone(ctx, old) {
+    const { inputs, names, deps } = ctx;
+    const ns = names.namespace;
+    const bound = Math.min(inputs.timeoutSeconds, TERMINATING_WAIT_SECONDS);
+    deps.log(`Namespace ${ns} is still being deleted (Terminating since ${old.deletionTimestamp}): waiting up to ${bound} s ` +
+        `for it to be gone before creating it again.`);
+    const t0 = Date.now();
+    await deps.exec.run(kubectl.waitDeleted(ns, bound, names.env, `until the old namespace ${ns} is gone (at most ${bound} s)`, true));
+    const now = await getNamespace(ctx, ns);
+    if (now.exists && now.uid === old.uid) {
+        const holding = now.holding?.length ? ` What holds it: ${now.holding.join('; ')}.` : '';
+        throw new NamespaceStillTerminating(`Namespace ${ns} is still Terminating after waiting ${bound} s (its deletion started at ${old.deletionTimestamp}).` +
+            `${holding} Nothing was created: run the preview again once the namespace is gone.`);
+    }
+    deps.log(`Namespace ${ns} is gone after ${Math.round((Date.now() - t0) / 1000)} s.`);
+    return now;
+}
 /** A new preview beyond max-previews is refused (before anything is created) or evicts the longest idle ones. */
 class PreviewCapReached extends Error {
     constructor(message) {

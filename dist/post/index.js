@@ -31637,6 +31637,7 @@ const kubectl = {
             cmd: 'kubectl',
             args: ['get', 'namespace', ns, '--ignore-not-found', '-o', 'json'],
             env,
+            retrySafe: true,
             silent: true,
             description: `does the namespace exist, and is it ours? (a dry run assumes ${assume === 'absent' ? 'it does not exist' : 'it is ours'})`,
             dryRunStdout: assume === 'absent'
@@ -31652,6 +31653,7 @@ const kubectl = {
             cmd: 'kubectl',
             args: ['get', 'namespaces', '-l', selector, '-o', 'json'],
             env,
+            retrySafe: true,
             silent: true,
             description: why,
             dryRunStdout: JSON.stringify({ items: [] }),
@@ -31662,11 +31664,19 @@ const kubectl = {
         return { cmd: 'kubectl', args: ['create', '-f', '-'], env, input: manifest, description: why };
     },
     applyFromStdin(manifest, env, why) {
-        return { cmd: 'kubectl', args: ['apply', '-f', '-'], env, input: manifest, description: why };
+        return {
+            cmd: 'kubectl',
+            args: ['apply', '-f', '-'],
+            env,
+            retrySafe: true,
+            input: manifest,
+            description: why,
+        };
     },
     /**
      * One merge patch of a namespace's labels and annotations, only if it is still at `resourceVersion` (the version
-     * the ownership check read): the API server refuses it with a Conflict otherwise, and nothing changes.
+     * the ownership check read): the API server refuses it with a Conflict otherwise, and nothing changes. Not
+     * retrySafe: a repeat of one that landed would meet that Conflict.
      */
     patchNamespace(ns, meta, env, why) {
         return {
@@ -31685,6 +31695,7 @@ const kubectl = {
             cmd: 'kubectl',
             args: ['get', 'configmaps', '-n', ns, ...(selector ? ['-l', selector] : []), '-o', 'json'],
             env,
+            retrySafe: true,
             silent: true,
             description: why,
             dryRunStdout: JSON.stringify({ items: assume }),
@@ -31695,6 +31706,7 @@ const kubectl = {
             cmd: 'kubectl',
             args: ['get', 'deployments,statefulsets,jobs', '-n', ns, '-o', 'json'],
             env,
+            retrySafe: true,
             silent: true,
             description: 'list workloads; then wait for each Job (migrations), then rollout status of each StatefulSet and Deployment',
             // The plan shows one wait of each kind for what the chart will have.
@@ -31708,6 +31720,7 @@ const kubectl = {
             cmd: 'kubectl',
             args: ['rollout', 'status', ref, '-n', ns, `--timeout=${seconds(timeoutSeconds)}`],
             env,
+            retrySafe: true,
         };
     },
     /** One Job's status, polled until it is Complete or Failed (`kubectl wait` takes one condition only). */
@@ -31731,6 +31744,7 @@ const kubectl = {
                 'json',
             ],
             env,
+            retrySafe: true,
             silent: true,
             description: why,
             dryRunStdout: JSON.stringify({ items: assume.map((name) => ({ metadata: { name } })) }),
@@ -31742,6 +31756,7 @@ const kubectl = {
             cmd: 'kubectl',
             args: ['get', 'pods', '-n', ns, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'json'],
             env,
+            retrySafe: true,
             silent: true,
             description: 'is a pod of this release crash-looping (polled while the deploy runs)',
         };
@@ -31751,6 +31766,7 @@ const kubectl = {
             cmd: 'kubectl',
             args: ['delete', 'job', name, '-n', ns, '--ignore-not-found', '--cascade=foreground', '--wait=true'],
             env,
+            retrySafe: true,
             description: why,
         };
     },
@@ -31759,6 +31775,7 @@ const kubectl = {
             cmd: 'kubectl',
             args: ['get', 'job', name, '-n', ns, '-o', 'json'],
             env,
+            retrySafe: true,
             silent: true,
             description: `is job ${name} Complete or Failed (polled)`,
             dryRunStdout: JSON.stringify({ status: { conditions: [{ type: 'Complete', status: 'True' }] } }),
@@ -31770,6 +31787,7 @@ const kubectl = {
             cmd: 'kubectl',
             args: ['logs', `job/${name}`, '-n', ns, '--all-containers', `--tail=${tail}`],
             env,
+            retrySafe: true,
             silent: true,
             allowFailure: true,
             description: `last log lines of job ${name}`,
@@ -31786,7 +31804,8 @@ const kubectl = {
     /**
      * Deletes the namespace only if it is still the object we checked, unchanged: the API server refuses the
      * delete (409) when the UID or the resourceVersion differs, so a namespace re-created or relabelled by someone
-     * else since the check is never removed. Exits non-zero with NotFound when it is already gone.
+     * else since the check is never removed. Exits non-zero with NotFound when it is already gone. Not retrySafe
+     * for the same reason as patchNamespace: the teardown looks again before a second try (src/loops/teardown.ts).
      */
     deleteNamespaceIf(ns, uid, resourceVersion, env) {
         return {
@@ -31804,12 +31823,15 @@ const kubectl = {
             description: `remove the namespace we created, only if it is still the object checked (UID ${uid})`,
         };
     },
-    waitDeleted(ns, timeoutSeconds, env) {
+    /** `allowFailure`: a wait that may run out, the caller reading why (the preview waiting for an old namespace). */
+    waitDeleted(ns, timeoutSeconds, env, why = 'until the namespace is gone', allowFailure = false) {
         return {
             cmd: 'kubectl',
             args: ['wait', '--for=delete', `namespace/${ns}`, `--timeout=${seconds(timeoutSeconds)}`],
             env,
-            description: 'until the namespace is gone',
+            retrySafe: true,
+            allowFailure,
+            description: why,
         };
     },
     currentContext(env) {
@@ -31831,6 +31853,7 @@ const helm = {
                 '--ignore-not-found',
             ],
             env,
+            retrySafe: true,
             description: 'remove the release (its hooks and resources)',
         };
     },
@@ -31959,6 +31982,57 @@ const CLI_LOOPS = [...LOOPS, 'deploy-live'];
 
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./build/src/retry.js
+/**
+ * The one retry policy for kubectl and helm: which failures are the API server (or the way to it) failing rather
+ * than the request, and how long to wait before the next try. Pure: the executor (src/executor.ts) applies it, and
+ * only to commands whose builder marked them safe to run again (Command.retrySafe: reads, and writes whose repeat
+ * changes nothing). A create, or a write made on a resourceVersion, is never run again blind: its first try may
+ * have landed.
+ */
+/** Tries in all (the first and its retries), and the backoff between them: 1, 2, 4, 8 s, about 15 s in all. */
+const KUBE_RETRY = { attempts: 5, firstDelayMs: 1000, maxDelayMs: 8000 };
+/**
+ * What kubectl, helm and client-go print when the request never got a real answer. Each names the fault as the
+ * log shows it. Not here: NotFound, Forbidden, Conflict, AlreadyExists, invalid objects, and timeouts of a wait
+ * (`timed out waiting`, `context deadline exceeded`): those are answers, and a second try gets the same one.
+ */
+const TRANSIENT = [
+    [/connect: connection refused|connection to the server \S+ was refused/i, 'connection refused'],
+    [/connection reset by peer/i, 'connection reset'],
+    [/TLS handshake timeout/i, 'TLS handshake timeout'],
+    [/etcdserver: (leader changed|request timed out|no leader)/i, 'etcd leader change'],
+    [
+        /the server has received too many requests|\(TooManyRequests\)|429 Too Many Requests/i,
+        '429 too many requests',
+    ],
+    [/the server is currently unable to handle the request|\(ServiceUnavailable\)/i, '503 service unavailable'],
+    [/http2: client connection lost|use of closed network connection|broken pipe/i, 'connection lost'],
+    [/dial tcp [^\n]*: i\/o timeout/i, 'connection timed out'],
+    [/\bunexpected EOF\b|(?:^|: )EOF\s*$/im, 'EOF'],
+];
+/** The transient fault stderr reports (as a short name), or undefined when the failure is an answer. */
+function transientFault(stderr) {
+    for (const [pattern, name] of TRANSIENT)
+        if (pattern.test(stderr))
+            return name;
+    return undefined;
+}
+/** The wait before retry number `retry` (1 for the first retry): doubling from firstDelayMs, capped. */
+function retryDelayMs(retry, policy = KUBE_RETRY) {
+    return Math.min(policy.firstDelayMs * 2 ** Math.max(0, retry - 1), policy.maxDelayMs);
+}
+/**
+ * Whether a failed try of a command is tried again: only when its builder marked it safe to repeat, its stderr
+ * names a transient fault, and tries are left. `attempt` counts from 1.
+ */
+function nextRetry(command, result, attempt, policy = KUBE_RETRY) {
+    if (result.exitCode === 0 || !command.retrySafe || attempt >= policy.attempts)
+        return undefined;
+    const fault = transientFault(result.stderr);
+    return fault ? { fault, delayMs: retryDelayMs(attempt, policy) } : undefined;
+}
+
 ;// CONCATENATED MODULE: ./build/src/executor.js
 /**
  * The one place every external command goes through. A test observes it (every command is recorded),
@@ -31966,15 +32040,22 @@ const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createReq
  */
 
 
+
+
 class CommandError extends Error {
     command;
     result;
-    constructor(command, result) {
+    attempts;
+    constructor(command, result, 
+    /** Tries made, when the command was retried (src/retry.ts). */
+    attempts = 1) {
         // The command line without its environment: KUBECONFIG and JETSCALE_* say nothing about why it failed.
         super(`${formatCommand({ cmd: command.cmd, args: command.args })} failed with exit code ${result.exitCode}` +
+            (attempts > 1 ? ` (${attempts} tries)` : '') +
             (result.stderr.trim() ? `: ${lastLines(result.stderr, 20)}` : ''));
         this.command = command;
         this.result = result;
+        this.attempts = attempts;
         this.name = 'CommandError';
         Object.setPrototypeOf(this, new.target.prototype);
     }
@@ -31994,12 +32075,35 @@ function shellQuote(value) {
         return value;
     return `'${value.replace(/'/g, `'\\''`)}'`;
 }
-/** Runs commands through @actions/exec. */
+/**
+ * Runs commands through @actions/exec. A command marked retrySafe that fails on a transient API-server fault is
+ * run again after a backoff (src/retry.ts), each retry logged with the fault.
+ */
 class ExecExecutor {
+    opts;
     dryRun = false;
     commands = [];
+    constructor(opts = {}) {
+        this.opts = opts;
+    }
     async run(command) {
         this.commands.push(command);
+        const policy = this.opts.policy ?? KUBE_RETRY;
+        for (let attempt = 1;; attempt++) {
+            const result = await this.once(command);
+            const retry = nextRetry(command, result, attempt, policy);
+            if (retry) {
+                (this.opts.log ?? info)(`${command.cmd} ${command.args[0] ?? ''} hit a transient fault (${retry.fault}): try ${attempt + 1} of ` +
+                    `${policy.attempts} in ${retry.delayMs / 1000} s`);
+                await (this.opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))))(retry.delayMs);
+                continue;
+            }
+            if (result.exitCode !== 0 && !command.allowFailure)
+                throw new CommandError(command, result, attempt);
+            return result;
+        }
+    }
+    async once(command) {
         if (command.signal)
             return runAbortable(command, command.signal);
         const out = await getExecOutput(command.cmd, command.args, {
@@ -32009,10 +32113,7 @@ class ExecExecutor {
             silent: command.silent ?? false,
             input: command.input === undefined ? undefined : Buffer.from(command.input),
         });
-        const result = { exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr };
-        if (result.exitCode !== 0 && !command.allowFailure)
-            throw new CommandError(command, result);
-        return result;
+        return { exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr };
     }
     start(command) {
         this.commands.push(command);
@@ -32111,11 +32212,8 @@ function runAbortable(command, signal) {
             signal.removeEventListener('abort', onAbort);
             if (signal.aborted)
                 return reject(signal.reason);
-            const result = { exitCode: code ?? (sig ? 128 : 1), stdout, stderr };
-            if (result.exitCode !== 0 && !command.allowFailure)
-                reject(new CommandError(command, result));
-            else
-                resolve(result);
+            // A failure is run()'s to judge (retry or throw), as for any other command.
+            resolve({ exitCode: code ?? (sig ? 128 : 1), stdout, stderr });
         });
     });
 }
