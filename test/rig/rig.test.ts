@@ -1,6 +1,7 @@
 /**
  * The rig cluster (test/rig/up.sh) meets its acceptance points: nodes on Kubernetes v1.34.x are Ready,
- * a pod of each stand-in image is Ready, a Service name resolves through CoreDNS from another pod (and
+ * the NetworkPolicy engine (kube-network-policies) is Ready on every node, a pod of each stand-in image is Ready,
+ * a Service name resolves through CoreDNS from another pod (and
  * an unknown one does not), and the PVC is bound to a local-path volume.
  * Skips with the reason when no rig cluster answers; with CI=true and JETSCALE_E2E=1 that is a failure.
  */
@@ -100,6 +101,20 @@ describe.skipIf(!state.kubectl)(`rig cluster${state.reason ? ` (skipped: ${state
     const cni = kcJson<PodList>('-n', 'kube-system', 'get', 'pods', '-l', 'app=kindnet');
     expect(cni.items).toHaveLength(nodes);
     for (const pod of cni.items) expect(ready(pod.status.conditions), pod.metadata.name).toBe(true);
+  });
+
+  test('the NetworkPolicy engine (kube-network-policies) is Ready on every node', () => {
+    const nodes = kcJson<NodeList>('get', 'nodes').items.map((n) => n.metadata.name);
+    const pods = kcJson<PodList & { items: { spec: { nodeName?: string } }[] }>(
+      '-n',
+      'kube-system',
+      'get',
+      'pods',
+      '-l',
+      'app=kube-network-policies',
+    );
+    expect(pods.items.map((p) => p.spec.nodeName).sort()).toEqual([...nodes].sort());
+    for (const pod of pods.items) expect(ready(pod.status.conditions), pod.metadata.name).toBe(true);
   });
 
   test.each(STAND_INS)('a pod running %s is Ready', (image) => {
