@@ -37,7 +37,17 @@ export const RIG_IMAGES = {
   worker: 'jetscale-rig/worker:rig',
 };
 
-/** Values that point the chart at the rig's stand-in images, which are loaded into the cluster, never pulled. */
+/**
+ * Where the rig's ingress controller connects from, as NetworkPolicy ipBlocks: it runs on the host network, so a pod
+ * on another node sees the node's address on Docker's `kind` network, which lies in Docker's default address pools
+ * (charts/app/ci/live-rig-values.yaml has the same for live).
+ */
+export const RIG_INGRESS_PEER_CIDRS = ['172.16.0.0/12', '192.168.0.0/16'];
+
+/**
+ * Values that point the chart at the rig's stand-in images, which are loaded into the cluster, never pulled, and let
+ * the rig's ingress controller (namespace jetscale-ingress, host network) through the chart's NetworkPolicies.
+ */
 export const RIG_VALUES = `global:
   waitImage: { repository: jetscale-rig/wait, tag: rig, pullPolicy: Never }
 postgres:
@@ -49,6 +59,10 @@ services:
     image: { pullPolicy: Never }
   frontend:
     image: { pullPolicy: Never }
+networkPolicy:
+  ingressController:
+    namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: jetscale-ingress } }
+    extraPeers: [${RIG_INGRESS_PEER_CIDRS.map((cidr) => `{ ipBlock: { cidr: ${cidr} } }`).join(', ')}]
 `;
 
 export function rigProblem(): string | undefined {
