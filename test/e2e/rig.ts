@@ -96,8 +96,14 @@ export function rigCacheDir(): string {
   return process.env.JETSCALE_RIG_CACHE ?? join(homedir(), '.cache', 'jetscale-stack', 'rig');
 }
 
+/**
+ * The shared rig cluster the e2e tests use: jetscale-rig, or JETSCALE_RIG_NAME (as test/rig/up.sh takes it), e.g. a
+ * scratch cluster made with `bash test/rig/up.sh --name NAME`.
+ */
+export const RIG_CLUSTER = process.env.JETSCALE_RIG_NAME || 'jetscale-rig';
+
 /** Kubeconfig that test/rig/up.sh writes for a rig cluster (lib.sh rig_kubeconfig). */
-export function rigKubeconfig(cluster = 'jetscale-rig'): string {
+export function rigKubeconfig(cluster = RIG_CLUSTER): string {
   return join(rigCacheDir(), cluster === 'jetscale-rig' ? 'kubeconfig' : `kubeconfig-${cluster}`);
 }
 
@@ -111,7 +117,7 @@ export interface RigIngress {
 }
 
 /** Where the rig's ingress controller (installed by test/rig/up.sh) answers for a rig cluster. */
-export function rigIngress(cluster = 'jetscale-rig'): RigIngress {
+export function rigIngress(cluster = RIG_CLUSTER): RigIngress {
   const r = spawnSync(
     'docker',
     [
@@ -130,7 +136,7 @@ export function rigIngress(cluster = 'jetscale-rig'): RigIngress {
   return { ip, caFile: join(rigCacheDir(), 'ingress', 'ca.crt'), className: 'jetscale-rig' };
 }
 
-/** kubectl against the shared rig cluster jetscale-rig (output captured, never throws). */
+/** kubectl against the shared rig cluster (RIG_CLUSTER; output captured, never throws). */
 export function rigKubectl(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(findTool('kubectl') as string, ['--kubeconfig', rigKubeconfig(), ...args], {
     encoding: 'utf8',
@@ -341,4 +347,112 @@ export function makeFakePreview(p: {
 
 export function namespaceExists(name: string): boolean {
   return rigKubectl('get', 'namespace', name).status === 0;
+}
+
+/** One connection a probe tries: TCP to host:port, or, with `resolve`, a DNS query (UDP) for that name to host:port. */
+export interface ProbeTarget {
+  name: string;
+  host: string;
+  port: number;
+  resolve?: string;
+}
+
+/** How a probe ended: connected (or answered), timed out (dropped), or the error code (ECONNREFUSED, ENOTFOUND…). */
+export type ProbeOutcome = 'open' | 'timeout' | string;
+
+// Runs in the probe pod: every target at once, each given one retry after a timeout (a new pod's first packets can
+// leave before the policy engine knows its address), then one line "PROBE {name: outcome}".
+const PROBE_SCRIPT = `
+const net = require('node:net'), dns = require('node:dns');
+const targets = JSON.parse(process.env.PROBE_TARGETS), ms = Number(process.env.PROBE_TIMEOUT_MS);
+const tcp = (t) => new Promise((done) => {
+  const s = net.connect({ host: t.host, port: t.port });
+  const timer = setTimeout(() => { s.destroy(); done('timeout'); }, ms);
+  s.on('connect', () => { clearTimeout(timer); s.destroy(); done('open'); });
+  s.on('error', (e) => { clearTimeout(timer); done(e.code || String(e)); });
+});
+const query = (t) => {
+  const r = new dns.promises.Resolver({ timeout: ms, tries: 1 });
+  r.setServers([t.host + ':' + t.port]);
+  return r.resolve4(t.resolve).then(() => 'open', (e) => (e.code === 'ETIMEOUT' ? 'timeout' : e.code));
+};
+const once = (t) => (t.resolve ? query(t) : tcp(t));
+setTimeout(async () => {
+  const out = await Promise.all(targets.map(async (t) => {
+    const first = await once(t);
+    return [t.name, first === 'timeout' ? await once(t) : first];
+  }));
+  console.log('PROBE ' + JSON.stringify(Object.fromEntries(out)));
+}, 2000);
+`;
+
+/**
+ * Real connections from a short-lived pod of the rig's Node image in `namespace`, with `labels` (a pod labelled as a
+ * service's pods is what that service's NetworkPolicies select; its readiness probe never passes, so no Service
+ * sends it traffic). Returns each target's outcome by name. A drop by a NetworkPolicy is a 'timeout'.
+ */
+export async function probeConnections(p: {
+  namespace: string;
+  name: string;
+  targets: ProbeTarget[];
+  labels?: Record<string, string>;
+  timeoutMs?: number;
+  kubeconfig?: string;
+  /** the rig's Node image as the cluster has it: loaded (default) or from the local registry (live) */
+  image?: string;
+  pullPolicy?: 'Never' | 'IfNotPresent';
+}): Promise<Record<string, ProbeOutcome>> {
+  const kubeconfig = p.kubeconfig ?? rigKubeconfig();
+  const kc = (args: string[], input?: string) =>
+    spawnSync(findTool('kubectl') as string, ['--kubeconfig', kubeconfig, '-n', p.namespace, ...args], {
+      input,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: p.name, namespace: p.namespace, labels: { 'jetscale.ai/probe': 'true', ...p.labels } },
+    spec: {
+      restartPolicy: 'Never',
+      terminationGracePeriodSeconds: 0,
+      activeDeadlineSeconds: 180,
+      automountServiceAccountToken: false,
+      securityContext: { runAsNonRoot: true, runAsUser: 10001 },
+      containers: [
+        {
+          name: 'probe',
+          image: p.image ?? 'jetscale-rig/node:24',
+          imagePullPolicy: p.pullPolicy ?? 'Never',
+          command: ['node', '-e', PROBE_SCRIPT],
+          env: [
+            { name: 'PROBE_TARGETS', value: JSON.stringify(p.targets) },
+            { name: 'PROBE_TIMEOUT_MS', value: String(p.timeoutMs ?? 3000) },
+          ],
+          readinessProbe: { exec: { command: ['false'] }, periodSeconds: 60 },
+          resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
+        },
+      ],
+    },
+  };
+  kc(['delete', 'pod', p.name, '--ignore-not-found', '--wait=true']);
+  const created = kc(['create', '-f', '-'], JSON.stringify(pod));
+  if (created.status !== 0) throw new Error(`probe pod ${p.namespace}/${p.name}: ${created.stderr}`);
+  try {
+    for (let i = 0; i < 180; i++) {
+      const phase = kc(['get', 'pod', p.name, '-o', 'jsonpath={.status.phase}']).stdout;
+      if (phase === 'Succeeded' || phase === 'Failed') break;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    const logs = kc(['logs', p.name]);
+    const line = logs.stdout.split('\n').find((l) => l.startsWith('PROBE '));
+    if (!line)
+      throw new Error(
+        `probe pod ${p.namespace}/${p.name} gave no result: ${logs.stdout}${logs.stderr}` +
+          kc(['get', 'pod', p.name, '-o', 'yaml']).stdout.slice(-1500),
+      );
+    return JSON.parse(line.slice('PROBE '.length)) as Record<string, ProbeOutcome>;
+  } finally {
+    kc(['delete', 'pod', p.name, '--ignore-not-found', '--wait=false']);
+  }
 }

@@ -7,13 +7,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { rigKubeconfig } from '../e2e/rig.js';
 import { findTool } from '../support/tools.js';
 
-const rigCache = process.env.JETSCALE_RIG_CACHE ?? join(homedir(), '.cache', 'jetscale-stack', 'rig');
-const kubeconfig = join(rigCache, 'kubeconfig');
+// jetscale-rig, or the cluster JETSCALE_RIG_NAME names (a scratch cluster of up.sh --name)
+const kubeconfig = rigKubeconfig();
 const ns = 'rig-check';
 const STAND_INS = ['jetscale-rig/postgres:15', 'jetscale-rig/redis:7', 'jetscale-rig/node:24'];
 
@@ -69,7 +68,7 @@ interface NodeList {
 interface PodList {
   items: {
     metadata: { name: string; labels?: Record<string, string> };
-    spec: { containers: { image: string }[] };
+    spec: { containers: { image: string }[]; nodeName?: string };
     status: { phase: string; conditions?: Condition[] };
   }[];
 }
@@ -105,14 +104,7 @@ describe.skipIf(!state.kubectl)(`rig cluster${state.reason ? ` (skipped: ${state
 
   test('the NetworkPolicy engine (kube-network-policies) is Ready on every node', () => {
     const nodes = kcJson<NodeList>('get', 'nodes').items.map((n) => n.metadata.name);
-    const pods = kcJson<PodList & { items: { spec: { nodeName?: string } }[] }>(
-      '-n',
-      'kube-system',
-      'get',
-      'pods',
-      '-l',
-      'app=kube-network-policies',
-    );
+    const pods = kcJson<PodList>('-n', 'kube-system', 'get', 'pods', '-l', 'app=kube-network-policies');
     expect(pods.items.map((p) => p.spec.nodeName).sort()).toEqual([...nodes].sort());
     for (const pod of pods.items) expect(ready(pod.status.conditions), pod.metadata.name).toBe(true);
   });
