@@ -456,3 +456,153 @@ export async function probeConnections(p: {
     kc(['delete', 'pod', p.name, '--ignore-not-found', '--wait=false']);
   }
 }
+
+/** One path between pods of a release (or from outside it) and what its NetworkPolicies should make of it. */
+export interface PolicyPath {
+  from: string;
+  to: string;
+  expected: 'open' | 'timeout';
+  got: ProbeOutcome;
+}
+
+interface DeclaredService {
+  port?: number;
+  needs?: string[];
+  routes?: Record<string, { path: string }>;
+  enabled?: boolean;
+}
+
+/** A release's services declaration as Helm computed it (defaults, stage files, --set), and its platform services. */
+export function releaseDeclaration(
+  namespace: string,
+  release: string,
+  kubeconfig = rigKubeconfig(),
+): { services: Record<string, DeclaredService>; platform: string[] } {
+  const r = spawnSync(
+    findTool('helm') as string,
+    ['--kubeconfig', kubeconfig, 'get', 'values', release, '-n', namespace, '--all', '-o', 'json'],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`helm get values ${release} -n ${namespace}: ${r.stderr}`);
+  const values = JSON.parse(r.stdout) as Record<string, { enabled?: boolean }> & {
+    services: Record<string, DeclaredService>;
+  };
+  return {
+    services: Object.fromEntries(Object.entries(values.services).filter(([, s]) => s.enabled !== false)),
+    platform: ['postgres', 'redis'].filter((p) => values[p]?.enabled),
+  };
+}
+
+/** Every listening service of the release, and its in-cluster Postgres and Redis, by their Service's cluster IP. */
+export function releaseTargets(
+  namespace: string,
+  decl: ReturnType<typeof releaseDeclaration>,
+  kubeconfig = rigKubeconfig(),
+): ProbeTarget[] {
+  const r = spawnSync(
+    findTool('kubectl') as string,
+    ['--kubeconfig', kubeconfig, 'get', 'services', '-n', namespace, '-o', 'json'],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`listing Services of ${namespace}: ${r.stderr}`);
+  const svcs = JSON.parse(r.stdout).items as Array<{
+    metadata: { labels?: Record<string, string> };
+    spec: { clusterIP: string; ports: Array<{ port: number }> };
+  }>;
+  const wanted = [...Object.keys(decl.services).filter((n) => decl.services[n]?.port), ...decl.platform];
+  return wanted.map((name) => {
+    const svc = svcs.find(
+      (s) => s.metadata.labels?.['app.kubernetes.io/name'] === name && s.spec.clusterIP !== 'None',
+    );
+    if (!svc) throw new Error(`no Service of ${name} in ${namespace}`);
+    return { name, host: svc.spec.clusterIP, port: svc.spec.ports[0]?.port as number };
+  });
+}
+
+/**
+ * Probes every path the chart's NetworkPolicies decide for a deployed release, with the expectation derived from its
+ * services declaration: each service (a probe pod labelled as its pods) reaches what it `needs` and DNS, and nothing
+ * else of the release; a pod in `ingressNamespace` (the chart's ingressController.namespaceSelector) reaches the
+ * services with routes only; a pod in `foreignNamespace` (created if absent, then removed if created here) reaches
+ * none; a pod of the release no allow rule selects reaches nothing, not even DNS. Returns every path with the
+ * outcome; the caller asserts `got === expected` (and that each target was 'open' from somewhere: a real address).
+ */
+export async function networkPolicyPaths(p: {
+  namespace: string;
+  release: string;
+  foreignNamespace: string;
+  ingressNamespace?: string;
+  kubeconfig?: string;
+  image?: string;
+  pullPolicy?: 'Never' | 'IfNotPresent';
+}): Promise<PolicyPath[]> {
+  const kubeconfig = p.kubeconfig ?? rigKubeconfig();
+  const kc = (...args: string[]) =>
+    spawnSync(findTool('kubectl') as string, ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8' });
+  const decl = releaseDeclaration(p.namespace, p.release, kubeconfig);
+  const dnsIp = kc(
+    'get',
+    'service',
+    'kube-dns',
+    '-n',
+    'kube-system',
+    '-o',
+    'jsonpath={.spec.clusterIP}',
+  ).stdout.trim();
+  const dns: ProbeTarget = {
+    name: 'dns',
+    host: dnsIp,
+    port: 53,
+    resolve: 'kubernetes.default.svc.cluster.local',
+  };
+  const targets = [...releaseTargets(p.namespace, decl, kubeconfig), dns];
+  const rows: PolicyPath[] = [];
+  const probe = async (
+    from: string,
+    namespace: string,
+    labels: Record<string, string>,
+    expect: (to: string) => boolean,
+  ) => {
+    const out = await probeConnections({
+      namespace,
+      name: `netpol-probe-${from.replace(/[^a-z0-9]+/g, '-')}`.slice(0, 63).replace(/-$/, ''),
+      labels,
+      targets,
+      kubeconfig,
+      image: p.image,
+      pullPolicy: p.pullPolicy,
+    });
+    console.log(`netpol: from ${from} (${namespace}): ${JSON.stringify(out)}`);
+    for (const t of targets)
+      rows.push({
+        from,
+        to: t.name,
+        expected: expect(t.name) ? 'open' : 'timeout',
+        got: out[t.name] ?? 'missing',
+      });
+  };
+  const as = (component: string) => ({
+    'app.kubernetes.io/name': component,
+    'app.kubernetes.io/instance': p.release,
+  });
+  for (const [name, svc] of Object.entries(decl.services))
+    await probe(name, p.namespace, as(name), (to) => to === 'dns' || (svc.needs ?? []).includes(to));
+  const routed = (to: string) => Object.keys(decl.services[to]?.routes ?? {}).length > 0;
+  // outside the release, a namespace's own egress is open (no policy there): DNS answers it
+  await probe(
+    'ingress controller namespace',
+    p.ingressNamespace ?? 'jetscale-ingress',
+    {},
+    (to) => to === 'dns' || routed(to),
+  );
+  const made = kc('get', 'namespace', p.foreignNamespace).status !== 0;
+  if (made && kc('create', 'namespace', p.foreignNamespace).status !== 0)
+    throw new Error(`creating namespace ${p.foreignNamespace}`);
+  try {
+    await probe('another namespace', p.foreignNamespace, {}, (to) => to === 'dns');
+  } finally {
+    if (made) kc('delete', 'namespace', p.foreignNamespace, '--wait=false');
+  }
+  await probe('pod with no policy match', p.namespace, as('netpol-stray'), () => false);
+  return rows;
+}
