@@ -9,6 +9,7 @@ import { Agent, request } from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
+import YAML from 'yaml';
 import { previewNames, rfc3339 } from '../../src/naming.js';
 import { findTool, repoRoot, toolCacheDir } from '../support/tools.js';
 
@@ -37,8 +38,22 @@ export const RIG_IMAGES = {
   worker: 'jetscale-rig/worker:rig',
 };
 
-/** Values that point the chart at the rig's stand-in images, which are loaded into the cluster, never pulled. */
+/**
+ * Values that point the chart at the rig's stand-in images, which are loaded into the cluster, never pulled, and let
+ * the rig's ingress controller (namespace jetscale-ingress, host network) through the chart's NetworkPolicies.
+ */
 export const RIG_VALUES = readFileSync(join(repoRoot, 'test', 'rig', 'values.yaml'), 'utf8');
+
+/**
+ * Where the rig's ingress controller connects from, as NetworkPolicy ipBlocks (read off RIG_VALUES): it runs on the
+ * host network, so a pod on another node sees the node's address on Docker's `kind` network, which lies in Docker's
+ * default address pools (charts/app/ci/live-rig-values.yaml has the same for live).
+ */
+export const RIG_INGRESS_PEER_CIDRS: string[] = (
+  YAML.parse(RIG_VALUES) as {
+    networkPolicy: { ingressController: { extraPeers: Array<{ ipBlock: { cidr: string } }> } };
+  }
+).networkPolicy.ingressController.extraPeers.map((peer) => peer.ipBlock.cidr);
 
 export function rigProblem(): string | undefined {
   for (const t of ['kind', 'kubectl', 'helm', 'skaffold']) {
@@ -71,8 +86,14 @@ export function rigCacheDir(): string {
   return process.env.JETSCALE_RIG_CACHE ?? join(homedir(), '.cache', 'jetscale-stack', 'rig');
 }
 
+/**
+ * The shared rig cluster the e2e tests use: jetscale-rig, or JETSCALE_RIG_NAME (as test/rig/up.sh takes it), e.g. a
+ * scratch cluster made with `bash test/rig/up.sh --name NAME`.
+ */
+export const RIG_CLUSTER = process.env.JETSCALE_RIG_NAME || 'jetscale-rig';
+
 /** Kubeconfig that test/rig/up.sh writes for a rig cluster (lib.sh rig_kubeconfig). */
-export function rigKubeconfig(cluster = 'jetscale-rig'): string {
+export function rigKubeconfig(cluster = RIG_CLUSTER): string {
   return join(rigCacheDir(), cluster === 'jetscale-rig' ? 'kubeconfig' : `kubeconfig-${cluster}`);
 }
 
@@ -86,7 +107,7 @@ export interface RigIngress {
 }
 
 /** Where the rig's ingress controller (installed by test/rig/up.sh) answers for a rig cluster. */
-export function rigIngress(cluster = 'jetscale-rig'): RigIngress {
+export function rigIngress(cluster = RIG_CLUSTER): RigIngress {
   const r = spawnSync(
     'docker',
     [
@@ -105,7 +126,7 @@ export function rigIngress(cluster = 'jetscale-rig'): RigIngress {
   return { ip, caFile: join(rigCacheDir(), 'ingress', 'ca.crt'), className: 'jetscale-rig' };
 }
 
-/** kubectl against the shared rig cluster jetscale-rig (output captured, never throws). */
+/** kubectl against the shared rig cluster (RIG_CLUSTER; output captured, never throws). */
 export function rigKubectl(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   return clusterKubectl('jetscale-rig', ...args);
 }
@@ -355,7 +376,7 @@ redis:
 networkPolicy:
   ingressController:
     namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: jetscale-ingress } }
-    extraPeers: [{ ipBlock: { cidr: 172.16.0.0/12 } }]
+    extraPeers: [${RIG_INGRESS_PEER_CIDRS.map((cidr) => `{ ipBlock: { cidr: ${cidr} } }`).join(', ')}]
 `;
 
 export async function liveClusterUp(): Promise<{ created: boolean; seconds: number; output: string }> {
@@ -376,4 +397,262 @@ export async function liveClusterUp(): Promise<{ created: boolean; seconds: numb
   });
   if (code !== 0) throw new Error(`bash ${args.join(' ')} exited ${code}:\n${output.slice(-6000)}`);
   return { created, seconds: (Date.now() - t0) / 1000, output };
+}
+
+/** One connection a probe tries: TCP to host:port, or, with `resolve`, a DNS query (UDP) for that name to host:port. */
+export interface ProbeTarget {
+  name: string;
+  host: string;
+  port: number;
+  resolve?: string;
+}
+
+/** How a probe ended: connected (or answered), timed out (dropped), or the error code (ECONNREFUSED, ENOTFOUND…). */
+export type ProbeOutcome = 'open' | 'timeout' | string;
+
+// Runs in the probe pod: every target at once, each given one retry after a timeout (a new pod's first packets can
+// leave before the policy engine knows its address), then one line "PROBE {name: outcome}".
+const PROBE_SCRIPT = `
+const net = require('node:net'), dns = require('node:dns');
+const targets = JSON.parse(process.env.PROBE_TARGETS), ms = Number(process.env.PROBE_TIMEOUT_MS);
+const tcp = (t) => new Promise((done) => {
+  const s = net.connect({ host: t.host, port: t.port });
+  const timer = setTimeout(() => { s.destroy(); done('timeout'); }, ms);
+  s.on('connect', () => { clearTimeout(timer); s.destroy(); done('open'); });
+  s.on('error', (e) => { clearTimeout(timer); done(e.code || String(e)); });
+});
+const query = (t) => {
+  const r = new dns.promises.Resolver({ timeout: ms, tries: 1 });
+  r.setServers([t.host + ':' + t.port]);
+  return r.resolve4(t.resolve).then(() => 'open', (e) => (e.code === 'ETIMEOUT' ? 'timeout' : e.code));
+};
+const once = (t) => (t.resolve ? query(t) : tcp(t));
+setTimeout(async () => {
+  const out = await Promise.all(targets.map(async (t) => {
+    const first = await once(t);
+    return [t.name, first === 'timeout' ? await once(t) : first];
+  }));
+  console.log('PROBE ' + JSON.stringify(Object.fromEntries(out)));
+}, 2000);
+`;
+
+/**
+ * Real connections from a short-lived pod of the rig's Node image in `namespace`, with `labels` (a pod labelled as a
+ * service's pods is what that service's NetworkPolicies select; its readiness probe never passes, so no Service
+ * sends it traffic). Returns each target's outcome by name. A drop by a NetworkPolicy is a 'timeout'.
+ */
+export async function probeConnections(p: {
+  namespace: string;
+  name: string;
+  targets: ProbeTarget[];
+  labels?: Record<string, string>;
+  timeoutMs?: number;
+  kubeconfig?: string;
+  /** the rig's Node image as the cluster has it: loaded (default) or from the local registry (live) */
+  image?: string;
+  pullPolicy?: 'Never' | 'IfNotPresent';
+}): Promise<Record<string, ProbeOutcome>> {
+  const kubeconfig = p.kubeconfig ?? rigKubeconfig();
+  const kc = (args: string[], input?: string) =>
+    spawnSync(findTool('kubectl') as string, ['--kubeconfig', kubeconfig, '-n', p.namespace, ...args], {
+      input,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: p.name, namespace: p.namespace, labels: { 'jetscale.ai/probe': 'true', ...p.labels } },
+    spec: {
+      restartPolicy: 'Never',
+      terminationGracePeriodSeconds: 0,
+      activeDeadlineSeconds: 180,
+      automountServiceAccountToken: false,
+      securityContext: { runAsNonRoot: true, runAsUser: 10001 },
+      containers: [
+        {
+          name: 'probe',
+          image: p.image ?? 'jetscale-rig/node:24',
+          imagePullPolicy: p.pullPolicy ?? 'Never',
+          command: ['node', '-e', PROBE_SCRIPT],
+          env: [
+            { name: 'PROBE_TARGETS', value: JSON.stringify(p.targets) },
+            { name: 'PROBE_TIMEOUT_MS', value: String(p.timeoutMs ?? 3000) },
+          ],
+          readinessProbe: { exec: { command: ['false'] }, periodSeconds: 60 },
+          resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
+        },
+      ],
+    },
+  };
+  kc(['delete', 'pod', p.name, '--ignore-not-found', '--wait=true']);
+  const created = kc(['create', '-f', '-'], JSON.stringify(pod));
+  if (created.status !== 0) throw new Error(`probe pod ${p.namespace}/${p.name}: ${created.stderr}`);
+  try {
+    for (let i = 0; i < 180; i++) {
+      const phase = kc(['get', 'pod', p.name, '-o', 'jsonpath={.status.phase}']).stdout;
+      if (phase === 'Succeeded' || phase === 'Failed') break;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    const logs = kc(['logs', p.name]);
+    const line = logs.stdout.split('\n').find((l) => l.startsWith('PROBE '));
+    if (!line)
+      throw new Error(
+        `probe pod ${p.namespace}/${p.name} gave no result: ${logs.stdout}${logs.stderr}` +
+          kc(['get', 'pod', p.name, '-o', 'yaml']).stdout.slice(-1500),
+      );
+    return JSON.parse(line.slice('PROBE '.length)) as Record<string, ProbeOutcome>;
+  } finally {
+    kc(['delete', 'pod', p.name, '--ignore-not-found', '--wait=false']);
+  }
+}
+
+/** One path between pods of a release (or from outside it) and what its NetworkPolicies should make of it. */
+export interface PolicyPath {
+  from: string;
+  to: string;
+  expected: 'open' | 'timeout';
+  got: ProbeOutcome;
+}
+
+interface DeclaredService {
+  port?: number;
+  needs?: string[];
+  routes?: Record<string, { path: string }>;
+  enabled?: boolean;
+}
+
+/** A release's services declaration as Helm computed it (defaults, stage files, --set), and its platform services. */
+export function releaseDeclaration(
+  namespace: string,
+  release: string,
+  kubeconfig = rigKubeconfig(),
+): { services: Record<string, DeclaredService>; platform: string[] } {
+  const r = spawnSync(
+    findTool('helm') as string,
+    ['--kubeconfig', kubeconfig, 'get', 'values', release, '-n', namespace, '--all', '-o', 'json'],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`helm get values ${release} -n ${namespace}: ${r.stderr}`);
+  const values = JSON.parse(r.stdout) as Record<string, { enabled?: boolean }> & {
+    services: Record<string, DeclaredService>;
+  };
+  return {
+    services: Object.fromEntries(Object.entries(values.services).filter(([, s]) => s.enabled !== false)),
+    platform: ['postgres', 'redis'].filter((p) => values[p]?.enabled),
+  };
+}
+
+/** Every listening service of the release, and its in-cluster Postgres and Redis, by their Service's cluster IP. */
+export function releaseTargets(
+  namespace: string,
+  decl: ReturnType<typeof releaseDeclaration>,
+  kubeconfig = rigKubeconfig(),
+): ProbeTarget[] {
+  const r = spawnSync(
+    findTool('kubectl') as string,
+    ['--kubeconfig', kubeconfig, 'get', 'services', '-n', namespace, '-o', 'json'],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`listing Services of ${namespace}: ${r.stderr}`);
+  const svcs = JSON.parse(r.stdout).items as Array<{
+    metadata: { labels?: Record<string, string> };
+    spec: { clusterIP: string; ports: Array<{ port: number }> };
+  }>;
+  const wanted = [...Object.keys(decl.services).filter((n) => decl.services[n]?.port), ...decl.platform];
+  return wanted.map((name) => {
+    const svc = svcs.find(
+      (s) => s.metadata.labels?.['app.kubernetes.io/name'] === name && s.spec.clusterIP !== 'None',
+    );
+    if (!svc) throw new Error(`no Service of ${name} in ${namespace}`);
+    return { name, host: svc.spec.clusterIP, port: svc.spec.ports[0]?.port as number };
+  });
+}
+
+/**
+ * Probes every path the chart's NetworkPolicies decide for a deployed release, with the expectation derived from its
+ * services declaration: each service (a probe pod labelled as its pods) reaches what it `needs` and DNS, and nothing
+ * else of the release; a pod in `ingressNamespace` (the chart's ingressController.namespaceSelector) reaches the
+ * services with routes only; a pod in `foreignNamespace` (created if absent, then removed if created here) reaches
+ * none; a pod of the release no allow rule selects reaches nothing, not even DNS. Returns every path with the
+ * outcome; the caller asserts `got === expected` (and that each target was 'open' from somewhere: a real address).
+ */
+export async function networkPolicyPaths(p: {
+  namespace: string;
+  release: string;
+  foreignNamespace: string;
+  ingressNamespace?: string;
+  kubeconfig?: string;
+  image?: string;
+  pullPolicy?: 'Never' | 'IfNotPresent';
+}): Promise<PolicyPath[]> {
+  const kubeconfig = p.kubeconfig ?? rigKubeconfig();
+  const kc = (...args: string[]) =>
+    spawnSync(findTool('kubectl') as string, ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8' });
+  const decl = releaseDeclaration(p.namespace, p.release, kubeconfig);
+  const dnsIp = kc(
+    'get',
+    'service',
+    'kube-dns',
+    '-n',
+    'kube-system',
+    '-o',
+    'jsonpath={.spec.clusterIP}',
+  ).stdout.trim();
+  const dns: ProbeTarget = {
+    name: 'dns',
+    host: dnsIp,
+    port: 53,
+    resolve: 'kubernetes.default.svc.cluster.local',
+  };
+  const targets = [...releaseTargets(p.namespace, decl, kubeconfig), dns];
+  const rows: PolicyPath[] = [];
+  const probe = async (
+    from: string,
+    namespace: string,
+    labels: Record<string, string>,
+    expect: (to: string) => boolean,
+  ) => {
+    const out = await probeConnections({
+      namespace,
+      name: `netpol-probe-${from.replace(/[^a-z0-9]+/g, '-')}`.slice(0, 63).replace(/-$/, ''),
+      labels,
+      targets,
+      kubeconfig,
+      image: p.image,
+      pullPolicy: p.pullPolicy,
+    });
+    console.log(`netpol: from ${from} (${namespace}): ${JSON.stringify(out)}`);
+    for (const t of targets)
+      rows.push({
+        from,
+        to: t.name,
+        expected: expect(t.name) ? 'open' : 'timeout',
+        got: out[t.name] ?? 'missing',
+      });
+  };
+  const as = (component: string) => ({
+    'app.kubernetes.io/name': component,
+    'app.kubernetes.io/instance': p.release,
+  });
+  for (const [name, svc] of Object.entries(decl.services))
+    await probe(name, p.namespace, as(name), (to) => to === 'dns' || (svc.needs ?? []).includes(to));
+  const routed = (to: string) => Object.keys(decl.services[to]?.routes ?? {}).length > 0;
+  // outside the release, a namespace's own egress is open (no policy there): DNS answers it
+  await probe(
+    'ingress controller namespace',
+    p.ingressNamespace ?? 'jetscale-ingress',
+    {},
+    (to) => to === 'dns' || routed(to),
+  );
+  const made = kc('get', 'namespace', p.foreignNamespace).status !== 0;
+  if (made && kc('create', 'namespace', p.foreignNamespace).status !== 0)
+    throw new Error(`creating namespace ${p.foreignNamespace}`);
+  try {
+    await probe('another namespace', p.foreignNamespace, {}, (to) => to === 'dns');
+  } finally {
+    if (made) kc('delete', 'namespace', p.foreignNamespace, '--wait=false');
+  }
+  await probe('pod with no policy match', p.namespace, as('netpol-stray'), () => false);
+  return rows;
 }

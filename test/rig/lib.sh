@@ -19,6 +19,8 @@ CRICTL_VERSION=v1.34.0
 # local-path-provisioner as in kind v0.30.0 images/local-path-provisioner.
 LOCAL_PATH_VERSION=v0.0.30
 KIND_VERSION=v0.30.0
+# NetworkPolicy enforcement in every rig cluster (images/cni/manifest.yaml): kindnetd's policy engine.
+NETPOL_VERSION=v0.8.0
 
 # Images the rig builds (images/build.sh) and loads into the cluster (up.sh).
 BASE_IMAGE=jetscale-rig/debian:bookworm

@@ -1,18 +1,18 @@
 /**
  * The rig cluster (test/rig/up.sh) meets its acceptance points: nodes on Kubernetes v1.34.x are Ready,
- * a pod of each stand-in image is Ready, a Service name resolves through CoreDNS from another pod (and
+ * the NetworkPolicy engine (kube-network-policies) is Ready on every node, a pod of each stand-in image is Ready,
+ * a Service name resolves through CoreDNS from another pod (and
  * an unknown one does not), and the PVC is bound to a local-path volume.
  * Skips with the reason when no rig cluster answers; with CI=true and JETSCALE_E2E=1 that is a failure.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { rigKubeconfig } from '../e2e/rig.js';
 import { findTool } from '../support/tools.js';
 
-const rigCache = process.env.JETSCALE_RIG_CACHE ?? join(homedir(), '.cache', 'jetscale-stack', 'rig');
-const kubeconfig = join(rigCache, 'kubeconfig');
+// jetscale-rig, or the cluster JETSCALE_RIG_NAME names (a scratch cluster of up.sh --name)
+const kubeconfig = rigKubeconfig();
 const ns = 'rig-check';
 const STAND_INS = ['jetscale-rig/postgres:15', 'jetscale-rig/redis:7', 'jetscale-rig/node:24'];
 
@@ -68,7 +68,7 @@ interface NodeList {
 interface PodList {
   items: {
     metadata: { name: string; labels?: Record<string, string> };
-    spec: { containers: { image: string }[] };
+    spec: { containers: { image: string }[]; nodeName?: string };
     status: { phase: string; conditions?: Condition[] };
   }[];
 }
@@ -100,6 +100,13 @@ describe.skipIf(!state.kubectl)(`rig cluster${state.reason ? ` (skipped: ${state
     const cni = kcJson<PodList>('-n', 'kube-system', 'get', 'pods', '-l', 'app=kindnet');
     expect(cni.items).toHaveLength(nodes);
     for (const pod of cni.items) expect(ready(pod.status.conditions), pod.metadata.name).toBe(true);
+  });
+
+  test('the NetworkPolicy engine (kube-network-policies) is Ready on every node', () => {
+    const nodes = kcJson<NodeList>('get', 'nodes').items.map((n) => n.metadata.name);
+    const pods = kcJson<PodList>('-n', 'kube-system', 'get', 'pods', '-l', 'app=kube-network-policies');
+    expect(pods.items.map((p) => p.spec.nodeName).sort()).toEqual([...nodes].sort());
+    for (const pod of pods.items) expect(ready(pod.status.conditions), pod.metadata.name).toBe(true);
   });
 
   test.each(STAND_INS)('a pod running %s is Ready', (image) => {

@@ -5,6 +5,7 @@
 K8S_BIN="$RIG_CACHE/k8s/$K8S_VERSION/bin"
 KIND_MODULE_DIR=""
 CNI_IMAGE=jetscale-rig/cni:v1
+NETPOL_IMAGE="jetscale-rig/kube-network-policies:$NETPOL_VERSION"
 PROVISIONER_IMAGE=docker.io/kindest/local-path-provisioner:v20250214-acbabc1a
 HELPER_IMAGE=docker.io/kindest/local-path-helper:v20241212-8ac705d0
 KIND_BASE_IMAGE=jetscale-rig/kind-base:bookworm
@@ -41,6 +42,7 @@ etcd_bin() {
 }
 coredns_bin() { gobin coredns github.com/coredns/coredns "github.com/coredns/coredns@$COREDNS_VERSION"; }
 provisioner_bin() { gobin local-path-provisioner github.com/rancher/local-path-provisioner "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION"; }
+netpol_bin() { gobin kube-network-policies sigs.k8s.io/kube-network-policies/cmd "sigs.k8s.io/kube-network-policies@$NETPOL_VERSION"; }
 crictl_bin() { gobin crictl sigs.k8s.io/cri-tools/cmd/crictl "sigs.k8s.io/cri-tools@$CRICTL_VERSION"; }
 
 # ctx_with RECIPE_DIR FILE...: a temporary build context with the recipe and the given files.
@@ -85,6 +87,7 @@ build_kube_proxy() { build_in_ctx "$1" "$2" "$(ctx_with kube-proxy "$K8S_BIN/kub
 build_provisioner() { build_in_ctx "$1" "$2" "$(ctx_with local-path-provisioner "$(provisioner_bin)")"; }
 build_helper() { build_in_ctx "$1" "$2" "$(ctx_with local-path-helper)"; }
 build_cni() { build_in_ctx "$1" "$2" "$(ctx_with cni "$IMG/common/iptables-wrapper" "$IMG/common/install-iptables-wrapper.sh")"; }
+build_netpol() { build_in_ctx "$1" "$2" "$(ctx_with netpol "$(netpol_bin)" "$IMG/common/iptables-wrapper" "$IMG/common/install-iptables-wrapper.sh")"; }
 build_kind_base() {
   local ctx
   ctx="$(ctx_with kind-base "$(crictl_bin)")"
@@ -107,6 +110,7 @@ plan_node_images() {
     "$PROVISIONER_IMAGE $(hash_of "$IMG/local-path-provisioner" "=$LOCAL_PATH_VERSION") build_provisioner"
     "$HELPER_IMAGE $(hash_of "$IMG/local-path-helper" "$bh") build_helper"
     "$CNI_IMAGE $(hash_of "$IMG/cni" "$IMG/common" "$bh") build_cni"
+    "$NETPOL_IMAGE $(hash_of "$IMG/netpol" "$IMG/common" "$bh" "=$NETPOL_VERSION") build_netpol"
   )
   for b in kube-apiserver kube-controller-manager kube-scheduler; do
     NODE_IMAGE_LIST+=("registry.k8s.io/$b:$K8S_VERSION $(hash_of "$IMG/kube" "=$b" "=$(k8s_bin_hash "$b")") build_kube")
@@ -149,7 +153,7 @@ assemble_kind_node() {
   docker exec "$id" chown root:root /usr/bin/kubeadm /usr/bin/kubelet /usr/bin/kubectl
   docker exec "$id" mkdir -p /kind/manifests
   printf '%s' "$K8S_VERSION" | docker exec -i "$id" sh -c 'cat > /kind/version'
-  sed "s#RIG_CNI_IMAGE#docker.io/$CNI_IMAGE#" "$IMG/cni/manifest.yaml" | docker exec -i "$id" sh -c 'cat > /kind/manifests/default-cni.yaml'
+  sed -e "s#RIG_CNI_IMAGE#docker.io/$CNI_IMAGE#" -e "s#RIG_NETPOL_IMAGE#docker.io/$NETPOL_IMAGE#" "$IMG/cni/manifest.yaml" | docker exec -i "$id" sh -c 'cat > /kind/manifests/default-cni.yaml'
   awk '/^const defaultStorageManifest = `/ { on = 1; next } on && /^`/ { exit } on { print }' \
     "$(kind_module)/pkg/build/nodeimage/const_storage.go" |
     sed -e "s#\` + storageProvisionerImage + \`#$PROVISIONER_IMAGE#" -e "s#\` + storageHelperImage + \`#$HELPER_IMAGE#" |

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Rig CNI daemon: what kindnetd does for a kind cluster, minus network policies.
+# Rig CNI daemon: what kindnetd does for a kind cluster, minus network policies (kube-network-policies, its own
+# DaemonSet in manifest.yaml, enforces them).
 #  - writes /etc/cni/net.d/10-kindnet.conflist (ptp + host-local on this node's podCIDR, portmap)
 #  - keeps a route to every other node's podCIDR via that node's InternalIP
 #  - masquerades traffic from pods to anything outside POD_SUBNET
