@@ -44,7 +44,7 @@ const NS = LIVE.namespace;
 const RELEASE = LIVE.release;
 const HOST = LIVE.host;
 const LIVE_URL = LIVE.url;
-const SHA = '7d1e5c0b9a8f7e6d5c4b3a29180f7e6d5c4b3a21';
+const SHA = LIVE.sha;
 const REGISTRY = LIVE.registry;
 const SMOKE_CHECKS = ['backend-health', 'backend-ready', 'frontend-page', 'frontend-api'];
 
@@ -196,7 +196,7 @@ describe.skipIf(skip)(`live on a 1+3-node rig cluster${skip ? ` (skipped: ${skip
     ({ tlsFingerprint } = await livePlatform(ingress));
     deploy = await cliDeployLive({
       sha: SHA,
-      images: { backend: `${REGISTRY}/backend:rig`, frontend: `${REGISTRY}/frontend:rig` },
+      images: { ...LIVE.images },
     });
     figures.deploy = `${deploy.seconds.toFixed(0)} s`;
   }, 1_800_000);

@@ -236,11 +236,17 @@ export function diagnosticsFiles(dir: string): Array<{ path: string; text: strin
     });
 }
 
-/** GETs through the rig's ingress (ingressClient). */
+/** Requests through the rig's ingress (ingressClient). */
 export interface Client {
   get(
     host: string,
     path: string,
+  ): Promise<{ status: number; body: string; headers: Record<string, unknown> }>;
+  /** A POST of `json`. */
+  post(
+    host: string,
+    path: string,
+    json: unknown,
   ): Promise<{ status: number; body: string; headers: Record<string, unknown> }>;
   close(): void;
 }
@@ -253,10 +259,20 @@ export function ingressClient(ingress: RigIngress): Client {
     else callback(null, ingress.ip, 4);
   };
   const agent = new Agent({ keepAlive: true, maxSockets: 16, ca: readFileSync(ingress.caFile), lookup });
-  return {
-    get: (host, path) =>
-      new Promise((resolve, reject) => {
-        const req = request({ host, path, agent, servername: host, timeout: 10_000 }, (res) => {
+  const send = (
+    method: 'GET' | 'POST',
+    host: string,
+    path: string,
+    json?: unknown,
+  ): Promise<{ status: number; body: string; headers: Record<string, unknown> }> =>
+    new Promise((resolve, reject) => {
+      const data = json === undefined ? undefined : JSON.stringify(json);
+      const headers = data
+        ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) }
+        : undefined;
+      const req = request(
+        { host, path, method, headers, agent, servername: host, timeout: 10_000 },
+        (res) => {
           let body = '';
           res.setEncoding('utf8');
           res.on('data', (d: string) => {
@@ -264,11 +280,15 @@ export function ingressClient(ingress: RigIngress): Client {
           });
           res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
           res.on('error', reject);
-        });
-        req.on('timeout', () => req.destroy(new Error(`timeout: GET https://${host}${path}`)));
-        req.on('error', reject);
-        req.end();
-      }),
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`timeout: ${method} https://${host}${path}`)));
+      req.on('error', reject);
+      req.end(data);
+    });
+  return {
+    get: (host, path) => send('GET', host, path),
+    post: (host, path, json) => send('POST', host, path, json),
     close: () => agent.destroy(),
   };
 }
@@ -492,8 +512,14 @@ export const LIVE = {
   host: 'app.jetscale.ai',
   url: 'https://app.jetscale.ai',
   context: `kind-${LIVE_CLUSTER}`,
+  /** The SHA the live-stage files deploy (a redeploy of the same SHA and images changes no pod). */
+  sha: '7d1e5c0b9a8f7e6d5c4b3a29180f7e6d5c4b3a21',
   /** The rig's local registry, where up.sh --nodes 4 pushes the rig images. */
   registry: 'localhost:5001/jetscale-rig',
+  images: {
+    backend: 'localhost:5001/jetscale-rig/backend:rig',
+    frontend: 'localhost:5001/jetscale-rig/frontend:rig',
+  },
   values: [
     'charts/app/ci/live-values.yaml',
     'charts/app/ci/live-incluster-values.yaml',
