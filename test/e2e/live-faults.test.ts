@@ -381,7 +381,12 @@ describe.skipIf(skip)(
       } finally {
         results = await traffic.stop();
       }
-      const reason = /^stack: deploy live failed: .*$/m.exec(bad.stderr)?.[0] ?? '(no reason found)';
+      // Skaffold's own words on the Deployment (the CLI quotes its last lines of output)
+      const reason =
+        bad.stderr
+          .split('\n')
+          .filter((l) => l.includes(`${RELEASE}-backend`))
+          .at(-1) ?? '(no line names the backend)';
       report(
         `a failed live deploy rolled back (deploy ${bad.seconds.toFixed(0)} s; ${reason.trim()})`,
         results,
