@@ -6,6 +6,7 @@
  * deployed before it; maxUnavailable 0 keeps the old pods serving until then.
  */
 import { helm, kubectl } from '../commands.js';
+import { CommandError } from '../executor.js';
 import { LIVE_NAMESPACE } from '../naming.js';
 import { deployCommand } from './build.js';
 import { retryFailedMigrations } from './shared.js';
@@ -98,7 +99,12 @@ async function rollBack(
   error: unknown,
 ): Promise<never> {
   const { names, inputs, deps } = ctx;
-  const reason = error instanceof Error ? error.message : String(error);
+  // Skaffold prints its status check's verdict (which Deployment failed, and why) on stdout, not stderr.
+  const said =
+    error instanceof CommandError
+      ? error.result.stdout.trim().split('\n').filter(Boolean).slice(-5).join('\n')
+      : '';
+  const reason = `${error instanceof Error ? error.message : String(error)}${said ? `\nSkaffold said:\n${said}` : ''}`;
   const release = `release ${names.release} (namespace ${LIVE_NAMESPACE})`;
   if (!before)
     throw new LiveDeployFailed(

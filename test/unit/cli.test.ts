@@ -240,7 +240,11 @@ describe('a failed live deploy is rolled back', () => {
     const exec = live()
       .replyOnce(/^helm history/, { stdout: history([6, 'superseded'], [7, 'deployed']) })
       .reply(/^helm history/, { stdout: history([6, 'superseded'], [7, 'superseded'], [8, 'deployed']) })
-      .reply(/^skaffold deploy/, { exitCode: 1, stderr: notReady });
+      .reply(/^skaffold deploy/, {
+        exitCode: 1,
+        stdout: `Waiting for deployments to stabilize...\n - jetscale:${notReady}\n`,
+        stderr: 'level=warning msg="image is not used."',
+      });
     const t = io({}, exec);
     expect(await cli(args, t.io)).toBe(1);
     expect(exec.lines().slice(2)).toEqual([
@@ -253,7 +257,7 @@ describe('a failed live deploy is rolled back', () => {
       'rolling the release jetscale (namespace jetscale) back from revision 8 to revision 7, the last deployed before it (helm rollback)',
     );
     const err = t.err.join('');
-    expect(err).toContain(notReady);
+    expect(err).toContain(`Skaffold said:\nWaiting for deployments to stabilize...\n - jetscale:${notReady}`);
     expect(err).toContain('Rolled back: the release jetscale (namespace jetscale) runs revision 7 again');
   });
 
