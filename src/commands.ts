@@ -329,6 +329,59 @@ export const kubectl = {
 };
 
 export const helm = {
+  /**
+   * The release's revisions, oldest first, as JSON (`[{revision, status, description, …}]`). Exits 1 with
+   * "release: not found" when there is no release yet: allowed, the caller reads that as no history.
+   */
+  history(release: string, ns: string, kubeContext: string, env: Env, why: string): Command {
+    return {
+      cmd: 'helm',
+      args: [
+        'history',
+        release,
+        '--namespace',
+        ns,
+        '--kube-context',
+        kubeContext,
+        '--max',
+        '20',
+        '-o',
+        'json',
+      ],
+      env,
+      silent: true,
+      allowFailure: true,
+      description: why,
+      dryRunStdout: '[]',
+    };
+  },
+  /** Helm's rollback to `revision`, waiting until its workloads are ready again. */
+  rollback(
+    release: string,
+    revision: number,
+    ns: string,
+    kubeContext: string,
+    timeoutSeconds: number,
+    env: Env,
+  ): Command {
+    return {
+      cmd: 'helm',
+      args: [
+        'rollback',
+        release,
+        String(revision),
+        '--namespace',
+        ns,
+        '--kube-context',
+        kubeContext,
+        '--wait',
+        '--timeout',
+        seconds(timeoutSeconds),
+      ],
+      env,
+      description: `the deploy failed: back to revision ${revision}, the last one deployed before it`,
+    };
+  },
   uninstall(release: string, ns: string, timeoutSeconds: number, env: Env): Command {
     return {
       cmd: 'helm',

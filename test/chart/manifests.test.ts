@@ -328,6 +328,30 @@ describe.skipIf(helm.skip)('live', () => {
     }
   });
 
+  test('what a drain or a pod kill under load needs: no pod taken before its replacement is ready, a preStop sleep within the grace period, readiness probes, spread that leaves a cordoned node out', async () => {
+    const manifests = await render(stages.live);
+    for (const d of ofKind(manifests, 'Deployment')) {
+      const name = d.metadata.name;
+      expect(d.spec.strategy.rollingUpdate, name).toEqual({ maxUnavailable: 0, maxSurge: 1 });
+      const pod = d.spec.template.spec;
+      const main = containersOf(d).main[0] as Container & {
+        lifecycle?: { preStop?: { sleep?: { seconds: number } } };
+        readinessProbe?: unknown;
+      };
+      expect(main.readinessProbe, name).toBeDefined();
+      const preStop = main.lifecycle?.preStop?.sleep?.seconds ?? 0;
+      expect(preStop, `${name} preStop sleep`).toBeGreaterThanOrEqual(2);
+      expect(preStop, name).toBeLessThan(pod.terminationGracePeriodSeconds);
+      // With the default (Ignore) a drained node, cordoned with a NoSchedule taint, still counts as a domain with no
+      // pods: maxSkew 1 over the others is then unsatisfiable and the evicted pod stays Pending until uncordon.
+      for (const c of pod.topologySpreadConstraints as Array<{
+        topologyKey: string;
+        nodeTaintsPolicy: string;
+      }>)
+        expect(c.nodeTaintsPolicy, `${name} ${c.topologyKey}`).toBe('Honor');
+    }
+  });
+
   test('HTTPS only: TLS on the Ingress with a cert-manager issuer', async () => {
     const ingress = ofKind(await render(stages.live), 'Ingress')[0] as Manifest;
     expect(ingress.spec.tls).toEqual([{ hosts: ['jetscale.example.com'], secretName: 'jetscale-tls' }]);

@@ -16,74 +16,40 @@
  * The cluster is the live-stage files' shared one (liveClusterUp in rig.ts: created on first use, removed by the
  * e2e global teardown). Figures (cluster up, deploy, live loop) are printed, not asserted.
  */
-import { spawn } from 'node:child_process';
-import { randomBytes, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as https from 'node:https';
-import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type * as tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseCommandFile, runBundle, runnerEnv } from '../support/runner.js';
-import { findTool, repoRoot } from '../support/tools.js';
-import { LIVE_CLUSTER, liveClusterUp, rigIngress, rigKubeconfig, rigSkipReason } from './rig.js';
+import { findTool } from '../support/tools.js';
+import {
+  cliDeployLive,
+  LIVE,
+  LIVE_CLUSTER,
+  liveClusterUp,
+  liveKubectl,
+  livePlatform,
+  type ProcessResult,
+  type RigIngress,
+  rigIngress,
+  rigKubeconfig,
+  rigSkipReason,
+} from './rig.js';
 
 const skip = rigSkipReason();
 
 const CLUSTER = LIVE_CLUSTER;
-const CONTEXT = `kind-${CLUSTER}`;
-const NS = 'jetscale';
-const RELEASE = 'jetscale';
-const HOST = 'app.jetscale.ai';
-const LIVE_URL = `https://${HOST}`;
-const SHA = '7d1e5c0b9a8f7e6d5c4b3a29180f7e6d5c4b3a21';
-const REGISTRY = 'localhost:5001/jetscale-rig';
-const LIVE_VALUES = [
-  'charts/app/ci/live-values.yaml',
-  'charts/app/ci/live-incluster-values.yaml',
-  'charts/app/ci/live-rig-values.yaml',
-];
+const NS = LIVE.namespace;
+const RELEASE = LIVE.release;
+const HOST = LIVE.host;
+const LIVE_URL = LIVE.url;
+const SHA = LIVE.sha;
+const REGISTRY = LIVE.registry;
 const SMOKE_CHECKS = ['backend-health', 'backend-ready', 'frontend-page', 'frontend-api'];
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(
-  cmd: string,
-  args: string[],
-  opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {},
-): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd ?? repoRoot, env: opts.env ?? process.env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(opts.input ?? '');
-  });
-}
-
-async function must(cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}): Promise<string> {
-  const r = await run(cmd, args, opts);
-  if (r.code !== 0)
-    throw new Error(
-      `${cmd} ${args.join(' ')} exited ${r.code}:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`,
-    );
-  return r.stdout;
-}
-
 const kubeconfig = rigKubeconfig(CLUSTER);
-const kubectl = (args: string[], input?: string) =>
-  must(findTool('kubectl') as string, ['--kubeconfig', kubeconfig, ...args], { input });
+const kubectl = liveKubectl;
 
 interface K8sObject {
   apiVersion: string;
@@ -214,9 +180,9 @@ function liveEnv(url: string, resolveTo: string, extra: Record<string, string> =
 const figures: Record<string, string> = {};
 
 describe.skipIf(skip)(`live on a 1+3-node rig cluster${skip ? ` (skipped: ${skip})` : ''}`, () => {
-  let ingress: { ip: string; caFile: string };
+  let ingress: RigIngress;
   let ca = '';
-  let deploy: Result;
+  let deploy: ProcessResult & { seconds: number };
   let tlsFingerprint = '';
 
   beforeAll(async () => {
@@ -227,116 +193,12 @@ describe.skipIf(skip)(`live on a 1+3-node rig cluster${skip ? ` (skipped: ${skip
     ingress = rigIngress(CLUSTER);
     ca = readFileSync(ingress.caFile, 'utf8');
 
-    // What the platform provides before anyone deploys live: the namespace, the database and Redis Secrets
-    // (kept across runs: a reused cluster's kept volumes hold data under these passwords) and the TLS Secret.
-    await kubectl(['apply', '-f', '-'], `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"${NS}"}}`);
-    const secrets = (await getJson(['get', 'secrets', '-n', NS])).map((s) => s.metadata.name);
-    const password = () => randomBytes(18).toString('base64url');
-    const secret = async (name: string, literals: Record<string, string>) => {
-      if (secrets.includes(name)) return;
-      const from = Object.entries(literals).map(([k, v]) => `--from-literal=${k}=${v}`);
-      await kubectl(['create', 'secret', 'generic', name, '-n', NS, ...from]);
-    };
-    const pg = password();
-    await secret('jetscale-postgres', {
-      PGHOST: `${RELEASE}-postgres`,
-      PGPORT: '5432',
-      PGUSER: 'jetscale',
-      PGPASSWORD: pg,
-      PGDATABASE: 'jetscale',
-      DATABASE_URL: `postgres://jetscale:${pg}@${RELEASE}-postgres:5432/jetscale`,
+    ({ tlsFingerprint } = await livePlatform(ingress));
+    deploy = await cliDeployLive({
+      sha: SHA,
+      images: { ...LIVE.images },
     });
-    const rd = password();
-    await secret('jetscale-redis', {
-      REDIS_URL: `redis://:${rd}@${RELEASE}-redis:6379/0`,
-      REDIS_PASSWORD: rd,
-    });
-    // A certificate for the live host signed by the rig CA (its key sits next to ca.crt), as cert-manager
-    // would write it; the CLI's deploy names it through ci/live-values.yaml (ingress.tls.secretName).
-    const dir = mkdtempSync(join(tmpdir(), 'live-tls-'));
-    const caDir = dirname(ingress.caFile);
-    await must('openssl', [
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-subj',
-      `/CN=${HOST}`,
-      '-keyout',
-      join(dir, 'tls.key'),
-      '-out',
-      join(dir, 'tls.csr'),
-    ]);
-    writeFileSync(join(dir, 'tls.ext'), `subjectAltName=DNS:${HOST}\nextendedKeyUsage=serverAuth\n`);
-    await must('openssl', [
-      'x509',
-      '-req',
-      '-in',
-      join(dir, 'tls.csr'),
-      '-CA',
-      ingress.caFile,
-      '-CAkey',
-      join(caDir, 'ca.key'),
-      '-set_serial',
-      `0x${randomBytes(8).toString('hex')}`,
-      '-days',
-      '7',
-      '-extfile',
-      join(dir, 'tls.ext'),
-      '-out',
-      join(dir, 'tls.crt'),
-    ]);
-    tlsFingerprint = new X509Certificate(readFileSync(join(dir, 'tls.crt'))).fingerprint256;
-    const tlsSecret = await kubectl([
-      'create',
-      'secret',
-      'tls',
-      'jetscale-tls',
-      '-n',
-      NS,
-      '--cert',
-      join(dir, 'tls.crt'),
-      '--key',
-      join(dir, 'tls.key'),
-      '--dry-run=client',
-      '-o',
-      'yaml',
-    ]);
-    await kubectl(['apply', '-f', '-'], tlsSecret);
-
-    // The deploy, as a developer runs it: the CLI, with the rig's tools on PATH and the cluster's kubeconfig.
-    const toolDirs = ['kubectl', 'helm', 'skaffold'].map((t) => dirname(findTool(t) as string));
-    const env = {
-      ...process.env,
-      PATH: [...toolDirs, process.env.PATH ?? ''].join(delimiter),
-      KUBECONFIG: kubeconfig,
-      RUNNER_TEMP: mkdtempSync(join(tmpdir(), 'live-cli-')),
-    };
-    const t1 = Date.now();
-    deploy = await run(
-      process.execPath,
-      [
-        'dist/cli/index.js',
-        'deploy',
-        'live',
-        '--context',
-        CONTEXT,
-        '--url',
-        LIVE_URL,
-        '--confirm',
-        '--sha',
-        SHA,
-        '--image',
-        `backend=${REGISTRY}/backend:rig`,
-        '--image',
-        `frontend=${REGISTRY}/frontend:rig`,
-        ...LIVE_VALUES.flatMap((v) => ['--values', v]),
-      ],
-      { env },
-    );
-    figures.deploy = `${((Date.now() - t1) / 1000).toFixed(0)} s`;
+    figures.deploy = `${deploy.seconds.toFixed(0)} s`;
   }, 1_800_000);
 
   afterAll(async () => {

@@ -9,6 +9,7 @@ import {
   type Client,
   FULL_CHECKS,
   ingressClient,
+  load,
   RIG_IMAGES,
   RIG_VALUES,
   type RigIngress,
@@ -62,38 +63,6 @@ async function version(client: Client, host: string): Promise<string> {
   const r = await client.get(host, '/api/version');
   expect(r.status, r.body).toBe(200);
   return (JSON.parse(r.body) as { sha: string }).sha;
-}
-
-/** A steady load of requests (the page and the API) until stopped; every outcome is counted. */
-function load(client: Client, host: string, workers = 4) {
-  const results = { ok: 0, failed: [] as string[], shas: new Set<string>() };
-  let running = true;
-  const loops = Array.from({ length: workers }, async (_, w) => {
-    let i = 0;
-    while (running) {
-      const path = (i++ + w) % 2 === 0 ? '/api/version' : '/';
-      try {
-        const r = await client.get(host, path);
-        if (r.status === 200) {
-          results.ok++;
-          if (path === '/api/version') results.shas.add((JSON.parse(r.body) as { sha: string }).sha);
-        } else
-          results.failed.push(
-            `${path}: HTTP ${r.status} ${r.body.slice(0, 200)} ${JSON.stringify(r.headers)}`,
-          );
-      } catch (e) {
-        results.failed.push(`${path}: ${(e as Error).message}`);
-      }
-    }
-  });
-  return {
-    results,
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-      return results;
-    },
-  };
 }
 
 describe.skipIf(skip)(`preview on the rig's shared cluster${skip ? ` (skipped: ${skip})` : ''}`, () => {
@@ -241,7 +210,7 @@ describe.skipIf(skip)(`preview on the rig's shared cluster${skip ? ` (skipped: $
     await settled('jetscale-pr-102');
     const before102 = snapshot('jetscale-pr-102');
     expect(before102.size).toBeGreaterThan(5);
-    const traffic = load(client, 'pr-102.app.jetscale.ai', 2);
+    const traffic = load(client, 'pr-102.app.jetscale.ai', { workers: 2 });
     const r = await run({ loop: 'teardown', pr: 101, sha: SHA_101 });
     const results = await traffic.stop();
     expect(r.code, r.out).toBe(0);

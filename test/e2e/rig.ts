@@ -4,11 +4,12 @@
  * suite never skips in CI.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import type { LookupFunction } from 'node:net';
-import { homedir } from 'node:os';
-import { join, relative } from 'node:path';
+import { homedir, tmpdir } from 'node:os';
+import { delimiter, dirname, join, relative } from 'node:path';
 import YAML from 'yaml';
 import { previewNames, rfc3339 } from '../../src/naming.js';
 import { findTool, repoRoot, toolCacheDir } from '../support/tools.js';
@@ -254,11 +255,17 @@ export function diagnosticsFiles(dir: string): Array<{ path: string; text: strin
     });
 }
 
-/** GETs through the rig's ingress (ingressClient). */
+/** Requests through the rig's ingress (ingressClient). */
 export interface Client {
   get(
     host: string,
     path: string,
+  ): Promise<{ status: number; body: string; headers: Record<string, unknown> }>;
+  /** A POST of `json`. */
+  post(
+    host: string,
+    path: string,
+    json: unknown,
   ): Promise<{ status: number; body: string; headers: Record<string, unknown> }>;
   close(): void;
 }
@@ -271,10 +278,20 @@ export function ingressClient(ingress: RigIngress): Client {
     else callback(null, ingress.ip, 4);
   };
   const agent = new Agent({ keepAlive: true, maxSockets: 16, ca: readFileSync(ingress.caFile), lookup });
-  return {
-    get: (host, path) =>
-      new Promise((resolve, reject) => {
-        const req = request({ host, path, agent, servername: host, timeout: 10_000 }, (res) => {
+  const send = (
+    method: 'GET' | 'POST',
+    host: string,
+    path: string,
+    json?: unknown,
+  ): Promise<{ status: number; body: string; headers: Record<string, unknown> }> =>
+    new Promise((resolve, reject) => {
+      const data = json === undefined ? undefined : JSON.stringify(json);
+      const headers = data
+        ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) }
+        : undefined;
+      const req = request(
+        { host, path, method, headers, agent, servername: host, timeout: 10_000 },
+        (res) => {
           let body = '';
           res.setEncoding('utf8');
           res.on('data', (d: string) => {
@@ -282,13 +299,100 @@ export function ingressClient(ingress: RigIngress): Client {
           });
           res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
           res.on('error', reject);
-        });
-        req.on('timeout', () => req.destroy(new Error(`timeout: GET https://${host}${path}`)));
-        req.on('error', reject);
-        req.end();
-      }),
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`timeout: ${method} https://${host}${path}`)));
+      req.on('error', reject);
+      req.end(data);
+    });
+  return {
+    get: (host, path) => send('GET', host, path),
+    post: (host, path, json) => send('POST', host, path, json),
     close: () => agent.destroy(),
   };
+}
+
+/** What a load run counted: every request sent ends in `ok` (HTTP 200) or `failed` (its reason). */
+export interface LoadResults {
+  sent: number;
+  ok: number;
+  failed: string[];
+  /** The SHAs /api/version answered with. */
+  shas: Set<string>;
+}
+
+export function loadSummary(r: LoadResults): string {
+  return `sent ${r.sent}, succeeded ${r.ok}, failed ${r.failed.length}`;
+}
+
+/**
+ * A steady load of idempotent GETs (the page and /api/version, in turn) through the rig's ingress until stopped;
+ * every request is counted. `workers` requests at most in flight; `ratePerSecond` bounds how many start each
+ * second (unset: each worker sends its next request as soon as the last one ends).
+ */
+export function load(
+  client: Client,
+  host: string,
+  opts: { workers?: number; ratePerSecond?: number } = {},
+): { results: LoadResults; stop: () => Promise<LoadResults> } {
+  const results: LoadResults = { sent: 0, ok: 0, failed: [], shas: new Set<string>() };
+  const interval = opts.ratePerSecond ? 1000 / opts.ratePerSecond : 0;
+  const start = Date.now();
+  let slot = 0;
+  let running = true;
+  const loops = Array.from({ length: opts.workers ?? 4 }, async (_, w) => {
+    let i = 0;
+    while (running) {
+      if (interval) {
+        const wait = start + slot++ * interval - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        if (!running) break;
+      }
+      const path = (i++ + w) % 2 === 0 ? '/api/version' : '/';
+      results.sent++;
+      try {
+        const r = await client.get(host, path);
+        if (r.status === 200) {
+          results.ok++;
+          if (path === '/api/version') results.shas.add((JSON.parse(r.body) as { sha: string }).sha);
+        } else
+          results.failed.push(
+            `${path}: HTTP ${r.status} ${r.body.slice(0, 200)} ${JSON.stringify(r.headers)}`,
+          );
+      } catch (e) {
+        results.failed.push(`${path}: ${(e as Error).message}`);
+      }
+    }
+  });
+  return {
+    results,
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+      return results;
+    },
+  };
+}
+
+/**
+ * How many times the rig's ingress controller retried a request on another endpoint since `since` (its log lines
+ * "… (retrying)", test/rig/ingress/main.go): failures the client never saw.
+ */
+export async function ingressRetries(kubeconfig: string, since: Date): Promise<number> {
+  const r = await runProcess(findTool('kubectl') as string, [
+    '--kubeconfig',
+    kubeconfig,
+    'logs',
+    '-n',
+    'jetscale-ingress',
+    '-l',
+    'app.kubernetes.io/name=rig-ingress',
+    '--prefix',
+    '--tail=-1',
+    `--since-time=${since.toISOString()}`,
+  ]);
+  if (r.code !== 0) throw new Error(`reading the ingress controller's logs: ${r.stderr}`);
+  return r.stdout.split('\n').filter((l) => l.endsWith('(retrying)')).length;
 }
 
 /**
@@ -655,4 +759,208 @@ export async function networkPolicyPaths(p: {
   }
   await probe('pod with no policy match', p.namespace, as('netpol-stray'), () => false);
   return rows;
+}
+
+export interface ProcessResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program to its end, output captured (never throws on a non-zero exit). */
+export function runProcess(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {},
+): Promise<ProcessResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd ?? repoRoot, env: opts.env ?? process.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** runProcess, throwing with the output's tail on a non-zero exit; returns stdout. */
+export async function mustRun(
+  cmd: string,
+  args: string[],
+  opts: Parameters<typeof runProcess>[2] = {},
+): Promise<string> {
+  const r = await runProcess(cmd, args, opts);
+  if (r.code !== 0)
+    throw new Error(
+      `${cmd} ${args.join(' ')} exited ${r.code}:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`,
+    );
+  return r.stdout;
+}
+
+/** Live on the live-stage cluster: its namespace, release, host and the values the CLI deploys it with. */
+export const LIVE = {
+  namespace: 'jetscale',
+  release: 'jetscale',
+  host: 'app.jetscale.ai',
+  url: 'https://app.jetscale.ai',
+  context: `kind-${LIVE_CLUSTER}`,
+  /** The SHA the live-stage files deploy (a redeploy of the same SHA and images changes no pod). */
+  sha: '7d1e5c0b9a8f7e6d5c4b3a29180f7e6d5c4b3a21',
+  /** The rig's local registry, where up.sh --nodes 4 pushes the rig images. */
+  registry: LIVE_REGISTRY,
+  images: {
+    backend: `${LIVE_REGISTRY}/backend:rig`,
+    frontend: `${LIVE_REGISTRY}/frontend:rig`,
+  },
+  values: [
+    'charts/app/ci/live-values.yaml',
+    'charts/app/ci/live-incluster-values.yaml',
+    'charts/app/ci/live-rig-values.yaml',
+  ],
+} as const;
+
+/** kubectl against the live-stage cluster; throws on a non-zero exit, returns stdout. */
+export function liveKubectl(args: string[], input?: string): Promise<string> {
+  return mustRun(findTool('kubectl') as string, ['--kubeconfig', rigKubeconfig(LIVE_CLUSTER), ...args], {
+    input,
+  });
+}
+
+/**
+ * What the platform provides before anyone deploys live: the namespace, the database and Redis Secrets (kept
+ * across runs: a reused cluster's kept volumes hold data under these passwords) and the TLS Secret, a
+ * certificate for the live host signed by the rig CA (its key sits next to ca.crt), as cert-manager would write
+ * it; the CLI's deploy names it through ci/live-values.yaml (ingress.tls.secretName). Returns that
+ * certificate's SHA-256 fingerprint.
+ */
+export async function livePlatform(ingress: RigIngress): Promise<{ tlsFingerprint: string }> {
+  const { namespace: NS, release: RELEASE, host: HOST } = LIVE;
+  await liveKubectl(
+    ['apply', '-f', '-'],
+    `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"${NS}"}}`,
+  );
+  const secrets = (
+    JSON.parse(await liveKubectl(['get', 'secrets', '-n', NS, '-o', 'json'])) as {
+      items: Array<{ metadata: { name: string } }>;
+    }
+  ).items.map((s) => s.metadata.name);
+  const password = () => randomBytes(18).toString('base64url');
+  const secret = async (name: string, literals: Record<string, string>) => {
+    if (secrets.includes(name)) return;
+    const from = Object.entries(literals).map(([k, v]) => `--from-literal=${k}=${v}`);
+    await liveKubectl(['create', 'secret', 'generic', name, '-n', NS, ...from]);
+  };
+  const pg = password();
+  await secret('jetscale-postgres', {
+    PGHOST: `${RELEASE}-postgres`,
+    PGPORT: '5432',
+    PGUSER: 'jetscale',
+    PGPASSWORD: pg,
+    PGDATABASE: 'jetscale',
+    DATABASE_URL: `postgres://jetscale:${pg}@${RELEASE}-postgres:5432/jetscale`,
+  });
+  const rd = password();
+  await secret('jetscale-redis', {
+    REDIS_URL: `redis://:${rd}@${RELEASE}-redis:6379/0`,
+    REDIS_PASSWORD: rd,
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'live-tls-'));
+  const caDir = dirname(ingress.caFile);
+  await mustRun('openssl', [
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-subj',
+    `/CN=${HOST}`,
+    '-keyout',
+    join(dir, 'tls.key'),
+    '-out',
+    join(dir, 'tls.csr'),
+  ]);
+  writeFileSync(join(dir, 'tls.ext'), `subjectAltName=DNS:${HOST}\nextendedKeyUsage=serverAuth\n`);
+  await mustRun('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    join(dir, 'tls.csr'),
+    '-CA',
+    ingress.caFile,
+    '-CAkey',
+    join(caDir, 'ca.key'),
+    '-set_serial',
+    `0x${randomBytes(8).toString('hex')}`,
+    '-days',
+    '7',
+    '-extfile',
+    join(dir, 'tls.ext'),
+    '-out',
+    join(dir, 'tls.crt'),
+  ]);
+  const tlsFingerprint = new X509Certificate(readFileSync(join(dir, 'tls.crt'))).fingerprint256;
+  const tlsSecret = await liveKubectl([
+    'create',
+    'secret',
+    'tls',
+    'jetscale-tls',
+    '-n',
+    NS,
+    '--cert',
+    join(dir, 'tls.crt'),
+    '--key',
+    join(dir, 'tls.key'),
+    '--dry-run=client',
+    '-o',
+    'yaml',
+  ]);
+  await liveKubectl(['apply', '-f', '-'], tlsSecret);
+  return { tlsFingerprint };
+}
+
+/**
+ * The live deploy as a developer runs it: the CLI (dist/cli/index.js: `npm run build` first), with the rig's tools
+ * on PATH and the live cluster's kubeconfig: `stack deploy live --context … --url … --confirm --sha SHA`, each of
+ * `images` as --image, the rig's live values files, then `args`.
+ */
+export async function cliDeployLive(opts: {
+  sha: string;
+  images: Record<string, string>;
+  args?: string[];
+}): Promise<ProcessResult & { seconds: number }> {
+  const toolDirs = ['kubectl', 'helm', 'skaffold'].map((t) => dirname(findTool(t) as string));
+  const env = {
+    ...process.env,
+    PATH: [...toolDirs, process.env.PATH ?? ''].join(delimiter),
+    KUBECONFIG: rigKubeconfig(LIVE_CLUSTER),
+    RUNNER_TEMP: mkdtempSync(join(tmpdir(), 'live-cli-')),
+  };
+  const t0 = Date.now();
+  const r = await runProcess(
+    process.execPath,
+    [
+      'dist/cli/index.js',
+      'deploy',
+      'live',
+      '--context',
+      LIVE.context,
+      '--url',
+      LIVE.url,
+      '--confirm',
+      '--sha',
+      opts.sha,
+      ...Object.entries(opts.images).flatMap(([service, ref]) => ['--image', `${service}=${ref}`]),
+      ...LIVE.values.flatMap((v) => ['--values', v]),
+      ...(opts.args ?? []),
+    ],
+    { env },
+  );
+  return { ...r, seconds: (Date.now() - t0) / 1000 };
 }

@@ -172,11 +172,11 @@ describe('deploy live is guarded', () => {
         t.io,
       ),
     ).toBe(0);
-    // [1] looks for the release's failed migration Jobs (removed so they run again)
-    expect(exec.lines()[2]).toMatch(
+    // [1] looks for the release's failed migration Jobs (removed so they run again), [2] the deployed revision
+    expect(exec.lines()[3]).toMatch(
       /^skaffold deploy -f \S+\/skaffold-deploy-live\.yaml -p live --kube-context prod --namespace jetscale --images backend=r\/b:1 --default-repo= --status-check=true$/,
     );
-    expect(exec.commands[2]?.env).toMatchObject({
+    expect(exec.commands[3]?.env).toMatchObject({
       JETSCALE_HOST: 'app.jetscale.ai',
       JETSCALE_SHA: '4f2c9e1',
     });
@@ -189,7 +189,7 @@ describe('deploy live is guarded', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'cli-')), 'live.kubeconfig');
     writeFileSync(file, 'apiVersion: v1\nkind: Config\n');
     expect(await cli([...args, '--kubeconfig', file], t.io), t.err.join('')).toBe(0);
-    expect(exec.commands.map((c) => c.env?.KUBECONFIG)).toEqual([file, file, file]);
+    expect(exec.commands.map((c) => c.env?.KUBECONFIG)).toEqual([file, file, file, file]);
   });
 
   test('plan deploy-live prints the context check and the deploy, executing nothing', async () => {
@@ -200,6 +200,7 @@ describe('deploy live is guarded', () => {
     expect(plan.commands.map((c: { command: string }) => c.command)).toEqual([
       'kubectl config current-context',
       'kubectl get jobs -n jetscale -l app.kubernetes.io/instance=jetscale,app.kubernetes.io/component=migration,app.kubernetes.io/managed-by=Helm -o json',
+      'helm history jetscale --namespace jetscale --kube-context prod --max 20 -o json',
       expect.stringMatching(
         /^skaffold run -f \S+\/skaffold-deploy-live\.yaml -p live --kube-context prod --namespace jetscale --status-check=true$/,
       ),
@@ -212,6 +213,126 @@ describe('deploy live is guarded', () => {
     expect(await cli(['deploy', 'live', '--confirm'], t.io)).toBe(2);
     expect(t.err.join('')).toContain('deploy live needs the live URL');
     expect(t.exec.commands).toHaveLength(0);
+  });
+});
+
+describe('a failed live deploy is rolled back', () => {
+  const args = [
+    'deploy',
+    'live',
+    '--context',
+    'prod',
+    '--url',
+    'https://app.jetscale.ai',
+    '--confirm',
+    '--timeout',
+    '90s',
+    '--image',
+    'backend=r/b:2',
+  ];
+  const history = (...revisions: Array<[number, string]>) =>
+    JSON.stringify(revisions.map(([revision, status]) => ({ revision, status, description: '' })));
+  const notReady =
+    'deployment/jetscale-backend failed. Error: container backend is running but not ready: Readiness probe failed.';
+  const live = () => new RecordingExecutor().reply(/^kubectl config current-context/, { stdout: 'prod\n' });
+
+  test('the deploy fails after Helm recorded a new revision: helm rollback to the one deployed before, and the CLI fails with the reason', async () => {
+    const exec = live()
+      .replyOnce(/^helm history/, { stdout: history([6, 'superseded'], [7, 'deployed']) })
+      .reply(/^helm history/, { stdout: history([6, 'superseded'], [7, 'superseded'], [8, 'deployed']) })
+      .reply(/^skaffold deploy/, {
+        exitCode: 1,
+        stdout: `Waiting for deployments to stabilize...\n - jetscale:${notReady}\n`,
+        stderr: 'level=warning msg="image is not used."',
+      });
+    const t = io({}, exec);
+    expect(await cli(args, t.io)).toBe(1);
+    expect(exec.lines().slice(2)).toEqual([
+      'helm history jetscale --namespace jetscale --kube-context prod --max 20 -o json',
+      expect.stringMatching(/^skaffold deploy .* --images backend=r\/b:2 /),
+      'helm history jetscale --namespace jetscale --kube-context prod --max 20 -o json',
+      'helm rollback jetscale 7 --namespace jetscale --kube-context prod --wait --timeout 90s',
+    ]);
+    expect(t.out.join('')).toContain(
+      'rolling the release jetscale (namespace jetscale) back from revision 8 to revision 7, the last deployed before it (helm rollback)',
+    );
+    const err = t.err.join('');
+    expect(err).toContain(`Skaffold said:\nWaiting for deployments to stabilize...\n - jetscale:${notReady}`);
+    expect(err).toContain('Rolled back: the release jetscale (namespace jetscale) runs revision 7 again');
+  });
+
+  test('the rollback target is the last deployed revision, not the newest one (a failed one left by hand)', async () => {
+    const exec = live()
+      .replyOnce(/^helm history/, { stdout: history([3, 'deployed'], [4, 'failed']) })
+      .reply(/^helm history/, { stdout: history([3, 'deployed'], [4, 'failed'], [5, 'deployed']) })
+      .reply(/^skaffold deploy/, { exitCode: 1, stderr: notReady });
+    const t = io({}, exec);
+    expect(await cli(args, t.io)).toBe(1);
+    expect(exec.lines().at(-1)).toBe(
+      'helm rollback jetscale 3 --namespace jetscale --kube-context prod --wait --timeout 90s',
+    );
+  });
+
+  test.each([
+    [
+      'a first install that fails has nothing to roll back to',
+      '',
+      'Error: release: not found',
+      history([1, 'deployed']),
+      'Not rolled back: the release jetscale (namespace jetscale) had no deployed revision before this deploy.',
+    ],
+    [
+      'a deploy that fails before Helm records a revision (a render error) leaves the release as it was',
+      history([2, 'deployed']),
+      '',
+      history([2, 'deployed']),
+      'Not rolled back: Helm recorded no new revision, the release jetscale (namespace jetscale) is still at revision 2.',
+    ],
+  ])('%s: no rollback, the reason and why', async (_name, before, beforeErr, after, why) => {
+    const exec = live()
+      .replyOnce(/^helm history/, before ? { stdout: before } : { exitCode: 1, stderr: beforeErr })
+      .reply(/^helm history/, { stdout: after })
+      .reply(/^skaffold deploy/, { exitCode: 1, stderr: notReady });
+    const t = io({}, exec);
+    expect(await cli(args, t.io)).toBe(1);
+    expect(exec.lines().filter((l) => l.startsWith('helm rollback'))).toEqual([]);
+    expect(t.err.join('')).toContain(notReady);
+    expect(t.err.join('')).toContain(why);
+  });
+
+  test('a rollback that fails too says so, with the command to run', async () => {
+    const exec = live()
+      .replyOnce(/^helm history/, { stdout: history([7, 'deployed']) })
+      .reply(/^helm history/, { stdout: history([7, 'superseded'], [8, 'deployed']) })
+      .reply(/^skaffold deploy/, { exitCode: 1, stderr: notReady })
+      .reply(/^helm rollback/, { exitCode: 1, stderr: 'Error: timed out waiting for the condition' });
+    const t = io({}, exec);
+    expect(await cli(args, t.io)).toBe(1);
+    const err = t.err.join('');
+    expect(err).toContain(notReady);
+    expect(err).toContain('The rollback to revision 7 failed too: ');
+    expect(err).toContain('timed out waiting for the condition');
+    expect(err).toContain('Run: helm rollback jetscale 7 --namespace jetscale --kube-context prod');
+  });
+
+  test('a deploy that succeeds rolls nothing back', async () => {
+    const exec = live().reply(/^helm history/, { stdout: history([7, 'deployed']) });
+    const t = io({}, exec);
+    expect(await cli(args, t.io), t.err.join('')).toBe(0);
+    expect(exec.lines().filter((l) => l.startsWith('helm'))).toEqual([
+      'helm history jetscale --namespace jetscale --kube-context prod --max 20 -o json',
+    ]);
+  });
+
+  test('when the history cannot be read, nothing is deployed (a failure could not be rolled back)', async () => {
+    const exec = live().reply(/^helm history/, {
+      exitCode: 1,
+      stderr: 'Error: Kubernetes cluster unreachable: connection refused',
+    });
+    const t = io({}, exec);
+    expect(await cli(args, t.io)).toBe(1);
+    expect(exec.lines().filter((l) => l.startsWith('skaffold'))).toEqual([]);
+    expect(t.err.join('')).toContain('Kubernetes cluster unreachable');
   });
 });
 
