@@ -41621,6 +41621,52 @@ const kubectl = {
     },
 };
 const helm = {
+    /**
+     * The release's revisions, oldest first, as JSON (`[{revision, status, description, …}]`). Exits 1 with
+     * "release: not found" when there is no release yet: allowed, the caller reads that as no history.
+     */
+    history(release, ns, kubeContext, env, why) {
+        return {
+            cmd: 'helm',
+            args: [
+                'history',
+                release,
+                '--namespace',
+                ns,
+                '--kube-context',
+                kubeContext,
+                '--max',
+                '20',
+                '-o',
+                'json',
+            ],
+            env,
+            silent: true,
+            allowFailure: true,
+            description: why,
+            dryRunStdout: '[]',
+        };
+    },
+    /** Helm's rollback to `revision`, waiting until its workloads are ready again. */
+    rollback(release, revision, ns, kubeContext, timeoutSeconds, env) {
+        return {
+            cmd: 'helm',
+            args: [
+                'rollback',
+                release,
+                String(revision),
+                '--namespace',
+                ns,
+                '--kube-context',
+                kubeContext,
+                '--wait',
+                '--timeout',
+                seconds(timeoutSeconds),
+            ],
+            env,
+            description: `the deploy failed: back to revision ${revision}, the last one deployed before it`,
+        };
+    },
     uninstall(release, ns, timeoutSeconds, env) {
         return {
             cmd: 'helm',
@@ -55826,7 +55872,11 @@ async function nodesAnswer(ctx, cluster, createEnded) {
 /**
  * deploy-live (the CLI's `deploy live`): the live profile into the live kube context, refused unless the
  * current context is the one named. The platform owns the namespace and its Secrets, so nothing is created.
+ * A deploy that fails (a new image that never becomes ready, a failed migration: Skaffold's status check stops
+ * at the Deployments' progress deadline, the timeout input) is rolled back with Helm to the revision that was
+ * deployed before it; maxUnavailable 0 keeps the old pods serving until then.
  */
+
 
 
 
@@ -55840,6 +55890,26 @@ class ContextRefused extends OwnershipRefused {
         Object.setPrototypeOf(this, new.target.prototype);
     }
 }
+/** The live deploy failed; `rolledBackTo`: the revision the release was rolled back to (unset: none was). */
+class LiveDeployFailed extends Error {
+    rolledBackTo;
+    constructor(message, rolledBackTo) {
+        super(message);
+        this.rolledBackTo = rolledBackTo;
+        this.name = 'LiveDeployFailed';
+        Object.setPrototypeOf(this, new.target.prototype);
+    }
+}
+/** `helm history -o json`, oldest first; no release yet (helm exits 1, "release: not found") is no history. */
+function parseHistory(r) {
+    if (r.exitCode !== 0) {
+        if (/release: not found/.test(r.stderr))
+            return [];
+        throw new Error(`helm history failed (exit ${r.exitCode}): ${r.stderr.trim()}`);
+    }
+    const parsed = r.stdout.trim() ? JSON.parse(r.stdout) : [];
+    return [...parsed].sort((a, b) => a.revision - b.revision);
+}
 const deployLive = async (ctx) => {
     const { inputs, names, deps } = ctx;
     const wanted = inputs.kubeContext;
@@ -55850,14 +55920,45 @@ const deployLive = async (ctx) => {
     });
     await ctx.step('deploy', async () => {
         await retryFailedMigrations(ctx, names.release, LIVE_NAMESPACE);
-        await deps.exec.run(deployCommand(ctx, {
-            profile: 'live',
-            namespace: LIVE_NAMESPACE,
-            images: inputs.images,
-            kubeContext: wanted,
-        }));
+        const history = () => deps.exec
+            .run(helm.history(names.release, LIVE_NAMESPACE, wanted, names.env, 'the release revision deployed now: a failed deploy is rolled back to it'))
+            .then(parseHistory);
+        const before = (await history()).filter((r) => r.status === 'deployed').at(-1);
+        try {
+            await deps.exec.run(deployCommand(ctx, {
+                profile: 'live',
+                namespace: LIVE_NAMESPACE,
+                images: inputs.images,
+                kubeContext: wanted,
+            }));
+        }
+        catch (error) {
+            await rollBack(ctx, before, (await history()).at(-1), error);
+        }
     });
 };
+/** After a failed deploy: Helm's rollback to `before` when the deploy made a newer revision; always throws. */
+async function rollBack(ctx, before, latest, error) {
+    const { names, inputs, deps } = ctx;
+    // Skaffold prints its status check's verdict (which Deployment failed, and why) on stdout, not stderr.
+    const said = error instanceof CommandError
+        ? error.result.stdout.trim().split('\n').filter(Boolean).slice(-5).join('\n')
+        : '';
+    const reason = `${error instanceof Error ? error.message : String(error)}${said ? `\nSkaffold said:\n${said}` : ''}`;
+    const release = `release ${names.release} (namespace ${LIVE_NAMESPACE})`;
+    if (!before)
+        throw new LiveDeployFailed(`deploy live failed: ${reason}\nNot rolled back: the ${release} had no deployed revision before this deploy.`);
+    if (!latest || latest.revision === before.revision)
+        throw new LiveDeployFailed(`deploy live failed: ${reason}\nNot rolled back: Helm recorded no new revision, the ${release} is still at revision ${before.revision}.`);
+    deps.log(`deploy live failed; rolling the ${release} back from revision ${latest.revision} to revision ${before.revision}, the last deployed before it (helm rollback)`);
+    try {
+        await deps.exec.run(helm.rollback(names.release, before.revision, LIVE_NAMESPACE, inputs.kubeContext, inputs.timeoutSeconds, names.env));
+    }
+    catch (rollbackError) {
+        throw new LiveDeployFailed(`deploy live failed: ${reason}\nThe rollback to revision ${before.revision} failed too: ${rollbackError instanceof Error ? rollbackError.message : String(rollbackError)}\nRun: helm rollback ${names.release} ${before.revision} --namespace ${LIVE_NAMESPACE} --kube-context ${inputs.kubeContext}`);
+    }
+    throw new LiveDeployFailed(`deploy live failed: ${reason}\nRolled back: the ${release} runs revision ${before.revision} again (helm rollback; revision ${latest.revision}, the failed deploy, stays in helm history).`, before.revision);
+}
 
 ;// CONCATENATED MODULE: ./build/src/loops/images.js
 /**

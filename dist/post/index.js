@@ -31839,6 +31839,52 @@ const kubectl = {
     },
 };
 const helm = {
+    /**
+     * The release's revisions, oldest first, as JSON (`[{revision, status, description, …}]`). Exits 1 with
+     * "release: not found" when there is no release yet: allowed, the caller reads that as no history.
+     */
+    history(release, ns, kubeContext, env, why) {
+        return {
+            cmd: 'helm',
+            args: [
+                'history',
+                release,
+                '--namespace',
+                ns,
+                '--kube-context',
+                kubeContext,
+                '--max',
+                '20',
+                '-o',
+                'json',
+            ],
+            env,
+            silent: true,
+            allowFailure: true,
+            description: why,
+            dryRunStdout: '[]',
+        };
+    },
+    /** Helm's rollback to `revision`, waiting until its workloads are ready again. */
+    rollback(release, revision, ns, kubeContext, timeoutSeconds, env) {
+        return {
+            cmd: 'helm',
+            args: [
+                'rollback',
+                release,
+                String(revision),
+                '--namespace',
+                ns,
+                '--kube-context',
+                kubeContext,
+                '--wait',
+                '--timeout',
+                seconds(timeoutSeconds),
+            ],
+            env,
+            description: `the deploy failed: back to revision ${revision}, the last one deployed before it`,
+        };
+    },
     uninstall(release, ns, timeoutSeconds, env) {
         return {
             cmd: 'helm',
