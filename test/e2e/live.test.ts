@@ -27,9 +27,11 @@ import {
   cliDeployLive,
   LIVE,
   LIVE_CLUSTER,
+  LIVE_REGISTRY,
   liveClusterUp,
   liveKubectl,
   livePlatform,
+  networkPolicyPaths,
   type ProcessResult,
   type RigIngress,
   rigIngress,
@@ -385,4 +387,32 @@ describe.skipIf(skip)(`live on a 1+3-node rig cluster${skip ? ` (skipped: ${skip
         new RegExp(`^apps/v1 (Deployment|ReplicaSet) ${NS}/${RELEASE}-backend(-[a-z0-9]+)?: `),
       );
   });
+
+  test("live's NetworkPolicies are enforced on the 1+3-node cluster: every declared path works, every other path is refused", async () => {
+    // The same probes as the previews' (netpol.test.ts), from pods spread by the scheduler over the three workers:
+    // expected paths from the live release's own declaration (helm get values --all), not a list here.
+    const paths = await networkPolicyPaths({
+      namespace: NS,
+      release: RELEASE,
+      foreignNamespace: 'jetscale-netpol-foreign',
+      kubeconfig,
+      image: `${LIVE_REGISTRY}/node:24`,
+      pullPolicy: 'IfNotPresent',
+    });
+    const show = paths.map((r) => `${r.from} → ${r.to}: expected ${r.expected}, got ${r.got}`).join('\n');
+    expect(
+      paths.filter((r) => r.expected === 'open').map((r) => `${r.from} → ${r.to}`),
+      show,
+    ).toEqual(expect.arrayContaining(['frontend → backend', 'backend → postgres', 'backend → redis']));
+    expect(
+      paths.filter((r) => r.got !== r.expected).map((r) => `${r.from} → ${r.to}: got ${r.got}`),
+      show,
+    ).toEqual([]);
+    // a refusal is a drop, never a wrong address: every target answered some allowed probe
+    const reached = new Set(paths.filter((r) => r.got === 'open').map((r) => r.to));
+    expect(
+      [...new Set(paths.map((r) => r.to))].filter((t) => !reached.has(t)),
+      show,
+    ).toEqual([]);
+  }, 600_000);
 });
