@@ -487,19 +487,10 @@ export async function liveClusterUp(): Promise<{ created: boolean; seconds: numb
   const created = !kindClusters().includes(LIVE_CLUSTER);
   const t0 = Date.now();
   const args = ['test/rig/up.sh', '--nodes', '4', '--name', LIVE_CLUSTER];
-  const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-    const child = spawn('bash', args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (c) => resolve({ code: c, output: out }));
-  });
-  if (code !== 0) throw new Error(`bash ${args.join(' ')} exited ${code}:\n${output.slice(-6000)}`);
+  // up.sh logs its steps on stderr (its "cluster ready in …" line among them): both streams are its output.
+  const r = await runProcess('bash', args);
+  const output = r.stdout + r.stderr;
+  if (r.code !== 0) throw new Error(`bash ${args.join(' ')} exited ${r.code}:\n${output.slice(-6000)}`);
   return { created, seconds: (Date.now() - t0) / 1000, output };
 }
 
